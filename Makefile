@@ -1,0 +1,97 @@
+# Entry points: deps, build, run, test, demo, bench (see README.md).
+#
+# The nginx module is built with Debian's own recipe against
+# /usr/share/nginx/src (scripts/configure-module.sh); configure runs only when
+# `config` or the set of source files changes, afterwards `make` only
+# recompiles what changed.  ticketd and the unit tests link the same shared/
+# sources compiled here with our own warning flags.
+
+SHELL      := /bin/bash
+BUILD      ?= build
+NGX_SRC    := /usr/share/nginx/src
+MODULE     := $(BUILD)/nginx/ngx_http_ticket_module.so
+TICKETD    := $(BUILD)/ticketd
+UNIT       := $(BUILD)/unit-tests
+PYTEST     ?= /usr/bin/pytest
+PORT       ?= 8080
+
+CC         ?= gcc
+WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+              -Wpointer-arith -Wformat=2 -Werror=format-security
+CFLAGS     ?= -g -O2
+CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
+              -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null)
+LIBS       := -luv -ljansson -ljwt -lsqlite3 -lcrypt -lpthread
+ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+SHARED_SRC := $(sort $(wildcard shared/*.c))
+SHARED_HDR := $(wildcard shared/*.h)
+MOD_SRC    := $(sort $(wildcard ngx_module/*.c))
+MOD_HDR    := $(wildcard ngx_module/*.h)
+DAEMON_SRC := $(sort $(wildcard daemon/*.c))
+DAEMON_HDR := $(wildcard daemon/*.h)
+UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
+
+SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
+SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
+
+.PHONY: all build deps run test unit integration bench demo clean FORCE
+
+all: build
+build: $(MODULE) $(TICKETD)
+
+deps:
+	@scripts/deps.sh
+
+# --- nginx module ---------------------------------------------------------
+
+# Holds the list of module sources; rewritten only when the list changes,
+# so adding or removing a file re-runs configure and editing one does not.
+$(BUILD)/srcs.list: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SHARED_SRC) $(MOD_SRC)' | cmp -s - $@ \
+	    || echo '$(SHARED_SRC) $(MOD_SRC)' > $@
+
+$(BUILD)/nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module.sh
+	@scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/nginx
+
+$(MODULE): $(BUILD)/nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
+	@$(MAKE) --no-print-directory -s -f $(CURDIR)/$(BUILD)/nginx/Makefile \
+	    -C $(NGX_SRC) modules
+	@touch $@
+
+# --- ticketd and the shared library ---------------------------------------
+
+$(BUILD)/obj/%.o: %.c $(SHARED_HDR) $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Idaemon -c -o $@ $<
+
+$(BUILD)/asan/%.o: %.c $(SHARED_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
+
+$(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests always run under AddressSanitizer + UBSan.
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
+	$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
+
+# --- the two README commands ---------------------------------------------
+
+run: deps build
+	@PORT=$(PORT) scripts/run.sh
+
+unit: $(UNIT)
+	ASAN_OPTIONS=detect_leaks=1 $(UNIT)
+
+integration: build
+	$(PYTEST) -q t/integration
+
+test: deps build unit integration
+
+bench: deps build
+	/usr/bin/python3 t/bench/login_health.py
+
+clean:
+	rm -rf $(BUILD)

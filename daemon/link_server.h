@@ -1,0 +1,49 @@
+/*
+ * link_server: the Unix socket the nginx workers connect to, and the links.
+ *
+ * Each nginx worker keeps one persistent link (DESIGN.md section 1).  The
+ * server accepts any number of them, decodes ts_link frames from each
+ * (shared/ts_link.h), dispatches them by "type" (hello, event, wake), and
+ * can send a frame to every link at once (the event hub's fan-out).
+ *
+ * Every link has a bounded outgoing queue: a peer that stops reading is
+ * closed once LINK_OUT_MAX bytes wait for it, so a stuck worker costs at
+ * most that much memory.  A link sending a corrupt stream is closed; a
+ * single bad frame (invalid JSON, unknown type) is logged and skipped.
+ *
+ * Loop thread only.
+ */
+
+#ifndef TICKETD_LINK_SERVER_H
+#define TICKETD_LINK_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+/* Bytes that may wait in one link's outgoing queue. */
+#define LINK_OUT_MAX  (8u * 1024 * 1024)
+
+/*
+ * Listen on the Unix socket at path (mode 0660).  An existing socket file
+ * is removed only when nothing answers on it.  0 on success; -1 with the
+ * reason in err (errlen bytes), e.g. when a live daemon already listens.
+ */
+int link_server_start(uv_loop_t *loop, const char *path, char *err,
+    size_t errlen);
+
+/* Stop accepting, close every link and remove the socket file; the
+ * handles finish closing on the loop.  Safe to call when not started. */
+void link_server_stop(void);
+
+/* Number of open links. */
+size_t link_server_count(void);
+
+/*
+ * Frame the JSON object text json[0..len) once and queue it on every open
+ * link; links whose queue would overflow are closed.  Returns how many
+ * links it was queued on, or -1 when the frame cannot be built (empty,
+ * over TS_LINK_MAX_FRAME, out of memory).
+ */
+int link_server_broadcast(const char *json, size_t len);
+
+#endif /* TICKETD_LINK_SERVER_H */

@@ -1,0 +1,445 @@
+/*
+ * ticketd: entry point of the daemon.
+ *
+ * Owns the command line, the process lifecycle and the signals:
+ *
+ *   start:  options -> log -> open the store off the loop -> job counts
+ *           -> listen on the socket -> pidfile -> housekeeping timer
+ *   stop:   (SIGTERM, SIGINT, or a startup failure) stop accepting and
+ *           close links -> stop the timer -> let store work in flight
+ *           finish and close the store -> close the signal handles, which
+ *           ends uv_run -> remove the pidfile -> "stopped"
+ *
+ * The loop runs until no handle is left, so "every handle closed" is the
+ * one condition for exit; nothing calls exit() once the loop runs.
+ * SIGHUP reopens the log file.  SIGPIPE is ignored (a worker that went away
+ * is a failed write on that link, nothing more).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "housekeeping.h"
+#include "link_server.h"
+#include "log.h"
+#include "store_pool.h"
+
+#define SWEEP_DEFAULT_S   600
+#define SWEEP_MAX_S       (7 * 24 * 3600)
+#define EXIT_USAGE        2
+
+typedef struct {
+    const char  *socket_path;
+    const char  *store_uri;
+    const char  *log_path;
+    const char  *pidfile;
+    unsigned     sweep_interval;     /* seconds */
+    int          verbose;
+} options_t;
+
+static struct {
+    uv_loop_t     loop;
+    options_t     opt;
+    uv_signal_t   signals[3];        /* SIGTERM, SIGINT, SIGHUP */
+    int           nsignals;          /* initialised, to close at the end */
+    int           stopping;
+    int           exit_code;
+    int           pidfile_written;
+
+    /* Startup job counts: written by the pool thread, read in its done. */
+    ts_rc_e          counts_rc;
+    ts_job_counts_t  counts;
+    char             counts_err[256];
+} td;
+
+static void daemon_stop(int exit_code);
+
+/* --- options ---------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ticketd --socket PATH --store URI [--log FILE]"
+        " [--pidfile FILE]\n"
+        "               [--sweep-interval SECONDS] [--verbose] [-h]\n"
+        "\n"
+        "  --socket PATH            Unix socket the nginx workers connect"
+        " to\n"
+        "                           (default: $TICKETD_SOCKET)\n"
+        "  --store URI              sqlite:/path/to/file.db"
+        " (default: $TICKETD_STORE)\n"
+        "  --log FILE               append log lines to FILE, reopened on"
+        " SIGHUP\n"
+        "                           (default: stderr)\n"
+        "  --pidfile FILE           write the process id to FILE\n"
+        "  --sweep-interval SECONDS purge expired rows every SECONDS"
+        " (default %d)\n"
+        "  -v, --verbose            log debug lines too\n"
+        "  -h, --help               show this help\n",
+        SWEEP_DEFAULT_S);
+}
+
+static const char *
+env_default(const char *name)
+{
+    const char  *v = getenv(name);
+
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* 0: run; 1: help was printed; -1: bad usage (reported on stderr). */
+static int
+options_parse(int argc, char **argv, options_t *o)
+{
+    static const struct option  longopts[] = {
+        { "socket",         required_argument, NULL, 's' },
+        { "store",          required_argument, NULL, 'S' },
+        { "log",            required_argument, NULL, 'l' },
+        { "pidfile",        required_argument, NULL, 'p' },
+        { "sweep-interval", required_argument, NULL, 'i' },
+        { "verbose",        no_argument,       NULL, 'v' },
+        { "help",           no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    char           *end;
+    unsigned long   n;
+    int             c;
+
+    memset(o, 0, sizeof(*o));
+    o->socket_path = env_default("TICKETD_SOCKET");
+    o->store_uri = env_default("TICKETD_STORE");
+    o->sweep_interval = SWEEP_DEFAULT_S;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': o->socket_path = optarg; break;
+        case 'S': o->store_uri = optarg; break;
+        case 'l': o->log_path = optarg; break;
+        case 'p': o->pidfile = optarg; break;
+        case 'v': o->verbose = 1; break;
+        case 'h': usage(stdout); return 1;
+
+        case 'i':
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0'
+                || optarg[0] == '-' || n < 1 || n > SWEEP_MAX_S)
+            {
+                fprintf(stderr, "ticketd: --sweep-interval wants whole"
+                        " seconds from 1 to %d, not \"%s\"\n", SWEEP_MAX_S,
+                        optarg);
+                return -1;
+            }
+            o->sweep_interval = (unsigned) n;
+            break;
+
+        case ':':
+            fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return -1;
+
+        default:
+            fprintf(stderr, "ticketd: unknown option %s\n",
+                    argv[optind - 1]);
+            usage(stderr);
+            return -1;
+        }
+    }
+
+    if (optind < argc) {
+        fprintf(stderr, "ticketd: unexpected argument \"%s\"\n",
+                argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    if (o->socket_path == NULL || *o->socket_path == '\0') {
+        fprintf(stderr, "ticketd: --socket PATH (or TICKETD_SOCKET) is"
+                " required\n");
+        return -1;
+    }
+    if (strlen(o->socket_path) >= sizeof(((struct sockaddr_un *) 0)->sun_path))
+    {
+        fprintf(stderr, "ticketd: socket path is longer than %zu bytes: %s\n",
+                sizeof(((struct sockaddr_un *) 0)->sun_path) - 1,
+                o->socket_path);
+        return -1;
+    }
+    if (o->store_uri == NULL || *o->store_uri == '\0') {
+        fprintf(stderr, "ticketd: --store URI (or TICKETD_STORE) is"
+                " required\n");
+        return -1;
+    }
+    if ((o->log_path != NULL && *o->log_path == '\0')
+        || (o->pidfile != NULL && *o->pidfile == '\0'))
+    {
+        fprintf(stderr, "ticketd: --log and --pidfile want a file name\n");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The store URI as it may appear in a log: the "sqlite:" prefix dropped,
+ * and any user:password@ in a network URI masked.
+ */
+static void
+store_uri_for_log(const char *uri, char *buf, size_t size)
+{
+    const char  *auth, *at, *slash;
+
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        snprintf(buf, size, "%s", uri + 7);
+        return;
+    }
+    auth = strstr(uri, "://");
+    if (auth != NULL) {
+        auth += 3;
+        at = strchr(auth, '@');
+        slash = strchr(auth, '/');
+        if (at != NULL && (slash == NULL || at < slash)) {
+            snprintf(buf, size, "%.*s***%s", (int) (auth - uri), uri, at);
+            return;
+        }
+    }
+    snprintf(buf, size, "%s", uri);
+}
+
+/* --- pidfile ---------------------------------------------------------- */
+
+static int
+pidfile_write(const char *path)
+{
+    char  buf[32];
+    int   fd, n, ok;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        return -1;
+    }
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long) getpid());
+    ok = write(fd, buf, (size_t) n) == n;
+    if (close(fd) != 0) {
+        ok = 0;
+    }
+    return ok ? 0 : -1;
+}
+
+/* --- startup ---------------------------------------------------------- */
+
+static void
+daemon_listen(void)
+{
+    char  err[512];
+
+    if (link_server_start(&td.loop, td.opt.socket_path, err, sizeof(err))
+        != 0)
+    {
+        log_error("%s", err);
+        daemon_stop(1);
+        return;
+    }
+    log_info("listening on %s", td.opt.socket_path);
+
+    if (td.opt.pidfile != NULL) {
+        if (pidfile_write(td.opt.pidfile) != 0) {
+            log_error("cannot write pidfile %s: %s", td.opt.pidfile,
+                      strerror(errno));
+            unlink(td.opt.pidfile);
+            daemon_stop(1);
+            return;
+        }
+        td.pidfile_written = 1;
+    }
+
+    if (housekeeping_start(&td.loop,
+                           (uint64_t) td.opt.sweep_interval * 1000) != 0)
+    {
+        log_error("cannot start the housekeeping timer");
+        daemon_stop(1);
+    }
+}
+
+static void
+counts_work(ts_store_t *s, void *arg)
+{
+    td.counts_rc = ts_store_job_counts(s, &td.counts);
+    if (td.counts_rc != TS_OK) {
+        snprintf(td.counts_err, sizeof(td.counts_err), "%s",
+                 ts_store_errmsg(s));
+    }
+}
+
+static void
+counts_done(void *arg, int status)
+{
+    if (status != 0) {
+        log_warn("job counts did not run: %s", uv_strerror(status));
+    } else if (td.counts_rc != TS_OK) {
+        log_warn("job counts failed: %s", td.counts_err);
+    } else {
+        log_info("jobs pending=%" PRId64 " running=%" PRId64 " dead=%" PRId64,
+                 td.counts.pending, td.counts.running, td.counts.dead);
+    }
+    if (!td.stopping) {
+        daemon_listen();
+    }
+}
+
+static void
+store_opened(const char *err, void *arg)
+{
+    char  shown[512];
+
+    if (err != NULL) {
+        log_error("store open failed: %s", err);
+        daemon_stop(1);
+        return;
+    }
+    store_uri_for_log(td.opt.store_uri, shown, sizeof(shown));
+    log_info("store open: %s %s", store_pool_backend(), shown);
+
+    if (td.stopping) {
+        return;
+    }
+    if (store_pool_submit(counts_work, counts_done, NULL) != 0) {
+        log_warn("cannot queue the job counts");
+        daemon_listen();
+    }
+}
+
+/* --- shutdown --------------------------------------------------------- */
+
+static void
+store_closed(void *arg)
+{
+    int  i;
+
+    log_debug("store closed");
+    for (i = 0; i < td.nsignals; i++) {
+        uv_close((uv_handle_t *) &td.signals[i], NULL);
+    }
+}
+
+/* Begin an orderly stop; the loop ends when the last handle is closed. */
+static void
+daemon_stop(int exit_code)
+{
+    if (exit_code > td.exit_code) {
+        td.exit_code = exit_code;
+    }
+    if (td.stopping) {
+        return;
+    }
+    td.stopping = 1;
+
+    link_server_stop();
+    housekeeping_stop();
+    if (store_pool_close(store_closed, NULL) != 0) {
+        store_closed(NULL);
+    }
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGHUP) {
+        if (log_reopen() != 0) {
+            log_error("cannot reopen the log file: %s", strerror(errno));
+        } else {
+            log_info("log reopened");
+        }
+        return;
+    }
+    if (td.stopping) {
+        log_info("%s: already stopping", strsignal(signum));
+        return;
+    }
+    log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    daemon_stop(0);
+}
+
+static int
+signals_start(void)
+{
+    static const int  sig[] = { SIGTERM, SIGINT, SIGHUP };
+    int               i, rc;
+
+    for (i = 0; i < 3; i++) {
+        rc = uv_signal_init(&td.loop, &td.signals[i]);
+        if (rc != 0) {
+            log_error("signal %d: %s", sig[i], uv_strerror(rc));
+            return -1;
+        }
+        td.nsignals++;
+        rc = uv_signal_start(&td.signals[i], on_signal, sig[i]);
+        if (rc != 0) {
+            log_error("signal %d: %s", sig[i], uv_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    int  rc;
+
+    rc = options_parse(argc, argv, &td.opt);
+    if (rc != 0) {
+        return rc > 0 ? 0 : EXIT_USAGE;
+    }
+
+    if (log_open(td.opt.log_path, td.opt.verbose ? LOG_DEBUG : LOG_INFO)
+        != 0)
+    {
+        fprintf(stderr, "ticketd: cannot open log %s: %s\n",
+                td.opt.log_path, strerror(errno));
+        return 1;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = uv_loop_init(&td.loop);
+    if (rc != 0) {
+        log_error("loop init: %s", uv_strerror(rc));
+        log_close();
+        return 1;
+    }
+
+    /* A failure here still runs the loop, so handles made so far close. */
+    if (signals_start() != 0
+        || store_pool_open(&td.loop, td.opt.store_uri, 1, store_opened, NULL)
+           != 0)
+    {
+        log_error("cannot start");
+        daemon_stop(1);
+    }
+
+    uv_run(&td.loop, UV_RUN_DEFAULT);
+
+    if (td.pidfile_written && unlink(td.opt.pidfile) != 0) {
+        log_warn("cannot remove %s: %s", td.opt.pidfile, strerror(errno));
+    }
+    rc = uv_loop_close(&td.loop);
+    if (rc != 0) {
+        log_warn("loop close: %s", uv_strerror(rc));
+    }
+    uv_library_shutdown();
+
+    log_info("stopped");
+    log_close();
+    return td.exit_code;
+}

@@ -1,0 +1,444 @@
+/*
+ * The REST handler ("ticket_api"): routes on the event loop, runs the
+ * route in the thread pool, answers on the event loop.
+ *
+ *   event loop   route match (404/405), CORS preflight, token signature
+ *                (401), Content-Length bound (413), read the body
+ *   thread       read a buffered-to-disk body, open this thread's store
+ *                connection, ts_api_call() (JSON, store, bcrypt), encode
+ *                the events as link frames
+ *   event loop   send the JSON, hand the frames to the daemon link
+ *
+ * While the task runs, r->main->blocked keeps the request (and its pool,
+ * which holds the task) alive even if the client goes away.
+ */
+
+#include "ngx_http_ticket_module.h"
+#include "ngx_http_ticket_json.h"
+
+#include "ts_link.h"
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_ticket_main_conf_t  *tmcf;
+    ts_request_t                  req;
+    ts_claims_t                   claims;
+    ts_response_t                 resp;
+    u_char                       *body;        /* assembled request body */
+    size_t                        body_len;
+    ngx_uint_t                    body_malloced;
+    ngx_chain_t                  *bufs;        /* body partly in a file */
+    u_char                       *frames;      /* malloc'ed link frames */
+    size_t                        frames_len;
+    char                          err[256];    /* logged on the loop */
+} ngx_http_ticket_task_t;
+
+/* One store connection per thread-pool thread, opened on first use. */
+static __thread ts_store_t  *ngx_http_ticket_store;
+
+static void ngx_http_ticket_body_handler(ngx_http_request_t *r);
+static void ngx_http_ticket_thread(void *data, ngx_log_t *log);
+static void ngx_http_ticket_done(ngx_event_t *ev);
+
+
+static ts_method_e
+ngx_http_ticket_method(ngx_http_request_t *r)
+{
+    switch (r->method) {
+    case NGX_HTTP_GET:     return TS_GET;
+    case NGX_HTTP_POST:    return TS_POST;
+    case NGX_HTTP_PATCH:   return TS_PATCH;
+    case NGX_HTTP_PUT:     return TS_PUT;
+    case NGX_HTTP_DELETE:  return TS_DELETE;
+    case NGX_HTTP_HEAD:    return TS_HEAD;
+    case NGX_HTTP_OPTIONS: return TS_OPTIONS;
+    default:               return TS_METHOD_OTHER;
+    }
+}
+
+
+/* Discard any body, then send an error: for answers before reading. */
+static ngx_int_t
+ngx_http_ticket_early_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    ngx_str_t  bearer = ngx_string("Bearer");
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        (void) ngx_http_ticket_add_header(r, "WWW-Authenticate", &bearer);
+    }
+    return ngx_http_ticket_send_error(r, status, msg);
+}
+
+
+ngx_int_t
+ngx_http_ticket_api_handler(ngx_http_request_t *r)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf;
+    ngx_http_ticket_task_t      *t;
+    ngx_http_ticket_ctx_t       *ctx;
+    ngx_thread_task_t           *task;
+    ngx_table_elt_t             *h;
+    ts_method_e                  method;
+    ts_match_t                   match;
+    char                         allow[64];
+    ngx_str_t                    allow_v;
+    ngx_int_t                    rc;
+    int                          route;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ticket_module);
+    method = ngx_http_ticket_method(r);
+
+    if (method == TS_OPTIONS && tlcf->cors_origins != NULL
+        && r->headers_in.headers.part.nelts > 0)
+    {
+        /* a CORS preflight: Origin + Access-Control-Request-Method */
+        ngx_list_part_t  *part = &r->headers_in.headers.part;
+        ngx_uint_t        i, origin = 0, acrm = 0;
+
+        h = part->elts;
+        for (i = 0; /* void */; i++) {
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+            origin |= (h[i].key.len == 6
+                       && ngx_strncasecmp(h[i].key.data,
+                                          (u_char *) "Origin", 6) == 0);
+            acrm |= (h[i].key.len == 29
+                     && ngx_strncasecmp(h[i].key.data, (u_char *)
+                                        "Access-Control-Request-Method", 29)
+                        == 0);
+        }
+        if (origin && acrm) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+            return ngx_http_ticket_cors_preflight(r);
+        }
+    }
+
+    route = ts_api_match(method, (const char *) r->uri.data, r->uri.len,
+                         &match, allow, sizeof(allow));
+    if (route == 404) {
+        return ngx_http_ticket_early_error(r, NGX_HTTP_NOT_FOUND,
+                                           "Route not found");
+    }
+    if (route == 405) {
+        allow_v.data = (u_char *) allow;
+        allow_v.len = ngx_strlen(allow);
+        if (ngx_http_ticket_add_header(r, "Allow", &allow_v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (method == TS_OPTIONS) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+            return ngx_http_ticket_send_json(r, NGX_HTTP_NO_CONTENT, NULL, 0);
+        }
+        return ngx_http_ticket_early_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "Method not allowed");
+    }
+
+    ctx = ngx_http_ticket_auth(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ts_api_access(&match) != TS_ACCESS_ANYONE) {
+        if (!ctx->token_present) {
+            return ngx_http_ticket_early_error(r, NGX_HTTP_UNAUTHORIZED,
+                                          "Access Denied. No token found.");
+        }
+        if (!ctx->token_valid) {
+            return ngx_http_ticket_early_error(r, NGX_HTTP_UNAUTHORIZED,
+                                               "Invalid token");
+        }
+    }
+
+    if (r->headers_in.content_length_n > (off_t) tlcf->max_body) {
+        r->keepalive = 0;
+        return ngx_http_ticket_early_error(r,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           "Request body too large");
+    }
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_ticket_task_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    t = task->ctx;
+    t->request = r;
+    t->tmcf = ngx_http_get_module_main_conf(r, ngx_http_ticket_module);
+    t->req.method = method;
+    t->req.match = match;
+    if (r->args.len) {
+        t->req.query = (const char *) r->args.data;
+        t->req.query_len = r->args.len;
+    }
+    if (ctx->token_valid) {
+        t->claims = ctx->claims;
+        t->req.claims = &t->claims;
+    }
+    task->handler = ngx_http_ticket_thread;
+    task->event.handler = ngx_http_ticket_done;
+    task->event.data = task;
+
+    t->req.daemon_state = ngx_http_ticket_link_state();
+    ctx->task = task;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_ticket_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ticket_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf;
+    ngx_http_ticket_ctx_t       *ctx;
+    ngx_http_ticket_task_t      *t;
+    ngx_thread_task_t           *task;
+    ngx_chain_t                 *cl;
+    ngx_uint_t                   in_file = 0;
+    size_t                       len = 0;
+    u_char                      *p;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ticket_module);
+    task = ctx->task;
+    t = task->ctx;
+
+    if (r->request_body && r->request_body->bufs) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            if (cl->buf->in_file) {
+                in_file = 1;
+                len += cl->buf->file_last - cl->buf->file_pos;
+            } else {
+                len += cl->buf->last - cl->buf->pos;
+            }
+        }
+    }
+
+    /* a chunked body has no Content-Length to check up front */
+    if (len > tlcf->max_body) {
+        r->keepalive = 0;
+        ngx_http_finalize_request(r,
+            ngx_http_ticket_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "Request body too large"));
+        return;
+    }
+
+    t->body_len = len;
+    if (in_file) {
+        /* reading the temp file is I/O: the thread does it */
+        t->bufs = r->request_body->bufs;
+    } else if (len) {
+        t->body = ngx_pnalloc(r->pool, len);
+        if (t->body == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        p = t->body;
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+        t->req.body = (const char *) t->body;
+        t->req.body_len = len;
+    }
+
+    if (ngx_thread_task_post(tlcf->pool, task) != NGX_OK) {
+        ngx_http_finalize_request(r,
+            ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "Server busy, please retry"));
+        return;
+    }
+    r->main->blocked++;
+}
+
+
+/* Read a body that nginx buffered to a temp file; runs in the thread. */
+static int
+ngx_http_ticket_read_body(ngx_http_ticket_task_t *t)
+{
+    ngx_chain_t  *cl;
+    ngx_buf_t    *b;
+    u_char       *p;
+    ssize_t       n;
+    size_t        want;
+
+    t->body = malloc(t->body_len ? t->body_len : 1);
+    if (t->body == NULL) {
+        return -1;
+    }
+    t->body_malloced = 1;
+    p = t->body;
+
+    for (cl = t->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+        want = b->file_last - b->file_pos;
+        n = pread(b->file->fd, p, want, b->file_pos);
+        if (n != (ssize_t) want) {
+            return -1;
+        }
+        p += n;
+    }
+    t->req.body = (const char *) t->body;
+    t->req.body_len = t->body_len;
+    return 0;
+}
+
+
+/* Append one link frame holding msg (stolen) to t->frames. */
+static void
+ngx_http_ticket_add_frame(ngx_http_ticket_task_t *t, json_t *msg)
+{
+    char           *text;
+    unsigned char  *frame, *all;
+    size_t          flen;
+
+    text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    if (text == NULL) {
+        return;
+    }
+    frame = ts_link_frame(text, strlen(text), &flen);
+    free(text);
+    if (frame == NULL) {
+        return;
+    }
+    all = realloc(t->frames, t->frames_len + flen);
+    if (all != NULL) {
+        memcpy(all + t->frames_len, frame, flen);
+        t->frames = all;
+        t->frames_len += flen;
+    }
+    free(frame);
+}
+
+
+static void
+ngx_http_ticket_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_ticket_task_t  *t = data;
+    json_t                  *ev;
+    size_t                   i;
+    char                     err[200];
+
+    if (t->bufs && ngx_http_ticket_read_body(t) != 0) {
+        ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1,
+                     "reading the buffered request body failed%Z");
+        ts_api_error(&t->resp, 500, "Internal server error");
+        return;
+    }
+
+    if (ngx_http_ticket_store == NULL) {
+        ngx_http_ticket_store = ts_store_open((const char *)
+                                              t->tmcf->store.data,
+                                              err, sizeof(err));
+        if (ngx_http_ticket_store == NULL) {
+            ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1, "%s%Z", err);
+            ts_api_error(&t->resp, 503, "Service unavailable");
+            return;
+        }
+    }
+
+    ts_api_call(&t->tmcf->api, ngx_http_ticket_store, &t->req, &t->resp);
+
+    if (t->resp.status >= 500) {
+        ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1, "store: %s%Z",
+                     ts_store_errmsg(ngx_http_ticket_store));
+    }
+
+    json_array_foreach(t->resp.events, i, ev) {
+        ngx_http_ticket_add_frame(t, json_pack("{s:s, s:O, s:O, s:O}",
+                                      "type", "event",
+                                      "event", json_object_get(ev, "event"),
+                                      "room", json_object_get(ev, "room")
+                                              ? json_object_get(ev, "room")
+                                              : json_null(),
+                                      "data", json_object_get(ev, "data")));
+    }
+    if (t->resp.job_stored) {
+        ngx_http_ticket_add_frame(t, json_pack("{s:s}", "type", "wake"));
+    }
+}
+
+
+static void
+ngx_http_ticket_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t       *task = ev->data;
+    ngx_http_ticket_task_t  *t = task->ctx;
+    ngx_http_request_t      *r = t->request;
+    ngx_connection_t        *c = r->connection;
+    ngx_http_ticket_ctx_t   *ctx;
+    ngx_str_t                v;
+    u_char                   buf[NGX_INT_T_LEN];
+    ngx_int_t                rc;
+
+    r->main->blocked--;
+
+    if (t->err[0]) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0, "ticket api: %s", t->err);
+    }
+
+    /* events go out even if the client has gone: the change happened */
+    if (t->frames) {
+        ngx_http_ticket_link_send(t->frames, t->frames_len);
+        free(t->frames);
+        t->frames = NULL;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
+    if (ctx && t->resp.authenticated) {
+        ctx->role_known = 1;
+        ctx->role = t->resp.role;
+    }
+
+    if (c->error) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    if (t->resp.retry_after > 0) {
+        v.data = buf;
+        v.len = ngx_sprintf(buf, "%d", t->resp.retry_after) - buf;
+        (void) ngx_http_ticket_add_header(r, "Retry-After", &v);
+    }
+    if (t->resp.status == NGX_HTTP_UNAUTHORIZED) {
+        ngx_str_set(&v, "Bearer");
+        (void) ngx_http_ticket_add_header(r, "WWW-Authenticate", &v);
+    }
+
+    rc = ngx_http_ticket_send_json(r, t->resp.status,
+                                   (u_char *) t->resp.body,
+                                   t->resp.body_len);
+done:
+    ts_response_free(&t->resp);
+    if (t->body_malloced) {
+        free(t->body);
+        t->body = NULL;
+    }
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

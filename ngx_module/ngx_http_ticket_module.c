@@ -1,0 +1,553 @@
+/*
+ * ngx_http_ticket_module: directives, configuration, and process hooks.
+ *
+ * The REST handler lives in ngx_http_ticket_api.c, token checks and the
+ * $ticket_user_* variables in ngx_http_ticket_auth.c, CORS in
+ * ngx_http_ticket_cors.c, the link to ticketd in ngx_http_ticket_link.c
+ * and the rate limiter, a module of its own, in ngx_http_ticket_limit.c.
+ */
+
+#include "ngx_http_ticket_module.h"
+
+#define NGX_HTTP_TICKET_MIN_SECRET  32
+
+static void *ngx_http_ticket_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ticket_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_ticket_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ticket_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ticket_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_ticket_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_conf_num_bounds_t  ngx_http_ticket_cost_bounds = {
+    ngx_conf_check_num_bounds, 4, 31
+};
+
+
+static ngx_command_t  ngx_http_ticket_commands[] = {
+
+    { ngx_string("ticket_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_jwt_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_jwt_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ticket_main_conf_t, jwt_lifetime),
+      NULL },
+
+    { ngx_string("ticket_bcrypt_cost"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ticket_main_conf_t, bcrypt_cost),
+      &ngx_http_ticket_cost_bounds },
+
+    { ngx_string("ticket_login_lockout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ticket_lockout,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_daemon"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_daemon,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ticket_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, pool_name),
+      NULL },
+
+    { ngx_string("ticket_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("ticket_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ticket_cors_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ticket_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_ticket_postconfiguration,     /* postconfiguration */
+
+    ngx_http_ticket_create_main_conf,      /* create main configuration */
+    ngx_http_ticket_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ticket_create_loc_conf,       /* create location configuration */
+    ngx_http_ticket_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ticket_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ticket_module_ctx,           /* module context */
+    ngx_http_ticket_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ticket_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ticket_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_ticket_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ticket_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *     tmcf->store = { 0, NULL };
+     *     tmcf->jwt_secret = { 0, NULL };
+     *     tmcf->daemon = { 0, NULL };
+     */
+
+    tmcf->jwt_lifetime = NGX_CONF_UNSET;
+    tmcf->bcrypt_cost = NGX_CONF_UNSET;
+    tmcf->lockout_failures = NGX_CONF_UNSET;
+    tmcf->lockout_window = NGX_CONF_UNSET;
+    tmcf->lockout_time = NGX_CONF_UNSET;
+
+    return tmcf;
+}
+
+
+static char *
+ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_conf_init_value(tmcf->jwt_lifetime, 7 * 24 * 3600);
+    ngx_conf_init_value(tmcf->bcrypt_cost, 10);
+    ngx_conf_init_value(tmcf->lockout_failures, 5);
+    ngx_conf_init_value(tmcf->lockout_window, 15 * 60);
+    ngx_conf_init_value(tmcf->lockout_time, 15 * 60);
+
+    if (tmcf->jwt_lifetime < 60) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_jwt_lifetime\" must be at least 60s");
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->api.jwt_secret = tmcf->jwt_secret.data;
+    tmcf->api.jwt_secret_len = tmcf->jwt_secret.len;
+    tmcf->api.token_lifetime_s = tmcf->jwt_lifetime;
+    tmcf->api.bcrypt_cost = (int) tmcf->bcrypt_cost;
+    tmcf->api.lockout_failures = (int) tmcf->lockout_failures;
+    tmcf->api.lockout_window_ms = (int64_t) tmcf->lockout_window * 1000;
+    tmcf->api.lockout_ms = (int64_t) tmcf->lockout_time * 1000;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ticket_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf;
+
+    tlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ticket_loc_conf_t));
+    if (tlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *     tlcf->pool_name = { 0, NULL };
+     *     tlcf->pool = NULL;
+     */
+
+    tlcf->api = NGX_CONF_UNSET;
+    tlcf->max_body = NGX_CONF_UNSET_SIZE;
+    tlcf->cors_origins = NGX_CONF_UNSET_PTR;
+    tlcf->cors_any = NGX_CONF_UNSET;
+
+    return tlcf;
+}
+
+
+static char *
+ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ticket_loc_conf_t  *prev = parent;
+    ngx_http_ticket_loc_conf_t  *conf = child;
+
+    ngx_http_ticket_main_conf_t  *tmcf;
+
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+    ngx_conf_merge_str_value(conf->pool_name, prev->pool_name, "default");
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              TS_API_MAX_BODY);
+    ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
+    ngx_conf_merge_value(conf->cors_any, prev->cors_any, 0);
+
+    if (conf->max_body == 0 || conf->max_body > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_max_body\" must be between 1 and 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->api) {
+        return NGX_CONF_OK;
+    }
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ticket_module);
+
+    if (tmcf->store.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_api\" needs \"ticket_store\" at the "
+                           "http level");
+        return NGX_CONF_ERROR;
+    }
+    if (tmcf->jwt_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_api\" needs \"ticket_jwt_secret_file\" "
+                           "at the http level");
+        return NGX_CONF_ERROR;
+    }
+
+    /* adds the pool if it is not declared yet; ngx_thread_pool's own
+     * init_conf then rejects a name no "thread_pool" directive defines */
+    conf->pool = ngx_thread_pool_add(cf, &conf->pool_name);
+    if (conf->pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ticket_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf = conf;
+
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ticket_main_conf_t  *tmcf;
+
+    if (tlcf->api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+    tlcf->api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ticket_api_handler;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ticket_module);
+    tmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t  *value, path;
+
+    if (tmcf->store.data) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "sqlite:", 7) == 0) {
+        path.data = value[1].data + 7;
+        path.len = value[1].len - 7;
+        if (path.len == 0) {
+            return "needs a file path after \"sqlite:\"";
+        }
+        /* a relative path is relative to the prefix, like other files */
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+        tmcf->store.len = sizeof("sqlite:") - 1 + path.len;
+        tmcf->store.data = ngx_pnalloc(cf->pool, tmcf->store.len + 1);
+        if (tmcf->store.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_sprintf(tmcf->store.data, "sqlite:%V%Z", &path);
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[1].data, "mongodb://", 10) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the MongoDB store is not built into this version "
+                           "of the module; use \"sqlite:/path/to/file.db\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"ticket_store\" \"%V\": expected "
+                       "\"sqlite:/path/to/file.db\"", &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t        *value, name;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+    ssize_t           n;
+    size_t            size;
+    u_char           *buf;
+
+    if (tmcf->jwt_secret.data) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    name = value[1];
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name.data);
+        goto failed;
+    }
+    size = (size_t) ngx_file_size(&fi);
+    if (size > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "JWT secret file \"%s\" is larger than 4096 bytes",
+                           name.data);
+        goto failed;
+    }
+
+    buf = ngx_pnalloc(cf->pool, size + 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+    n = ngx_read_file(&file, buf, size, 0);
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    /* a trailing newline from "echo secret > file" is not part of it */
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        n--;
+    }
+    if (n < NGX_HTTP_TICKET_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "JWT secret in \"%s\" is shorter than %d bytes",
+                           name.data, NGX_HTTP_TICKET_MIN_SECRET);
+        goto failed;
+    }
+
+    tmcf->jwt_secret.data = buf;
+    tmcf->jwt_secret.len = n;
+    ngx_close_file(file.fd);
+    return NGX_CONF_OK;
+
+failed:
+    ngx_close_file(file.fd);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t  *value, path;
+
+    if (tmcf->daemon.data) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(&tmcf->daemon, "");
+        return NGX_CONF_OK;
+    }
+    if (ngx_strncmp(value[1].data, "unix:", 5) != 0 || value[1].len == 5) {
+        return "must be \"unix:/path/to/ticketd.sock\" or \"off\"";
+    }
+
+    path.data = value[1].data + 5;
+    path.len = value[1].len - 5;
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+    if (path.len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+        return "has a socket path that is too long";
+    }
+    tmcf->daemon = path;
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_int_t    n;
+    time_t       t;
+
+    if (tmcf->lockout_failures != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        tmcf->lockout_failures = 0;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+            tmcf->lockout_failures = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "window=", 7) == 0
+            || ngx_strncmp(value[i].data, "lock=", 5) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+            t = ngx_parse_time(&s, 1);
+            if (t == (time_t) NGX_ERROR || t < 1) {
+                goto invalid;
+            }
+            if (value[i].data[0] == 'w') {
+                tmcf->lockout_window = t;
+            } else {
+                tmcf->lockout_time = t;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (tmcf->lockout_failures == NGX_CONF_UNSET) {
+        tmcf->lockout_failures = 5;
+    }
+    return NGX_CONF_OK;
+
+invalid:
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of \"ticket_login_lockout\";"
+                       " expected failures=1..1000, window=<time>, "
+                       "lock=<time> or \"off\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ticket_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_ticket_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    return ngx_http_ticket_cors_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ticket_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ticket_main_conf_t  *tmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ticket_module);
+    if (tmcf == NULL || tmcf->daemon.len == 0 || !tmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ticket_link_start(cycle, &tmcf->daemon);
+}
+
+
+static void
+ngx_http_ticket_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ticket_link_stop();
+}

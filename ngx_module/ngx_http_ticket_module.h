@@ -1,0 +1,69 @@
+/*
+ * ngx_http_ticket_module: configuration and per-request state shared by
+ * the module's files (directives, API handler, auth, CORS, daemon link).
+ */
+
+#ifndef NGX_HTTP_TICKET_MODULE_H
+#define NGX_HTTP_TICKET_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ts_api.h"
+
+typedef struct {
+    ngx_str_t            store;           /* ticket_store URI */
+    ngx_str_t            jwt_secret;      /* from ticket_jwt_secret_file */
+    time_t               jwt_lifetime;    /* ticket_jwt_lifetime */
+    ngx_int_t            bcrypt_cost;     /* ticket_bcrypt_cost */
+    ngx_int_t            lockout_failures;
+    time_t               lockout_window;
+    time_t               lockout_time;
+    ngx_str_t            daemon;          /* ticket_daemon unix socket path */
+    ts_config_t          api;             /* the above, for shared/ */
+    ngx_uint_t           used;            /* some location has ticket_api */
+} ngx_http_ticket_main_conf_t;
+
+typedef struct {
+    ngx_flag_t           api;             /* ticket_api */
+    ngx_str_t            pool_name;       /* ticket_thread_pool */
+    ngx_thread_pool_t   *pool;
+    size_t               max_body;        /* ticket_max_body */
+    ngx_array_t         *cors_origins;    /* ngx_str_t; NULL = no CORS */
+    ngx_flag_t           cors_any;        /* "*" */
+} ngx_http_ticket_loc_conf_t;
+
+/* Per-request state: the bearer token is verified at most once. */
+typedef struct {
+    ngx_uint_t           token_done;      /* verification ran */
+    ngx_uint_t           token_present;
+    ngx_uint_t           token_valid;
+    ts_claims_t          claims;
+    ngx_uint_t           role_known;      /* role re-read from the store */
+    ts_role_e            role;
+    ngx_thread_task_t   *task;            /* the API call in flight */
+} ngx_http_ticket_ctx_t;
+
+extern ngx_module_t  ngx_http_ticket_module;
+
+/* ngx_http_ticket_api.c */
+ngx_int_t ngx_http_ticket_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_ticket_auth.c: the request's ctx with its token verified. */
+ngx_http_ticket_ctx_t *ngx_http_ticket_auth(ngx_http_request_t *r);
+ngx_int_t ngx_http_ticket_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_ticket_cors.c */
+ngx_int_t ngx_http_ticket_cors_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ticket_cors_preflight(ngx_http_request_t *r);
+char *ngx_http_ticket_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_ticket_link.c: this worker's link to ticketd. */
+ngx_int_t ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path);
+void ngx_http_ticket_link_stop(void);
+void ngx_http_ticket_link_send(const u_char *frames, size_t len);
+const char *ngx_http_ticket_link_state(void);
+
+#endif /* NGX_HTTP_TICKET_MODULE_H */

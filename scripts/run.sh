@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make run`: nginx (2 workers, private prefix var/nginx) + ticketd in the
+# foreground on 127.0.0.1:$PORT with the SQLite store var/tickets.db.
+# Ctrl-C (SIGINT) or SIGTERM stops both.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+port=${PORT:-8080}
+var=$repo/var
+prefix=$var/nginx
+mkdir -p "$prefix/logs" "$prefix/tmp" "$var/outbox"
+
+if [ ! -s "$var/jwt.secret" ]; then
+    umask 077
+    head -c 48 /dev/urandom | base64 | tr -d '\n' > "$var/jwt.secret"
+    umask 022
+    echo "created a random JWT secret in var/jwt.secret"
+fi
+
+scripts/nginx-conf.sh "$prefix" "$port" "$var/tickets.db" "$var/jwt.secret" \
+    "$var/ticketd.sock" > "$prefix/nginx.conf"
+/usr/sbin/nginx -t -q -p "$prefix" -c "$prefix/nginx.conf"
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo; echo "stopping nginx and ticketd"
+    kill -QUIT "$(cat "$prefix/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+build/ticketd --socket "$var/ticketd.sock" --store "sqlite:$var/tickets.db" \
+    --log "$var/ticketd.log" &
+pids+=($!)
+/usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then
+        break
+    fi
+    sleep 0.1
+done
+echo "ticket assistant is running at http://127.0.0.1:$port/  (API: http://127.0.0.1:$port/api/health)"
+echo "logs: var/nginx/logs/error.log, var/ticketd.log -- press Ctrl-C to stop"
+wait -n "${pids[@]}" || true

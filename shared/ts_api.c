@@ -1,0 +1,296 @@
+/*
+ * ts_api: route table, routing, and the dispatcher that turns a request
+ * into a response: authentication against the store, body parsing, then
+ * the route's handler (ts_svc_*.c).
+ *
+ * Routing is a linear scan of a short table of segment patterns; ":name"
+ * matches one non-empty segment.  A trailing slash is ignored, as Express
+ * does by default.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_api_internal.h"
+
+static const ts_route_t  ts_routes[] = {
+    { TS_POST,  "/api/auth/signup",      TS_ACCESS_ANYONE, 1, ts_svc_signup },
+    { TS_POST,  "/api/auth/login",       TS_ACCESS_ANYONE, 1, ts_svc_login },
+    { TS_POST,  "/api/auth/logout",      TS_ACCESS_TOKEN,  0, ts_svc_logout },
+    { TS_PATCH, "/api/auth/status",      TS_ACCESS_TOKEN,  1,
+      ts_svc_set_status },
+    { TS_GET,   "/api/auth/users",       TS_ACCESS_ADMIN,  0, ts_svc_users },
+    { TS_GET,   "/api/users",            TS_ACCESS_ADMIN,  0, ts_svc_users },
+    { TS_POST,  "/api/auth/update-user", TS_ACCESS_ADMIN,  1,
+      ts_svc_update_user },
+    { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, ts_svc_health },
+};
+
+#define TS_NROUTES  (sizeof(ts_routes) / sizeof(ts_routes[0]))
+
+static const char *ts_method_names[] = {
+    "GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS", "OTHER"
+};
+
+
+/* Match path against pattern; params receive ":name" segments. */
+static int
+ts_route_path_match(const char *pattern, const char *path, size_t len,
+    char params[TS_API_MAX_PARAMS][64])
+{
+    const char  *p = pattern, *end = path + len, *seg;
+    int          np = 0;
+
+    while (*p) {
+        if (*p == ':') {
+            /* a parameter: one non-empty segment */
+            while (*p && *p != '/') {
+                p++;
+            }
+            seg = path;
+            while (path < end && *path != '/') {
+                path++;
+            }
+            if (path == seg || np >= TS_API_MAX_PARAMS
+                || (size_t) (path - seg) >= sizeof(params[0]))
+            {
+                return 0;
+            }
+            memcpy(params[np], seg, path - seg);
+            params[np][path - seg] = '\0';
+            np++;
+            continue;
+        }
+        if (path == end || *p != *path) {
+            return 0;
+        }
+        p++;
+        path++;
+    }
+    return path == end;
+}
+
+
+int
+ts_api_match(ts_method_e method, const char *path, size_t len,
+    ts_match_t *match, char *allow, size_t allow_len)
+{
+    size_t       i, used = 0;
+    int          found = 0;
+    ts_match_t   m;
+
+    /* "/api/users/" is "/api/users"; "/" alone stays */
+    while (len > 1 && path[len - 1] == '/') {
+        len--;
+    }
+    if (method == TS_HEAD) {
+        method = TS_GET;
+    }
+    if (allow && allow_len) {
+        allow[0] = '\0';
+    }
+
+    for (i = 0; i < TS_NROUTES; i++) {
+        memset(&m, 0, sizeof(m));
+        if (!ts_route_path_match(ts_routes[i].pattern, path, len, m.params)) {
+            continue;
+        }
+        if (ts_routes[i].method == method) {
+            m.route = &ts_routes[i];
+            *match = m;
+            return 200;
+        }
+        found = 1;
+        if (allow && used < allow_len) {
+            used += snprintf(allow + used, allow_len - used, "%s%s",
+                             used ? ", " : "",
+                             ts_method_names[ts_routes[i].method]);
+        }
+    }
+    return found ? 405 : 404;
+}
+
+
+ts_access_e
+ts_api_access(const ts_match_t *match)
+{
+    return match->route ? match->route->access : TS_ACCESS_ANYONE;
+}
+
+
+void
+ts_reply(ts_call_t *c, int status, json_t *body)
+{
+    char  *text;
+
+    free(c->resp->body);
+    c->resp->body = NULL;
+    c->resp->status = status;
+
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        /* only an allocation failure gets here */
+        c->resp->status = 500;
+        text = strdup("{\"error\":\"Internal server error\","
+                      "\"message\":\"Internal server error\"}");
+    }
+    c->resp->body = text;
+    c->resp->body_len = text ? strlen(text) : 0;
+}
+
+
+void
+ts_api_error(ts_response_t *resp, int status, const char *msg)
+{
+    ts_call_t  c;
+
+    memset(&c, 0, sizeof(c));
+    c.resp = resp;
+    ts_reply(&c, status, json_pack("{s:s, s:s}", "error", msg,
+                                   "message", msg));
+}
+
+
+void
+ts_reply_store_error(ts_call_t *c)
+{
+    ts_api_error(c->resp, 500, "Internal server error");
+}
+
+
+void
+ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data)
+{
+    json_t  *ev;
+
+    if (c->resp->events == NULL) {
+        c->resp->events = json_array();
+    }
+    ev = json_pack("{s:s, s:s?, s:o}", "event", event, "room", room,
+                   "data", data);
+    if (ev) {
+        json_array_append_new(c->resp->events, ev);
+    }
+}
+
+
+/* Check the token against the store and load the caller; 0 when allowed. */
+static int
+ts_api_authenticate(ts_call_t *c)
+{
+    const ts_claims_t  *cl = c->req->claims;
+    ts_rc_e             rc;
+
+    if (cl == NULL) {
+        ts_api_error(c->resp, 401, "Access Denied. No token found.");
+        return -1;
+    }
+
+    rc = ts_store_token_revoked(c->store, cl->sig);
+    if (rc == TS_OK) {
+        ts_api_error(c->resp, 401, "Invalid token");
+        return -1;
+    }
+    if (rc != TS_NOT_FOUND) {
+        ts_reply_store_error(c);
+        return -1;
+    }
+
+    /* the role comes from the store, not the token: demotion is instant */
+    rc = ts_store_user_by_id(c->store, cl->user_id, &c->me);
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 401, "Invalid token");
+        return -1;
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+        return -1;
+    }
+    c->resp->authenticated = 1;
+    c->resp->role = c->me.role;
+
+    if (c->req->match.route->access == TS_ACCESS_ADMIN
+        && c->me.role != TS_ROLE_ADMIN)
+    {
+        ts_api_error(c->resp, 403, "Access denied: admins only");
+        return -1;
+    }
+    return 0;
+}
+
+
+static int
+ts_api_parse_body(ts_call_t *c)
+{
+    const ts_request_t  *req = c->req;
+    json_error_t         jerr;
+
+    if (req->body_len > TS_API_MAX_BODY) {
+        ts_api_error(c->resp, 413, "Request body too large");
+        return -1;
+    }
+    if (req->body == NULL || req->body_len == 0) {
+        ts_api_error(c->resp, 400, "Request body must be a JSON object");
+        return -1;
+    }
+    c->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+                         &jerr);
+    if (c->body == NULL) {
+        ts_api_error(c->resp, 400, "Invalid JSON body");
+        return -1;
+    }
+    if (!json_is_object(c->body)) {
+        ts_api_error(c->resp, 400, "Request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+
+void
+ts_api_call(const ts_config_t *cfg, ts_store_t *store,
+    const ts_request_t *req, ts_response_t *resp)
+{
+    ts_call_t          c;
+    const ts_route_t  *route = req->match.route;
+
+    memset(resp, 0, sizeof(*resp));
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.store = store;
+    c.req = req;
+    c.resp = resp;
+    c.now = ts_now_ms();
+
+    if (route == NULL) {
+        ts_api_error(resp, 404, "Route not found");
+        return;
+    }
+    if (route->access != TS_ACCESS_ANYONE && ts_api_authenticate(&c) != 0) {
+        goto done;
+    }
+    if (route->needs_body && ts_api_parse_body(&c) != 0) {
+        goto done;
+    }
+
+    route->handler(&c);
+
+    if (resp->body == NULL) {
+        ts_api_error(resp, 500, "Internal server error");
+    }
+
+done:
+    json_decref(c.body);
+    ts_user_clear(&c.me);
+}
+
+
+void
+ts_response_free(ts_response_t *resp)
+{
+    free(resp->body);
+    json_decref(resp->events);
+    memset(resp, 0, sizeof(*resp));
+}

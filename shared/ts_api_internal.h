@@ -1,0 +1,51 @@
+/*
+ * ts_api_internal: what route handlers (ts_svc_*.c) share with the
+ * dispatcher (ts_api.c).  Not for callers outside shared/.
+ */
+
+#ifndef TS_API_INTERNAL_H
+#define TS_API_INTERNAL_H
+
+#include "ts_api.h"
+#include "ts_validate.h"
+
+/* One request in flight inside ts_api_call(). */
+typedef struct {
+    const ts_config_t   *cfg;
+    ts_store_t          *store;
+    const ts_request_t  *req;
+    ts_response_t       *resp;
+    json_t              *body;     /* parsed object, or NULL if none sent */
+    ts_user_t            me;       /* loaded when the route needs a token */
+    int64_t              now;      /* ms */
+} ts_call_t;
+
+typedef void (*ts_handler_pt)(ts_call_t *c);
+
+struct ts_route_s {
+    ts_method_e    method;
+    const char    *pattern;        /* "/api/tickets/:id/status" */
+    ts_access_e    access;
+    int            needs_body;     /* a JSON object body is required */
+    ts_handler_pt  handler;
+};
+
+/* Reply with a JSON value (stolen) and status. */
+void ts_reply(ts_call_t *c, int status, json_t *body);
+
+/* Reply 500 after a store failure; never leaks the backend message. */
+void ts_reply_store_error(ts_call_t *c);
+
+/* Queue an event for the daemon link: room may be NULL; data is stolen. */
+void ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data);
+
+/* Route handlers, by file. */
+void ts_svc_signup(ts_call_t *c);
+void ts_svc_login(ts_call_t *c);
+void ts_svc_logout(ts_call_t *c);
+void ts_svc_set_status(ts_call_t *c);
+void ts_svc_users(ts_call_t *c);
+void ts_svc_update_user(ts_call_t *c);
+void ts_svc_health(ts_call_t *c);
+
+#endif /* TS_API_INTERNAL_H */

@@ -1,0 +1,209 @@
+/*
+ * ts_store: picks a backend from the URI and dispatches every operation
+ * through the backend's table (ts_store_impl.h).  Argument checks that are
+ * the same for every backend live here, once.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ts_store_impl.h"
+
+
+ts_store_t *
+ts_store_open(const char *uri, char *err, size_t errlen)
+{
+    if (uri == NULL || *uri == '\0') {
+        snprintf(err, errlen, "empty store URI");
+        return NULL;
+    }
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        return ts_store_sqlite_open(uri + 7, err, errlen);
+    }
+    if (strncmp(uri, "mongodb://", 10) == 0
+        || strncmp(uri, "mongodb+srv://", 14) == 0)
+    {
+        snprintf(err, errlen, "the MongoDB backend is not built into this "
+                 "version; use sqlite:/path/to/file.db");
+        return NULL;
+    }
+    if (strstr(uri, "://") != NULL) {
+        snprintf(err, errlen, "unknown store scheme in \"%s\"", uri);
+        return NULL;
+    }
+    return ts_store_sqlite_open(uri, err, errlen);
+}
+
+
+void
+ts_store_close(ts_store_t *s)
+{
+    if (s) {
+        s->ops->close(s);
+    }
+}
+
+
+const char *
+ts_store_errmsg(ts_store_t *s)
+{
+    return s->errmsg;
+}
+
+
+const char *
+ts_store_backend(ts_store_t *s)
+{
+    return s->ops->name;
+}
+
+
+ts_rc_e
+ts_store_fail(ts_store_t *s, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+    return TS_ERR;
+}
+
+
+ts_rc_e
+ts_store_ping(ts_store_t *s)
+{
+    return s->ops->ping(s);
+}
+
+
+ts_rc_e
+ts_store_user_signup(ts_store_t *s, ts_user_t *u, const ts_job_new_t *job,
+    const char **which)
+{
+    return s->ops->user_signup(s, u, job, which);
+}
+
+
+ts_rc_e
+ts_store_user_by_id(ts_store_t *s, const char *id, ts_user_t *out)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->user_by_id(s, id, out);
+}
+
+
+ts_rc_e
+ts_store_user_by_email(ts_store_t *s, const char *email, ts_user_t *out)
+{
+    return s->ops->user_by_email(s, email, out);
+}
+
+
+ts_rc_e
+ts_store_user_by_login(ts_store_t *s, const char *identifier, ts_user_t *out)
+{
+    /* usernames cannot hold '@', so the identifier says which key it is */
+    if (strchr(identifier, '@') != NULL) {
+        return s->ops->user_by_email(s, identifier, out);
+    }
+    return s->ops->user_by_username(s, identifier, out);
+}
+
+
+ts_rc_e
+ts_store_user_list(ts_store_t *s, json_t **out)
+{
+    return s->ops->user_list(s, out);
+}
+
+
+ts_rc_e
+ts_store_user_count_role(ts_store_t *s, ts_role_e role, int64_t *count)
+{
+    return s->ops->user_count_role(s, role, count);
+}
+
+
+ts_rc_e
+ts_store_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
+    int64_t last_seen)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->user_set_status(s, id, status, last_seen);
+}
+
+
+ts_rc_e
+ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
+    json_t *skills)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->user_update(s, id, role, skills);
+}
+
+
+ts_rc_e
+ts_store_token_revoke(ts_store_t *s, const char *sig, int64_t exp)
+{
+    return s->ops->token_revoke(s, sig, exp);
+}
+
+
+ts_rc_e
+ts_store_token_revoked(ts_store_t *s, const char *sig)
+{
+    return s->ops->token_revoked(s, sig);
+}
+
+
+ts_rc_e
+ts_store_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
+{
+    return s->ops->login_get(s, ident, out);
+}
+
+
+ts_rc_e
+ts_store_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+    int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out)
+{
+    return s->ops->login_fail(s, ident, now_ms, window_ms, max_failures,
+                              lock_ms, out);
+}
+
+
+ts_rc_e
+ts_store_login_clear(ts_store_t *s, const char *ident)
+{
+    return s->ops->login_clear(s, ident);
+}
+
+
+ts_rc_e
+ts_store_job_insert(ts_store_t *s, const ts_job_new_t *job, ts_oid_t out_id)
+{
+    return s->ops->job_insert(s, job, out_id);
+}
+
+
+ts_rc_e
+ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out)
+{
+    return s->ops->job_counts(s, out);
+}
+
+
+ts_rc_e
+ts_store_purge_expired(ts_store_t *s, int64_t now_ms, int64_t *removed)
+{
+    return s->ops->purge_expired(s, now_ms, removed);
+}

@@ -1,0 +1,139 @@
+/*
+ * ts_store: the one storage interface the module and the daemon call.
+ *
+ * A store handle is one connection and belongs to one thread at a time
+ * (nginx opens one per thread-pool thread, ticketd one per worker thread).
+ * Operations are domain verbs, not queries, so a MongoDB backend can
+ * implement the same table of functions without changing callers.
+ *
+ * Every operation returns a ts_rc_e; TS_ERR carries a message for logs
+ * (ts_store_errmsg), never shown to clients.
+ */
+
+#ifndef TS_STORE_H
+#define TS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "ts_model.h"
+
+typedef enum {
+    TS_OK = 0,
+    TS_NOT_FOUND,      /* no such document */
+    TS_CONFLICT,       /* a unique key is taken */
+    TS_ERR             /* backend failure: see ts_store_errmsg() */
+} ts_rc_e;
+
+typedef struct ts_store_s ts_store_t;
+
+/* A job to store (see DESIGN.md section 5); strings are borrowed. */
+typedef struct {
+    const char  *kind;         /* "email", "triage", ... */
+    json_t      *payload;      /* object; never holds secrets */
+    const char  *dedupe_key;   /* NULL or unique key: a second insert is a no-op */
+    int          max_attempts;
+    int64_t      run_after;    /* ms; 0 = now */
+} ts_job_new_t;
+
+typedef struct {
+    int64_t  pending, running, done, dead;
+} ts_job_counts_t;
+
+/* Login-failure bookkeeping for one identifier. */
+typedef struct {
+    int      failures;
+    int64_t  window_start;     /* ms */
+    int64_t  locked_until;     /* ms, 0 = not locked */
+} ts_login_attempts_t;
+
+/*
+ * Open a store from a URI: "sqlite:/path/to/file.db" (or a bare path).
+ * Runs pending migrations.  On failure returns NULL and writes a reason
+ * into err (errlen bytes).
+ */
+ts_store_t *ts_store_open(const char *uri, char *err, size_t errlen);
+
+/* Close the connection and free the handle. */
+void ts_store_close(ts_store_t *s);
+
+/* Last backend error message, for logs only. */
+const char *ts_store_errmsg(ts_store_t *s);
+
+/* Name of the backend: "sqlite" or "mongodb". */
+const char *ts_store_backend(ts_store_t *s);
+
+/* A cheap round trip to the backend. */
+ts_rc_e ts_store_ping(ts_store_t *s);
+
+/* --- users ------------------------------------------------------------ */
+
+/*
+ * Insert a new user and its welcome job atomically.  The first user ever
+ * becomes admin (u->role is overwritten accordingly).  u->id, created_at
+ * and updated_at are filled in.  Email/username taken: TS_CONFLICT and
+ * *which = "email" or "username".
+ */
+ts_rc_e ts_store_user_signup(ts_store_t *s, ts_user_t *u,
+    const ts_job_new_t *job, const char **which);
+
+ts_rc_e ts_store_user_by_id(ts_store_t *s, const char *id, ts_user_t *out);
+ts_rc_e ts_store_user_by_email(ts_store_t *s, const char *email,
+    ts_user_t *out);
+
+/* By email (case-insensitive) or, failing that, by username. */
+ts_rc_e ts_store_user_by_login(ts_store_t *s, const char *identifier,
+    ts_user_t *out);
+
+/* All users, oldest first, as an array of public JSON objects. */
+ts_rc_e ts_store_user_list(ts_store_t *s, json_t **out);
+
+/* Count users holding a role. */
+ts_rc_e ts_store_user_count_role(ts_store_t *s, ts_role_e role,
+    int64_t *count);
+
+/* Set presence and lastSeen. */
+ts_rc_e ts_store_user_set_status(ts_store_t *s, const char *id,
+    ts_presence_e status, int64_t last_seen);
+
+/* Update role and/or skills (NULL skills = unchanged) by user id. */
+ts_rc_e ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
+    json_t *skills);
+
+/* --- tokens and login attempts ---------------------------------------- */
+
+/* Revoke a token (by its signature) until exp (ms). Idempotent. */
+ts_rc_e ts_store_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
+
+/* TS_OK when revoked, TS_NOT_FOUND when not. */
+ts_rc_e ts_store_token_revoked(ts_store_t *s, const char *sig);
+
+ts_rc_e ts_store_login_get(ts_store_t *s, const char *ident,
+    ts_login_attempts_t *out);
+/*
+ * Record one failed login atomically (concurrent failures are all
+ * counted): a window older than window_ms restarts at 1; reaching
+ * max_failures locks the identifier for lock_ms.  *out gets the new state.
+ */
+ts_rc_e ts_store_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+    int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out);
+ts_rc_e ts_store_login_clear(ts_store_t *s, const char *ident);
+
+/* --- jobs ------------------------------------------------------------- */
+
+/* Store a job; out_id (may be NULL) receives its id. */
+ts_rc_e ts_store_job_insert(ts_store_t *s, const ts_job_new_t *job,
+    ts_oid_t out_id);
+
+ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
+
+/* --- housekeeping ----------------------------------------------------- */
+
+/* Drop revoked tokens past their exp and stale login attempts;
+ * *removed (may be NULL) receives how many rows went. */
+ts_rc_e ts_store_purge_expired(ts_store_t *s, int64_t now_ms,
+    int64_t *removed);
+
+#endif /* TS_STORE_H */

@@ -1,0 +1,57 @@
+/*
+ * ts_store_impl: what a store backend implements.  Callers never include
+ * this; they use ts_store.h, whose functions dispatch through the table.
+ */
+
+#ifndef TS_STORE_IMPL_H
+#define TS_STORE_IMPL_H
+
+#include "ts_store.h"
+
+typedef struct {
+    const char *name;
+    void     (*close)(ts_store_t *s);
+    ts_rc_e  (*ping)(ts_store_t *s);
+    ts_rc_e  (*user_signup)(ts_store_t *s, ts_user_t *u,
+                            const ts_job_new_t *job, const char **which);
+    ts_rc_e  (*user_by_id)(ts_store_t *s, const char *id, ts_user_t *out);
+    ts_rc_e  (*user_by_email)(ts_store_t *s, const char *email,
+                              ts_user_t *out);
+    ts_rc_e  (*user_by_username)(ts_store_t *s, const char *username,
+                                 ts_user_t *out);
+    ts_rc_e  (*user_list)(ts_store_t *s, json_t **out);
+    ts_rc_e  (*user_count_role)(ts_store_t *s, ts_role_e role,
+                                int64_t *count);
+    ts_rc_e  (*user_set_status)(ts_store_t *s, const char *id,
+                                ts_presence_e status, int64_t last_seen);
+    ts_rc_e  (*user_update)(ts_store_t *s, const char *id, ts_role_e role,
+                            json_t *skills);
+    ts_rc_e  (*token_revoke)(ts_store_t *s, const char *sig, int64_t exp);
+    ts_rc_e  (*token_revoked)(ts_store_t *s, const char *sig);
+    ts_rc_e  (*login_get)(ts_store_t *s, const char *ident,
+                          ts_login_attempts_t *out);
+    ts_rc_e  (*login_fail)(ts_store_t *s, const char *ident, int64_t now_ms,
+                           int64_t window_ms, int max_failures,
+                           int64_t lock_ms, ts_login_attempts_t *out);
+    ts_rc_e  (*login_clear)(ts_store_t *s, const char *ident);
+    ts_rc_e  (*job_insert)(ts_store_t *s, const ts_job_new_t *job,
+                           ts_oid_t out_id);
+    ts_rc_e  (*job_counts)(ts_store_t *s, ts_job_counts_t *out);
+    ts_rc_e  (*purge_expired)(ts_store_t *s, int64_t now_ms,
+                              int64_t *removed);
+} ts_store_ops_t;
+
+/* Every backend's handle starts with this header. */
+struct ts_store_s {
+    const ts_store_ops_t  *ops;
+    char                   errmsg[256];
+};
+
+/* Record a backend error for ts_store_errmsg(); returns TS_ERR. */
+ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Backend constructors, selected by ts_store_open() from the URI. */
+ts_store_t *ts_store_sqlite_open(const char *path, char *err, size_t errlen);
+
+#endif /* TS_STORE_IMPL_H */

@@ -1,0 +1,987 @@
+/*
+ * ts_store_sqlite: the embedded SQLite backend of ts_store.
+ *
+ * One handle is one connection, used by one thread at a time.  The file is
+ * in WAL mode so readers never wait for the writer; writers wait up to the
+ * busy timeout.  Multi-row writes run in BEGIN IMMEDIATE transactions, which
+ * take the write lock up front so a check-then-insert (first user becomes
+ * admin, unique email) cannot interleave with another connection's.
+ *
+ * Schema: tables and columns carry the original MongoDB field names, times
+ * are INTEGER milliseconds, arrays are JSON text.  Migrations are numbered
+ * by position in ts_sqlite_migrations[]; PRAGMA user_version records how
+ * many ran.  Never edit a shipped migration: append a new one.
+ *
+ * Prepared statements are cached per connection, indexed by ts_sql_e.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "ts_store_impl.h"
+
+#define TS_SQLITE_BUSY_MS  5000
+
+static const char *ts_sqlite_migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE users ("
+    "  _id TEXT PRIMARY KEY,"
+    "  username TEXT NOT NULL,"
+    "  email TEXT NOT NULL,"
+    "  password TEXT NOT NULL,"
+    "  role TEXT NOT NULL DEFAULT 'user'"
+    "    CHECK (role IN ('user','moderator','admin')),"
+    "  skills TEXT NOT NULL DEFAULT '[]',"
+    "  status TEXT NOT NULL DEFAULT 'offline'"
+    "    CHECK (status IN ('online','offline','dnd')),"
+    "  lastSeen INTEGER,"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL,"
+    "  totalTicketsResolved INTEGER NOT NULL DEFAULT 0,"
+    "  averageResolutionTimeHours REAL NOT NULL DEFAULT 24,"
+    "  lastAssignedAt INTEGER);"
+    "CREATE UNIQUE INDEX users_email ON users(email COLLATE NOCASE);"
+    "CREATE UNIQUE INDEX users_username ON users(username COLLATE NOCASE);"
+    "CREATE INDEX users_role ON users(role, lastAssignedAt);"
+
+    "CREATE TABLE tickets ("
+    "  _id TEXT PRIMARY KEY,"
+    "  title TEXT NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'To-Do'"
+    "    CHECK (status IN ('To-Do','In Progress','Completed')),"
+    "  priority TEXT CHECK (priority IN ('Low','Medium','High')),"
+    "  summary TEXT,"
+    "  helpfulNotes TEXT,"
+    "  relatedSkills TEXT NOT NULL DEFAULT '[]',"
+    "  createdBy TEXT NOT NULL REFERENCES users(_id),"
+    "  assignedTo TEXT REFERENCES users(_id),"
+    "  deadline INTEGER,"
+    "  assignment TEXT,"
+    "  triage TEXT,"
+    "  completedAt INTEGER,"
+    "  statsCounted INTEGER NOT NULL DEFAULT 0,"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL);"
+    "CREATE INDEX tickets_updated ON tickets(updatedAt DESC, _id);"
+    "CREATE INDEX tickets_created_by ON tickets(createdBy, updatedAt DESC);"
+    "CREATE INDEX tickets_assigned ON tickets(assignedTo, updatedAt DESC);"
+    "CREATE INDEX tickets_assigned_status ON tickets(assignedTo, status);"
+    "CREATE INDEX tickets_status ON tickets(status, updatedAt DESC);"
+    "CREATE INDEX tickets_priority ON tickets(priority, updatedAt DESC);"
+
+    "CREATE TABLE comments ("
+    "  _id TEXT PRIMARY KEY,"
+    "  ticket TEXT NOT NULL REFERENCES tickets(_id) ON DELETE CASCADE,"
+    "  author TEXT NOT NULL REFERENCES users(_id),"
+    "  text TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  createdAt INTEGER NOT NULL);"
+    "CREATE INDEX comments_ticket ON comments(ticket, createdAt);"
+
+    "CREATE TABLE moderatorrequests ("
+    "  _id TEXT PRIMARY KEY,"
+    "  applicant TEXT NOT NULL REFERENCES users(_id),"
+    "  username TEXT NOT NULL,"
+    "  email TEXT NOT NULL,"
+    "  skills TEXT NOT NULL DEFAULT '[]',"
+    "  status TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (status IN ('pending','accepted','rejected')),"
+    "  reviewedBy TEXT REFERENCES users(_id),"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL,"
+    "  rejectedAt INTEGER);"
+    "CREATE UNIQUE INDEX modreq_one_pending ON moderatorrequests(applicant)"
+    "  WHERE status = 'pending';"
+    "CREATE INDEX modreq_status ON moderatorrequests(status, createdAt DESC);"
+    "CREATE INDEX modreq_applicant"
+    "  ON moderatorrequests(applicant, createdAt DESC);"
+
+    "CREATE TABLE jobs ("
+    "  _id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending','running','done','dead')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  maxAttempts INTEGER NOT NULL DEFAULT 5,"
+    "  runAfter INTEGER NOT NULL,"
+    "  leaseUntil INTEGER,"
+    "  lastError TEXT,"
+    "  dedupeKey TEXT,"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX jobs_dedupe ON jobs(dedupeKey)"
+    "  WHERE dedupeKey IS NOT NULL;"
+    "CREATE INDEX jobs_due ON jobs(state, runAfter);"
+
+    "CREATE TABLE revoked_tokens ("
+    "  sig TEXT PRIMARY KEY,"
+    "  expiresAt INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX revoked_tokens_exp ON revoked_tokens(expiresAt);"
+
+    "CREATE TABLE login_attempts ("
+    "  identifier TEXT PRIMARY KEY,"
+    "  failures INTEGER NOT NULL,"
+    "  windowStart INTEGER NOT NULL,"
+    "  lockedUntil INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+};
+
+#define TS_SQLITE_NMIGRATIONS \
+    (int) (sizeof(ts_sqlite_migrations) / sizeof(ts_sqlite_migrations[0]))
+
+#define TS_USER_COLS \
+    "_id, username, email, password, role, skills, status, lastSeen," \
+    " createdAt, updatedAt, totalTicketsResolved," \
+    " averageResolutionTimeHours, lastAssignedAt"
+
+typedef enum {
+    TS_SQL_BEGIN = 0,
+    TS_SQL_COMMIT,
+    TS_SQL_ROLLBACK,
+    TS_SQL_PING,
+    TS_SQL_USER_ANY,
+    TS_SQL_USER_EMAIL_TAKEN,
+    TS_SQL_USER_INSERT,
+    TS_SQL_USER_BY_ID,
+    TS_SQL_USER_BY_EMAIL,
+    TS_SQL_USER_BY_USERNAME,
+    TS_SQL_USER_LIST,
+    TS_SQL_USER_COUNT_ROLE,
+    TS_SQL_USER_SET_STATUS,
+    TS_SQL_USER_UPDATE_ROLE,
+    TS_SQL_USER_UPDATE_ROLE_SKILLS,
+    TS_SQL_TOKEN_REVOKE,
+    TS_SQL_TOKEN_REVOKED,
+    TS_SQL_LOGIN_GET,
+    TS_SQL_LOGIN_FAIL,
+    TS_SQL_LOGIN_CLEAR,
+    TS_SQL_JOB_INSERT,
+    TS_SQL_JOB_COUNTS,
+    TS_SQL_PURGE_TOKENS,
+    TS_SQL_PURGE_LOGINS,
+    TS_SQL_COUNT
+} ts_sql_e;
+
+static const char *ts_sql_text[TS_SQL_COUNT] = {
+    [TS_SQL_BEGIN] = "BEGIN IMMEDIATE",
+    [TS_SQL_COMMIT] = "COMMIT",
+    [TS_SQL_ROLLBACK] = "ROLLBACK",
+    [TS_SQL_PING] = "SELECT 1",
+    [TS_SQL_USER_ANY] = "SELECT EXISTS (SELECT 1 FROM users)",
+    [TS_SQL_USER_EMAIL_TAKEN] =
+        "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 COLLATE NOCASE)",
+    [TS_SQL_USER_INSERT] =
+        "INSERT INTO users (" TS_USER_COLS ")"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [TS_SQL_USER_BY_ID] = "SELECT " TS_USER_COLS " FROM users WHERE _id = ?1",
+    [TS_SQL_USER_BY_EMAIL] = "SELECT " TS_USER_COLS " FROM users"
+        " WHERE email = ?1 COLLATE NOCASE",
+    [TS_SQL_USER_BY_USERNAME] = "SELECT " TS_USER_COLS " FROM users"
+        " WHERE username = ?1 COLLATE NOCASE",
+    [TS_SQL_USER_LIST] = "SELECT " TS_USER_COLS " FROM users"
+        " ORDER BY createdAt, _id",
+    [TS_SQL_USER_COUNT_ROLE] = "SELECT count(*) FROM users WHERE role = ?1",
+    [TS_SQL_USER_SET_STATUS] =
+        "UPDATE users SET status = ?2, lastSeen = ?3, updatedAt = ?4"
+        " WHERE _id = ?1",
+    [TS_SQL_USER_UPDATE_ROLE] =
+        "UPDATE users SET role = ?2, updatedAt = ?3 WHERE _id = ?1",
+    [TS_SQL_USER_UPDATE_ROLE_SKILLS] =
+        "UPDATE users SET role = ?2, updatedAt = ?3, skills = ?4"
+        " WHERE _id = ?1",
+    [TS_SQL_TOKEN_REVOKE] =
+        "INSERT INTO revoked_tokens (sig, expiresAt) VALUES (?1, ?2)"
+        " ON CONFLICT (sig) DO NOTHING",
+    [TS_SQL_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE sig = ?1",
+    [TS_SQL_LOGIN_GET] = "SELECT failures, windowStart, lockedUntil"
+        " FROM login_attempts WHERE identifier = ?1",
+    /* ?2 now, ?3 window, ?4 max failures, ?5 lock; "fresh" = the old
+     * window is over, so this failure starts a new one */
+    [TS_SQL_LOGIN_FAIL] =
+        "INSERT INTO login_attempts (identifier, failures, windowStart,"
+        " lockedUntil) VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?5"
+        " ELSE 0 END) ON CONFLICT (identifier) DO UPDATE SET"
+        " failures = CASE WHEN windowStart <= ?2 - ?3 THEN 1"
+        "   ELSE failures + 1 END,"
+        " lockedUntil = CASE WHEN (CASE WHEN windowStart <= ?2 - ?3 THEN 1"
+        "   ELSE failures + 1 END) >= ?4 THEN ?2 + ?5 ELSE lockedUntil END,"
+        " windowStart = CASE WHEN windowStart <= ?2 - ?3 THEN ?2"
+        "   ELSE windowStart END"
+        " RETURNING failures, windowStart, lockedUntil",
+    [TS_SQL_LOGIN_CLEAR] = "DELETE FROM login_attempts WHERE identifier = ?1",
+    [TS_SQL_JOB_INSERT] =
+        "INSERT INTO jobs (_id, kind, payload, state, attempts, maxAttempts,"
+        " runAfter, dedupeKey, createdAt, updatedAt)"
+        " VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?6, ?7, ?7)"
+        " ON CONFLICT DO NOTHING",
+    [TS_SQL_JOB_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [TS_SQL_PURGE_TOKENS] = "DELETE FROM revoked_tokens WHERE expiresAt < ?1",
+    [TS_SQL_PURGE_LOGINS] =
+        "DELETE FROM login_attempts WHERE lockedUntil < ?1"
+        " AND windowStart < ?2",
+};
+
+typedef struct {
+    struct ts_store_s   base;
+    sqlite3            *db;
+    sqlite3_stmt       *stmt[TS_SQL_COUNT];
+} ts_sqlite_t;
+
+static const ts_store_ops_t  ts_sqlite_ops;
+
+
+static ts_rc_e
+ts_sqlite_fail(ts_sqlite_t *q, const char *what)
+{
+    return ts_store_fail(&q->base, "sqlite %s: %s", what,
+                         sqlite3_errmsg(q->db));
+}
+
+
+/* The cached statement, reset and with bindings cleared; NULL on error. */
+static sqlite3_stmt *
+ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which)
+{
+    sqlite3_stmt  *st = q->stmt[which];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(q->db, ts_sql_text[which], -1,
+                               SQLITE_PREPARE_PERSISTENT, &st, NULL)
+            != SQLITE_OK)
+        {
+            ts_sqlite_fail(q, "prepare");
+            return NULL;
+        }
+        q->stmt[which] = st;
+        return st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+
+/* Run a statement with no result rows to completion. */
+static ts_rc_e
+ts_sqlite_done(ts_sqlite_t *q, sqlite3_stmt *st)
+{
+    int  rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        return TS_OK;
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        ts_store_fail(&q->base, "sqlite constraint: %s",
+                      sqlite3_errmsg(q->db));
+        return TS_CONFLICT;
+    }
+    return ts_sqlite_fail(q, "step");
+}
+
+
+static ts_rc_e
+ts_sqlite_exec(ts_sqlite_t *q, ts_sql_e which)
+{
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, which);
+
+    return st ? ts_sqlite_done(q, st) : TS_ERR;
+}
+
+
+static void
+ts_sqlite_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s) {
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+
+static void
+ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms)
+{
+    if (ms > 0) {
+        sqlite3_bind_int64(st, i, ms);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+
+/* Bind a JSON value as compact text; returns 0 or -1. */
+static int
+ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v)
+{
+    char  *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    if (s == NULL) {
+        return -1;
+    }
+    sqlite3_bind_text(st, i, s, -1, free);
+    return 0;
+}
+
+
+static char *
+ts_sqlite_col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char  *t = sqlite3_column_text(st, i);
+
+    return t ? strdup((const char *) t) : NULL;
+}
+
+
+static json_t *
+ts_sqlite_col_json_array(sqlite3_stmt *st, int i)
+{
+    const char  *t = (const char *) sqlite3_column_text(st, i);
+    json_t      *v = t ? json_loads(t, 0, NULL) : NULL;
+
+    if (!json_is_array(v)) {
+        json_decref(v);
+        v = json_array();
+    }
+    return v;
+}
+
+
+/* Read a row of TS_USER_COLS. */
+static int
+ts_sqlite_row_user(sqlite3_stmt *st, ts_user_t *u)
+{
+    const char  *id = (const char *) sqlite3_column_text(st, 0);
+    const char  *role = (const char *) sqlite3_column_text(st, 4);
+    const char  *status = (const char *) sqlite3_column_text(st, 6);
+
+    memset(u, 0, sizeof(*u));
+    if (id == NULL || strlen(id) != TS_OID_LEN) {
+        return -1;
+    }
+    memcpy(u->id, id, TS_OID_LEN + 1);
+    u->username = ts_sqlite_col_strdup(st, 1);
+    u->email = ts_sqlite_col_strdup(st, 2);
+    u->password = ts_sqlite_col_strdup(st, 3);
+    if (role == NULL || ts_role_parse(role, &u->role) != 0) {
+        u->role = TS_ROLE_USER;
+    }
+    u->skills = ts_sqlite_col_json_array(st, 5);
+    if (status == NULL || ts_presence_parse(status, &u->status) != 0) {
+        u->status = TS_PRESENCE_OFFLINE;
+    }
+    u->last_seen = sqlite3_column_int64(st, 7);
+    u->created_at = sqlite3_column_int64(st, 8);
+    u->updated_at = sqlite3_column_int64(st, 9);
+    u->total_resolved = sqlite3_column_int64(st, 10);
+    u->avg_resolution_hours = sqlite3_column_double(st, 11);
+    u->last_assigned_at = sqlite3_column_int64(st, 12);
+
+    if (u->username == NULL || u->email == NULL || u->password == NULL
+        || u->skills == NULL)
+    {
+        ts_user_clear(u);
+        return -1;
+    }
+    return 0;
+}
+
+
+static ts_rc_e
+ts_sqlite_migrate(ts_sqlite_t *q)
+{
+    sqlite3_stmt  *st;
+    int            version, rc;
+    char          *msg = NULL, pragma[64];
+
+    /* BEGIN IMMEDIATE serialises concurrent openers (nginx threads, the
+     * daemon): the second one sees the first one's user_version */
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+        != SQLITE_OK)
+    {
+        return ts_sqlite_fail(q, "begin migration");
+    }
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL)
+        != SQLITE_OK)
+    {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return ts_sqlite_fail(q, "user_version");
+    }
+    version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+
+    if (version < 0 || version > TS_SQLITE_NMIGRATIONS) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return ts_store_fail(&q->base, "sqlite schema version %d is newer "
+                             "than this build knows (%d)", version,
+                             TS_SQLITE_NMIGRATIONS);
+    }
+
+    for (; version < TS_SQLITE_NMIGRATIONS; version++) {
+        rc = sqlite3_exec(q->db, ts_sqlite_migrations[version], NULL, NULL,
+                          &msg);
+        if (rc != SQLITE_OK) {
+            ts_store_fail(&q->base, "sqlite migration %d: %s", version + 1,
+                          msg ? msg : "failed");
+            sqlite3_free(msg);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            return TS_ERR;
+        }
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+                 version + 1);
+        if (sqlite3_exec(q->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            return ts_sqlite_fail(q, "user_version");
+        }
+    }
+
+    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return ts_sqlite_fail(q, "commit migration");
+    }
+    return TS_OK;
+}
+
+
+ts_store_t *
+ts_store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+    ts_sqlite_t  *q;
+    int           rc;
+
+    q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->base.ops = &ts_sqlite_ops;
+
+    rc = sqlite3_open_v2(path, &q->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                         | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open SQLite file \"%s\": %s", path,
+                 q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        sqlite3_close(q->db);
+        free(q);
+        return NULL;
+    }
+
+    sqlite3_busy_timeout(q->db, TS_SQLITE_BUSY_MS);
+    sqlite3_extended_result_codes(q->db, 1);
+
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode = WAL;"
+                     "PRAGMA synchronous = NORMAL;"
+                     "PRAGMA foreign_keys = ON;", NULL, NULL, NULL)
+        != SQLITE_OK
+        || ts_sqlite_migrate(q) != TS_OK)
+    {
+        snprintf(err, errlen, "SQLite file \"%s\": %s", path,
+                 q->base.errmsg[0] ? q->base.errmsg : sqlite3_errmsg(q->db));
+        sqlite3_close(q->db);
+        free(q);
+        return NULL;
+    }
+    return &q->base;
+}
+
+
+static void
+ts_sqlite_close(ts_store_t *s)
+{
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
+
+    for (int i = 0; i < TS_SQL_COUNT; i++) {
+        sqlite3_finalize(q->stmt[i]);
+    }
+    sqlite3_close(q->db);
+    free(q);
+}
+
+
+static ts_rc_e
+ts_sqlite_ping(ts_store_t *s)
+{
+    return ts_sqlite_exec((ts_sqlite_t *) s, TS_SQL_PING);
+}
+
+
+/* Run a single-value SELECT; *out gets column 0 as an integer. */
+static ts_rc_e
+ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out)
+{
+    int  rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return TS_OK;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        return TS_NOT_FOUND;
+    }
+    return ts_sqlite_fail(q, "step");
+}
+
+
+static ts_rc_e
+ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc)
+{
+    ts_sqlite_exec(q, TS_SQL_ROLLBACK);
+    return rc;
+}
+
+
+static ts_rc_e
+ts_sqlite_insert_job(ts_sqlite_t *q, const ts_job_new_t *job, ts_oid_t id,
+    int64_t now)
+{
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_JOB_INSERT);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    ts_oid_new(id);
+    sqlite3_bind_text(st, 1, id, TS_OID_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, job->kind, -1, SQLITE_TRANSIENT);
+    if (ts_sqlite_bind_json(st, 3, job->payload) != 0) {
+        return ts_store_fail(&q->base, "job payload is not serialisable");
+    }
+    sqlite3_bind_int(st, 4, job->max_attempts > 0 ? job->max_attempts : 5);
+    sqlite3_bind_int64(st, 5, job->run_after > 0 ? job->run_after : now);
+    ts_sqlite_bind_text(st, 6, job->dedupe_key);
+    sqlite3_bind_int64(st, 7, now);
+    return ts_sqlite_done(q, st);
+}
+
+
+static ts_rc_e
+ts_sqlite_user_signup(ts_store_t *s, ts_user_t *u, const ts_job_new_t *job,
+    const char **which)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+    int64_t        any, taken, now;
+    ts_oid_t       job_id;
+    ts_rc_e        rc;
+
+    if (ts_sqlite_exec(q, TS_SQL_BEGIN) != TS_OK) {
+        return TS_ERR;
+    }
+
+    /* inside the write transaction: nobody else can insert meanwhile */
+    st = ts_sqlite_stmt(q, TS_SQL_USER_ANY);
+    if (st == NULL || ts_sqlite_scalar(q, st, &any) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+
+    now = u->created_at > 0 ? u->created_at : ts_now_ms();
+    ts_oid_new(u->id);
+    u->role = any ? TS_ROLE_USER : TS_ROLE_ADMIN;
+    u->created_at = u->updated_at = now;
+    if (u->avg_resolution_hours <= 0) {
+        u->avg_resolution_hours = 24;
+    }
+
+    st = ts_sqlite_stmt(q, TS_SQL_USER_INSERT);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, u->id, TS_OID_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, u->username, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, u->email, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, u->password, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, ts_role_name(u->role), -1, SQLITE_STATIC);
+    if (ts_sqlite_bind_json(st, 6, u->skills ? u->skills : json_array())
+        != 0)
+    {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 7, ts_presence_name(u->status), -1, SQLITE_STATIC);
+    ts_sqlite_bind_time(st, 8, u->last_seen);
+    sqlite3_bind_int64(st, 9, now);
+    sqlite3_bind_int64(st, 10, now);
+    sqlite3_bind_int64(st, 11, u->total_resolved);
+    sqlite3_bind_double(st, 12, u->avg_resolution_hours);
+    ts_sqlite_bind_time(st, 13, u->last_assigned_at);
+
+    rc = ts_sqlite_done(q, st);
+    if (rc == TS_CONFLICT) {
+        st = ts_sqlite_stmt(q, TS_SQL_USER_EMAIL_TAKEN);
+        taken = 1;
+        if (st) {
+            sqlite3_bind_text(st, 1, u->email, -1, SQLITE_TRANSIENT);
+            ts_sqlite_scalar(q, st, &taken);
+        }
+        *which = taken ? "email" : "username";
+        return ts_sqlite_rollback(q, TS_CONFLICT);
+    }
+    if (rc != TS_OK) {
+        return ts_sqlite_rollback(q, rc);
+    }
+
+    if (job && ts_sqlite_insert_job(q, job, job_id, now) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+
+    if (ts_sqlite_exec(q, TS_SQL_COMMIT) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    return TS_OK;
+}
+
+
+static ts_rc_e
+ts_sqlite_user_by(ts_sqlite_t *q, ts_sql_e which, const char *key,
+    ts_user_t *out)
+{
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, which);
+    int            rc;
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = ts_sqlite_row_user(st, out);
+        sqlite3_reset(st);
+        return rc == 0 ? TS_OK
+                       : ts_store_fail(&q->base, "sqlite: malformed user row");
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? TS_NOT_FOUND : ts_sqlite_fail(q, "step");
+}
+
+
+static ts_rc_e
+ts_sqlite_user_by_id(ts_store_t *s, const char *id, ts_user_t *out)
+{
+    return ts_sqlite_user_by((ts_sqlite_t *) s, TS_SQL_USER_BY_ID, id, out);
+}
+
+
+static ts_rc_e
+ts_sqlite_user_by_email(ts_store_t *s, const char *email, ts_user_t *out)
+{
+    return ts_sqlite_user_by((ts_sqlite_t *) s, TS_SQL_USER_BY_EMAIL, email,
+                             out);
+}
+
+
+static ts_rc_e
+ts_sqlite_user_by_username(ts_store_t *s, const char *name, ts_user_t *out)
+{
+    return ts_sqlite_user_by((ts_sqlite_t *) s, TS_SQL_USER_BY_USERNAME, name,
+                             out);
+}
+
+
+static ts_rc_e
+ts_sqlite_user_list(ts_store_t *s, json_t **out)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_LIST);
+    json_t        *arr;
+    ts_user_t      u;
+    int            rc;
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    arr = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ts_sqlite_row_user(st, &u) != 0) {
+            continue;
+        }
+        json_array_append_new(arr, ts_user_json(&u));
+        ts_user_clear(&u);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return ts_sqlite_fail(q, "step");
+    }
+    *out = arr;
+    return TS_OK;
+}
+
+
+static ts_rc_e
+ts_sqlite_user_count_role(ts_store_t *s, ts_role_e role, int64_t *count)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_COUNT_ROLE);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, ts_role_name(role), -1, SQLITE_STATIC);
+    return ts_sqlite_scalar(q, st, count);
+}
+
+
+/* Finish an UPDATE of one row by id: TS_NOT_FOUND when nothing matched. */
+static ts_rc_e
+ts_sqlite_update_one(ts_sqlite_t *q, sqlite3_stmt *st)
+{
+    ts_rc_e  rc = ts_sqlite_done(q, st);
+
+    if (rc == TS_OK && sqlite3_changes(q->db) == 0) {
+        return TS_NOT_FOUND;
+    }
+    return rc;
+}
+
+
+static ts_rc_e
+ts_sqlite_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
+    int64_t last_seen)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_SET_STATUS);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ts_presence_name(status), -1, SQLITE_STATIC);
+    ts_sqlite_bind_time(st, 3, last_seen);
+    sqlite3_bind_int64(st, 4, ts_now_ms());
+    return ts_sqlite_update_one(q, st);
+}
+
+
+static ts_rc_e
+ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
+    json_t *skills)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+
+    st = ts_sqlite_stmt(q, skills ? TS_SQL_USER_UPDATE_ROLE_SKILLS
+                                  : TS_SQL_USER_UPDATE_ROLE);
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ts_role_name(role), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, ts_now_ms());
+    if (skills && ts_sqlite_bind_json(st, 4, skills) != 0) {
+        return ts_store_fail(s, "skills are not serialisable");
+    }
+    return ts_sqlite_update_one(q, st);
+}
+
+
+static ts_rc_e
+ts_sqlite_token_revoke(ts_store_t *s, const char *sig, int64_t exp)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_TOKEN_REVOKE);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, sig, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, exp);
+    return ts_sqlite_done(q, st);
+}
+
+
+static ts_rc_e
+ts_sqlite_token_revoked(ts_store_t *s, const char *sig)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_TOKEN_REVOKED);
+    int64_t        one;
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, sig, -1, SQLITE_TRANSIENT);
+    return ts_sqlite_scalar(q, st, &one);
+}
+
+
+static ts_rc_e
+ts_sqlite_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_GET);
+    int            rc;
+
+    memset(out, 0, sizeof(*out));
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, ident, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->failures = sqlite3_column_int(st, 0);
+        out->window_start = sqlite3_column_int64(st, 1);
+        out->locked_until = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        return TS_OK;
+    }
+    return rc == SQLITE_DONE ? TS_NOT_FOUND : ts_sqlite_fail(q, "step");
+}
+
+
+static ts_rc_e
+ts_sqlite_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+    int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_FAIL);
+    int            rc;
+
+    memset(out, 0, sizeof(*out));
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    /* the SET expressions all read the old row, hence the repetition */
+    sqlite3_bind_text(st, 1, ident, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, window_ms);
+    sqlite3_bind_int(st, 4, max_failures);
+    sqlite3_bind_int64(st, 5, lock_ms);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->failures = sqlite3_column_int(st, 0);
+        out->window_start = sqlite3_column_int64(st, 1);
+        out->locked_until = sqlite3_column_int64(st, 2);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "login attempts");
+}
+
+
+static ts_rc_e
+ts_sqlite_login_clear(ts_store_t *s, const char *ident)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_CLEAR);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, ident, -1, SQLITE_TRANSIENT);
+    return ts_sqlite_done(q, st);
+}
+
+
+static ts_rc_e
+ts_sqlite_job_insert(ts_store_t *s, const ts_job_new_t *job, ts_oid_t out_id)
+{
+    ts_oid_t  id;
+    ts_rc_e   rc;
+
+    rc = ts_sqlite_insert_job((ts_sqlite_t *) s, job, id, ts_now_ms());
+    if (rc == TS_OK && out_id) {
+        memcpy(out_id, id, sizeof(ts_oid_t));
+    }
+    return rc;
+}
+
+
+static ts_rc_e
+ts_sqlite_job_counts(ts_store_t *s, ts_job_counts_t *out)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_JOB_COUNTS);
+    const char    *state;
+    int64_t        n;
+    int            rc;
+
+    memset(out, 0, sizeof(*out));
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        state = (const char *) sqlite3_column_text(st, 0);
+        n = sqlite3_column_int64(st, 1);
+        if (state == NULL) {
+            continue;
+        }
+        if (strcmp(state, "pending") == 0) {
+            out->pending = n;
+        } else if (strcmp(state, "running") == 0) {
+            out->running = n;
+        } else if (strcmp(state, "done") == 0) {
+            out->done = n;
+        } else if (strcmp(state, "dead") == 0) {
+            out->dead = n;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "step");
+}
+
+
+static ts_rc_e
+ts_sqlite_purge_expired(ts_store_t *s, int64_t now_ms, int64_t *removed)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+    int64_t        n = 0;
+
+    st = ts_sqlite_stmt(q, TS_SQL_PURGE_TOKENS);
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (ts_sqlite_done(q, st) != TS_OK) {
+        return TS_ERR;
+    }
+    n += sqlite3_changes(q->db);
+
+    /* attempts older than a day and not locked carry no information */
+    st = ts_sqlite_stmt(q, TS_SQL_PURGE_LOGINS);
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int64(st, 2, now_ms - 24 * 3600 * 1000LL);
+    if (ts_sqlite_done(q, st) != TS_OK) {
+        return TS_ERR;
+    }
+    n += sqlite3_changes(q->db);
+
+    if (removed) {
+        *removed = n;
+    }
+    return TS_OK;
+}
+
+
+static const ts_store_ops_t  ts_sqlite_ops = {
+    .name = "sqlite",
+    .close = ts_sqlite_close,
+    .ping = ts_sqlite_ping,
+    .user_signup = ts_sqlite_user_signup,
+    .user_by_id = ts_sqlite_user_by_id,
+    .user_by_email = ts_sqlite_user_by_email,
+    .user_by_username = ts_sqlite_user_by_username,
+    .user_list = ts_sqlite_user_list,
+    .user_count_role = ts_sqlite_user_count_role,
+    .user_set_status = ts_sqlite_user_set_status,
+    .user_update = ts_sqlite_user_update,
+    .token_revoke = ts_sqlite_token_revoke,
+    .token_revoked = ts_sqlite_token_revoked,
+    .login_get = ts_sqlite_login_get,
+    .login_fail = ts_sqlite_login_fail,
+    .login_clear = ts_sqlite_login_clear,
+    .job_insert = ts_sqlite_job_insert,
+    .job_counts = ts_sqlite_job_counts,
+    .purge_expired = ts_sqlite_purge_expired,
+};

@@ -1,0 +1,396 @@
+/*
+ * ts_svc_auth: the authentication and user routes -- signup, login,
+ * logout, presence, the user list, update-user -- and health.
+ *
+ * Login never tells an unknown identifier from a wrong password: both
+ * spend one bcrypt verification and answer the same 401, and both count
+ * towards the identifier's lockout.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_api_internal.h"
+
+#define TS_MSG_BAD_LOGIN  "Invalid credentials"
+#define TS_MSG_LOCKED     "Too many failed login attempts, please try again later."
+
+
+/* 400 with a validation message. */
+static void
+ts_reply_invalid(ts_call_t *c, const char *msg)
+{
+    ts_api_error(c->resp, 400, msg);
+}
+
+
+/* {user, token} for a freshly authenticated user. */
+static void
+ts_reply_session(ts_call_t *c, const ts_user_t *u)
+{
+    char  *token;
+
+    token = ts_token_issue(c->cfg->jwt_secret, c->cfg->jwt_secret_len, u->id,
+                           ts_role_name(u->role), c->now / 1000,
+                           c->cfg->token_lifetime_s);
+    if (token == NULL) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, json_pack("{s:o, s:s}", "user", ts_user_json(u),
+                               "token", token));
+    free(token);
+    c->resp->authenticated = 1;
+    c->resp->role = u->role;
+}
+
+
+static void
+ts_emit_presence(ts_call_t *c, const char *user_id, ts_presence_e status,
+    int64_t last_seen)
+{
+    ts_emit(c, "user_status_changed", NULL,
+            json_pack("{s:s, s:s, s:o}", "userId", user_id,
+                      "status", ts_presence_name(status),
+                      "lastSeen", ts_iso_json(last_seen)));
+}
+
+
+void
+ts_svc_signup(ts_call_t *c)
+{
+    ts_errmsg_t    err;
+    const char    *username, *email, *password, *which = "email";
+    size_t         ulen, elen, plen;
+    char           hash[TS_HASH_MAX];
+    char          *pw;
+    ts_user_t      u;
+    ts_job_new_t   job;
+    ts_rc_e        rc;
+
+    memset(&u, 0, sizeof(u));
+
+    if (ts_get_string(c->body, "username", 3, 32, 1, &username, &ulen, err)
+        || ts_get_string(c->body, "email", 3, 254, 1, &email, &elen, err)
+        || ts_get_string(c->body, "password", 8, 128, 0, &password, &plen,
+                         err))
+    {
+        ts_reply_invalid(c, err);
+        return;
+    }
+    if (!ts_valid_username(username, ulen)) {
+        ts_reply_invalid(c, "username must be 3 to 32 letters, digits, "
+                            "'_', '.' or '-'");
+        return;
+    }
+    if (!ts_valid_email(email, elen)) {
+        ts_reply_invalid(c, "email must be a valid email address");
+        return;
+    }
+    if (ts_get_skills(c->body, "skills", &u.skills, err) < 0) {
+        ts_reply_invalid(c, err);
+        return;
+    }
+
+    /* "role" in the body is ignored: the store decides (first = admin) */
+    pw = strndup(password, plen);
+    if (pw == NULL || ts_password_hash(pw, c->cfg->bcrypt_cost, hash) != 0) {
+        free(pw);
+        json_decref(u.skills);
+        ts_reply_store_error(c);
+        return;
+    }
+    free(pw);
+
+    u.username = strndup(username, ulen);
+    u.email = ts_strndup_lower(email, elen);
+    u.password = strdup(hash);
+    u.status = TS_PRESENCE_ONLINE;
+    u.last_seen = c->now;
+    u.created_at = c->now;
+    u.avg_resolution_hours = 24;
+    if (u.skills == NULL) {
+        u.skills = json_array();
+    }
+
+    memset(&job, 0, sizeof(job));
+    job.kind = "email";
+    job.max_attempts = 8;
+    job.payload = json_pack("{s:s, s:s, s:s}", "template", "welcome",
+                            "to", u.email ? u.email : "",
+                            "username", u.username ? u.username : "");
+
+    if (u.username == NULL || u.email == NULL || u.password == NULL
+        || job.payload == NULL)
+    {
+        rc = TS_ERR;
+    } else {
+        rc = ts_store_user_signup(c->store, &u, &job, &which);
+    }
+    json_decref(job.payload);
+
+    if (rc == TS_CONFLICT) {
+        ts_api_error(c->resp, 409, strcmp(which, "email") == 0
+                                   ? "Email already registered"
+                                   : "Username already taken");
+    } else if (rc != TS_OK) {
+        ts_reply_store_error(c);
+    } else {
+        c->resp->job_stored = 1;
+        ts_reply_session(c, &u);
+        ts_emit_presence(c, u.id, u.status, u.last_seen);
+    }
+    ts_user_clear(&u);
+}
+
+
+void
+ts_svc_login(ts_call_t *c)
+{
+    const ts_config_t    *cfg = c->cfg;
+    ts_errmsg_t           err;
+    const char           *ident, *password, *field = "identifier";
+    size_t                ilen, plen;
+    char                 *key = NULL, *pw = NULL;
+    ts_login_attempts_t   att;
+    ts_user_t             u;
+    ts_rc_e               rc;
+    int                   ok;
+
+    memset(&u, 0, sizeof(u));
+
+    /* the original app's clients send "email" */
+    if (json_object_get(c->body, "identifier") == NULL
+        && json_object_get(c->body, "email") != NULL)
+    {
+        field = "email";
+    }
+    if (ts_get_string(c->body, field, 1, 254, 1, &ident, &ilen, err)
+        || ts_get_string(c->body, "password", 1, 128, 0, &password, &plen,
+                         err))
+    {
+        ts_reply_invalid(c, err);
+        return;
+    }
+
+    key = ts_strndup_lower(ident, ilen);
+    pw = strndup(password, plen);
+    if (key == NULL || pw == NULL) {
+        ts_reply_store_error(c);
+        goto done;
+    }
+
+    if (cfg->lockout_failures > 0) {
+        rc = ts_store_login_get(c->store, key, &att);
+        if (rc == TS_ERR) {
+            ts_reply_store_error(c);
+            goto done;
+        }
+        if (rc == TS_OK && att.locked_until > c->now) {
+            c->resp->retry_after = (int) ((att.locked_until - c->now + 999)
+                                          / 1000);
+            ts_api_error(c->resp, 429, TS_MSG_LOCKED);
+            goto done;
+        }
+    }
+
+    rc = ts_store_user_by_login(c->store, key, &u);
+    if (rc == TS_ERR) {
+        ts_reply_store_error(c);
+        goto done;
+    }
+    if (rc == TS_OK) {
+        ok = ts_password_verify(pw, u.password);
+    } else {
+        ts_password_burn(pw, cfg->bcrypt_cost);
+        ok = 0;
+    }
+
+    if (!ok) {
+        if (cfg->lockout_failures > 0
+            && ts_store_login_fail(c->store, key, c->now,
+                                   cfg->lockout_window_ms,
+                                   cfg->lockout_failures, cfg->lockout_ms,
+                                   &att) != TS_OK)
+        {
+            ts_reply_store_error(c);
+            goto done;
+        }
+        ts_api_error(c->resp, 401, TS_MSG_BAD_LOGIN);
+        goto done;
+    }
+
+    if (cfg->lockout_failures > 0) {
+        (void) ts_store_login_clear(c->store, key);
+    }
+    if (ts_store_user_set_status(c->store, u.id, TS_PRESENCE_ONLINE, c->now)
+        != TS_OK)
+    {
+        ts_reply_store_error(c);
+        goto done;
+    }
+    u.status = TS_PRESENCE_ONLINE;
+    u.last_seen = c->now;
+    ts_reply_session(c, &u);
+    ts_emit_presence(c, u.id, u.status, u.last_seen);
+
+done:
+    if (pw) {
+        explicit_bzero(pw, plen);
+        free(pw);
+    }
+    free(key);
+    ts_user_clear(&u);
+}
+
+
+void
+ts_svc_logout(ts_call_t *c)
+{
+    const ts_claims_t  *cl = c->req->claims;
+
+    if (ts_store_token_revoke(c->store, cl->sig, cl->exp * 1000) != TS_OK
+        || ts_store_user_set_status(c->store, c->me.id, TS_PRESENCE_OFFLINE,
+                                    c->now) == TS_ERR)
+    {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, json_pack("{s:s}", "message", "Logout successfully"));
+    ts_emit_presence(c, c->me.id, TS_PRESENCE_OFFLINE, c->now);
+}
+
+
+void
+ts_svc_set_status(ts_call_t *c)
+{
+    ts_errmsg_t     err;
+    const char     *s;
+    size_t          len;
+    char            buf[16];
+    ts_presence_e   st;
+
+    if (ts_get_string(c->body, "status", 1, 16, 1, &s, &len, err)) {
+        ts_reply_invalid(c, err);
+        return;
+    }
+    snprintf(buf, sizeof(buf), "%.*s", (int) len, s);
+    if (ts_presence_parse(buf, &st) != 0) {
+        ts_reply_invalid(c, "status must be one of online, offline, dnd");
+        return;
+    }
+    if (ts_store_user_set_status(c->store, c->me.id, st, c->now) != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, json_pack("{s:s, s:s, s:o}", "message", "Status updated",
+                               "status", ts_presence_name(st),
+                               "lastSeen", ts_iso_json(c->now)));
+    ts_emit_presence(c, c->me.id, st, c->now);
+}
+
+
+void
+ts_svc_users(ts_call_t *c)
+{
+    json_t  *users;
+
+    if (ts_store_user_list(c->store, &users) != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, users);
+}
+
+
+void
+ts_svc_update_user(ts_call_t *c)
+{
+    ts_errmsg_t   err;
+    const char   *email, *role_s;
+    size_t        elen, rlen;
+    char         *key, buf[16];
+    json_t       *skills = NULL;
+    ts_user_t     u;
+    ts_role_e     role;
+    int64_t       admins;
+    ts_rc_e       rc;
+
+    memset(&u, 0, sizeof(u));
+    if (ts_get_string(c->body, "email", 3, 254, 1, &email, &elen, err)
+        || ts_get_string_opt(c->body, "role", 1, 16, 1, &role_s, &rlen, err)
+           < 0
+        || ts_get_skills(c->body, "skills", &skills, err) < 0)
+    {
+        ts_reply_invalid(c, err);
+        return;
+    }
+
+    key = ts_strndup_lower(email, elen);
+    rc = key ? ts_store_user_by_email(c->store, key, &u) : TS_ERR;
+    free(key);
+    if (rc == TS_NOT_FOUND) {
+        json_decref(skills);
+        ts_api_error(c->resp, 404, "User not found");
+        return;
+    }
+    if (rc != TS_OK) {
+        json_decref(skills);
+        ts_reply_store_error(c);
+        return;
+    }
+
+    role = u.role;
+    if (role_s) {
+        snprintf(buf, sizeof(buf), "%.*s", (int) rlen, role_s);
+        if (ts_role_parse(buf, &role) != 0) {
+            ts_reply_invalid(c, "role must be one of user, moderator, admin");
+            goto done;
+        }
+    }
+
+    /* an installation must keep at least one admin */
+    if (u.role == TS_ROLE_ADMIN && role != TS_ROLE_ADMIN) {
+        if (ts_store_user_count_role(c->store, TS_ROLE_ADMIN, &admins)
+            != TS_OK)
+        {
+            ts_reply_store_error(c);
+            goto done;
+        }
+        if (admins <= 1) {
+            ts_reply_invalid(c, "Cannot remove the role of the last admin");
+            goto done;
+        }
+    }
+
+    rc = ts_store_user_update(c->store, u.id, role, skills);
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 404, "User not found");
+    } else if (rc != TS_OK) {
+        ts_reply_store_error(c);
+    } else {
+        ts_reply(c, 200, json_pack("{s:s}", "message",
+                                   "User updated successfully"));
+    }
+
+done:
+    json_decref(skills);
+    ts_user_clear(&u);
+}
+
+
+void
+ts_svc_health(ts_call_t *c)
+{
+    int  store_ok = ts_store_ping(c->store) == TS_OK;
+
+    ts_reply(c, store_ok ? 200 : 503,
+             json_pack("{s:s, s:s, s:s, s:s, s:s}",
+                       "status", store_ok ? "ok" : "degraded",
+                       "store", store_ok ? "ok" : "unavailable",
+                       "backend", ts_store_backend(c->store),
+                       "daemon", c->req->daemon_state
+                                 ? c->req->daemon_state : "unknown",
+                       "redis", "disabled"));
+}

@@ -1,0 +1,315 @@
+/*
+ * ts_validate: field rules for request bodies.  Messages written into err
+ * are shown to clients, so they name the field and the rule, nothing else.
+ */
+
+#define _GNU_SOURCE             /* memrchr */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_validate.h"
+
+#define TS_SKILL_MAX_LEN  50
+#define TS_SKILLS_MAX     50
+
+
+int
+ts_valid_utf8(const char *s, size_t len)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    size_t                i = 0, n, k;
+    unsigned int          cp;
+
+    while (i < len) {
+        unsigned char c = p[i];
+
+        if (c == 0) {
+            return 0;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            n = 1; cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2; cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3; cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + n >= len) {
+            return 0;
+        }
+        for (k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates and values past U+10FFFF */
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800)
+            || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff))
+        {
+            return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}
+
+
+size_t
+ts_utf8_len(const char *s, size_t len)
+{
+    size_t  i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+    return n;
+}
+
+
+char *
+ts_strndup_lower(const char *s, size_t len)
+{
+    char  *d = malloc(len + 1);
+
+    if (d == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        d[i] = (char) tolower((unsigned char) s[i]);
+    }
+    d[len] = '\0';
+    return d;
+}
+
+
+static void
+ts_trim(const char **s, size_t *len)
+{
+    while (*len && isspace((unsigned char) (*s)[0])) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && isspace((unsigned char) (*s)[*len - 1])) {
+        (*len)--;
+    }
+}
+
+
+int
+ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
+    int trim, const char **out, size_t *out_len, ts_errmsg_t err)
+{
+    json_t      *v = json_object_get(obj, field);
+    const char  *s;
+    size_t       len, chars;
+
+    *out = NULL;
+    *out_len = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    if (!json_is_string(v)) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be a string", field);
+        return -1;
+    }
+    s = json_string_value(v);
+    len = json_string_length(v);
+    if (!ts_valid_utf8(s, len)) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be valid UTF-8 text", field);
+        return -1;
+    }
+    if (trim) {
+        ts_trim(&s, &len);
+    }
+    chars = ts_utf8_len(s, len);
+    if (chars < min || chars > max) {
+        if (min <= 1 && chars == 0) {
+            snprintf(err, TS_ERRMSG_MAX, "%s is required", field);
+        } else {
+            snprintf(err, TS_ERRMSG_MAX,
+                     "%s must be between %zu and %zu characters", field,
+                     min, max);
+        }
+        return -1;
+    }
+    *out = s;
+    *out_len = len;
+    return 0;
+}
+
+
+int
+ts_get_string(json_t *obj, const char *field, size_t min, size_t max,
+    int trim, const char **out, size_t *out_len, ts_errmsg_t err)
+{
+    int  rc = ts_get_string_opt(obj, field, min, max, trim, out, out_len,
+                                err);
+
+    if (rc == 1) {
+        snprintf(err, TS_ERRMSG_MAX, "%s is required", field);
+        return -1;
+    }
+    return rc;
+}
+
+
+/* Add one skill (trimmed, lower-cased) unless empty or already present. */
+static int
+ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
+{
+    char    *low;
+    size_t   i;
+
+    ts_trim(&s, &len);
+    if (len == 0) {
+        return 0;
+    }
+    if (!ts_valid_utf8(s, len) || ts_utf8_len(s, len) > TS_SKILL_MAX_LEN) {
+        snprintf(err, TS_ERRMSG_MAX, "each skill must be 1 to %d characters",
+                 TS_SKILL_MAX_LEN);
+        return -1;
+    }
+    low = ts_strndup_lower(s, len);
+    if (low == NULL) {
+        snprintf(err, TS_ERRMSG_MAX, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < json_array_size(arr); i++) {
+        if (strcmp(json_string_value(json_array_get(arr, i)), low) == 0) {
+            free(low);
+            return 0;
+        }
+    }
+    if (json_array_size(arr) >= TS_SKILLS_MAX) {
+        free(low);
+        snprintf(err, TS_ERRMSG_MAX, "at most %d skills", TS_SKILLS_MAX);
+        return -1;
+    }
+    json_array_append_new(arr, json_stringn(low, len));
+    free(low);
+    return 0;
+}
+
+
+int
+ts_get_skills(json_t *obj, const char *field, json_t **out, ts_errmsg_t err)
+{
+    json_t      *v = json_object_get(obj, field), *item, *arr;
+    const char  *s, *comma;
+    size_t       i, len;
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    arr = json_array();
+
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        len = json_string_length(v);
+        while (len) {
+            comma = memchr(s, ',', len);
+            size_t n = comma ? (size_t) (comma - s) : len;
+            if (ts_skill_add(arr, s, n, err) != 0) {
+                goto fail;
+            }
+            s += n;
+            len -= n;
+            if (comma) {
+                s++;
+                len--;
+            }
+        }
+    } else if (json_is_array(v)) {
+        if (json_array_size(v) > 4 * TS_SKILLS_MAX) {
+            snprintf(err, TS_ERRMSG_MAX, "at most %d skills", TS_SKILLS_MAX);
+            goto fail;
+        }
+        json_array_foreach(v, i, item) {
+            if (!json_is_string(item)) {
+                snprintf(err, TS_ERRMSG_MAX, "%s must be strings", field);
+                goto fail;
+            }
+            if (ts_skill_add(arr, json_string_value(item),
+                             json_string_length(item), err) != 0)
+            {
+                goto fail;
+            }
+        }
+    } else {
+        snprintf(err, TS_ERRMSG_MAX,
+                 "%s must be an array of strings or a comma-separated string",
+                 field);
+        goto fail;
+    }
+
+    *out = arr;
+    return 0;
+
+fail:
+    json_decref(arr);
+    return -1;
+}
+
+
+int
+ts_valid_email(const char *s, size_t len)
+{
+    const char  *at, *dot;
+    size_t       i;
+
+    if (len < 3 || len > 254) {
+        return 0;
+    }
+    at = memchr(s, '@', len);
+    if (at == NULL || at == s || memchr(at + 1, '@', len - (at - s) - 1)) {
+        return 0;
+    }
+    if (at - s > 64) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c <= ' ' || c >= 0x7f || strchr("()<>,;:\\\"[]", c)) {
+            return 0;
+        }
+    }
+    /* the domain needs a dot that is neither first nor last */
+    dot = memrchr(at + 1, '.', len - (at - s) - 1);
+    if (dot == NULL || dot == at + 1 || dot == s + len - 1) {
+        return 0;
+    }
+    for (i = (size_t) (at - s); i + 1 < len; i++) {
+        if (s[i] == '.' && s[i + 1] == '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+int
+ts_valid_username(const char *s, size_t len)
+{
+    if (len < 3 || len > 32) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (!(isalnum(c) || c == '_' || c == '.' || c == '-') || c >= 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -1,0 +1,53 @@
+/*
+ * ts_validate: typed access to JSON request bodies and the field rules of
+ * the API (DESIGN.md section 3).  Each getter either yields a value or
+ * writes a client-facing message into err and returns -1; missing optional
+ * fields return 1.  No I/O.
+ */
+
+#ifndef TS_VALIDATE_H
+#define TS_VALIDATE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define TS_ERRMSG_MAX  160
+
+typedef char ts_errmsg_t[TS_ERRMSG_MAX];
+
+/*
+ * Required string field, trimmed if trim, length (in characters) within
+ * [min, max].  0 and *out (points into the JSON) on success.
+ */
+int ts_get_string(json_t *obj, const char *field, size_t min, size_t max,
+    int trim, const char **out, size_t *out_len, ts_errmsg_t err);
+
+/* Same, but a missing (or null) field returns 1 with *out = NULL. */
+int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
+    int trim, const char **out, size_t *out_len, ts_errmsg_t err);
+
+/*
+ * Skills: an array of strings or one comma-separated string; trimmed,
+ * lower-cased, empty items dropped, de-duplicated, each 1..50 characters,
+ * at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new
+ * array in *out.
+ */
+int ts_get_skills(json_t *obj, const char *field, json_t **out,
+    ts_errmsg_t err);
+
+/* 1 when s is a plausible e-mail address (local@domain.tld, <= 254). */
+int ts_valid_email(const char *s, size_t len);
+
+/* 1 when s is 3..32 of [A-Za-z0-9_.-]. */
+int ts_valid_username(const char *s, size_t len);
+
+/* 1 when s is valid UTF-8 without NUL bytes. */
+int ts_valid_utf8(const char *s, size_t len);
+
+/* Number of UTF-8 characters in s (s must be valid UTF-8). */
+size_t ts_utf8_len(const char *s, size_t len);
+
+/* ASCII lower-case copy (malloc'ed) of s[0..len). */
+char *ts_strndup_lower(const char *s, size_t len);
+
+#endif /* TS_VALIDATE_H */
