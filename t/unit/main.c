@@ -1,0 +1,30 @@
+/*
+ * The unit-test runner: one binary (built with ASan + UBSan) running every
+ * group.  Each t/unit/test_*.c file exports test_<name>_run().
+ */
+
+#include <stdio.h>
+
+int test_link_run(void);
+int test_validate_run(void);
+int test_auth_run(void);
+int test_store_run(void);
+int test_api_run(void);
+
+int
+main(void)
+{
+    int  failed = 0;
+
+    failed += test_link_run();
+    failed += test_validate_run();
+    failed += test_auth_run();
+    failed += test_store_run();
+    failed += test_api_run();
+
+    if (failed) {
+        fprintf(stderr, "%d unit test(s) failed\n", failed);
+        return 1;
+    }
+    return 0;
+}

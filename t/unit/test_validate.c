@@ -1,0 +1,149 @@
+/*
+ * test_validate: request-body field rules (shared/ts_validate.h) -- the
+ * type checks that turn an object-where-a-string-belongs into a 400, the
+ * length bounds counted in characters, UTF-8 checks, skills normalisation.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ts_validate.h"
+
+int test_validate_run(void);
+
+
+static json_t *
+obj(const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+
+static void
+string_field_rejects_wrong_types(void **state)
+{
+    const char  *s;
+    size_t       len;
+    ts_errmsg_t  err;
+    json_t      *j = obj("{\"a\":{\"x\":1},\"b\":5,\"c\":[\"x\"],\"d\":true}");
+
+    assert_int_equal(ts_get_string(j, "a", 1, 10, 0, &s, &len, err), -1);
+    assert_string_equal(err, "a must be a string");
+    assert_int_equal(ts_get_string(j, "b", 1, 10, 0, &s, &len, err), -1);
+    assert_int_equal(ts_get_string(j, "c", 1, 10, 0, &s, &len, err), -1);
+    assert_int_equal(ts_get_string(j, "d", 1, 10, 0, &s, &len, err), -1);
+    assert_int_equal(ts_get_string(j, "missing", 1, 10, 0, &s, &len, err),
+                     -1);
+    assert_string_equal(err, "missing is required");
+    assert_int_equal(ts_get_string_opt(j, "missing", 1, 10, 0, &s, &len,
+                                       err), 1);
+    assert_null(s);
+    json_decref(j);
+}
+
+
+static void
+string_field_trims_and_counts_characters(void **state)
+{
+    const char  *s;
+    size_t       len;
+    ts_errmsg_t  err;
+    /* "héllo" is 5 characters but 6 bytes */
+    json_t      *j = obj("{\"t\":\"  h\\u00e9llo \",\"e\":\"   \"}");
+
+    assert_int_equal(ts_get_string(j, "t", 1, 5, 1, &s, &len, err), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(s, "h\xc3\xa9llo", 6);
+    assert_int_equal(ts_get_string(j, "t", 1, 4, 1, &s, &len, err), -1);
+    assert_string_equal(err, "t must be between 1 and 4 characters");
+    assert_int_equal(ts_get_string(j, "e", 1, 10, 1, &s, &len, err), -1);
+    assert_string_equal(err, "e is required");
+    json_decref(j);
+}
+
+
+static void
+utf8_validation_rejects_malformed_sequences(void **state)
+{
+    assert_true(ts_valid_utf8("plain", 5));
+    assert_true(ts_valid_utf8("\xc3\xa9", 2));
+    assert_true(ts_valid_utf8("\xf0\x9f\x98\x80", 4));
+    assert_false(ts_valid_utf8("\xc3", 1));            /* truncated */
+    assert_false(ts_valid_utf8("\xc0\xaf", 2));        /* overlong '/' */
+    assert_false(ts_valid_utf8("\xed\xa0\x80", 3));    /* surrogate */
+    assert_false(ts_valid_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(ts_valid_utf8("a\0b", 3));
+    assert_false(ts_valid_utf8("\xff", 1));
+}
+
+
+static void
+skills_are_normalised_from_array_or_comma_string(void **state)
+{
+    json_t       *out;
+    ts_errmsg_t   err;
+    json_t       *j = obj("{\"a\":[\" React \",\"react\",\"Node.js\",\"\"],"
+                          "\"s\":\"SQL, go ,,sql\",\"bad\":[1],\"o\":{}}");
+
+    assert_int_equal(ts_get_skills(j, "a", &out, err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(json_string_value(json_array_get(out, 0)), "react");
+    assert_string_equal(json_string_value(json_array_get(out, 1)),
+                        "node.js");
+    json_decref(out);
+
+    assert_int_equal(ts_get_skills(j, "s", &out, err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(json_string_value(json_array_get(out, 0)), "sql");
+    assert_string_equal(json_string_value(json_array_get(out, 1)), "go");
+    json_decref(out);
+
+    assert_int_equal(ts_get_skills(j, "bad", &out, err), -1);
+    assert_int_equal(ts_get_skills(j, "o", &out, err), -1);
+    assert_int_equal(ts_get_skills(j, "none", &out, err), 1);
+    assert_null(out);
+    json_decref(j);
+}
+
+
+static void
+email_and_username_rules(void **state)
+{
+    assert_true(ts_valid_email("a@b.co", 6));
+    assert_true(ts_valid_email("first.last+tag@example.org", 26));
+    assert_false(ts_valid_email("ab.co", 5));
+    assert_false(ts_valid_email("a@b", 3));
+    assert_false(ts_valid_email("a@@b.co", 7));
+    assert_false(ts_valid_email("a b@c.co", 8));
+    assert_false(ts_valid_email("a@b..co", 7));
+    assert_false(ts_valid_email("a@.co", 5));
+    assert_false(ts_valid_email("a@b.", 4));
+
+    assert_true(ts_valid_username("bob", 3));
+    assert_true(ts_valid_username("A.b-c_9", 7));
+    assert_false(ts_valid_username("bo", 2));
+    assert_false(ts_valid_username("bob smith", 9));
+    assert_false(ts_valid_username("bob@x", 5));
+    assert_false(ts_valid_username("b\xc3\xa9" "b", 4));
+}
+
+
+int
+test_validate_run(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(string_field_rejects_wrong_types),
+        cmocka_unit_test(string_field_trims_and_counts_characters),
+        cmocka_unit_test(utf8_validation_rejects_malformed_sequences),
+        cmocka_unit_test(skills_are_normalised_from_array_or_comma_string),
+        cmocka_unit_test(email_and_username_rules),
+    };
+    return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
+}
