@@ -16,6 +16,9 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_json.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include "ts_link.h"
 
 typedef struct {
@@ -30,11 +33,15 @@ typedef struct {
     ngx_chain_t                  *bufs;        /* body partly in a file */
     u_char                       *frames;      /* malloc'ed link frames */
     size_t                        frames_len;
+    ngx_uint_t                    heavy;       /* bcrypt route */
     char                          err[256];    /* logged on the loop */
 } ngx_http_ticket_task_t;
 
 /* One store connection per thread-pool thread, opened on first use. */
 static __thread ts_store_t  *ngx_http_ticket_store;
+
+/* Threads that ran bcrypt lower their own priority once (see below). */
+static __thread ngx_uint_t   ngx_http_ticket_niced;
 
 static void ngx_http_ticket_body_handler(ngx_http_request_t *r);
 static void ngx_http_ticket_thread(void *data, ngx_log_t *log);
@@ -197,6 +204,7 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     task->event.data = task;
 
     t->req.daemon_state = ngx_http_ticket_link_state();
+    t->heavy = ts_api_cpu_heavy(&match);
     ctx->task = task;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ticket_body_handler);
@@ -262,7 +270,9 @@ ngx_http_ticket_body_handler(ngx_http_request_t *r)
         t->req.body_len = len;
     }
 
-    if (ngx_thread_task_post(tlcf->pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(t->heavy ? tlcf->pw_pool : tlcf->pool, task)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r,
             ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "Server busy, please retry"));
@@ -343,6 +353,16 @@ ngx_http_ticket_thread(void *data, ngx_log_t *log)
     json_t                  *ev;
     size_t                   i;
     char                     err[200];
+
+    /*
+     * bcrypt is CPU-bound for tens of milliseconds: a thread that runs it
+     * drops to nice 5 so the workers' event loops and the threads doing
+     * quick store work win the CPU when logins pile up.
+     */
+    if (t->heavy && !ngx_http_ticket_niced) {
+        ngx_http_ticket_niced = 1;
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 5);
+    }
 
     if (t->bufs && ngx_http_ticket_read_body(t) != 0) {
         ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1,

@@ -94,6 +94,13 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       offsetof(ngx_http_ticket_loc_conf_t, pool_name),
       NULL },
 
+    { ngx_string("ticket_password_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, pw_pool_name),
+      NULL },
+
     { ngx_string("ticket_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -213,6 +220,8 @@ ngx_http_ticket_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *     tlcf->pool_name = { 0, NULL };
      *     tlcf->pool = NULL;
+     *     tlcf->pw_pool_name = { 0, NULL };
+     *     tlcf->pw_pool = NULL;
      */
 
     tlcf->api = NGX_CONF_UNSET;
@@ -234,6 +243,7 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->api, prev->api, 0);
     ngx_conf_merge_str_value(conf->pool_name, prev->pool_name, "default");
+    ngx_conf_merge_str_value(conf->pw_pool_name, prev->pw_pool_name, "");
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               TS_API_MAX_BODY);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
@@ -269,6 +279,17 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->pool = ngx_thread_pool_add(cf, &conf->pool_name);
     if (conf->pool == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    /* bcrypt routes get their own pool when one is named, so a burst of
+     * logins never delays the store work of every other route */
+    if (conf->pw_pool_name.len == 0) {
+        conf->pw_pool = conf->pool;
+    } else {
+        conf->pw_pool = ngx_thread_pool_add(cf, &conf->pw_pool_name);
+        if (conf->pw_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -29,6 +29,8 @@ typedef struct {
     ngx_flag_t           api;             /* ticket_api */
     ngx_str_t            pool_name;       /* ticket_thread_pool */
     ngx_thread_pool_t   *pool;
+    ngx_str_t            pw_pool_name;    /* ticket_password_thread_pool */
+    ngx_thread_pool_t   *pw_pool;
     size_t               max_body;        /* ticket_max_body */
     ngx_array_t         *cors_origins;    /* ngx_str_t; NULL = no CORS */
     ngx_flag_t           cors_any;        /* "*" */

@@ -25,7 +25,10 @@ pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log info;
 worker_shutdown_timeout 10s;
 
+# store work, and a separate pool for bcrypt (signup/login) so a burst of
+# logins never queues the other routes
 thread_pool ticket threads=8 max_queue=65536;
+thread_pool ticket_pw threads=4 max_queue=65536;
 
 events {
     worker_connections 4096;
@@ -57,6 +60,7 @@ http {
             ticket_api;
             ticket_limit api;
             ticket_thread_pool ticket;
+            ticket_password_thread_pool ticket_pw;
             ticket_cors_origins ${CORS_ORIGINS:-off};
         }
 

@@ -15,16 +15,22 @@
 #include "ts_api_internal.h"
 
 static const ts_route_t  ts_routes[] = {
-    { TS_POST,  "/api/auth/signup",      TS_ACCESS_ANYONE, 1, ts_svc_signup },
-    { TS_POST,  "/api/auth/login",       TS_ACCESS_ANYONE, 1, ts_svc_login },
-    { TS_POST,  "/api/auth/logout",      TS_ACCESS_TOKEN,  0, ts_svc_logout },
-    { TS_PATCH, "/api/auth/status",      TS_ACCESS_TOKEN,  1,
+    { TS_POST,  "/api/auth/signup",      TS_ACCESS_ANYONE, 1, 1,
+      ts_svc_signup },
+    { TS_POST,  "/api/auth/login",       TS_ACCESS_ANYONE, 1, 1,
+      ts_svc_login },
+    { TS_POST,  "/api/auth/logout",      TS_ACCESS_TOKEN,  0, 0,
+      ts_svc_logout },
+    { TS_PATCH, "/api/auth/status",      TS_ACCESS_TOKEN,  1, 0,
       ts_svc_set_status },
-    { TS_GET,   "/api/auth/users",       TS_ACCESS_ADMIN,  0, ts_svc_users },
-    { TS_GET,   "/api/users",            TS_ACCESS_ADMIN,  0, ts_svc_users },
-    { TS_POST,  "/api/auth/update-user", TS_ACCESS_ADMIN,  1,
+    { TS_GET,   "/api/auth/users",       TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_users },
+    { TS_GET,   "/api/users",            TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_users },
+    { TS_POST,  "/api/auth/update-user", TS_ACCESS_ADMIN,  1, 0,
       ts_svc_update_user },
-    { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, ts_svc_health },
+    { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, 0,
+      ts_svc_health },
 };
 
 #define TS_NROUTES  (sizeof(ts_routes) / sizeof(ts_routes[0]))
@@ -116,6 +122,13 @@ ts_access_e
 ts_api_access(const ts_match_t *match)
 {
     return match->route ? match->route->access : TS_ACCESS_ANYONE;
+}
+
+
+int
+ts_api_cpu_heavy(const ts_match_t *match)
+{
+    return match->route ? match->route->cpu_heavy : 0;
 }
 
 

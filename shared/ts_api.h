@@ -87,6 +87,10 @@ int ts_api_match(ts_method_e method, const char *path, size_t len,
 /* What the matched route requires of the caller. */
 ts_access_e ts_api_access(const ts_match_t *match);
 
+/* 1 when the route hashes a password (tens of ms of CPU): the module runs
+ * it in the password thread pool so other routes never queue behind it. */
+int ts_api_cpu_heavy(const ts_match_t *match);
+
 /* Run a matched request against the store; fills resp (free it with
  * ts_response_free).  Never fails: errors become 4xx/5xx JSON bodies. */
 void ts_api_call(const ts_config_t *cfg, ts_store_t *store,

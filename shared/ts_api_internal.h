@@ -27,6 +27,7 @@ struct ts_route_s {
     const char    *pattern;        /* "/api/tickets/:id/status" */
     ts_access_e    access;
     int            needs_body;     /* a JSON object body is required */
+    int            cpu_heavy;      /* runs bcrypt: use the password pool */
     ts_handler_pt  handler;
 };
 

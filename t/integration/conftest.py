@@ -1,0 +1,482 @@
+"""Integration harness: the real nginx with the real module, the real ticketd
+and a real SQLite file, each stack in its own temporary directory.
+
+A `Stack` renders nginx.conf with scripts/nginx-conf.sh, starts ticketd and
+then nginx (in the foreground, as a child process), waits for /api/health,
+and in teardown always stops both and checks error.log for [alert]/[emerg]
+lines and crashed workers.
+
+Fixtures:
+  stack       module-scoped default stack (RATE_LIMIT=100000, BCRYPT_COST=4,
+              default lockout); the first signup on it is the admin, exposed
+              as stack.admin / stack.admin_token.
+  admin       (user, token) of that admin.
+  make_stack  factory: make_stack(RATE_LIMIT="5", ...) starts a stack with
+              those nginx-conf.sh environment overrides; stopped at the end
+              of the test.
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX = "/usr/sbin/nginx"
+TICKETD = REPO / "build" / "ticketd"
+MODULE = REPO / "build" / "nginx" / "ngx_http_ticket_module.so"
+CONF_SCRIPT = REPO / "scripts" / "nginx-conf.sh"
+
+DEFAULT_PASSWORD = "Passw0rd-correct"
+
+# The default stack never hits the rate limit and hashes fast.
+DEFAULT_ENV = {
+    "RATE_LIMIT": "100000",
+    "BCRYPT_COST": "4",
+}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_name(prefix="u"):
+    return "%s_%s" % (prefix, secrets.token_hex(6))
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def jwt_claims(token):
+    """The claims of a JWT, without checking it."""
+    return json.loads(b64url_decode(token.split(".")[1]))
+
+
+def make_jwt(claims, key, alg="HS256", header=None):
+    """An HS256/HS384/HS512 (or "none") JWT signed with key (bytes)."""
+    hdr = {"alg": alg, "typ": "JWT"}
+    if header:
+        hdr.update(header)
+    signing_input = (b64url(json.dumps(hdr, separators=(",", ":"))) + "."
+                     + b64url(json.dumps(claims, separators=(",", ":"))))
+    digests = {"HS256": hashlib.sha256, "HS384": hashlib.sha384,
+               "HS512": hashlib.sha512}
+    if alg in digests:
+        sig = hmac.new(key, signing_input.encode(), digests[alg]).digest()
+        return signing_input + "." + b64url(sig)
+    return signing_input + "."
+
+
+def tail(text, lines=40):
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def read_text(path):
+    try:
+        return Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def render_conf(prefix, port, store, secret_file, sock, env=None):
+    """nginx.conf text from scripts/nginx-conf.sh with env overrides."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    out = subprocess.run(
+        [str(CONF_SCRIPT), str(prefix), str(port), str(store),
+         str(secret_file), str(sock)],
+        env=full_env, check=True, capture_output=True, text=True, timeout=30)
+    return out.stdout
+
+
+def nginx_test(prefix, conf):
+    """Run `nginx -t` on conf; returns the CompletedProcess."""
+    return subprocess.run(
+        [NGINX, "-t", "-p", str(prefix), "-c", str(conf)],
+        capture_output=True, text=True, timeout=30)
+
+
+def poll(fn, timeout, interval=0.1):
+    """Call fn until it returns a truthy value or timeout; returns the last
+    value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class StackError(Exception):
+    pass
+
+
+class Stack:
+    """One nginx (with the module) + one ticketd over one SQLite file."""
+
+    def __init__(self, workdir, env=None):
+        self.dir = Path(workdir)
+        self.prefix = self.dir / "nginx"
+        (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        self.env = dict(DEFAULT_ENV)
+        self.env.update(env or {})
+        self.port = free_port()
+        self.store = self.dir / "tickets.db"
+        self.secret_file = self.dir / "jwt.secret"
+        self.secret = secrets.token_hex(32).encode()     # 64 bytes
+        self.secret_file.write_bytes(self.secret)
+        # sun_path is at most 107 bytes; keep the socket in a short dir
+        self._sockdir = tempfile.mkdtemp(prefix="tkt", dir="/tmp")
+        self.sock = Path(self._sockdir) / "ticketd.sock"
+        self.daemon_log_path = self.dir / "ticketd.log"
+        self.daemon_pidfile = self.dir / "ticketd.pid"
+        self.conf = self.prefix / "nginx.conf"
+        self.error_log_path = self.prefix / "logs" / "error.log"
+        self.access_log_path = self.prefix / "logs" / "access.log"
+        self.nginx_proc = None
+        self.daemon_proc = None
+        self.admin = None
+        self.admin_token = None
+
+    # --- lifecycle --------------------------------------------------------
+
+    def write_conf(self):
+        self.conf.write_text(render_conf(self.prefix, self.port, self.store,
+                                         self.secret_file, self.sock,
+                                         self.env))
+
+    def start(self):
+        if not MODULE.exists() or not TICKETD.exists():
+            raise StackError("build missing (%s, %s): run `make build` at "
+                             "the repository root first" % (MODULE, TICKETD))
+        self.write_conf()
+        self.start_daemon()
+        self._start_nginx()
+        self.wait_ready()
+        return self
+
+    def _start_nginx(self):
+        self._nginx_out = open(self.dir / "nginx.stderr", "ab")
+        self.nginx_proc = subprocess.Popen(
+            [NGINX, "-p", str(self.prefix), "-c", str(self.conf),
+             "-g", "daemon off;"],
+            stdout=self._nginx_out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def wait_ready(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.nginx_proc.poll() is not None:
+                raise StackError(
+                    "nginx exited with %s before answering\n%s\n"
+                    "--- error.log tail ---\n%s" % (
+                        self.nginx_proc.returncode,
+                        read_text(self.dir / "nginx.stderr"),
+                        tail(self.error_log())))
+            try:
+                r = requests.get(self.url("/api/health"), timeout=1)
+                # 429: the module answers, this client is just rate-limited
+                if r.status_code in (200, 429):
+                    return
+                last = "HTTP %d %s" % (r.status_code, r.text[:200])
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.05)
+        raise StackError(
+            "GET /api/health did not answer 200 within %ss (last: %s)\n"
+            "--- error.log tail ---\n%s\n--- ticketd log tail ---\n%s" % (
+                timeout, last, tail(self.error_log()),
+                tail(self.daemon_log())))
+
+    def start_daemon(self, timeout=5):
+        assert self.daemon_proc is None, "ticketd already running"
+        self._daemon_out = open(self.dir / "ticketd.stderr", "ab")
+        self.daemon_proc = subprocess.Popen(
+            [str(TICKETD), "--socket", str(self.sock),
+             "--store", "sqlite:%s" % self.store,
+             "--log", str(self.daemon_log_path),
+             "--pidfile", str(self.daemon_pidfile)],
+            stdout=self._daemon_out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.daemon_proc.poll() is not None:
+                rc = self.daemon_proc.returncode
+                self.daemon_proc = None
+                raise StackError(
+                    "ticketd exited with %s at start\n%s\n%s" % (
+                        rc, read_text(self.dir / "ticketd.stderr"),
+                        tail(self.daemon_log())))
+            if self._socket_accepts():
+                return
+            time.sleep(0.02)
+        raise StackError("ticketd socket %s not ready in %ss\n%s" % (
+            self.sock, timeout, tail(self.daemon_log())))
+
+    def _socket_accepts(self):
+        if not self.sock.exists():
+            return False
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(0.5)
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def stop_daemon(self, timeout=10):
+        """SIGTERM ticketd and wait; returns its exit code."""
+        proc, self.daemon_proc = self.daemon_proc, None
+        if proc is None:
+            return None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise StackError("ticketd ignored SIGTERM for %ss" % timeout)
+
+    def restart_daemon(self):
+        self.stop_daemon()
+        self.start_daemon()
+
+    def reload(self, timeout=10):
+        """`nginx -s reload` and wait until the API answers again."""
+        subprocess.run([NGINX, "-s", "reload", "-p", str(self.prefix),
+                        "-c", str(self.conf)],
+                       check=True, capture_output=True, timeout=30)
+        # the master logs this once it has started the new workers
+        poll(lambda: "reconfiguring" in self.error_log(), timeout)
+        self.wait_ready(timeout)
+
+    def stop(self):
+        """Stop nginx (SIGQUIT, SIGKILL after 10 s) and ticketd."""
+        errors = []
+        if self.nginx_proc is not None and self.nginx_proc.poll() is None:
+            self.nginx_proc.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.nginx_proc.pid, signal.SIGKILL)
+                self.nginx_proc.wait()
+                errors.append("nginx did not stop on SIGQUIT within 10 s")
+        try:
+            rc = self.stop_daemon()
+            if rc not in (None, 0):
+                errors.append("ticketd exited with %s on SIGTERM" % rc)
+        except StackError as e:
+            errors.append(str(e))
+        for f in ("_nginx_out", "_daemon_out"):
+            if getattr(self, f, None):
+                getattr(self, f).close()
+        try:
+            os.unlink(self.sock)
+        except OSError:
+            pass
+        try:
+            os.rmdir(self._sockdir)
+        except OSError:
+            pass
+        return errors
+
+    def log_problems(self):
+        """[alert]/[emerg] lines and worker crashes in error.log."""
+        return [line for line in self.error_log().splitlines()
+                if "[alert]" in line or "[emerg]" in line
+                or "exited on signal" in line]
+
+    # --- HTTP -------------------------------------------------------------
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def request(self, method, path, token=None, headers=None, **kw):
+        """One request on a new connection (so requests spread over the
+        workers)."""
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer %s" % token
+        kw.setdefault("timeout", 15)
+        return requests.request(method, self.url(path), headers=h, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def request_from(self, source_ip, method, path, headers=None,
+                     body=None):
+        """One request from a chosen loopback address (127.0.0.x), a client
+        of its own for the rate limiter.  Returns (status, headers, body)
+        with headers an http.client.HTTPMessage."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15,
+                                          source_address=(source_ip, 0))
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally:
+            conn.close()
+
+    @staticmethod
+    def auth(token):
+        return {"Authorization": "Bearer %s" % token}
+
+    def signup(self, username=None, email=None, password=DEFAULT_PASSWORD,
+               skills=None, expect=200, **extra):
+        """Sign up a user with unique random names; returns (user, token)."""
+        username = username or unique_name()
+        email = email or "%s@example.com" % username.lower()
+        body = {"username": username, "email": email, "password": password}
+        if skills is not None:
+            body["skills"] = skills
+        body.update(extra)
+        r = self.post("/api/auth/signup", json=body)
+        assert r.status_code == expect, (r.status_code, r.text)
+        data = r.json()
+        return data.get("user"), data.get("token")
+
+    def login(self, identifier, password=DEFAULT_PASSWORD, expect=200):
+        r = self.post("/api/auth/login",
+                      json={"identifier": identifier, "password": password})
+        assert r.status_code == expect, (r.status_code, r.text)
+        data = r.json()
+        return data.get("user"), data.get("token")
+
+    def health(self):
+        return self.get("/api/health").json()
+
+    # --- tokens -----------------------------------------------------------
+
+    def make_token(self, claims, alg="HS256", key=None, header=None):
+        """A JWT signed with this stack's secret (or key)."""
+        return make_jwt(claims, self.secret if key is None else key, alg,
+                        header)
+
+    # --- logs and store ---------------------------------------------------
+
+    def daemon_log(self):
+        return read_text(self.daemon_log_path)
+
+    def error_log(self):
+        return read_text(self.error_log_path)
+
+    def access_log(self):
+        return read_text(self.access_log_path)
+
+    def wait_daemon_log(self, *needles, timeout=5, since=0):
+        """Wait for a ticketd log line (after byte offset since) holding
+        every needle; returns the line or None."""
+        def find():
+            for line in self.daemon_log()[since:].splitlines():
+                if all(n in line for n in needles):
+                    return line
+            return None
+        return poll(find, timeout)
+
+    def sql(self, query, args=()):
+        """Run one statement on the SQLite store; returns all rows."""
+        db = sqlite3.connect(str(self.store), timeout=10)
+        try:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(query, args).fetchall()
+            db.commit()
+            return rows
+        finally:
+            db.close()
+
+    def user_count(self):
+        return self.sql("SELECT count(*) FROM users")[0][0]
+
+
+def _start(workdir, env):
+    st = Stack(workdir, env)
+    try:
+        st.start()
+    except BaseException:
+        problems = st.stop()
+        if problems:
+            print("\n".join(problems))
+        raise
+    return st
+
+
+def _finish(st):
+    problems = st.stop()
+    problems += st.log_problems()
+    assert not problems, (
+        "stack teardown found problems:\n%s\n--- error.log tail ---\n%s" % (
+            "\n".join(problems), tail(st.error_log())))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The default stack; its first signup (done here) is the admin."""
+    st = _start(tmp_path_factory.mktemp("stack"), None)
+    try:
+        st.admin, st.admin_token = st.signup(username=unique_name("admin"))
+        assert st.admin["role"] == "admin", st.admin
+    except BaseException:
+        st.stop()
+        raise
+    yield st
+    _finish(st)
+
+
+@pytest.fixture
+def admin(stack):
+    """(user, token) of the default stack's admin."""
+    return stack.admin, stack.admin_token
+
+
+@pytest.fixture
+def make_stack(tmp_path_factory):
+    """Start a stack with nginx-conf.sh env overrides; stopped after the
+    test."""
+    started = []
+
+    def factory(**env):
+        st = _start(tmp_path_factory.mktemp("stack"), env)
+        started.append(st)
+        return st
+
+    yield factory
+    failures = []
+    for st in started:
+        try:
+            _finish(st)
+        except AssertionError as e:
+            failures.append(str(e))
+    assert not failures, "\n".join(failures)
