@@ -37,12 +37,19 @@ pids+=($!)
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 
+up=0
 for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then
+        up=1
         break
     fi
     sleep 0.1
 done
+if [ "$up" != 1 ]; then
+    echo "the API did not come up on port $port; last lines of the logs:" >&2
+    tail -n 20 "$prefix/logs/error.log" "$var/ticketd.log" >&2 || true
+    exit 1
+fi
 echo "ticket assistant is running at http://127.0.0.1:$port/  (API: http://127.0.0.1:$port/api/health)"
 echo "logs: var/nginx/logs/error.log, var/ticketd.log -- press Ctrl-C to stop"
 wait -n "${pids[@]}" || true
