@@ -88,7 +88,6 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     ngx_http_ticket_task_t      *t;
     ngx_http_ticket_ctx_t       *ctx;
     ngx_thread_task_t           *task;
-    ngx_table_elt_t             *h;
     ts_method_e                  method;
     ts_match_t                   match;
     char                         allow[64];
@@ -103,38 +102,12 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ticket_module);
     method = ngx_http_ticket_method(r);
 
-    if (method == TS_OPTIONS && tlcf->cors_origins != NULL
-        && r->headers_in.headers.part.nelts > 0)
-    {
-        /* a CORS preflight: Origin + Access-Control-Request-Method */
-        ngx_list_part_t  *part = &r->headers_in.headers.part;
-        ngx_uint_t        i, origin = 0, acrm = 0;
-
-        h = part->elts;
-        for (i = 0; /* void */; i++) {
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-            origin |= (h[i].key.len == 6
-                       && ngx_strncasecmp(h[i].key.data,
-                                          (u_char *) "Origin", 6) == 0);
-            acrm |= (h[i].key.len == 29
-                     && ngx_strncasecmp(h[i].key.data, (u_char *)
-                                        "Access-Control-Request-Method", 29)
-                        == 0);
+    if (tlcf->cors_origins != NULL && ngx_http_ticket_is_preflight(r)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
         }
-        if (origin && acrm) {
-            rc = ngx_http_discard_request_body(r);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-            return ngx_http_ticket_cors_preflight(r);
-        }
+        return ngx_http_ticket_cors_preflight(r);
     }
 
     route = ts_api_match(method, (const char *) r->uri.data, r->uri.len,

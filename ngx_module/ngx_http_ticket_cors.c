@@ -73,32 +73,11 @@ static ngx_str_t *
 ngx_http_ticket_cors_allowed(ngx_http_request_t *r,
     ngx_http_ticket_loc_conf_t *tlcf)
 {
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *origin, *h;
+    ngx_table_elt_t  *origin;
     ngx_str_t        *o;
     ngx_uint_t        i;
 
-    origin = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-        if (h[i].key.len == 6
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin", 6) == 0)
-        {
-            origin = &h[i];
-            break;
-        }
-    }
-
+    origin = ngx_http_ticket_find_header(r, "Origin");
     if (origin == NULL || origin->value.len == 0) {
         return NULL;
     }

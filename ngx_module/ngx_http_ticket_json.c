@@ -1,5 +1,6 @@
 /*
- * JSON responses from nginx handlers (see ngx_http_ticket_json.h).
+ * Request/response helpers for the module's handlers (see
+ * ngx_http_ticket_json.h).
  */
 
 #include "ngx_http_ticket_json.h"
@@ -86,4 +87,45 @@ ngx_http_ticket_add_header(ngx_http_request_t *r, const char *key,
     }
     ngx_memcpy(h->value.data, value->data, value->len);
     return NGX_OK;
+}
+
+
+ngx_table_elt_t *
+ngx_http_ticket_find_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len = ngx_strlen(name);
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+ngx_uint_t
+ngx_http_ticket_is_preflight(ngx_http_request_t *r)
+{
+    return r->method == NGX_HTTP_OPTIONS
+           && ngx_http_ticket_find_header(r, "Origin") != NULL
+           && ngx_http_ticket_find_header(r, "Access-Control-Request-Method")
+              != NULL;
 }

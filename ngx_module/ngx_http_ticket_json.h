@@ -1,7 +1,8 @@
 /*
- * JSON responses from nginx handlers: the one place that sets the
- * content type and writes a body, used by the API, the rate limiter and
- * CORS preflight.
+ * Request/response helpers shared by the module's handlers: JSON
+ * responses (the one place that sets the content type and writes a body),
+ * response headers, and request-header lookups.  Used by the API, the
+ * rate limiter and CORS.
  */
 
 #ifndef NGX_HTTP_TICKET_JSON_H
@@ -25,5 +26,13 @@ ngx_int_t ngx_http_ticket_send_error(ngx_http_request_t *r,
 /* Add a response header (key and value copied into r->pool). */
 ngx_int_t ngx_http_ticket_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
+
+/* The first request header called name (case-insensitive), or NULL. */
+ngx_table_elt_t *ngx_http_ticket_find_header(ngx_http_request_t *r,
+    const char *name);
+
+/* 1 for a CORS preflight: OPTIONS with Origin and
+ * Access-Control-Request-Method. */
+ngx_uint_t ngx_http_ticket_is_preflight(ngx_http_request_t *r);
 
 #endif /* NGX_HTTP_TICKET_JSON_H */

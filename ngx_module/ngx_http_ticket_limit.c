@@ -107,9 +107,6 @@ static ngx_int_t ngx_http_ticket_limit_handler(ngx_http_request_t *r);
 static ngx_http_ticket_limit_req_ctx_t *ngx_http_ticket_limit_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_ticket_limit_cleanup(void *data);
-static ngx_uint_t ngx_http_ticket_limit_is_preflight(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_ticket_limit_has_header(ngx_http_request_t *r,
-    ngx_str_t *name);
 static ngx_int_t ngx_http_ticket_limit_lookup(ngx_http_ticket_limit_ctx_t *ctx,
     uint32_t hash, u_char *data, size_t len, ngx_uint_t *count,
     time_t *reset);
@@ -138,9 +135,6 @@ static ngx_int_t ngx_http_ticket_limit_init(ngx_conf_t *cf);
 static ngx_str_t  ngx_http_ticket_limit_default_key =
     ngx_string("$binary_remote_addr");
 
-static ngx_str_t  ngx_http_ticket_limit_origin = ngx_string("Origin");
-static ngx_str_t  ngx_http_ticket_limit_acrm =
-    ngx_string("Access-Control-Request-Method");
 
 
 static ngx_command_t  ngx_http_ticket_limit_commands[] = {
@@ -228,7 +222,7 @@ ngx_http_ticket_limit_handler(ngx_http_request_t *r)
      * counting them would halve the budget of every cross-origin client.
      */
 
-    if (ngx_http_ticket_limit_is_preflight(r)) {
+    if (ngx_http_ticket_is_preflight(r)) {
         return NGX_DECLINED;
     }
 
@@ -336,49 +330,6 @@ ngx_http_ticket_limit_cleanup(void *data)
      * Nothing to release: the handler's address only tags the cleanup
      * that carries the request context across internal redirects.
      */
-}
-
-
-static ngx_uint_t
-ngx_http_ticket_limit_is_preflight(ngx_http_request_t *r)
-{
-    return r->method == NGX_HTTP_OPTIONS
-           && ngx_http_ticket_limit_has_header(r,
-                                               &ngx_http_ticket_limit_origin)
-           && ngx_http_ticket_limit_has_header(r, &ngx_http_ticket_limit_acrm);
-}
-
-
-static ngx_uint_t
-ngx_http_ticket_limit_has_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
