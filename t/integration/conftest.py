@@ -22,7 +22,6 @@ import hmac
 import http.client
 import json
 import os
-import re
 import secrets
 import signal
 import socket
@@ -42,6 +41,10 @@ MODULE = REPO / "build" / "nginx" / "ngx_http_ticket_module.so"
 CONF_SCRIPT = REPO / "scripts" / "nginx-conf.sh"
 
 DEFAULT_PASSWORD = "Passw0rd-correct"
+JSON_CT = "application/json; charset=utf-8"
+
+# Outside /api/ (so never rate-limited): which worker holds a connection.
+WORKER_LOCATION = "        location = /__worker { return 200 $pid; }"
 
 # The default stack never hits the rate limit and hashes fast.
 DEFAULT_ENV = {
@@ -88,6 +91,37 @@ def make_jwt(claims, key, alg="HS256", header=None):
         sig = hmac.new(key, signing_input.encode(), digests[alg]).digest()
         return signing_input + "." + b64url(sig)
     return signing_input + "."
+
+
+def assert_error(r, status, message=None):
+    """r is the JSON error the API promises: status, content type, same text
+    under "error" and "message"."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers.get("Content-Type") == JSON_CT, r.headers
+    body = r.json()
+    assert set(body) >= {"error", "message"}, body
+    assert body["error"] == body["message"], body
+    assert isinstance(body["error"], str) and body["error"], body
+    if message is not None:
+        assert body["error"] == message, body
+    return body
+
+
+def contains_key(value, key):
+    if isinstance(value, dict):
+        return key in value or any(contains_key(v, key)
+                                   for v in value.values())
+    if isinstance(value, list):
+        return any(contains_key(v, key) for v in value)
+    return False
+
+
+def exchange(conn, method, path, headers=None, body=None):
+    """One request on an http.client connection (kept open): (status,
+    headers, body bytes)."""
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    return r.status, r.headers, r.read()
 
 
 def tail(text, lines=40):
@@ -165,21 +199,42 @@ class Stack:
     # --- lifecycle --------------------------------------------------------
 
     def write_conf(self):
+        env = dict(self.env)
+        env["EXTRA_SERVER"] = "%s\n%s" % (WORKER_LOCATION,
+                                          env.get("EXTRA_SERVER", ""))
         self.conf.write_text(render_conf(self.prefix, self.port, self.store,
-                                         self.secret_file, self.sock,
-                                         self.env))
+                                         self.secret_file, self.sock, env))
+
+    @property
+    def workers(self):
+        return int(self.env.get("WORKERS", "2"))
 
     def start(self):
         if not MODULE.exists() or not TICKETD.exists():
             raise StackError("build missing (%s, %s): run `make build` at "
                              "the repository root first" % (MODULE, TICKETD))
-        self.write_conf()
         self.start_daemon()
-        self._start_nginx()
-        self.wait_ready()
-        return self
+        for attempt in range(3):
+            self.write_conf()
+            self._start_nginx()
+            try:
+                self.wait_ready()
+                return self
+            except StackError:
+                # free_port() raced with another process: try another port
+                if attempt < 2 and self.nginx_proc.poll() is not None \
+                        and "Address already in use" in self.error_log():
+                    # keep its [emerg] out of the teardown check
+                    os.replace(self.error_log_path,
+                               "%s.bind-failed-%d" % (self.error_log_path,
+                                                      attempt))
+                    self.port = free_port()
+                    continue
+                raise
 
     def _start_nginx(self):
+        if getattr(self, "_nginx_out", None):
+            self._nginx_out.close()
         self._nginx_out = open(self.dir / "nginx.stderr", "ab")
         self.nginx_proc = subprocess.Popen(
             [NGINX, "-p", str(self.prefix), "-c", str(self.conf),
@@ -268,13 +323,22 @@ class Stack:
         self.stop_daemon()
         self.start_daemon()
 
+    def worker_pids(self):
+        conns = self.per_worker()
+        for conn in conns.values():
+            conn.close()
+        return set(conns)
+
     def reload(self, timeout=10):
-        """`nginx -s reload` and wait until the API answers again."""
+        """`nginx -s reload`, then wait until only new workers answer."""
+        before = self.worker_pids()
         subprocess.run([NGINX, "-s", "reload", "-p", str(self.prefix),
                         "-c", str(self.conf)],
                        check=True, capture_output=True, timeout=30)
-        # the master logs this once it has started the new workers
-        poll(lambda: "reconfiguring" in self.error_log(), timeout)
+        if not poll(lambda: not (self.worker_pids() & before), timeout, 0.1):
+            raise StackError("old workers %s still answer %ss after reload"
+                             "\n%s" % (before, timeout,
+                                        tail(self.error_log())))
         self.wait_ready(timeout)
 
     def stop(self):
@@ -344,11 +408,49 @@ class Stack:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15,
                                           source_address=(source_ip, 0))
         try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, r.headers, r.read()
+            return exchange(conn, method, path, headers, body)
         finally:
             conn.close()
+
+    def per_worker(self, source_ip=None, tries=200):
+        """Keep-alive connections, one to each nginx worker:
+        {worker pid: http.client.HTTPConnection}.  The caller closes them
+        (or uses each_worker()).  Found through /__worker, which is outside
+        /api/ and so costs nothing against the rate limit."""
+        found, extra = {}, []
+        try:
+            for _ in range(tries):
+                conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=15,
+                    source_address=(source_ip, 0) if source_ip else None)
+                status, _, body = exchange(conn, "GET", "/__worker")
+                assert status == 200, (status, body)
+                pid = int(body)
+                if pid in found:
+                    extra.append(conn)
+                else:
+                    found[pid] = conn
+                if len(found) == self.workers:
+                    return found
+        finally:
+            for conn in extra:
+                conn.close()
+        for conn in found.values():
+            conn.close()
+        raise StackError("reached only workers %s in %d connections" % (
+            sorted(found), tries))
+
+    def each_worker(self, method, path, headers=None, body=None,
+                    source_ip=None):
+        """The same request once on each worker: {pid: (status, headers,
+        body)}."""
+        conns = self.per_worker(source_ip)
+        try:
+            return {pid: exchange(conn, method, path, headers, body)
+                    for pid, conn in conns.items()}
+        finally:
+            for conn in conns.values():
+                conn.close()
 
     @staticmethod
     def auth(token):

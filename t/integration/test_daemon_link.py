@@ -1,0 +1,105 @@
+"""The link between the nginx workers and ticketd: hello, events, and REST
+that keeps working while the daemon is away."""
+
+import json
+import re
+
+from conftest import poll, unique_name
+
+HELLO = re.compile(r"link \d+: hello from nginx worker (\d+) pid (\d+)")
+
+
+def health_states(stack):
+    """The daemon state each nginx worker reports in /api/health."""
+    states = []
+    for pid, (status, _, body) in stack.each_worker("GET",
+                                                    "/api/health").items():
+        assert status == 200, (pid, status, body)
+        data = json.loads(body)
+        assert data["status"] == "ok" and data["store"] == "ok", data
+        states.append(data["daemon"])
+    assert len(states) == 2
+    return states
+
+
+def all_workers_say(stack, state, times=3):
+    """Every worker reports state, several times in a row."""
+    return all(health_states(stack) == [state, state] for _ in range(times))
+
+
+def hellos(text):
+    return HELLO.findall(text)
+
+
+def test_every_worker_says_hello_at_start(stack):
+    found = poll(lambda: len(hellos(stack.daemon_log())) >= 2 and
+                 hellos(stack.daemon_log()), 5)
+    assert found, stack.daemon_log()
+    workers = {w for w, _ in found}
+    assert workers == {"0", "1"}, found
+    assert all_workers_say(stack, "connected")
+
+
+def test_status_change_event_reaches_daemon_with_payload(stack):
+    _, token = stack.signup()
+    user, token = stack.signup()
+    since = len(stack.daemon_log())
+    r = stack.patch("/api/auth/status", token=token, json={"status": "dnd"})
+    assert r.status_code == 200
+    line = stack.wait_daemon_log("event user_status_changed", user["_id"],
+                                 since=since)
+    assert line, stack.daemon_log()[since:]
+    payload = json.loads(line[line.index("{"):])
+    assert payload == {"userId": user["_id"], "status": "dnd",
+                       "lastSeen": r.json()["lastSeen"]}
+    assert "password" not in line
+
+
+def test_daemon_restart_rest_keeps_working_and_workers_reconnect(make_stack):
+    st = make_stack()
+    st.signup()                                   # the admin
+    assert poll(lambda: all_workers_say(st, "connected"), 5)
+
+    assert st.stop_daemon() == 0                  # SIGTERM: clean exit
+
+    assert poll(lambda: all_workers_say(st, "disconnected"), 5, 0.2), \
+        health_states(st)
+
+    # REST works without the daemon, and the job waits in the store
+    user, token = st.signup()
+    assert user["role"] == "user"
+    rows = st.sql("SELECT kind, state, payload FROM jobs WHERE payload LIKE ?",
+                  ("%" + user["email"] + "%",))
+    assert len(rows) == 1
+    assert rows[0]["kind"] == "email" and rows[0]["state"] == "pending"
+    assert json.loads(rows[0]["payload"])["template"] == "welcome"
+    r = st.patch("/api/auth/status", token=token, json={"status": "dnd"})
+    assert r.status_code == 200, r.text
+    st.login(user["username"])
+
+    since = len(st.daemon_log())
+    st.start_daemon()
+
+    assert poll(lambda: all_workers_say(st, "connected"), 10, 0.2), \
+        health_states(st)
+
+    found = poll(lambda: len(hellos(st.daemon_log()[since:])) >= 2 and
+                 hellos(st.daemon_log()[since:]), 5)
+    assert found, st.daemon_log()[since:]
+    assert {w for w, _ in found} == {"0", "1"}, found
+
+    # events flow again after the reconnect
+    other, _ = st.signup(username=unique_name("after"))
+    assert st.wait_daemon_log("event user_status_changed", other["_id"],
+                              since=since), st.daemon_log()[since:]
+
+
+def test_daemon_restart_keeps_stack_healthy(stack):
+    since = len(stack.daemon_log())
+    stack.restart_daemon()
+    assert poll(lambda: all_workers_say(stack, "connected"), 10, 0.2), \
+        health_states(stack)
+    assert poll(lambda: len(hellos(stack.daemon_log()[since:])) >= 2, 5)
+    user, _ = stack.signup()
+    assert stack.wait_daemon_log("event user_status_changed", user["_id"],
+                                 since=since)
