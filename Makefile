@@ -35,7 +35,7 @@ UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit integration bench demo clean FORCE
+.PHONY: all build deps run test unit integration asan-integration bench clean FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -57,6 +57,19 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module.sh
 
 $(MODULE): $(BUILD)/nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
 	@$(MAKE) --no-print-directory -s -f $(CURDIR)/$(BUILD)/nginx/Makefile \
+	    -C $(NGX_SRC) modules
+	@touch $@
+
+# An AddressSanitizer build of the module, for `make asan-integration`.
+ASAN_MODULE := $(BUILD)/asan-nginx/ngx_http_ticket_module.so
+
+$(BUILD)/asan-nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module.sh
+	@EXTRA_CC_OPT="-fsanitize=address -fno-omit-frame-pointer" \
+	    EXTRA_LD_OPT="-fsanitize=address" \
+	    scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/asan-nginx
+
+$(ASAN_MODULE): $(BUILD)/asan-nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
+	@$(MAKE) --no-print-directory -s -f $(CURDIR)/$(BUILD)/asan-nginx/Makefile \
 	    -C $(NGX_SRC) modules
 	@touch $@
 
@@ -89,6 +102,13 @@ integration: build
 	$(PYTEST) -q t/integration
 
 test: deps build unit integration
+
+# The integration suite against the ASan-built module (nginx itself is the
+# stock binary, with libasan preloaded); any report fails the test.
+asan-integration: deps $(ASAN_MODULE) $(TICKETD)
+	MODULE=$(CURDIR)/$(ASAN_MODULE) \
+	    NGINX_LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	    $(PYTEST) -q t/integration
 
 bench: deps build
 	/usr/bin/python3 t/bench/login_health.py

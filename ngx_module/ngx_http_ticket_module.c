@@ -30,10 +30,9 @@ static char *ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
-static ngx_conf_num_bounds_t  ngx_http_ticket_cost_bounds = {
-    ngx_conf_check_num_bounds, 4, 31
-};
 
 
 static ngx_command_t  ngx_http_ticket_commands[] = {
@@ -61,10 +60,10 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
 
     { ngx_string("ticket_bcrypt_cost"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ticket_bcrypt_cost,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ticket_main_conf_t, bcrypt_cost),
-      &ngx_http_ticket_cost_bounds },
+      NULL },
 
     { ngx_string("ticket_login_lockout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -534,6 +533,25 @@ invalid:
                        " expected failures=1..1000, window=<time>, "
                        "lock=<time> or \"off\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_num_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+    /* libxcrypt accepts 4..31; below 10 is for tests, not production */
+    if (tmcf->bcrypt_cost < 4 || tmcf->bcrypt_cost > 31) {
+        return "must be between 4 and 31";
+    }
+    return NGX_CONF_OK;
 }
 
 

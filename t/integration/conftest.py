@@ -37,7 +37,11 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
 TICKETD = REPO / "build" / "ticketd"
-MODULE = REPO / "build" / "nginx" / "ngx_http_ticket_module.so"
+# `make asan-integration` points MODULE at an ASan build of the module and
+# sets NGINX_LD_PRELOAD to libasan; reports land in PREFIX/asan.<pid>.
+MODULE = Path(os.environ.get("MODULE", REPO / "build" / "nginx" /
+                             "ngx_http_ticket_module.so"))
+NGINX_LD_PRELOAD = os.environ.get("NGINX_LD_PRELOAD", "")
 CONF_SCRIPT = REPO / "scripts" / "nginx-conf.sh"
 
 DEFAULT_PASSWORD = "Passw0rd-correct"
@@ -146,11 +150,22 @@ def render_conf(prefix, port, store, secret_file, sock, env=None):
     return out.stdout
 
 
+def nginx_env(prefix):
+    """Environment for an nginx process: libasan preloaded when the module
+    under test is an ASan build, reports written under prefix."""
+    env = dict(os.environ)
+    if NGINX_LD_PRELOAD:
+        env["LD_PRELOAD"] = NGINX_LD_PRELOAD
+        env["ASAN_OPTIONS"] = "log_path=%s:detect_leaks=0" % (
+            Path(prefix) / "asan")
+    return env
+
+
 def nginx_test(prefix, conf):
     """Run `nginx -t` on conf; returns the CompletedProcess."""
     return subprocess.run(
         [NGINX, "-t", "-p", str(prefix), "-c", str(conf)],
-        capture_output=True, text=True, timeout=30)
+        capture_output=True, text=True, timeout=30, env=nginx_env(prefix))
 
 
 def poll(fn, timeout, interval=0.1):
@@ -240,7 +255,7 @@ class Stack:
             [NGINX, "-p", str(self.prefix), "-c", str(self.conf),
              "-g", "daemon off;"],
             stdout=self._nginx_out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, env=nginx_env(self.prefix))
 
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
@@ -334,7 +349,8 @@ class Stack:
         before = self.worker_pids()
         subprocess.run([NGINX, "-s", "reload", "-p", str(self.prefix),
                         "-c", str(self.conf)],
-                       check=True, capture_output=True, timeout=30)
+                       check=True, capture_output=True, timeout=30,
+                       env=nginx_env(self.prefix))
         if not poll(lambda: not (self.worker_pids() & before), timeout, 0.1):
             raise StackError("old workers %s still answer %ss after reload"
                              "\n%s" % (before, timeout,
@@ -373,9 +389,13 @@ class Stack:
 
     def log_problems(self):
         """[alert]/[emerg] lines and worker crashes in error.log."""
-        return [line for line in self.error_log().splitlines()
-                if "[alert]" in line or "[emerg]" in line
-                or "exited on signal" in line]
+        problems = [line for line in self.error_log().splitlines()
+                    if "[alert]" in line or "[emerg]" in line
+                    or "exited on signal" in line]
+        for report in sorted(self.prefix.glob("asan.*")):
+            problems.append("AddressSanitizer report %s:\n%s" % (
+                report, tail(read_text(report))))
+        return problems
 
     # --- HTTP -------------------------------------------------------------
 
