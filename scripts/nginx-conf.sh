@@ -62,6 +62,15 @@ http {
             ticket_thread_pool ticket;
             ticket_password_thread_pool ticket_pw;
             ticket_cors_origins ${CORS_ORIGINS:-off};
+            # bodies over ticket_max_body get the module's JSON 413; beyond
+            # client_max_body_size nginx refuses them itself, in JSON too
+            client_max_body_size 1m;
+            error_page 413 = @ticket_413;
+        }
+
+        location @ticket_413 {
+            default_type "application/json; charset=utf-8";
+            return 413 '{"error":"Request body too large","message":"Request body too large"}';
         }
 
         location = /static-2k {

@@ -112,6 +112,16 @@ def test_body_over_100kb_is_413_json(stack):
     assert stack.user_count() == before
 
 
+def test_body_over_client_max_body_size_is_413_json_too(stack):
+    # 2 MB is past nginx's own client_max_body_size (1m): nginx refuses it
+    # before the module runs, and the error_page keeps the answer JSON
+    before = stack.user_count()
+    r = stack.post("/api/auth/signup", data=b"x" * (2 * 1024 * 1024),
+                   headers={"Content-Type": "application/json"})
+    assert_error(r, 413, "Request body too large")
+    assert stack.user_count() == before
+
+
 def test_chunked_body_over_100kb_is_413_json(stack):
     before = stack.user_count()
 
