@@ -35,7 +35,7 @@ UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit integration asan-integration bench clean FORCE
+.PHONY: all build deps run test unit integration asan-integration bench bench-tickets demo clean FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -52,12 +52,16 @@ $(BUILD)/srcs.list: FORCE
 	@echo '$(SHARED_SRC) $(MOD_SRC)' | cmp -s - $@ \
 	    || echo '$(SHARED_SRC) $(MOD_SRC)' > $@
 
+# flock: two builds at once (a test run and an editor, say) must not
+# configure or compile into the same folder together.
+LOCK := flock $(BUILD)/.lock
+
 $(BUILD)/nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module.sh
-	@scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/nginx
+	@$(LOCK) scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/nginx
 
 $(MODULE): $(BUILD)/nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
-	@$(MAKE) --no-print-directory -s -f $(CURDIR)/$(BUILD)/nginx/Makefile \
-	    -C $(NGX_SRC) modules
+	@$(LOCK) $(MAKE) --no-print-directory -s \
+	    -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
 	@touch $@
 
 # An AddressSanitizer build of the module, for `make asan-integration`.
@@ -77,18 +81,22 @@ $(ASAN_MODULE): $(BUILD)/asan-nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_S
 
 $(BUILD)/obj/%.o: %.c $(SHARED_HDR) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Idaemon -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -Idaemon -c -o $@ $<
 
 $(BUILD)/asan/%.o: %.c $(SHARED_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
+	@echo "  CC/ASAN $<"
+	@$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
 
 $(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests always run under AddressSanitizer + UBSan.
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
-	$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
+	@echo "  LD/ASAN $@"
+	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
 
 # --- the two README commands ---------------------------------------------
 
@@ -115,3 +123,13 @@ bench: deps build
 
 clean:
 	rm -rf $(BUILD)
+
+# Loads a realistic demo dataset through the API into the system `make run`
+# started (same PORT); re-running on a populated store is harmless.
+demo:
+	/usr/bin/python3 scripts/demo.py
+
+# GET /api/tickets latency at 10k and 100k tickets (add --million by hand:
+# /usr/bin/python3 t/bench/tickets_list.py --million) and create throughput.
+bench-tickets: deps build
+	/usr/bin/python3 t/bench/tickets_list.py

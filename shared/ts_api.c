@@ -31,6 +31,33 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_update_user },
     { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, 0,
       ts_svc_health },
+
+    { TS_POST,  "/api/tickets",          TS_ACCESS_TOKEN,  1, 0,
+      ts_svc_ticket_create },
+    { TS_GET,   "/api/tickets",          TS_ACCESS_TOKEN,  0, 0,
+      ts_svc_ticket_list },
+    { TS_GET,   "/api/tickets/:id",      TS_ACCESS_TOKEN,  0, 0,
+      ts_svc_ticket_get },
+    { TS_PATCH, "/api/tickets/:id/status", TS_ACCESS_TOKEN, 1, 0,
+      ts_svc_ticket_status },
+    { TS_POST,  "/api/tickets/:id/comments", TS_ACCESS_TOKEN, 1, 0,
+      ts_svc_comment_add },
+    { TS_GET,   "/api/tickets/:id/comments", TS_ACCESS_TOKEN, 0, 0,
+      ts_svc_comment_list },
+
+    { TS_POST,  "/api/mod-requests",     TS_ACCESS_TOKEN,  1, 0,
+      ts_svc_modreq_create },
+    { TS_GET,   "/api/mod-requests/me",  TS_ACCESS_TOKEN,  0, 0,
+      ts_svc_modreq_me },
+    { TS_GET,   "/api/mod-requests",     TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_modreq_list },
+    { TS_POST,  "/api/mod-requests/:id/decide", TS_ACCESS_ADMIN, 1, 0,
+      ts_svc_modreq_decide },
+    { TS_PATCH, "/api/mod-requests/:id", TS_ACCESS_ADMIN,  1, 0,
+      ts_svc_modreq_decide },
+
+    { TS_GET,   "/api/analytics",        TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_analytics },
 };
 
 #define TS_NROUTES  (sizeof(ts_routes) / sizeof(ts_routes[0]))

@@ -48,5 +48,16 @@ void ts_svc_set_status(ts_call_t *c);
 void ts_svc_users(ts_call_t *c);
 void ts_svc_update_user(ts_call_t *c);
 void ts_svc_health(ts_call_t *c);
+void ts_svc_ticket_create(ts_call_t *c);
+void ts_svc_ticket_list(ts_call_t *c);
+void ts_svc_ticket_get(ts_call_t *c);
+void ts_svc_ticket_status(ts_call_t *c);
+void ts_svc_comment_add(ts_call_t *c);
+void ts_svc_comment_list(ts_call_t *c);
+void ts_svc_analytics(ts_call_t *c);
+void ts_svc_modreq_create(ts_call_t *c);
+void ts_svc_modreq_me(ts_call_t *c);
+void ts_svc_modreq_list(ts_call_t *c);
+void ts_svc_modreq_decide(ts_call_t *c);
 
 #endif /* TS_API_INTERNAL_H */

@@ -227,3 +227,22 @@ ts_iso_json(int64_t ms)
     ts_iso_time(ms, buf);
     return json_string(buf);
 }
+
+
+double
+ts_percentile(const double *sorted, size_t n, double p)
+{
+    double  pos, frac;
+    size_t  lo;
+
+    if (n == 0) {
+        return 0;
+    }
+    pos = p * (double) (n - 1);
+    lo = (size_t) pos;
+    frac = pos - (double) lo;
+    if (lo + 1 >= n) {
+        return sorted[n - 1];
+    }
+    return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+}

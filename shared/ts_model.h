@@ -10,6 +10,7 @@
 #ifndef TS_MODEL_H
 #define TS_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -71,6 +72,9 @@ int64_t ts_now_ms(void);
 
 /* Format ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf[32]. */
 void ts_iso_time(int64_t ms, char buf[32]);
+
+/* The p-quantile (0..1) of n sorted values, linearly interpolated. */
+double ts_percentile(const double *sorted, size_t n, double p);
 
 /* JSON string of an ISO time, or JSON null when ms is 0. */
 json_t *ts_iso_json(int64_t ms);

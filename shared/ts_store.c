@@ -207,3 +207,138 @@ ts_store_purge_expired(ts_store_t *s, int64_t now_ms, int64_t *removed)
 {
     return s->ops->purge_expired(s, now_ms, removed);
 }
+
+
+/*
+ * Tickets, comments, moderator requests: a malformed id is simply a
+ * document that does not exist, so it never reaches a backend.
+ */
+
+ts_rc_e
+ts_store_ticket_create(ts_store_t *s, const char *id, const char *title,
+    const char *description, const char *created_by, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    return s->ops->ticket_create(s, id, title, description, created_by, now,
+                                 jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
+    json_t **doc, ts_ticket_keys_t *keys)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_get(s, id, with_comments, doc, keys);
+}
+
+
+ts_rc_e
+ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
+    json_t **tickets, int64_t *total)
+{
+    return s->ops->ticket_list(s, q, tickets, total);
+}
+
+
+ts_rc_e
+ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_set_status(s, id, status, now, jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_comment_add(ts_store_t *s, const char *ticket_id,
+    const char *comment_id, const char *author, const char *text,
+    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(ticket_id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
+                               now, jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_comment_list(ts_store_t *s, const char *ticket_id, json_t **comments)
+{
+    if (!ts_oid_valid(ticket_id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->comment_list(s, ticket_id, comments);
+}
+
+
+ts_rc_e
+ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out)
+{
+    return s->ops->user_list_role(s, role, out);
+}
+
+
+ts_rc_e
+ts_store_modreq_create(ts_store_t *s, const char *id, const char *applicant,
+    const char *username, const char *email, json_t *skills, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    return s->ops->modreq_create(s, id, applicant, username, email, skills,
+                                 now, jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_modreq_get(ts_store_t *s, const char *id, json_t **doc)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->modreq_get(s, id, doc);
+}
+
+
+ts_rc_e
+ts_store_modreq_latest(ts_store_t *s, const char *applicant, json_t **doc)
+{
+    return s->ops->modreq_latest(s, applicant, doc);
+}
+
+
+ts_rc_e
+ts_store_modreq_last_rejection(ts_store_t *s, const char *applicant,
+    int64_t *rejected_at)
+{
+    return s->ops->modreq_last_rejection(s, applicant, rejected_at);
+}
+
+
+ts_rc_e
+ts_store_modreq_pending(ts_store_t *s, json_t **requests)
+{
+    return s->ops->modreq_pending(s, requests);
+}
+
+
+ts_rc_e
+ts_store_modreq_decide(ts_store_t *s, const char *id, int accept,
+    const char *reviewer, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->modreq_decide(s, id, accept, reviewer, now, jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_analytics(ts_store_t *s, int64_t now, json_t **out)
+{
+    return s->ops->analytics(s, now, out);
+}

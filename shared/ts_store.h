@@ -129,6 +129,100 @@ ts_rc_e ts_store_job_insert(ts_store_t *s, const ts_job_new_t *job,
 
 ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
 
+/* --- tickets and comments ----------------------------------------------- */
+
+typedef enum {
+    TS_SCOPE_ALL = 0,          /* admin: every ticket */
+    TS_SCOPE_CREATOR,          /* user: created by user_id */
+    TS_SCOPE_MODERATOR         /* created by or assigned to user_id */
+} ts_scope_e;
+
+typedef struct {
+    ts_scope_e   scope;
+    const char  *user_id;      /* for the two narrow scopes */
+    const char  *status;       /* NULL = any */
+    const char  *priority;     /* NULL = any */
+    const char  *search;       /* NULL = none; a literal substring */
+    int64_t      limit;
+    int64_t      offset;
+} ts_ticket_query_t;
+
+/* The fields permission checks need, read with the document. */
+typedef struct {
+    ts_oid_t   created_by;
+    ts_oid_t   assigned_to;    /* "" when unassigned */
+    char       status[16];
+    int64_t    comments;       /* how many comments it has */
+} ts_ticket_keys_t;
+
+/* Insert a ticket (id chosen by the caller) and its jobs atomically. */
+ts_rc_e ts_store_ticket_create(ts_store_t *s, const char *id,
+    const char *title, const char *description, const char *created_by,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * One ticket: keys (may be NULL) and, when doc is not NULL, its public
+ * JSON with people populated and, with with_comments, its comments.
+ */
+ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
+    json_t **doc, ts_ticket_keys_t *keys);
+
+/* A page of tickets (public JSON, people populated, newest update first)
+ * and the total matching the query. */
+ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
+    json_t **tickets, int64_t *total);
+
+/* Set the status (and completedAt when "Completed") with jobs, atomically. */
+ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
+    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/* Add a comment (id chosen by the caller), touch the ticket, store jobs. */
+ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
+    const char *comment_id, const char *author, const char *text,
+    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/* A ticket's comments, oldest first, authors populated. */
+ts_rc_e ts_store_comment_list(ts_store_t *s, const char *ticket_id,
+    json_t **comments);
+
+/* Users holding a role, as {_id, email, username, status}. */
+ts_rc_e ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);
+
+/* --- moderator requests --------------------------------------------------- */
+
+/* Insert a pending request with its jobs; TS_CONFLICT when the applicant
+ * already has one pending (even under concurrent submissions). */
+ts_rc_e ts_store_modreq_create(ts_store_t *s, const char *id,
+    const char *applicant, const char *username, const char *email,
+    json_t *skills, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+ts_rc_e ts_store_modreq_get(ts_store_t *s, const char *id, json_t **doc);
+
+/* The applicant's newest request. */
+ts_rc_e ts_store_modreq_latest(ts_store_t *s, const char *applicant,
+    json_t **doc);
+
+/* When the applicant's newest rejection happened (TS_NOT_FOUND: never). */
+ts_rc_e ts_store_modreq_last_rejection(ts_store_t *s, const char *applicant,
+    int64_t *rejected_at);
+
+/* Pending requests, newest first, applicant populated. */
+ts_rc_e ts_store_modreq_pending(ts_store_t *s, json_t **requests);
+
+/*
+ * Accept or reject a pending request with its jobs, atomically; accepting
+ * makes the applicant a moderator (admins stay admins) and merges the
+ * skills.  TS_NOT_FOUND: no such request; TS_CONFLICT: already processed.
+ */
+ts_rc_e ts_store_modreq_decide(ts_store_t *s, const char *id, int accept,
+    const char *reviewer, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/* --- analytics ------------------------------------------------------------ */
+
+/* Every metric of GET /api/analytics, computed from indexes/counters. */
+ts_rc_e ts_store_analytics(ts_store_t *s, int64_t now, json_t **out);
+
 /* --- housekeeping ----------------------------------------------------- */
 
 /* Drop revoked tokens past their exp and stale login attempts;

@@ -39,6 +39,38 @@ typedef struct {
     ts_rc_e  (*job_counts)(ts_store_t *s, ts_job_counts_t *out);
     ts_rc_e  (*purge_expired)(ts_store_t *s, int64_t now_ms,
                               int64_t *removed);
+    ts_rc_e  (*ticket_create)(ts_store_t *s, const char *id,
+                              const char *title, const char *description,
+                              const char *created_by, int64_t now,
+                              const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*ticket_get)(ts_store_t *s, const char *id, int with_comments,
+                           json_t **doc, ts_ticket_keys_t *keys);
+    ts_rc_e  (*ticket_list)(ts_store_t *s, const ts_ticket_query_t *q,
+                            json_t **tickets, int64_t *total);
+    ts_rc_e  (*ticket_set_status)(ts_store_t *s, const char *id,
+                                  const char *status, int64_t now,
+                                  const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*comment_add)(ts_store_t *s, const char *ticket_id,
+                            const char *comment_id, const char *author,
+                            const char *text, const char *role, int64_t now,
+                            const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*comment_list)(ts_store_t *s, const char *ticket_id,
+                             json_t **comments);
+    ts_rc_e  (*user_list_role)(ts_store_t *s, ts_role_e role, json_t **out);
+    ts_rc_e  (*modreq_create)(ts_store_t *s, const char *id,
+                              const char *applicant, const char *username,
+                              const char *email, json_t *skills, int64_t now,
+                              const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*modreq_get)(ts_store_t *s, const char *id, json_t **doc);
+    ts_rc_e  (*modreq_latest)(ts_store_t *s, const char *applicant,
+                              json_t **doc);
+    ts_rc_e  (*modreq_last_rejection)(ts_store_t *s, const char *applicant,
+                                      int64_t *rejected_at);
+    ts_rc_e  (*modreq_pending)(ts_store_t *s, json_t **requests);
+    ts_rc_e  (*modreq_decide)(ts_store_t *s, const char *id, int accept,
+                              const char *reviewer, int64_t now,
+                              const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*analytics)(ts_store_t *s, int64_t now, json_t **out);
 } ts_store_ops_t;
 
 /* Every backend's handle starts with this header. */

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sqlite3.h>
 
-#include "ts_store_impl.h"
+#include "ts_store_sqlite.h"
 
 #define TS_SQLITE_BUSY_MS  5000
 
@@ -126,7 +126,87 @@ static const char *ts_sqlite_migrations[] = {
     "  identifier TEXT PRIMARY KEY,"
     "  failures INTEGER NOT NULL,"
     "  windowStart INTEGER NOT NULL,"
-    "  lockedUntil INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "  lockedUntil INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+
+    /*
+     * 2: O(1) totals for lists and analytics.  ticket_counts holds one row
+     * per key -- 'all', 's:<status>', 'p:<priority>', 'sp:<status>|<prio>',
+     * 'tp:<triage provider>', 'tf' (fallbacks) -- kept by triggers, so
+     * every writer (module, daemon, a bulk import) keeps them right.
+     */
+    "CREATE TABLE ticket_counts ("
+    "  key TEXT PRIMARY KEY,"
+    "  n INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "ALTER TABLE tickets ADD COLUMN triageProvider TEXT;"
+    "ALTER TABLE tickets ADD COLUMN triageFallback INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "CREATE INDEX tickets_created ON tickets(createdAt);"
+    "CREATE INDEX tickets_completed ON tickets(completedAt)"
+    "  WHERE completedAt IS NOT NULL;"
+    "CREATE INDEX comments_author ON comments(author);"
+
+    "CREATE TRIGGER tickets_counts_insert AFTER INSERT ON tickets BEGIN"
+    "  INSERT OR IGNORE INTO ticket_counts (key) VALUES ('all'),"
+    "    ('s:' || NEW.status), ('p:' || coalesce(NEW.priority, '')),"
+    "    ('sp:' || NEW.status || '|' || coalesce(NEW.priority, ''));"
+    "  UPDATE ticket_counts SET n = n + 1 WHERE key IN ('all',"
+    "    's:' || NEW.status, 'p:' || coalesce(NEW.priority, ''),"
+    "    'sp:' || NEW.status || '|' || coalesce(NEW.priority, ''));"
+    "  INSERT OR IGNORE INTO ticket_counts (key)"
+    "    SELECT 'tp:' || NEW.triageProvider"
+    "    WHERE NEW.triageProvider IS NOT NULL;"
+    "  UPDATE ticket_counts SET n = n + 1"
+    "    WHERE key = 'tp:' || NEW.triageProvider;"
+    "END;"
+
+    "CREATE TRIGGER tickets_counts_delete AFTER DELETE ON tickets BEGIN"
+    "  UPDATE ticket_counts SET n = n - 1 WHERE key IN ('all',"
+    "    's:' || OLD.status, 'p:' || coalesce(OLD.priority, ''),"
+    "    'sp:' || OLD.status || '|' || coalesce(OLD.priority, ''),"
+    "    'tp:' || OLD.triageProvider);"
+    "  UPDATE ticket_counts SET n = n - 1"
+    "    WHERE key = 'tf' AND OLD.triageFallback;"
+    "END;"
+
+    "CREATE TRIGGER tickets_counts_update"
+    "  AFTER UPDATE OF status, priority ON tickets"
+    "  WHEN OLD.status IS NOT NEW.status"
+    "    OR OLD.priority IS NOT NEW.priority BEGIN"
+    "  UPDATE ticket_counts SET n = n - 1 WHERE key IN ("
+    "    's:' || OLD.status, 'p:' || coalesce(OLD.priority, ''),"
+    "    'sp:' || OLD.status || '|' || coalesce(OLD.priority, ''));"
+    "  INSERT OR IGNORE INTO ticket_counts (key) VALUES"
+    "    ('s:' || NEW.status), ('p:' || coalesce(NEW.priority, '')),"
+    "    ('sp:' || NEW.status || '|' || coalesce(NEW.priority, ''));"
+    "  UPDATE ticket_counts SET n = n + 1 WHERE key IN ("
+    "    's:' || NEW.status, 'p:' || coalesce(NEW.priority, ''),"
+    "    'sp:' || NEW.status || '|' || coalesce(NEW.priority, ''));"
+    "END;"
+
+    "CREATE TRIGGER tickets_counts_triage"
+    "  AFTER UPDATE OF triageProvider, triageFallback ON tickets"
+    "  WHEN OLD.triageProvider IS NOT NEW.triageProvider"
+    "    OR OLD.triageFallback IS NOT NEW.triageFallback BEGIN"
+    "  UPDATE ticket_counts SET n = n - 1"
+    "    WHERE key = 'tp:' || OLD.triageProvider;"
+    "  UPDATE ticket_counts SET n = n - 1 WHERE key = 'tf' AND OLD.triageFallback;"
+    "  INSERT OR IGNORE INTO ticket_counts (key)"
+    "    SELECT 'tp:' || NEW.triageProvider"
+    "    WHERE NEW.triageProvider IS NOT NULL"
+    "    UNION ALL SELECT 'tf' WHERE NEW.triageFallback;"
+    "  UPDATE ticket_counts SET n = n + 1"
+    "    WHERE key = 'tp:' || NEW.triageProvider;"
+    "  UPDATE ticket_counts SET n = n + 1 WHERE key = 'tf' AND NEW.triageFallback;"
+    "END;"
+
+    /* tickets written before this migration */
+    "INSERT INTO ticket_counts (key, n)"
+    "  SELECT 'all', count(*) FROM tickets"
+    "  UNION ALL SELECT 's:' || status, count(*) FROM tickets GROUP BY status"
+    "  UNION ALL SELECT 'p:' || coalesce(priority, ''), count(*) FROM tickets"
+    "    GROUP BY priority"
+    "  UNION ALL SELECT 'sp:' || status || '|' || coalesce(priority, ''),"
+    "    count(*) FROM tickets GROUP BY status, priority;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
@@ -137,33 +217,6 @@ static const char *ts_sqlite_migrations[] = {
     " createdAt, updatedAt, totalTicketsResolved," \
     " averageResolutionTimeHours, lastAssignedAt"
 
-typedef enum {
-    TS_SQL_BEGIN = 0,
-    TS_SQL_COMMIT,
-    TS_SQL_ROLLBACK,
-    TS_SQL_PING,
-    TS_SQL_USER_ANY,
-    TS_SQL_USER_EMAIL_TAKEN,
-    TS_SQL_USER_INSERT,
-    TS_SQL_USER_BY_ID,
-    TS_SQL_USER_BY_EMAIL,
-    TS_SQL_USER_BY_USERNAME,
-    TS_SQL_USER_LIST,
-    TS_SQL_USER_COUNT_ROLE,
-    TS_SQL_USER_SET_STATUS,
-    TS_SQL_USER_UPDATE_ROLE,
-    TS_SQL_USER_UPDATE_ROLE_SKILLS,
-    TS_SQL_TOKEN_REVOKE,
-    TS_SQL_TOKEN_REVOKED,
-    TS_SQL_LOGIN_GET,
-    TS_SQL_LOGIN_FAIL,
-    TS_SQL_LOGIN_CLEAR,
-    TS_SQL_JOB_INSERT,
-    TS_SQL_JOB_COUNTS,
-    TS_SQL_PURGE_TOKENS,
-    TS_SQL_PURGE_LOGINS,
-    TS_SQL_COUNT
-} ts_sql_e;
 
 static const char *ts_sql_text[TS_SQL_COUNT] = {
     [TS_SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -224,16 +277,11 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
         " AND windowStart < ?2",
 };
 
-typedef struct {
-    struct ts_store_s   base;
-    sqlite3            *db;
-    sqlite3_stmt       *stmt[TS_SQL_COUNT];
-} ts_sqlite_t;
 
 static const ts_store_ops_t  ts_sqlite_ops;
 
 
-static ts_rc_e
+ts_rc_e
 ts_sqlite_fail(ts_sqlite_t *q, const char *what)
 {
     return ts_store_fail(&q->base, "sqlite %s: %s", what,
@@ -241,21 +289,20 @@ ts_sqlite_fail(ts_sqlite_t *q, const char *what)
 }
 
 
-/* The cached statement, reset and with bindings cleared; NULL on error. */
-static sqlite3_stmt *
-ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which)
+sqlite3_stmt *
+ts_sqlite_cached(ts_sqlite_t *q, sqlite3_stmt **slot, const char *sql)
 {
-    sqlite3_stmt  *st = q->stmt[which];
+    sqlite3_stmt  *st = *slot;
 
     if (st == NULL) {
-        if (sqlite3_prepare_v3(q->db, ts_sql_text[which], -1,
-                               SQLITE_PREPARE_PERSISTENT, &st, NULL)
+        if (sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &st, NULL)
             != SQLITE_OK)
         {
             ts_sqlite_fail(q, "prepare");
             return NULL;
         }
-        q->stmt[which] = st;
+        *slot = st;
         return st;
     }
     sqlite3_reset(st);
@@ -264,8 +311,16 @@ ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which)
 }
 
 
+/* The cached statement of this file's table, ready to bind. */
+static sqlite3_stmt *
+ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which)
+{
+    return ts_sqlite_cached(q, &q->stmt[which], ts_sql_text[which]);
+}
+
+
 /* Run a statement with no result rows to completion. */
-static ts_rc_e
+ts_rc_e
 ts_sqlite_done(ts_sqlite_t *q, sqlite3_stmt *st)
 {
     int  rc = sqlite3_step(st);
@@ -292,7 +347,7 @@ ts_sqlite_exec(ts_sqlite_t *q, ts_sql_e which)
 }
 
 
-static void
+void
 ts_sqlite_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s) {
@@ -303,7 +358,7 @@ ts_sqlite_bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 
-static void
+void
 ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms)
 {
     if (ms > 0) {
@@ -315,7 +370,7 @@ ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms)
 
 
 /* Bind a JSON value as compact text; returns 0 or -1. */
-static int
+int
 ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v)
 {
     char  *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -328,7 +383,7 @@ ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v)
 }
 
 
-static char *
+char *
 ts_sqlite_col_strdup(sqlite3_stmt *st, int i)
 {
     const unsigned char  *t = sqlite3_column_text(st, i);
@@ -337,7 +392,7 @@ ts_sqlite_col_strdup(sqlite3_stmt *st, int i)
 }
 
 
-static json_t *
+json_t *
 ts_sqlite_col_json_array(sqlite3_stmt *st, int i)
 {
     const char  *t = (const char *) sqlite3_column_text(st, i);
@@ -498,6 +553,9 @@ ts_sqlite_close(ts_store_t *s)
     for (int i = 0; i < TS_SQL_COUNT; i++) {
         sqlite3_finalize(q->stmt[i]);
     }
+    for (int i = 0; i < TS_SQLITE_MORE_STMTS; i++) {
+        sqlite3_finalize(q->more[i]);
+    }
     sqlite3_close(q->db);
     free(q);
 }
@@ -511,7 +569,7 @@ ts_sqlite_ping(ts_store_t *s)
 
 
 /* Run a single-value SELECT; *out gets column 0 as an integer. */
-static ts_rc_e
+ts_rc_e
 ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out)
 {
     int  rc = sqlite3_step(st);
@@ -529,7 +587,7 @@ ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out)
 }
 
 
-static ts_rc_e
+ts_rc_e
 ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc)
 {
     ts_sqlite_exec(q, TS_SQL_ROLLBACK);
@@ -537,7 +595,24 @@ ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc)
 }
 
 
-static ts_rc_e
+ts_rc_e
+ts_sqlite_begin(ts_sqlite_t *q)
+{
+    return ts_sqlite_exec(q, TS_SQL_BEGIN);
+}
+
+
+ts_rc_e
+ts_sqlite_commit(ts_sqlite_t *q)
+{
+    if (ts_sqlite_exec(q, TS_SQL_COMMIT) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    return TS_OK;
+}
+
+
+ts_rc_e
 ts_sqlite_insert_job(ts_sqlite_t *q, const ts_job_new_t *job, ts_oid_t id,
     int64_t now)
 {
@@ -727,7 +802,7 @@ ts_sqlite_user_count_role(ts_store_t *s, ts_role_e role, int64_t *count)
 
 
 /* Finish an UPDATE of one row by id: TS_NOT_FOUND when nothing matched. */
-static ts_rc_e
+ts_rc_e
 ts_sqlite_update_one(ts_sqlite_t *q, sqlite3_stmt *st)
 {
     ts_rc_e  rc = ts_sqlite_done(q, st);
@@ -984,4 +1059,18 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .job_insert = ts_sqlite_job_insert,
     .job_counts = ts_sqlite_job_counts,
     .purge_expired = ts_sqlite_purge_expired,
+    .ticket_create = ts_sqlite_ticket_create,
+    .ticket_get = ts_sqlite_ticket_get,
+    .ticket_list = ts_sqlite_ticket_list,
+    .ticket_set_status = ts_sqlite_ticket_set_status,
+    .comment_add = ts_sqlite_comment_add,
+    .comment_list = ts_sqlite_comment_list,
+    .user_list_role = ts_sqlite_user_list_role,
+    .modreq_create = ts_sqlite_modreq_create,
+    .modreq_get = ts_sqlite_modreq_get,
+    .modreq_latest = ts_sqlite_modreq_latest,
+    .modreq_last_rejection = ts_sqlite_modreq_last_rejection,
+    .modreq_pending = ts_sqlite_modreq_pending,
+    .modreq_decide = ts_sqlite_modreq_decide,
+    .analytics = ts_sqlite_analytics,
 };

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ts_validate.h"
 
@@ -312,4 +313,114 @@ ts_valid_username(const char *s, size_t len)
         }
     }
     return 1;
+}
+
+
+json_t *
+ts_skills_merge(json_t *a, json_t *b)
+{
+    json_t  *out = json_array(), *v, *w;
+    size_t   i, j;
+    int      seen;
+
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v)) {
+            json_array_append(out, v);
+        }
+    }
+    json_array_foreach(b, i, v) {
+        if (!json_is_string(v)) {
+            continue;
+        }
+        seen = 0;
+        json_array_foreach(out, j, w) {
+            if (strcasecmp(json_string_value(w), json_string_value(v)) == 0) {
+                seen = 1;
+                break;
+            }
+        }
+        if (!seen) {
+            json_array_append(out, v);
+        }
+    }
+    return out;
+}
+
+
+static int
+ts_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char) tolower((unsigned char) c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
+/* Percent-decode s[0..n) into out; -1 when malformed or too long. */
+static int
+ts_unescape(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t  i, o = 0;
+    int     hi, lo;
+    char    ch;
+
+    for (i = 0; i < n; i++) {
+        ch = s[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            if (i + 2 >= n) {
+                return -1;
+            }
+            hi = ts_hexval(s[i + 1]);
+            lo = ts_hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return -1;
+            }
+            ch = (char) (hi * 16 + lo);
+            i += 2;
+        }
+        if (ch == '\0' || o + 1 >= outlen) {
+            return -1;
+        }
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+
+int
+ts_query_get(const char *q, size_t len, const char *name, char *out,
+    size_t outlen)
+{
+    size_t       nlen = strlen(name);
+    const char  *p = q, *end = q + len, *amp, *eq;
+    char         key[64];
+
+    while (q != NULL && p < end) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
+        }
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+        if ((size_t) (eq - p) < sizeof(key)
+            && ts_unescape(p, eq - p, key, sizeof(key)) == 0
+            && strlen(key) == nlen && memcmp(key, name, nlen) == 0)
+        {
+            if (eq == amp) {
+                out[0] = '\0';
+                return 1;
+            }
+            return ts_unescape(eq + 1, amp - eq - 1, out, outlen) == 0
+                   ? 1 : -1;
+        }
+        p = amp + 1;
+    }
+    return 0;
 }

@@ -35,6 +35,17 @@ int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
 int ts_get_skills(json_t *obj, const char *field, json_t **out,
     ts_errmsg_t err);
 
+/*
+ * The first value of query parameter name in q[0..len), percent-decoded
+ * ('+' is a space) into out: 1 found, 0 absent, -1 malformed (bad escape,
+ * NUL byte, or longer than outlen - 1).
+ */
+int ts_query_get(const char *q, size_t len, const char *name, char *out,
+    size_t outlen);
+
+/* A new array: a's skills, then b's not already there (case-insensitive). */
+json_t *ts_skills_merge(json_t *a, json_t *b);
+
 /* 1 when s is a plausible e-mail address (local@domain.tld, <= 254). */
 int ts_valid_email(const char *s, size_t len);
 

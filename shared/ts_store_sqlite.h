@@ -1,0 +1,118 @@
+/*
+ * ts_store_sqlite: what the SQLite backend's files share -- the handle,
+ * the statement cache and the small helpers.  Internal to shared/.
+ *
+ * ts_store_sqlite.c owns the connection, migrations, users, tokens and
+ * jobs; ts_store_sqlite_tickets.c owns tickets, comments, moderator
+ * requests and analytics.
+ */
+
+#ifndef TS_STORE_SQLITE_H
+#define TS_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "ts_store_impl.h"
+
+typedef enum {
+    TS_SQL_BEGIN = 0,
+    TS_SQL_COMMIT,
+    TS_SQL_ROLLBACK,
+    TS_SQL_PING,
+    TS_SQL_USER_ANY,
+    TS_SQL_USER_EMAIL_TAKEN,
+    TS_SQL_USER_INSERT,
+    TS_SQL_USER_BY_ID,
+    TS_SQL_USER_BY_EMAIL,
+    TS_SQL_USER_BY_USERNAME,
+    TS_SQL_USER_LIST,
+    TS_SQL_USER_COUNT_ROLE,
+    TS_SQL_USER_SET_STATUS,
+    TS_SQL_USER_UPDATE_ROLE,
+    TS_SQL_USER_UPDATE_ROLE_SKILLS,
+    TS_SQL_TOKEN_REVOKE,
+    TS_SQL_TOKEN_REVOKED,
+    TS_SQL_LOGIN_GET,
+    TS_SQL_LOGIN_FAIL,
+    TS_SQL_LOGIN_CLEAR,
+    TS_SQL_JOB_INSERT,
+    TS_SQL_JOB_COUNTS,
+    TS_SQL_PURGE_TOKENS,
+    TS_SQL_PURGE_LOGINS,
+    TS_SQL_COUNT
+} ts_sql_e;
+
+/* Statement slots for ts_store_sqlite_tickets.c (see its ts_tsql_e). */
+#define TS_SQLITE_MORE_STMTS  96
+
+typedef struct {
+    struct ts_store_s   base;
+    sqlite3            *db;
+    sqlite3_stmt       *stmt[TS_SQL_COUNT];
+    sqlite3_stmt       *more[TS_SQLITE_MORE_STMTS];
+} ts_sqlite_t;
+
+/* The statement in *slot (prepared from sql on first use), reset and with
+ * its bindings cleared; NULL on error (recorded). */
+sqlite3_stmt *ts_sqlite_cached(ts_sqlite_t *q, sqlite3_stmt **slot,
+    const char *sql);
+
+/* Record sqlite's current error as the store error; returns TS_ERR. */
+ts_rc_e ts_sqlite_fail(ts_sqlite_t *q, const char *what);
+
+/* Step a statement without result rows; TS_CONFLICT on a constraint. */
+ts_rc_e ts_sqlite_done(ts_sqlite_t *q, sqlite3_stmt *st);
+
+/* Step a one-value SELECT into *out; TS_NOT_FOUND when no row. */
+ts_rc_e ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out);
+
+/* Finish an UPDATE of one row: TS_NOT_FOUND when nothing matched. */
+ts_rc_e ts_sqlite_update_one(ts_sqlite_t *q, sqlite3_stmt *st);
+
+/* BEGIN IMMEDIATE / COMMIT (rolls back on failure) / ROLLBACK -> rc. */
+ts_rc_e ts_sqlite_begin(ts_sqlite_t *q);
+ts_rc_e ts_sqlite_commit(ts_sqlite_t *q);
+ts_rc_e ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc);
+
+/* Insert one job (inside the caller's transaction, if any); id filled. */
+ts_rc_e ts_sqlite_insert_job(ts_sqlite_t *q, const ts_job_new_t *job,
+    ts_oid_t id, int64_t now);
+
+void ts_sqlite_bind_text(sqlite3_stmt *st, int i, const char *s);
+void ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms);
+int ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v);
+char *ts_sqlite_col_strdup(sqlite3_stmt *st, int i);
+json_t *ts_sqlite_col_json_array(sqlite3_stmt *st, int i);
+
+/* ts_store_sqlite_tickets.c: the ops of ts_store_impl.h it provides. */
+ts_rc_e ts_sqlite_ticket_create(ts_store_t *s, const char *id,
+    const char *title, const char *description, const char *created_by,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_ticket_get(ts_store_t *s, const char *id,
+    int with_comments, json_t **doc, ts_ticket_keys_t *keys);
+ts_rc_e ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
+    json_t **out, int64_t *total);
+ts_rc_e ts_sqlite_ticket_set_status(ts_store_t *s, const char *id,
+    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
+    const char *comment_id, const char *author, const char *text,
+    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
+    json_t **out);
+ts_rc_e ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role,
+    json_t **out);
+ts_rc_e ts_sqlite_modreq_create(ts_store_t *s, const char *id,
+    const char *applicant, const char *username, const char *email,
+    json_t *skills, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_modreq_get(ts_store_t *s, const char *id, json_t **doc);
+ts_rc_e ts_sqlite_modreq_latest(ts_store_t *s, const char *applicant,
+    json_t **doc);
+ts_rc_e ts_sqlite_modreq_last_rejection(ts_store_t *s,
+    const char *applicant, int64_t *rejected_at);
+ts_rc_e ts_sqlite_modreq_pending(ts_store_t *s, json_t **out);
+ts_rc_e ts_sqlite_modreq_decide(ts_store_t *s, const char *id, int accept,
+    const char *reviewer, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+ts_rc_e ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out);
+
+#endif /* TS_STORE_SQLITE_H */

@@ -1,0 +1,460 @@
+/*
+ * ts_svc_tickets: tickets, comments and analytics routes.
+ *
+ * Visibility is one rule, ts_ticket_visible(): the creator, the assignee
+ * and admins see a ticket; to anyone else it does not exist (404, the same
+ * answer as a malformed or unknown id), so ids cannot be probed.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_api_internal.h"
+
+#define TS_MSG_NO_TICKET   "Ticket not found"
+
+static const char *ts_statuses[] = { "To-Do", "In Progress", "Completed" };
+static const char *ts_priorities[] = { "Low", "Medium", "High" };
+
+
+/* The canonical spelling of s if it is one of n names, else NULL. */
+static const char *
+ts_enum(const char *s, size_t len, const char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return names[i];
+        }
+    }
+    return NULL;
+}
+
+
+static int
+ts_ticket_visible(ts_call_t *c, const ts_ticket_keys_t *k)
+{
+    return c->me.role == TS_ROLE_ADMIN
+           || strcmp(k->created_by, c->me.id) == 0
+           || strcmp(k->assigned_to, c->me.id) == 0;
+}
+
+
+/*
+ * Load the ticket named by the route's :id if the caller may see it; on
+ * any other outcome the reply is already made and -1 returned.
+ */
+static int
+ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
+    ts_ticket_keys_t *k)
+{
+    ts_rc_e  rc;
+
+    rc = ts_store_ticket_get(c->store, c->req->match.params[0],
+                             with_comments, doc, k);
+    if (rc == TS_OK && !ts_ticket_visible(c, k)) {
+        if (doc) {
+            json_decref(*doc);
+            *doc = NULL;
+        }
+        rc = TS_NOT_FOUND;
+    }
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 404, TS_MSG_NO_TICKET);
+        return -1;
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+        return -1;
+    }
+    /* the assignment explanation is for staff */
+    if (doc && c->me.role == TS_ROLE_USER) {
+        json_object_del(*doc, "assignment");
+    }
+    return 0;
+}
+
+
+#define TS_ROOM_LEN  (sizeof("ticket_") + 64)
+
+static char *
+ts_room(const char *ticket_id, char buf[TS_ROOM_LEN])
+{
+    snprintf(buf, TS_ROOM_LEN, "ticket_%s", ticket_id);
+    return buf;
+}
+
+
+void
+ts_svc_ticket_create(ts_call_t *c)
+{
+    ts_errmsg_t    err;
+    const char    *title, *desc;
+    size_t         tlen, dlen;
+    char          *t = NULL, *d = NULL, dedupe[64];
+    ts_oid_t       id;
+    ts_job_new_t   job;
+    json_t        *doc = NULL;
+    ts_rc_e        rc;
+
+    if (ts_get_string(c->body, "title", 1, 200, 1, &title, &tlen, err)
+        || ts_get_string(c->body, "description", 1, 10000, 1, &desc, &dlen,
+                         err))
+    {
+        ts_api_error(c->resp, 400, err);
+        return;
+    }
+
+    ts_oid_new(id);
+    snprintf(dedupe, sizeof(dedupe), "triage:%s", id);
+    memset(&job, 0, sizeof(job));
+    job.kind = "triage";
+    job.dedupe_key = dedupe;
+    job.max_attempts = 5;
+    job.payload = json_pack("{s:s}", "ticketId", id);
+
+    t = strndup(title, tlen);
+    d = strndup(desc, dlen);
+    rc = (t && d && job.payload)
+         ? ts_store_ticket_create(c->store, id, t, d, c->me.id, c->now, &job,
+                                  1)
+         : TS_ERR;
+    if (rc == TS_OK) {
+        rc = ts_store_ticket_get(c->store, id, 0, &doc, NULL);
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+    } else {
+        json_object_del(doc, "assignment");
+        c->resp->job_stored = 1;
+        ts_reply(c, 201, json_pack("{s:s, s:o}", "message",
+                                   "Ticket created and processing started",
+                                   "ticket", doc));
+    }
+    json_decref(job.payload);
+    free(t);
+    free(d);
+}
+
+
+/* Parse a positive integer query value within [min, max]. */
+static int
+ts_query_int(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    int64_t  n = 0;
+
+    if (*v == '\0' || strlen(v) > 10) {
+        return -1;
+    }
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9') {
+            return -1;
+        }
+        n = n * 10 + (*v - '0');
+    }
+    if (n < min || n > max) {
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+
+void
+ts_svc_ticket_list(ts_call_t *c)
+{
+    const ts_request_t  *req = c->req;
+    ts_ticket_query_t    q;
+    char                 v[1024];
+    int64_t              page = 1, limit = 10, total = 0;
+    char                *search = NULL;
+    json_t              *tickets = NULL;
+    int                  rc;
+
+    memset(&q, 0, sizeof(q));
+
+    rc = ts_query_get(req->query, req->query_len, "page", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && ts_query_int(v, 1, 1000000000, &page) != 0)) {
+        ts_api_error(c->resp, 400, "page must be an integer of 1 or more");
+        return;
+    }
+    rc = ts_query_get(req->query, req->query_len, "limit", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && ts_query_int(v, 1, 100, &limit) != 0)) {
+        ts_api_error(c->resp, 400, "limit must be an integer from 1 to 100");
+        return;
+    }
+    rc = ts_query_get(req->query, req->query_len, "status", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && (q.status = ts_enum(v, strlen(v), ts_statuses,
+                                                  3)) == NULL))
+    {
+        ts_api_error(c->resp, 400, "status must be one of To-Do, "
+                                   "In Progress, Completed");
+        return;
+    }
+    rc = ts_query_get(req->query, req->query_len, "priority", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && (q.priority = ts_enum(v, strlen(v),
+                                                    ts_priorities, 3))
+                              == NULL))
+    {
+        ts_api_error(c->resp, 400, "priority must be one of Low, Medium, "
+                                   "High");
+        return;
+    }
+    rc = ts_query_get(req->query, req->query_len, "search", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && (!ts_valid_utf8(v, strlen(v))
+                               || ts_utf8_len(v, strlen(v)) > 200)))
+    {
+        ts_api_error(c->resp, 400, "search must be text of at most 200 "
+                                   "characters");
+        return;
+    }
+    if (rc == 1 && v[0] != '\0') {
+        search = strdup(v);
+        if (search == NULL) {
+            ts_reply_store_error(c);
+            return;
+        }
+    }
+
+    q.scope = c->me.role == TS_ROLE_ADMIN ? TS_SCOPE_ALL
+              : c->me.role == TS_ROLE_MODERATOR ? TS_SCOPE_MODERATOR
+              : TS_SCOPE_CREATOR;
+    q.user_id = c->me.id;
+    q.search = search;
+    q.limit = limit;
+    q.offset = (page - 1) * limit;
+
+    if (ts_store_ticket_list(c->store, &q, &tickets, &total) != TS_OK) {
+        ts_reply_store_error(c);
+    } else {
+        ts_reply(c, 200, json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}",
+                                   "tickets", tickets,
+                                   "pagination",
+                                   "total", (json_int_t) total,
+                                   "page", (json_int_t) page,
+                                   "pages", (json_int_t)
+                                            ((total + limit - 1) / limit),
+                                   "limit", (json_int_t) limit));
+    }
+    free(search);
+}
+
+
+void
+ts_svc_ticket_get(ts_call_t *c)
+{
+    ts_ticket_keys_t  k;
+    json_t           *doc;
+
+    if (ts_load_ticket(c, 1, &doc, &k) == 0) {
+        ts_reply(c, 200, json_pack("{s:o}", "ticket", doc));
+    }
+}
+
+
+void
+ts_svc_ticket_status(ts_call_t *c)
+{
+    const char        *id = c->req->match.params[0];
+    ts_errmsg_t        err;
+    ts_ticket_keys_t   k;
+    const char        *s, *status;
+    size_t             len;
+    ts_job_new_t       job;
+    size_t             njobs = 0;
+    char               dedupe[96], room[TS_ROOM_LEN];
+    json_t            *doc = NULL;
+    ts_rc_e            rc;
+
+    if (ts_load_ticket(c, 0, NULL, &k) != 0) {
+        return;
+    }
+    if (c->me.role != TS_ROLE_ADMIN && strcmp(k.assigned_to, c->me.id) != 0) {
+        ts_api_error(c->resp, 403, "Only an admin or the assigned moderator "
+                                   "can change the status");
+        return;
+    }
+    if (ts_get_string(c->body, "status", 1, 32, 1, &s, &len, err)) {
+        ts_api_error(c->resp, 400, err);
+        return;
+    }
+    status = ts_enum(s, len, ts_statuses, 3);
+    if (status == NULL) {
+        ts_api_error(c->resp, 400, "status must be one of To-Do, "
+                                   "In Progress, Completed");
+        return;
+    }
+
+    /* the dedupe key counts a ticket once, however often it completes */
+    memset(&job, 0, sizeof(job));
+    if (strcmp(status, "Completed") == 0 && k.assigned_to[0]) {
+        snprintf(dedupe, sizeof(dedupe), "stats:%s", id);
+        job.kind = "stats";
+        job.dedupe_key = dedupe;
+        job.max_attempts = 8;
+        job.payload = json_pack("{s:s, s:s}", "ticketId", id,
+                                "moderatorId", k.assigned_to);
+        njobs = 1;
+    }
+
+    rc = ts_store_ticket_set_status(c->store, id, status, c->now, &job,
+                                    njobs);
+    json_decref(job.payload);
+    if (rc == TS_OK) {
+        rc = ts_store_ticket_get(c->store, id, 0, &doc, NULL);
+    }
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 404, TS_MSG_NO_TICKET);
+        return;
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    c->resp->job_stored = njobs > 0;
+    ts_reply(c, 200, json_pack("{s:s, s:o}", "message", "Status updated",
+                               "ticket", doc));
+    ts_emit(c, "status_updated", ts_room(id, room),
+            json_pack("{s:s, s:s}", "ticketId", id, "status", status));
+}
+
+
+/* An email job for a new comment to one recipient ({_id, email, ...}). */
+static void
+ts_comment_job(ts_job_new_t *job, json_t *to, json_t *ticket,
+    const ts_user_t *author, const char *text)
+{
+    char  excerpt[256];
+
+    snprintf(excerpt, sizeof(excerpt), "%.200s", text);
+    memset(job, 0, sizeof(*job));
+    job->kind = "email";
+    job->max_attempts = 8;
+    job->payload = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s}",
+                             "template", "comment",
+                             "to", json_object_get(to, "email"),
+                             "ticketId", json_object_get(ticket, "_id"),
+                             "ticketTitle", json_object_get(ticket, "title"),
+                             "author", author->username,
+                             "excerpt", excerpt);
+}
+
+
+void
+ts_svc_comment_add(ts_call_t *c)
+{
+    const char        *id = c->req->match.params[0];
+    ts_errmsg_t        err;
+    ts_ticket_keys_t   k;
+    const char        *s;
+    size_t             len, njobs = 0, i;
+    char              *text = NULL, room[TS_ROOM_LEN];
+    json_t            *doc = NULL, *admins = NULL, *comments = NULL, *v;
+    json_t            *added = NULL;
+    ts_job_new_t       jobs[16];
+    ts_oid_t           cid;
+    int                creator, staff;
+    ts_rc_e            rc;
+
+    if (ts_load_ticket(c, 0, &doc, &k) != 0) {
+        return;
+    }
+    creator = strcmp(k.created_by, c->me.id) == 0;
+    staff = c->me.role == TS_ROLE_ADMIN || strcmp(k.assigned_to, c->me.id)
+                                           == 0;
+    if (!staff && k.comments == 0) {
+        ts_api_error(c->resp, 403, "The assigned moderator or an admin "
+                                   "starts the conversation");
+        goto done;
+    }
+    if (ts_get_string(c->body, "text", 1, 5000, 1, &s, &len, err)) {
+        ts_api_error(c->resp, 400, err);
+        goto done;
+    }
+    text = strndup(s, len);
+    if (text == NULL) {
+        ts_reply_store_error(c);
+        goto done;
+    }
+
+    /* staff write to the creator; the creator to the assignee, or to
+     * every admin while nobody is assigned */
+    if (!creator) {
+        ts_comment_job(&jobs[njobs++], json_object_get(doc, "createdBy"),
+                       doc, &c->me, text);
+    } else if (!staff && k.assigned_to[0]) {
+        ts_comment_job(&jobs[njobs++], json_object_get(doc, "assignedTo"),
+                       doc, &c->me, text);
+    } else if (!staff
+               && ts_store_user_list_role(c->store, TS_ROLE_ADMIN, &admins)
+                  == TS_OK)
+    {
+        json_array_foreach(admins, i, v) {
+            if (njobs < sizeof(jobs) / sizeof(jobs[0])) {
+                ts_comment_job(&jobs[njobs++], v, doc, &c->me, text);
+            }
+        }
+    }
+
+    ts_oid_new(cid);
+    rc = ts_store_comment_add(c->store, id, cid, c->me.id, text,
+                              ts_role_name(c->me.role), c->now, jobs, njobs);
+    if (rc == TS_OK) {
+        rc = ts_store_comment_list(c->store, id, &comments);
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+        goto done;
+    }
+    json_array_foreach(comments, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "_id")), cid) == 0) {
+            added = v;
+        }
+    }
+    c->resp->job_stored = njobs > 0;
+    if (added) {
+        ts_emit(c, "comment_added", ts_room(id, room),
+                json_pack("{s:s, s:O}", "ticketId", id, "comment", added));
+    }
+    ts_reply(c, 200, json_pack("{s:o}", "comments", comments));
+
+done:
+    for (i = 0; i < njobs; i++) {
+        json_decref(jobs[i].payload);
+    }
+    json_decref(admins);
+    json_decref(doc);
+    free(text);
+}
+
+
+void
+ts_svc_comment_list(ts_call_t *c)
+{
+    ts_ticket_keys_t  k;
+    json_t           *comments;
+
+    if (ts_load_ticket(c, 0, NULL, &k) != 0) {
+        return;
+    }
+    if (ts_store_comment_list(c->store, c->req->match.params[0], &comments)
+        != TS_OK)
+    {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, json_pack("{s:o}", "comments", comments));
+}
+
+
+void
+ts_svc_analytics(ts_call_t *c)
+{
+    json_t  *out;
+
+    if (ts_store_analytics(c->store, c->now, &out) != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, out);
+}
