@@ -309,6 +309,149 @@ job_dedupe_key_makes_a_second_insert_a_no_op(void **state)
 }
 
 
+static json_t *
+list(ts_store_t *s, ts_scope_e scope, const char *uid, const char *status,
+    const char *search, int64_t *total)
+{
+    ts_ticket_query_t  q = { .scope = scope, .user_id = uid,
+                             .status = status, .search = search,
+                             .limit = 100 };
+    json_t            *out = NULL;
+
+    assert_int_equal(ts_store_ticket_list(s, &q, &out, total), TS_OK);
+    return out;
+}
+
+
+static void
+ticket_lists_scope_filter_and_count_from_counters(void **state)
+{
+    fixture_t         *f = *state;
+    ts_oid_t           u1, u2, t1, t2, t3;
+    int64_t            total;
+    json_t            *out;
+    ts_job_new_t       job = { .kind = "triage" };
+    ts_job_counts_t    jc;
+    ts_ticket_keys_t   k;
+
+    assert_int_equal(signup(f->s, "amy", "amy@x.io", NULL, u1), TS_OK);
+    assert_int_equal(signup(f->s, "ben", "ben@x.io", NULL, u2), TS_OK);
+    job.payload = json_pack("{s:s}", "ticketId", "x");
+    ts_oid_new(t1);
+    ts_oid_new(t2);
+    ts_oid_new(t3);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "50% off", "d", u1,
+                                            1000, &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_create(f->s, t2, "plain", "under_score",
+                                            u1, 2000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_create(f->s, t3, "other", "d", u2, 3000,
+                                            NULL, 0), TS_OK);
+    json_decref(job.payload);
+
+    out = list(f->s, TS_SCOPE_ALL, NULL, NULL, NULL, &total);
+    assert_int_equal(total, 3);
+    /* newest update first */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(out, 0), "_id")), t3);
+    json_decref(out);
+
+    out = list(f->s, TS_SCOPE_CREATOR, u1, NULL, NULL, &total);
+    assert_int_equal(total, 2);
+    json_decref(out);
+
+    /* LIKE wildcards are literal */
+    out = list(f->s, TS_SCOPE_ALL, NULL, NULL, "%", &total);
+    assert_int_equal(total, 1);
+    json_decref(out);
+    out = list(f->s, TS_SCOPE_ALL, NULL, NULL, "_", &total);
+    assert_int_equal(total, 1);
+    json_decref(out);
+    out = list(f->s, TS_SCOPE_ALL, NULL, NULL, "PLAIN", &total);
+    assert_int_equal(total, 1);
+    json_decref(out);
+
+    /* the counter follows status changes; the stats job dedupes */
+    job.kind = "stats";
+    job.dedupe_key = "stats:t1";
+    job.payload = json_pack("{}");
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 4000,
+                                                &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", 5000,
+                                                NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
+                                                &job, 1), TS_OK);
+    json_decref(job.payload);
+    out = list(f->s, TS_SCOPE_ALL, NULL, "Completed", NULL, &total);
+    assert_int_equal(total, 1);
+    json_decref(out);
+    out = list(f->s, TS_SCOPE_ALL, NULL, "To-Do", NULL, &total);
+    assert_int_equal(total, 2);
+    json_decref(out);
+    assert_int_equal(ts_store_job_counts(f->s, &jc), TS_OK);
+    assert_int_equal(jc.pending, 2 + 1 + 1);   /* 2 welcome, triage, stats */
+
+    /* moderator scope: created by or assigned to */
+    out = list(f->s, TS_SCOPE_MODERATOR, u2, NULL, NULL, &total);
+    assert_int_equal(total, 1);
+    json_decref(out);
+
+    assert_int_equal(ts_store_comment_add(f->s, t3, t1, u2, "hello", "user",
+                                          7000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_get(f->s, t3, 1, &out, &k), TS_OK);
+    assert_int_equal(k.comments, 1);
+    assert_string_equal(k.created_by, u2);
+    assert_string_equal(k.assigned_to, "");
+    assert_int_equal(json_array_size(json_object_get(out, "comments")), 1);
+    json_decref(out);
+    assert_int_equal(ts_store_ticket_get(f->s, "bad", 0, NULL, NULL),
+                     TS_NOT_FOUND);
+}
+
+
+static void
+one_pending_request_and_decisions_are_final(void **state)
+{
+    fixture_t  *f = *state;
+    ts_oid_t    u, r1, r2;
+    json_t     *skills = json_pack("[s]", "go"), *doc;
+    ts_user_t   user;
+    int64_t     rej;
+
+    assert_int_equal(signup(f->s, "cat", "cat@x.io", NULL, NULL), TS_OK);
+    assert_int_equal(signup(f->s, "dog", "dog@x.io", NULL, u), TS_OK);
+    ts_oid_new(r1);
+    ts_oid_new(r2);
+    assert_int_equal(ts_store_modreq_create(f->s, r1, u, "dog", "dog@x.io",
+                                            skills, 1000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_modreq_create(f->s, r2, u, "dog", "dog@x.io",
+                                            skills, 2000, NULL, 0),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_modreq_decide(f->s, r1, 0, u, 3000, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_modreq_decide(f->s, r1, 1, u, 3000, NULL, 0),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_modreq_decide(f->s, r2, 1, u, 3000, NULL, 0),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_modreq_last_rejection(f->s, u, &rej), TS_OK);
+    assert_int_equal(rej, 3000);
+
+    /* after a rejection a new request may be stored, and accepted */
+    assert_int_equal(ts_store_modreq_create(f->s, r2, u, "dog", "dog@x.io",
+                                            skills, 4000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_modreq_latest(f->s, u, &doc), TS_OK);
+    assert_string_equal(json_string_value(json_object_get(doc, "_id")), r2);
+    json_decref(doc);
+    assert_int_equal(ts_store_modreq_decide(f->s, r2, 1, u, 5000, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_user_by_id(f->s, u, &user), TS_OK);
+    assert_int_equal(user.role, TS_ROLE_MODERATOR);
+    /* "sql" from signup, "go" from the request */
+    assert_int_equal(json_array_size(user.skills), 2);
+    ts_user_clear(&user);
+    json_decref(skills);
+}
+
+
 int
 test_store_run(void)
 {
@@ -328,6 +471,11 @@ test_store_run(void)
             revoked_tokens_persist_until_purged_after_exp, setup, teardown),
         cmocka_unit_test_setup_teardown(
             job_dedupe_key_makes_a_second_insert_a_no_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            ticket_lists_scope_filter_and_count_from_counters, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            one_pending_request_and_decisions_are_final, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

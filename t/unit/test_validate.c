@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ts_model.h"
 #include "ts_validate.h"
 
 int test_validate_run(void);
@@ -135,6 +136,57 @@ email_and_username_rules(void **state)
 }
 
 
+static void
+query_parameters_are_decoded_and_bounded(void **state)
+{
+    const char  *q = "page=2&search=50%25+off%2Fnow&empty=&x%41=1&bad=%zz";
+    char         v[16];
+
+    assert_int_equal(ts_query_get(q, strlen(q), "page", v, sizeof(v)), 1);
+    assert_string_equal(v, "2");
+    assert_int_equal(ts_query_get(q, strlen(q), "search", v, sizeof(v)), 1);
+    assert_string_equal(v, "50% off/now");
+    assert_int_equal(ts_query_get(q, strlen(q), "empty", v, sizeof(v)), 1);
+    assert_string_equal(v, "");
+    assert_int_equal(ts_query_get(q, strlen(q), "xA", v, sizeof(v)), 1);
+    assert_int_equal(ts_query_get(q, strlen(q), "bad", v, sizeof(v)), -1);
+    assert_int_equal(ts_query_get(q, strlen(q), "limit", v, sizeof(v)), 0);
+    assert_int_equal(ts_query_get(NULL, 0, "page", v, sizeof(v)), 0);
+    /* a NUL byte and an over-long value are malformed, not truncated */
+    assert_int_equal(ts_query_get("a=%00", 5, "a", v, sizeof(v)), -1);
+    assert_int_equal(ts_query_get("a=%4", 4, "a", v, sizeof(v)), -1);
+    assert_int_equal(ts_query_get("a=0123456789abcdefg", 19, "a", v,
+                                  sizeof(v)), -1);
+}
+
+
+static void
+skills_merge_keeps_order_and_ignores_case(void **state)
+{
+    json_t  *a = json_pack("[s, s]", "react", "sql");
+    json_t  *b = json_pack("[s, s, i]", "SQL", "go", 5);
+    json_t  *m = ts_skills_merge(a, b);
+
+    assert_int_equal(json_array_size(m), 3);
+    assert_string_equal(json_string_value(json_array_get(m, 2)), "go");
+    json_decref(a);
+    json_decref(b);
+    json_decref(m);
+}
+
+
+static void
+percentiles_interpolate(void **state)
+{
+    double  v[] = { 1, 2, 3, 4 };
+
+    assert_true(ts_percentile(v, 4, 0.5) == 2.5);
+    assert_true(ts_percentile(v, 4, 0.9) > 3.69 && ts_percentile(v, 4, 0.9)
+                                                   < 3.71);
+    assert_true(ts_percentile(v, 1, 0.9) == 1);
+}
+
+
 int
 test_validate_run(void)
 {
@@ -144,6 +196,9 @@ test_validate_run(void)
         cmocka_unit_test(utf8_validation_rejects_malformed_sequences),
         cmocka_unit_test(skills_are_normalised_from_array_or_comma_string),
         cmocka_unit_test(email_and_username_rules),
+        cmocka_unit_test(query_parameters_are_decoded_and_bounded),
+        cmocka_unit_test(skills_merge_keeps_order_and_ignores_case),
+        cmocka_unit_test(percentiles_interpolate),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
