@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "ts_store_sqlite.h"
+#include "ts_validate.h"
 
 #define TS_SQLITE_BUSY_MS  5000
 
@@ -502,6 +503,27 @@ ts_sqlite_migrate(ts_sqlite_t *q)
 }
 
 
+/* ts_fold(text): Unicode lower-case, for case-insensitive search. */
+static void
+ts_sqlite_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char  *t = (const char *) sqlite3_value_text(argv[0]);
+    size_t       n;
+    char        *f;
+
+    if (t == NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    f = ts_utf8_fold(t, (size_t) sqlite3_value_bytes(argv[0]), &n);
+    if (f == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, f, (int) n, free);
+}
+
+
 ts_store_t *
 ts_store_sqlite_open(const char *path, char *err, size_t errlen)
 {
@@ -527,6 +549,9 @@ ts_store_sqlite_open(const char *path, char *err, size_t errlen)
     }
 
     sqlite3_busy_timeout(q->db, TS_SQLITE_BUSY_MS);
+    sqlite3_create_function_v2(q->db, "ts_fold", 1,
+                               SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                               ts_sqlite_fold, NULL, NULL, NULL);
     sqlite3_extended_result_codes(q->db, 1);
 
     if (sqlite3_exec(q->db, "PRAGMA journal_mode = WAL;"

@@ -417,9 +417,10 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                       plus);
     }
     if (has_search) {
+        /* a literal substring: instr() has no wildcards to escape */
         n += snprintf(where + n, sizeof(where) - n,
-                      " AND (t.title LIKE ?4 ESCAPE '\\'"
-                      " OR t.description LIKE ?4 ESCAPE '\\')");
+                      " AND (instr(ts_fold(t.title), ?4) > 0"
+                      " OR instr(ts_fold(t.description), ?4) > 0)");
     }
 
     if (count) {
@@ -450,29 +451,6 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
     if (pat) {
         sqlite3_bind_text(st, 4, pat, -1, SQLITE_TRANSIENT);
     }
-}
-
-
-/* "%<search with % _ \ escaped>%" for LIKE ... ESCAPE '\'. */
-static char *
-ts_like_pattern(const char *search)
-{
-    size_t  n = strlen(search);
-    char   *p = malloc(2 * n + 3), *o = p;
-
-    if (p == NULL) {
-        return NULL;
-    }
-    *o++ = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (search[i] == '%' || search[i] == '_' || search[i] == '\\') {
-            *o++ = '\\';
-        }
-        *o++ = search[i];
-    }
-    *o++ = '%';
-    *o = '\0';
-    return p;
 }
 
 
@@ -518,7 +496,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
     int            src;
 
     if (tq->search) {
-        pat = ts_like_pattern(tq->search);
+        pat = ts_utf8_fold(tq->search, strlen(tq->search), NULL);
         if (pat == NULL) {
             return ts_store_fail(s, "out of memory");
         }

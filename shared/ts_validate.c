@@ -5,6 +5,9 @@
 
 #define _GNU_SOURCE             /* memrchr */
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
+#include <wctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,4 +426,106 @@ ts_query_get(const char *q, size_t len, const char *name, char *out,
         p = amp + 1;
     }
     return 0;
+}
+
+
+static locale_t        ts_utf8_locale;
+static pthread_once_t  ts_utf8_once = PTHREAD_ONCE_INIT;
+
+static void
+ts_utf8_locale_init(void)
+{
+    /* glibc builds C.UTF-8 in: no locale files needed */
+    ts_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+}
+
+
+/* Decode one UTF-8 sequence at s (n bytes left); 0 when invalid. */
+static size_t
+ts_utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
+{
+    size_t  k, len;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+          : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n) {
+        return 0;
+    }
+    *cp = s[0] & (0x7f >> len);
+    for (k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80) {
+            return 0;
+        }
+        *cp = (*cp << 6) | (s[k] & 0x3f);
+    }
+    return len;
+}
+
+
+static size_t
+ts_utf8_encode(unsigned int cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char) cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char) (0xc0 | (cp >> 6));
+        o[1] = (char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char) (0xe0 | (cp >> 12));
+        o[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char) (0xf0 | (cp >> 18));
+    o[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char) (0x80 | (cp & 0x3f));
+    return 4;
+}
+
+
+char *
+ts_utf8_fold(const char *s, size_t len, size_t *outlen)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    char                 *out, *o;
+    unsigned int          cp, lc;
+    size_t                i = 0, n;
+
+    pthread_once(&ts_utf8_once, ts_utf8_locale_init);
+
+    /* a lower-case form never needs more than 4 bytes per character */
+    out = malloc(4 * len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    o = out;
+    while (i < len) {
+        n = ts_utf8_decode(p + i, len - i, &cp);
+        if (n == 0) {
+            *o++ = (char) p[i++];
+            continue;
+        }
+        lc = cp;
+        if (cp < 0x80) {
+            lc = (unsigned int) tolower((int) cp);
+        } else if (ts_utf8_locale != (locale_t) 0) {
+            lc = (unsigned int) towlower_l((wint_t) cp, ts_utf8_locale);
+        }
+        o += ts_utf8_encode(lc, o);
+        i += n;
+    }
+    *o = '\0';
+    if (outlen) {
+        *outlen = (size_t) (o - out);
+    }
+    return out;
 }

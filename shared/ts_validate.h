@@ -58,6 +58,14 @@ int ts_valid_utf8(const char *s, size_t len);
 /* Number of UTF-8 characters in s (s must be valid UTF-8). */
 size_t ts_utf8_len(const char *s, size_t len);
 
+/*
+ * Unicode lower-case copy (malloc'ed, NUL-terminated) of the UTF-8 text
+ * s[0..len), for case-insensitive comparison beyond ASCII ("École" and
+ * "école" fold alike); invalid sequences are copied as they are.  *outlen
+ * (may be NULL) receives its length.
+ */
+char *ts_utf8_fold(const char *s, size_t len, size_t *outlen);
+
 /* ASCII lower-case copy (malloc'ed) of s[0..len). */
 char *ts_strndup_lower(const char *s, size_t len);
 

@@ -542,6 +542,69 @@ class Stack:
     def user_count(self):
         return self.sql("SELECT count(*) FROM users")[0][0]
 
+    # --- tickets, moderators and jobs -------------------------------------
+
+    def sql_write(self, query, args=()):
+        """Run one writing statement on the SQLite store and commit; returns
+        the number of rows it changed."""
+        db = sqlite3.connect(str(self.store), timeout=10)
+        try:
+            n = db.execute(query, args).rowcount
+            db.commit()
+            return n
+        finally:
+            db.close()
+
+    @staticmethod
+    def now_ms():
+        return int(time.time() * 1000)
+
+    def make_user(self, role="user", skills=None, prefix="u"):
+        """A new account with that role (promoted by the admin through
+        update-user); returns (user, token), user as the store has it."""
+        user, token = self.signup(username=unique_name(prefix),
+                                  skills=skills)
+        if role != "user":
+            body = {"email": user["email"], "role": role}
+            if skills is not None:
+                body["skills"] = skills
+            r = self.post("/api/auth/update-user", token=self.admin_token,
+                          json=body)
+            assert r.status_code == 200, (r.status_code, r.text)
+            user = dict(user, role=role)
+        return user, token
+
+    def create_ticket(self, token, title=None, description=None,
+                      expect=201):
+        """POST /api/tickets; returns the ticket of the answer."""
+        body = {"title": title or unique_name("ticket"),
+                "description": description or "Something is broken."}
+        r = self.post("/api/tickets", token=token, json=body)
+        assert r.status_code == expect, (r.status_code, r.text)
+        return r.json().get("ticket")
+
+    def assign(self, ticket_id, user_id):
+        """Assign a ticket in the store (the daemon's job, done by hand)."""
+        assert self.sql_write("UPDATE tickets SET assignedTo = ? WHERE _id = ?",
+                              (user_id, ticket_id)) == 1
+
+    def jobs(self, kind=None, containing=None):
+        """Job rows, optionally of one kind and/or whose payload text holds
+        a string; payload decoded."""
+        query, args = "SELECT * FROM jobs WHERE 1", []
+        if kind is not None:
+            query += " AND kind = ?"
+            args.append(kind)
+        if containing is not None:
+            query += " AND instr(payload, ?) > 0"
+            args.append(containing)
+        rows = []
+        for row in self.sql(query + " ORDER BY createdAt, _id", args):
+            row = dict(row)
+            row["payload"] = json.loads(row["payload"])
+            rows.append(row)
+        return rows
+
 
 def _start(workdir, env):
     st = Stack(workdir, env)

@@ -176,6 +176,23 @@ skills_merge_keeps_order_and_ignores_case(void **state)
 
 
 static void
+fold_lower_cases_beyond_ascii(void **state)
+{
+    size_t  n;
+    char   *f = ts_utf8_fold("Caf\xc3\x89 \xc3\x89COLE \xce\xa3 ABC", 18, &n);
+
+    /* "Café école σ abc" */
+    assert_string_equal(f, "caf\xc3\xa9 \xc3\xa9" "cole \xcf\x83 abc");
+    assert_int_equal(n, strlen(f));
+    free(f);
+    /* invalid bytes pass through */
+    f = ts_utf8_fold("A\xffB", 3, NULL);
+    assert_string_equal(f, "a\xff" "b");
+    free(f);
+}
+
+
+static void
 percentiles_interpolate(void **state)
 {
     double  v[] = { 1, 2, 3, 4 };
@@ -199,6 +216,7 @@ test_validate_run(void)
         cmocka_unit_test(query_parameters_are_decoded_and_bounded),
         cmocka_unit_test(skills_merge_keeps_order_and_ignores_case),
         cmocka_unit_test(percentiles_interpolate),
+        cmocka_unit_test(fold_lower_cases_beyond_ascii),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
