@@ -182,6 +182,23 @@ ts_reply(ts_call_t *c, int status, json_t *body)
 
 
 void
+ts_reply_text(ts_call_t *c, int status, ts_jw_t *w)
+{
+    size_t  len;
+    char   *text = ts_jw_finish(w, &len);
+
+    if (text == NULL) {
+        ts_api_error(c->resp, 500, "Internal server error");
+        return;
+    }
+    free(c->resp->body);
+    c->resp->status = status;
+    c->resp->body = text;
+    c->resp->body_len = len;
+}
+
+
+void
 ts_api_error(ts_response_t *resp, int status, const char *msg)
 {
     ts_call_t  c;
@@ -308,6 +325,10 @@ ts_api_call(const ts_config_t *cfg, ts_store_t *store,
         ts_api_error(resp, 404, "Route not found");
         return;
     }
+    /* GET routes only read: one snapshot for all their queries */
+    if (route->method == TS_GET) {
+        ts_store_read_begin(store);
+    }
     if (route->access != TS_ACCESS_ANYONE && ts_api_authenticate(&c) != 0) {
         goto done;
     }
@@ -322,6 +343,9 @@ ts_api_call(const ts_config_t *cfg, ts_store_t *store,
     }
 
 done:
+    if (route->method == TS_GET) {
+        ts_store_read_end(store);
+    }
     json_decref(c.body);
     ts_user_clear(&c.me);
 }

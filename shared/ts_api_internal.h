@@ -7,6 +7,7 @@
 #define TS_API_INTERNAL_H
 
 #include "ts_api.h"
+#include "ts_jw.h"
 #include "ts_validate.h"
 
 /* One request in flight inside ts_api_call(). */
@@ -33,6 +34,9 @@ struct ts_route_s {
 
 /* Reply with a JSON value (stolen) and status. */
 void ts_reply(ts_call_t *c, int status, json_t *body);
+
+/* Reply with JSON text taken from a writer (500 if it ran out of memory). */
+void ts_reply_text(ts_call_t *c, int status, ts_jw_t *w);
 
 /* Reply 500 after a store failure; never leaks the backend message. */
 void ts_reply_store_error(ts_call_t *c);

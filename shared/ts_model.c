@@ -205,14 +205,37 @@ ts_iso_time(int64_t ms, char buf[32])
 {
     time_t     sec = (time_t) (ms / 1000);
     struct tm  tm;
+    int        v[7], i;
+    char      *p = buf;
 
-    char       tmp[96];
-
+    /* hand-formatted: this runs for every date of every listed ticket */
     gmtime_r(&sec, &tm);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (ms % 1000));
-    snprintf(buf, 32, "%.31s", tmp);
+    v[0] = tm.tm_year + 1900;
+    v[1] = tm.tm_mon + 1;
+    v[2] = tm.tm_mday;
+    v[3] = tm.tm_hour;
+    v[4] = tm.tm_min;
+    v[5] = tm.tm_sec;
+    v[6] = (int) (ms % 1000);
+    if (v[0] < 0 || v[0] > 9999) {
+        v[0] = 0;
+    }
+
+    *p++ = (char) ('0' + v[0] / 1000);
+    *p++ = (char) ('0' + v[0] / 100 % 10);
+    *p++ = (char) ('0' + v[0] / 10 % 10);
+    *p++ = (char) ('0' + v[0] % 10);
+    for (i = 1; i < 6; i++) {
+        *p++ = "--T::."[i - 1];
+        *p++ = (char) ('0' + v[i] / 10 % 10);
+        *p++ = (char) ('0' + v[i] % 10);
+    }
+    *p++ = '.';
+    *p++ = (char) ('0' + v[6] / 100 % 10);
+    *p++ = (char) ('0' + v[6] / 10 % 10);
+    *p++ = (char) ('0' + v[6] % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 

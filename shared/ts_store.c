@@ -71,6 +71,24 @@ ts_store_fail(ts_store_t *s, const char *fmt, ...)
 }
 
 
+void
+ts_store_read_begin(ts_store_t *s)
+{
+    if (s->ops->read_begin) {
+        s->ops->read_begin(s);
+    }
+}
+
+
+void
+ts_store_read_end(ts_store_t *s)
+{
+    if (s->ops->read_end) {
+        s->ops->read_end(s);
+    }
+}
+
+
 ts_rc_e
 ts_store_ping(ts_store_t *s)
 {
@@ -237,7 +255,7 @@ ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
 ts_rc_e
 ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
-    json_t **tickets, int64_t *total)
+    ts_jw_t *tickets, int64_t *total)
 {
     return s->ops->ticket_list(s, q, tickets, total);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "ts_jw.h"
 #include "ts_model.h"
 
 typedef enum {
@@ -63,6 +64,14 @@ const char *ts_store_errmsg(ts_store_t *s);
 
 /* Name of the backend: "sqlite" or "mongodb". */
 const char *ts_store_backend(ts_store_t *s);
+
+/*
+ * Group the reads of one request into one snapshot (SQLite: one read
+ * transaction, so one round of file locks instead of one per query).
+ * Only for requests that do not write; end it before the call returns.
+ */
+void ts_store_read_begin(ts_store_t *s);
+void ts_store_read_end(ts_store_t *s);
 
 /* A cheap round trip to the backend. */
 ts_rc_e ts_store_ping(ts_store_t *s);
@@ -167,10 +176,10 @@ ts_rc_e ts_store_ticket_create(ts_store_t *s, const char *id,
 ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
     json_t **doc, ts_ticket_keys_t *keys);
 
-/* A page of tickets (public JSON, people populated, newest update first)
- * and the total matching the query. */
+/* A page of tickets appended to out as a JSON array (public form, people
+ * populated, newest update first) and the total matching the query. */
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
-    json_t **tickets, int64_t *total);
+    ts_jw_t *tickets, int64_t *total);
 
 /* Set the status (and completedAt when "Completed") with jobs, atomically. */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,

@@ -12,6 +12,8 @@ typedef struct {
     const char *name;
     void     (*close)(ts_store_t *s);
     ts_rc_e  (*ping)(ts_store_t *s);
+    void     (*read_begin)(ts_store_t *s);    /* NULL: nothing to do */
+    void     (*read_end)(ts_store_t *s);
     ts_rc_e  (*user_signup)(ts_store_t *s, ts_user_t *u,
                             const ts_job_new_t *job, const char **which);
     ts_rc_e  (*user_by_id)(ts_store_t *s, const char *id, ts_user_t *out);
@@ -46,7 +48,7 @@ typedef struct {
     ts_rc_e  (*ticket_get)(ts_store_t *s, const char *id, int with_comments,
                            json_t **doc, ts_ticket_keys_t *keys);
     ts_rc_e  (*ticket_list)(ts_store_t *s, const ts_ticket_query_t *q,
-                            json_t **tickets, int64_t *total);
+                            ts_jw_t *tickets, int64_t *total);
     ts_rc_e  (*ticket_set_status)(ts_store_t *s, const char *id,
                                   const char *status, int64_t now,
                                   const ts_job_new_t *jobs, size_t njobs);

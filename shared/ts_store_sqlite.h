@@ -16,6 +16,7 @@
 
 typedef enum {
     TS_SQL_BEGIN = 0,
+    TS_SQL_BEGIN_READ,
     TS_SQL_COMMIT,
     TS_SQL_ROLLBACK,
     TS_SQL_PING,
@@ -91,7 +92,7 @@ ts_rc_e ts_sqlite_ticket_create(ts_store_t *s, const char *id,
 ts_rc_e ts_sqlite_ticket_get(ts_store_t *s, const char *id,
     int with_comments, json_t **doc, ts_ticket_keys_t *keys);
 ts_rc_e ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
-    json_t **out, int64_t *total);
+    ts_jw_t *out, int64_t *total);
 ts_rc_e ts_sqlite_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,

@@ -168,7 +168,7 @@ ts_svc_ticket_list(ts_call_t *c)
     char                 v[1024];
     int64_t              page = 1, limit = 10, total = 0;
     char                *search = NULL;
-    json_t              *tickets = NULL;
+    ts_jw_t              w;
     int                  rc;
 
     memset(&q, 0, sizeof(q));
@@ -224,17 +224,23 @@ ts_svc_ticket_list(ts_call_t *c)
     q.limit = limit;
     q.offset = (page - 1) * limit;
 
-    if (ts_store_ticket_list(c->store, &q, &tickets, &total) != TS_OK) {
+    /* the hot route: written as text, not built as a jansson tree */
+    ts_jw_init(&w, 4096);
+    ts_jw_lit(&w, "{\"tickets\":");
+    if (ts_store_ticket_list(c->store, &q, &w, &total) != TS_OK) {
+        ts_jw_free(&w);
         ts_reply_store_error(c);
     } else {
-        ts_reply(c, 200, json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}",
-                                   "tickets", tickets,
-                                   "pagination",
-                                   "total", (json_int_t) total,
-                                   "page", (json_int_t) page,
-                                   "pages", (json_int_t)
-                                            ((total + limit - 1) / limit),
-                                   "limit", (json_int_t) limit));
+        ts_jw_lit(&w, ",\"pagination\":{\"total\":");
+        ts_jw_int(&w, total);
+        ts_jw_lit(&w, ",\"page\":");
+        ts_jw_int(&w, page);
+        ts_jw_lit(&w, ",\"pages\":");
+        ts_jw_int(&w, (total + limit - 1) / limit);
+        ts_jw_lit(&w, ",\"limit\":");
+        ts_jw_int(&w, limit);
+        ts_jw_lit(&w, "}}");
+        ts_reply_text(c, 200, &w);
     }
     free(search);
 }

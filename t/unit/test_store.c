@@ -316,9 +316,16 @@ list(ts_store_t *s, ts_scope_e scope, const char *uid, const char *status,
     ts_ticket_query_t  q = { .scope = scope, .user_id = uid,
                              .status = status, .search = search,
                              .limit = 100 };
-    json_t            *out = NULL;
+    ts_jw_t            w;
+    json_t            *out;
+    char              *text;
 
-    assert_int_equal(ts_store_ticket_list(s, &q, &out, total), TS_OK);
+    ts_jw_init(&w, 64);
+    assert_int_equal(ts_store_ticket_list(s, &q, &w, total), TS_OK);
+    text = ts_jw_finish(&w, NULL);
+    out = json_loads(text, 0, NULL);
+    free(text);
+    assert_true(json_is_array(out));
     return out;
 }
 
