@@ -207,7 +207,22 @@ static const char *ts_sqlite_migrations[] = {
     "  UNION ALL SELECT 'p:' || coalesce(priority, ''), count(*) FROM tickets"
     "    GROUP BY priority"
     "  UNION ALL SELECT 'sp:' || status || '|' || coalesce(priority, ''),"
-    "    count(*) FROM tickets GROUP BY status, priority;"
+    "    count(*) FROM tickets GROUP BY status, priority;",
+
+    /*
+     * 3: list indexes end in (updatedAt DESC, _id), the full sort key of
+     * every list, so a page is read off the index with no sort step.
+     */
+    "DROP INDEX tickets_created_by;"
+    "DROP INDEX tickets_assigned;"
+    "DROP INDEX tickets_status;"
+    "DROP INDEX tickets_priority;"
+    "CREATE INDEX tickets_created_by"
+    "  ON tickets(createdBy, updatedAt DESC, _id);"
+    "CREATE INDEX tickets_assigned"
+    "  ON tickets(assignedTo, updatedAt DESC, _id);"
+    "CREATE INDEX tickets_status ON tickets(status, updatedAt DESC, _id);"
+    "CREATE INDEX tickets_priority ON tickets(priority, updatedAt DESC, _id);"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
