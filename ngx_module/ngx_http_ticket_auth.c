@@ -11,6 +11,69 @@
 
 #include "ngx_http_ticket_module.h"
 
+/*
+ * Verified tokens, per worker: a client sends the same bearer token on
+ * every request, and checking an HS256 signature means base64, two JSON
+ * parses and an HMAC.  An entry holds the whole token (a hash match alone
+ * must never grant an identity) and its claims; "exp" is checked again on
+ * every hit.  Revocation is not cached: the API task asks the store.
+ */
+#define NGX_HTTP_TICKET_TOKEN_CACHE  1024
+
+typedef struct {
+    u_char       *token;          /* malloc'ed copy, NULL = empty slot */
+    size_t        len;
+    ts_claims_t   claims;
+} ngx_http_ticket_token_entry_t;
+
+static ngx_http_ticket_token_entry_t
+    ngx_http_ticket_tokens[NGX_HTTP_TICKET_TOKEN_CACHE];
+
+
+static ngx_http_ticket_token_entry_t *
+ngx_http_ticket_token_slot(u_char *token, size_t len)
+{
+    return &ngx_http_ticket_tokens[ngx_hash_key(token, len)
+                                   % NGX_HTTP_TICKET_TOKEN_CACHE];
+}
+
+
+static ngx_int_t
+ngx_http_ticket_verify(ngx_http_ticket_main_conf_t *tmcf, u_char *token,
+    size_t len, ts_claims_t *claims)
+{
+    ngx_http_ticket_token_entry_t  *e = ngx_http_ticket_token_slot(token,
+                                                                   len);
+    u_char                         *copy;
+
+    if (e->token && e->len == len && ngx_memcmp(e->token, token, len) == 0) {
+        if (e->claims.exp <= ngx_time()) {
+            return NGX_DECLINED;
+        }
+        *claims = e->claims;
+        return NGX_OK;
+    }
+
+    if (ts_token_verify(tmcf->jwt_secret.data, tmcf->jwt_secret.len,
+                        (const char *) token, len, ngx_time(), claims)
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* only valid tokens are cached: garbage cannot evict good entries */
+    copy = malloc(len);
+    if (copy != NULL) {
+        free(e->token);
+        ngx_memcpy(copy, token, len);
+        e->token = copy;
+        e->len = len;
+        e->claims = *claims;
+    }
+    return NGX_OK;
+}
+
+
 static ngx_int_t ngx_http_ticket_variable_user_id(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ticket_variable_user_role(ngx_http_request_t *r,
@@ -77,10 +140,7 @@ ngx_http_ticket_auth(ngx_http_request_t *r)
         return ctx;
     }
 
-    if (ts_token_verify(tmcf->jwt_secret.data, tmcf->jwt_secret.len,
-                        (const char *) p, last - p, ngx_time(), &ctx->claims)
-        == 0)
-    {
+    if (ngx_http_ticket_verify(tmcf, p, last - p, &ctx->claims) == NGX_OK) {
         ctx->token_valid = 1;
     }
     return ctx;

@@ -1,9 +1,8 @@
 /*
  * ts_jw: JSON text writer (see ts_jw.h).
  *
- * Strings are copied in runs: bytes that need no escaping are found with a
- * table lookup and memcpy'd together, so typical ticket text costs about a
- * memcpy.
+ * Strings are escaped and checked for valid UTF-8 in one pass, into room
+ * reserved once per string.
  */
 
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 
 #include "ts_jw.h"
 #include "ts_model.h"
-#include "ts_validate.h"
 
 static int
 ts_jw_reserve(ts_jw_t *w, size_t n)
@@ -76,55 +74,90 @@ static const unsigned char  ts_jw_special[256] = {
 };
 
 
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t
+ts_jw_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned int  cp;
+    size_t        len, k;
+
+    len = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+          : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n) {
+        return 0;
+    }
+    cp = p[0] & (0x7f >> len);
+    for (k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    /* overlong forms, surrogates, past U+10FFFF */
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+        || (len == 4 && cp < 0x10000) || cp > 0x10ffff
+        || (cp >= 0xd800 && cp <= 0xdfff))
+    {
+        return 0;
+    }
+    return len;
+}
+
+
 void
 ts_jw_str(ts_jw_t *w, const char *s, size_t n)
 {
     static const char    hex[] = "0123456789abcdef";
     const unsigned char  *p = (const unsigned char *) s;
-    size_t                i = 0, run;
-    char                  esc[6];
-    int                   utf8_ok;
+    unsigned char         c;
+    size_t                i = 0, len;
+    char                 *o;
 
     if (s == NULL) {
         ts_jw_raw(w, "null", 4);
         return;
     }
-    utf8_ok = ts_valid_utf8(s, n);
-    ts_jw_raw(w, "\"", 1);
+    /* worst case: every byte becomes a six-byte escape */
+    if (ts_jw_reserve(w, 6 * n + 2) != 0) {
+        return;
+    }
+    o = w->buf + w->len;
+    *o++ = '"';
 
     while (i < n) {
-        run = i;
-        while (run < n && !ts_jw_special[p[run]] && (utf8_ok || p[run] < 0x80))
-        {
-            run++;
+        c = p[i];
+        if (c < 0x80) {
+            i++;
+            if (!ts_jw_special[c]) {
+                *o++ = (char) c;
+            } else if (c == '"' || c == '\\') {
+                *o++ = '\\';
+                *o++ = (char) c;
+            } else if (c == '\n') {
+                *o++ = '\\';
+                *o++ = 'n';
+            } else {
+                memcpy(o, "\\u00", 4);
+                o[4] = hex[c >> 4];
+                o[5] = hex[c & 0xf];
+                o += 6;
+            }
+            continue;
         }
-        ts_jw_raw(w, s + i, run - i);
-        if (run == n) {
-            break;
+        len = ts_jw_utf8_len(p + i, n - i);
+        if (len == 0) {
+            /* never emit invalid UTF-8 */
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
+            i++;
+            continue;
         }
-        i = run;
-        if (p[i] >= 0x80) {
-            /* only when the text is not valid UTF-8: never emit it */
-            ts_jw_raw(w, "\\ufffd", 6);
-        } else if (p[i] == '"' || p[i] == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) p[i];
-            ts_jw_raw(w, esc, 2);
-        } else if (p[i] == '\n') {
-            ts_jw_raw(w, "\\n", 2);
-        } else if (p[i] == '\r') {
-            ts_jw_raw(w, "\\r", 2);
-        } else if (p[i] == '\t') {
-            ts_jw_raw(w, "\\t", 2);
-        } else {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[p[i] >> 4];
-            esc[5] = hex[p[i] & 0xf];
-            ts_jw_raw(w, esc, 6);
-        }
-        i++;
+        memcpy(o, p + i, len);
+        o += len;
+        i += len;
     }
-    ts_jw_raw(w, "\"", 1);
+    *o++ = '"';
+    w->len = (size_t) (o - w->buf);
 }
 
 

@@ -24,8 +24,11 @@ void ts_jw_init(ts_jw_t *w, size_t cap);
 /* Append n bytes as they are (punctuation, keys, trusted JSON). */
 void ts_jw_raw(ts_jw_t *w, const char *s, size_t n);
 
-/* Append a NUL-terminated literal as it is. */
+/* Append a NUL-terminated string as it is. */
 void ts_jw_lit(ts_jw_t *w, const char *s);
+
+/* Append a string literal as it is (its length known at compile time). */
+#define TS_JW_LIT(w, lit)  ts_jw_raw(w, lit, sizeof(lit) - 1)
 
 /* Append s[0..n) as a JSON string: quoted, escaped; invalid UTF-8 bytes
  * become U+FFFD.  s == NULL appends null. */

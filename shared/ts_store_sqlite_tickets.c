@@ -235,13 +235,13 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
         ts_jw_raw(w, "null", 4);
         return;
     }
-    ts_jw_lit(w, "{\"_id\":");
+    TS_JW_LIT(w, "{\"_id\":");
     ts_jw_col_text(w, st, i);
-    ts_jw_lit(w, ",\"email\":");
+    TS_JW_LIT(w, ",\"email\":");
     ts_jw_col_text(w, st, i + 1);
-    ts_jw_lit(w, ",\"username\":");
+    TS_JW_LIT(w, ",\"username\":");
     ts_jw_col_text(w, st, i + 2);
-    ts_jw_lit(w, ",\"status\":");
+    TS_JW_LIT(w, ",\"status\":");
     ts_jw_col_text(w, st, i + 3);
     ts_jw_raw(w, "}", 1);
 }
@@ -255,33 +255,33 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
 static void
 ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st)
 {
-    ts_jw_lit(w, "{\"_id\":");
+    TS_JW_LIT(w, "{\"_id\":");
     ts_jw_col_text(w, st, 0);
-    ts_jw_lit(w, ",\"title\":");
+    TS_JW_LIT(w, ",\"title\":");
     ts_jw_col_text(w, st, 1);
-    ts_jw_lit(w, ",\"description\":");
+    TS_JW_LIT(w, ",\"description\":");
     ts_jw_col_text(w, st, 2);
-    ts_jw_lit(w, ",\"status\":");
+    TS_JW_LIT(w, ",\"status\":");
     ts_jw_col_text(w, st, 3);
-    ts_jw_lit(w, ",\"priority\":");
+    TS_JW_LIT(w, ",\"priority\":");
     ts_jw_col_text(w, st, 4);
-    ts_jw_lit(w, ",\"summary\":");
+    TS_JW_LIT(w, ",\"summary\":");
     ts_jw_col_text(w, st, 5);
-    ts_jw_lit(w, ",\"helpfulNotes\":");
+    TS_JW_LIT(w, ",\"helpfulNotes\":");
     ts_jw_col_text(w, st, 6);
-    ts_jw_lit(w, ",\"relatedSkills\":");
+    TS_JW_LIT(w, ",\"relatedSkills\":");
     ts_jw_col_doc(w, st, 7, "[]");
-    ts_jw_lit(w, ",\"deadline\":");
+    TS_JW_LIT(w, ",\"deadline\":");
     ts_jw_col_time(w, st, 8);
-    ts_jw_lit(w, ",\"createdAt\":");
+    TS_JW_LIT(w, ",\"createdAt\":");
     ts_jw_col_time(w, st, 9);
-    ts_jw_lit(w, ",\"updatedAt\":");
+    TS_JW_LIT(w, ",\"updatedAt\":");
     ts_jw_col_time(w, st, 10);
-    ts_jw_lit(w, ",\"triage\":");
+    TS_JW_LIT(w, ",\"triage\":");
     ts_jw_col_doc(w, st, 11, "null");
-    ts_jw_lit(w, ",\"createdBy\":");
+    TS_JW_LIT(w, ",\"createdBy\":");
     ts_jw_col_person(w, st, 12);
-    ts_jw_lit(w, ",\"assignedTo\":");
+    TS_JW_LIT(w, ",\"assignedTo\":");
     ts_jw_col_person(w, st, 16);
     ts_jw_raw(w, "}", 1);
 }

@@ -226,20 +226,20 @@ ts_svc_ticket_list(ts_call_t *c)
 
     /* the hot route: written as text, not built as a jansson tree */
     ts_jw_init(&w, 4096);
-    ts_jw_lit(&w, "{\"tickets\":");
+    TS_JW_LIT(&w, "{\"tickets\":");
     if (ts_store_ticket_list(c->store, &q, &w, &total) != TS_OK) {
         ts_jw_free(&w);
         ts_reply_store_error(c);
     } else {
-        ts_jw_lit(&w, ",\"pagination\":{\"total\":");
+        TS_JW_LIT(&w, ",\"pagination\":{\"total\":");
         ts_jw_int(&w, total);
-        ts_jw_lit(&w, ",\"page\":");
+        TS_JW_LIT(&w, ",\"page\":");
         ts_jw_int(&w, page);
-        ts_jw_lit(&w, ",\"pages\":");
+        TS_JW_LIT(&w, ",\"pages\":");
         ts_jw_int(&w, (total + limit - 1) / limit);
-        ts_jw_lit(&w, ",\"limit\":");
+        TS_JW_LIT(&w, ",\"limit\":");
         ts_jw_int(&w, limit);
-        ts_jw_lit(&w, "}}");
+        TS_JW_LIT(&w, "}}");
         ts_reply_text(c, 200, &w);
     }
     free(search);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ts_jw.h"
 #include "ts_model.h"
 #include "ts_validate.h"
 
@@ -194,6 +195,50 @@ fold_lower_cases_beyond_ascii(void **state)
 
 
 static void
+json_writer_escapes_and_never_emits_invalid_utf8(void **state)
+{
+    ts_jw_t   w;
+    char     *out;
+    size_t    len;
+    json_t   *j;
+
+    ts_jw_init(&w, 4);
+    TS_JW_LIT(&w, "[");
+    ts_jw_str(&w, "a\"b\\c\n\x01\xc3\xa9", 9);
+    TS_JW_LIT(&w, ",");
+    ts_jw_str(&w, "x\xff" "y\xc3", 4);
+    TS_JW_LIT(&w, ",");
+    ts_jw_str(&w, NULL, 0);
+    TS_JW_LIT(&w, ",");
+    ts_jw_int(&w, -1234567890123LL);
+    TS_JW_LIT(&w, ",");
+    ts_jw_time(&w, 1700000000123LL);
+    TS_JW_LIT(&w, ",");
+    ts_jw_time(&w, 0);
+    TS_JW_LIT(&w, "]");
+    out = ts_jw_finish(&w, &len);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+
+    /* what jansson reads back is what went in */
+    j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_array_get(j, 0)),
+                        "a\"b\\c\n\x01\xc3\xa9");
+    assert_string_equal(json_string_value(json_array_get(j, 1)),
+                        "x\xef\xbf\xbd" "y\xef\xbf\xbd");
+    assert_true(json_is_null(json_array_get(j, 2)));
+    assert_int_equal(json_integer_value(json_array_get(j, 3)),
+                     -1234567890123LL);
+    assert_string_equal(json_string_value(json_array_get(j, 4)),
+                        "2023-11-14T22:13:20.123Z");
+    assert_true(json_is_null(json_array_get(j, 5)));
+    json_decref(j);
+    free(out);
+}
+
+
+static void
 percentiles_interpolate(void **state)
 {
     double  v[] = { 1, 2, 3, 4 };
@@ -218,6 +263,7 @@ test_validate_run(void)
         cmocka_unit_test(skills_merge_keeps_order_and_ignores_case),
         cmocka_unit_test(percentiles_interpolate),
         cmocka_unit_test(fold_lower_cases_beyond_ascii),
+        cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
