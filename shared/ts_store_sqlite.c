@@ -825,33 +825,56 @@ ts_sqlite_user_by_username(ts_store_t *s, const char *name, ts_user_t *out)
 }
 
 
-static ts_rc_e
-ts_sqlite_user_list(ts_store_t *s, json_t **out)
+ts_rc_e
+ts_sqlite_rows(ts_sqlite_t *q, sqlite3_stmt *st, ts_sqlite_row_pt row,
+    json_t **out, const char *what)
 {
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_LIST);
-    json_t        *arr;
-    ts_user_t      u;
-    int            rc;
+    json_t  *arr, *v;
+    int      rc;
 
     if (st == NULL) {
         return TS_ERR;
     }
     arr = json_array();
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ts_sqlite_row_user(st, &u) != 0) {
-            continue;
+        v = row(st);
+        if (v != NULL) {
+            json_array_append_new(arr, v);
         }
-        json_array_append_new(arr, ts_user_json(&u));
-        ts_user_clear(&u);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE || arr == NULL) {
         json_decref(arr);
-        return ts_sqlite_fail(q, "step");
+        return ts_sqlite_fail(q, what);
     }
     *out = arr;
     return TS_OK;
+}
+
+
+/* A user row as its public JSON (no password). */
+static json_t *
+ts_sqlite_row_user_json(sqlite3_stmt *st)
+{
+    ts_user_t   u;
+    json_t     *v;
+
+    if (ts_sqlite_row_user(st, &u) != 0) {
+        return NULL;
+    }
+    v = ts_user_json(&u);
+    ts_user_clear(&u);
+    return v;
+}
+
+
+static ts_rc_e
+ts_sqlite_user_list(ts_store_t *s, json_t **out)
+{
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
+
+    return ts_sqlite_rows(q, ts_sqlite_stmt(q, TS_SQL_USER_LIST),
+                          ts_sqlite_row_user_json, out, "users");
 }
 
 

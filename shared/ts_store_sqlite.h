@@ -67,6 +67,14 @@ ts_rc_e ts_sqlite_done(ts_sqlite_t *q, sqlite3_stmt *st);
 /* Step a one-value SELECT into *out; TS_NOT_FOUND when no row. */
 ts_rc_e ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out);
 
+/* Turns the current row of a statement into a JSON value (NULL: skip). */
+typedef json_t *(*ts_sqlite_row_pt)(sqlite3_stmt *st);
+
+/* Step a bound statement to the end, collecting row(st) of every row into
+ * a new array in *out; what names the query in an error. */
+ts_rc_e ts_sqlite_rows(ts_sqlite_t *q, sqlite3_stmt *st, ts_sqlite_row_pt row,
+    json_t **out, const char *what);
+
 /* Finish an UPDATE of one row: TS_NOT_FOUND when nothing matched. */
 ts_rc_e ts_sqlite_update_one(ts_sqlite_t *q, sqlite3_stmt *st);
 

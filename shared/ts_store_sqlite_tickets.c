@@ -366,35 +366,28 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
 }
 
 
+static json_t *
+ts_row_comment(sqlite3_stmt *st)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}",
+                     "_id", ts_col_text_json(st, 0),
+                     "author", ts_col_person(st, 4),
+                     "text", ts_col_text_json(st, 1),
+                     "role", ts_col_text_json(st, 2),
+                     "createdAt", ts_col_time_json(st, 3));
+}
+
+
 ts_rc_e
 ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, json_t **out)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_tstmt(q, TS_T_COMMENT_LIST);
-    json_t        *arr;
-    int            rc;
 
-    if (st == NULL) {
-        return TS_ERR;
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
     }
-    sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(arr, json_pack(
-            "{s:o, s:o, s:o, s:o, s:o}",
-            "_id", ts_col_text_json(st, 0),
-            "author", ts_col_person(st, 4),
-            "text", ts_col_text_json(st, 1),
-            "role", ts_col_text_json(st, 2),
-            "createdAt", ts_col_time_json(st, 3)));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return ts_sqlite_fail(q, "comments");
-    }
-    *out = arr;
-    return TS_OK;
+    return ts_sqlite_rows(q, st, ts_row_comment, out, "comments");
 }
 
 
@@ -690,29 +683,23 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
 }
 
 
+static json_t *
+ts_row_person(sqlite3_stmt *st)
+{
+    return ts_col_person(st, 0);
+}
+
+
 ts_rc_e
 ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role, json_t **out)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_tstmt(q, TS_T_USERS_ROLE);
-    json_t        *arr;
-    int            rc;
 
-    if (st == NULL) {
-        return TS_ERR;
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, ts_role_name(role), -1, SQLITE_STATIC);
     }
-    sqlite3_bind_text(st, 1, ts_role_name(role), -1, SQLITE_STATIC);
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(arr, ts_col_person(st, 0));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return ts_sqlite_fail(q, "users by role");
-    }
-    *out = arr;
-    return TS_OK;
+    return ts_sqlite_rows(q, st, ts_row_person, out, "users by role");
 }
 
 
@@ -824,32 +811,26 @@ ts_sqlite_modreq_last_rejection(ts_store_t *s, const char *applicant,
 }
 
 
+/* A pending-list row: the request with its applicant populated. */
+static json_t *
+ts_row_modreq_populated(sqlite3_stmt *st)
+{
+    json_t  *r = ts_row_modreq(st);
+
+    if (r) {
+        json_object_set_new(r, "applicant", ts_col_person(st, 10));
+    }
+    return r;
+}
+
+
 ts_rc_e
 ts_sqlite_modreq_pending(ts_store_t *s, json_t **out)
 {
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_tstmt(q, TS_T_MR_PENDING);
-    json_t        *arr, *r;
-    int            rc;
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
 
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        r = ts_row_modreq(st);
-        if (r) {
-            json_object_set_new(r, "applicant", ts_col_person(st, 10));
-            json_array_append_new(arr, r);
-        }
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return ts_sqlite_fail(q, "pending requests");
-    }
-    *out = arr;
-    return TS_OK;
+    return ts_sqlite_rows(q, ts_tstmt(q, TS_T_MR_PENDING),
+                          ts_row_modreq_populated, out, "pending requests");
 }
 
 
@@ -1069,36 +1050,19 @@ ts_backlog(ts_sqlite_t *q, int64_t now, json_t **out)
 }
 
 
-static ts_rc_e
-ts_moderators(ts_sqlite_t *q, json_t **out)
+static json_t *
+ts_row_moderator(sqlite3_stmt *st)
 {
-    sqlite3_stmt  *st = ts_tstmt(q, TS_T_A_MODERATORS);
-    json_t        *arr;
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(arr, json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f}",
-            "_id", ts_col_text_json(st, 0),
-            "email", ts_col_text_json(st, 1),
-            "username", ts_col_text_json(st, 2),
-            "status", ts_col_text_json(st, 3),
-            "role", ts_col_text_json(st, 7),
-            "active", (json_int_t) sqlite3_column_int64(st, 6),
-            "resolved", (json_int_t) sqlite3_column_int64(st, 4),
-            "averageResolutionTimeHours", sqlite3_column_double(st, 5)));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return ts_sqlite_fail(q, "moderators");
-    }
-    *out = arr;
-    return TS_OK;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f}",
+                     "_id", ts_col_text_json(st, 0),
+                     "email", ts_col_text_json(st, 1),
+                     "username", ts_col_text_json(st, 2),
+                     "status", ts_col_text_json(st, 3),
+                     "role", ts_col_text_json(st, 7),
+                     "active", (json_int_t) sqlite3_column_int64(st, 6),
+                     "resolved", (json_int_t) sqlite3_column_int64(st, 4),
+                     "averageResolutionTimeHours",
+                     sqlite3_column_double(st, 5));
 }
 
 
@@ -1168,7 +1132,8 @@ ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out)
         || ts_backlog(q, now, &backlog) != TS_OK
         || ts_durations(q, TS_T_A_FIRST_RESPONSE, since, &first) != TS_OK
         || ts_durations(q, TS_T_A_RESOLUTION, since, &resolution) != TS_OK
-        || ts_moderators(q, &mods) != TS_OK
+        || ts_sqlite_rows(q, ts_tstmt(q, TS_T_A_MODERATORS),
+                          ts_row_moderator, &mods, "moderators") != TS_OK
         || s->ops->job_counts(s, &jc) != TS_OK)
     {
         json_decref(by_status);
