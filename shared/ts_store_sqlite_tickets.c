@@ -3,10 +3,10 @@
  * analytics on SQLite.
  *
  * Lists are served from indexes in updatedAt order; their totals come from
- * the trigger-kept ticket_counts table when the query is a plain admin
- * query (with or without status/priority), and from the narrow
- * createdBy/assignedTo index ranges otherwise, so no list ever counts the
- * whole table.  Every write that a job depends on stores the job in the
+ * the trigger-kept ticket_counts table when a counter exists for the query
+ * (admin with or without status/priority; a user's own list), and from the
+ * narrow createdBy/assignedTo index ranges otherwise, so no list ever
+ * counts the whole table.  Every write that a job depends on stores the job in the
  * same BEGIN IMMEDIATE transaction.
  */
 
@@ -535,25 +535,40 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
 }
 
 
-/* The total from ticket_counts for a plain admin query. */
+/* The total from ticket_counts for a query without search whose scope
+ * and filters have a counter: admin with status and/or priority, or a
+ * creator's own list without filters; 0 when there is no counter. */
+static int
+ts_counter_key(const ts_ticket_query_t *tq, char *key, size_t len)
+{
+    if (tq->search) {
+        return 0;
+    }
+    if (tq->scope == TS_SCOPE_CREATOR && !tq->status && !tq->priority) {
+        snprintf(key, len, "u:%s", tq->user_id);
+    } else if (tq->scope != TS_SCOPE_ALL) {
+        return 0;
+    } else if (tq->status && tq->priority) {
+        snprintf(key, len, "sp:%s|%s", tq->status, tq->priority);
+    } else if (tq->status) {
+        snprintf(key, len, "s:%s", tq->status);
+    } else if (tq->priority) {
+        snprintf(key, len, "p:%s", tq->priority);
+    } else {
+        snprintf(key, len, "all");
+    }
+    return 1;
+}
+
+
 static ts_rc_e
-ts_counted_total(ts_sqlite_t *q, const ts_ticket_query_t *tq, int64_t *total)
+ts_counted_total(ts_sqlite_t *q, const char *key, int64_t *total)
 {
     sqlite3_stmt  *st = ts_tstmt(q, TS_T_COUNT_KEY);
-    char           key[64];
     ts_rc_e        rc;
 
     if (st == NULL) {
         return TS_ERR;
-    }
-    if (tq->status && tq->priority) {
-        snprintf(key, sizeof(key), "sp:%s|%s", tq->status, tq->priority);
-    } else if (tq->status) {
-        snprintf(key, sizeof(key), "s:%s", tq->status);
-    } else if (tq->priority) {
-        snprintf(key, sizeof(key), "p:%s", tq->priority);
-    } else {
-        snprintf(key, sizeof(key), "all");
     }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     rc = ts_sqlite_scalar(q, st, total);
@@ -571,7 +586,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
-    char          *pat = NULL;
+    char          *pat = NULL, key[128];
     ts_rc_e        rc = TS_ERR;
     int            src, rows = 0;
 
@@ -582,8 +597,8 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         }
     }
 
-    if (tq->scope == TS_SCOPE_ALL && pat == NULL) {
-        rc = ts_counted_total(q, tq, total);
+    if (ts_counter_key(tq, key, sizeof(key))) {
+        rc = ts_counted_total(q, key, total);
     } else {
         st = ts_list_stmt(q, tq, 1);
         if (st != NULL) {
