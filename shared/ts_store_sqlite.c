@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -696,10 +697,30 @@ ts_sqlite_scalar(ts_sqlite_t *q, sqlite3_stmt *st, int64_t *out)
 }
 
 
+/*
+ * Writers of one process take turns on a mutex before BEGIN IMMEDIATE:
+ * threads of the same process then hand the write lock over at once
+ * instead of polling SQLite's busy handler; only writers in other
+ * processes (the other nginx workers, ticketd) still wait through it.
+ */
+static pthread_mutex_t  ts_sqlite_writer = PTHREAD_MUTEX_INITIALIZER;
+
+
+static void
+ts_sqlite_write_done(ts_sqlite_t *q)
+{
+    if (q->writing) {
+        q->writing = 0;
+        pthread_mutex_unlock(&ts_sqlite_writer);
+    }
+}
+
+
 ts_rc_e
 ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc)
 {
     ts_sqlite_exec(q, TS_SQL_ROLLBACK);
+    ts_sqlite_write_done(q);
     return rc;
 }
 
@@ -707,7 +728,13 @@ ts_sqlite_rollback(ts_sqlite_t *q, ts_rc_e rc)
 ts_rc_e
 ts_sqlite_begin(ts_sqlite_t *q)
 {
-    return ts_sqlite_exec(q, TS_SQL_BEGIN);
+    pthread_mutex_lock(&ts_sqlite_writer);
+    q->writing = 1;
+    if (ts_sqlite_exec(q, TS_SQL_BEGIN) != TS_OK) {
+        ts_sqlite_write_done(q);
+        return TS_ERR;
+    }
+    return TS_OK;
 }
 
 
@@ -717,6 +744,7 @@ ts_sqlite_commit(ts_sqlite_t *q)
     if (ts_sqlite_exec(q, TS_SQL_COMMIT) != TS_OK) {
         return ts_sqlite_rollback(q, TS_ERR);
     }
+    ts_sqlite_write_done(q);
     return TS_OK;
 }
 
@@ -754,7 +782,7 @@ ts_sqlite_user_signup(ts_store_t *s, ts_user_t *u, const ts_job_new_t *job,
     ts_oid_t       job_id;
     ts_rc_e        rc;
 
-    if (ts_sqlite_exec(q, TS_SQL_BEGIN) != TS_OK) {
+    if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
 
@@ -813,10 +841,7 @@ ts_sqlite_user_signup(ts_store_t *s, ts_user_t *u, const ts_job_new_t *job,
         return ts_sqlite_rollback(q, TS_ERR);
     }
 
-    if (ts_sqlite_exec(q, TS_SQL_COMMIT) != TS_OK) {
-        return ts_sqlite_rollback(q, TS_ERR);
-    }
-    return TS_OK;
+    return ts_sqlite_commit(q);
 }
 
 

@@ -51,6 +51,7 @@ typedef struct {
     sqlite3            *db;
     sqlite3_stmt       *stmt[TS_SQL_COUNT];
     sqlite3_stmt       *more[TS_SQLITE_MORE_STMTS];
+    int                 writing;     /* holds the process's writer turn */
 } ts_sqlite_t;
 
 /* The statement in *slot (prepared from sql on first use), reset and with
