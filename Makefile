@@ -21,7 +21,7 @@ WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 CFLAGS     ?= -g -O2
 CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
               -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null)
-LIBS       := -luv -ljansson -ljwt -lsqlite3 -lcrypt -lpthread
+LIBS       := -luv -lcurl -ljansson -ljwt -lsqlite3 -lcrypt -lpthread -lm
 ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 SHARED_SRC := $(sort $(wildcard shared/*.c))
@@ -30,7 +30,7 @@ MOD_SRC    := $(sort $(wildcard ngx_module/*.c))
 MOD_HDR    := $(wildcard ngx_module/*.h)
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
 DAEMON_HDR := $(wildcard daemon/*.h)
-UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
+UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)

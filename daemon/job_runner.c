@@ -1,15 +1,1016 @@
 /*
  * job_runner: claiming and running stored jobs (see job_runner.h).
  *
- * Skeleton.  The runner to come owns a poll timer and a bounded number of
- * in-flight jobs submitted through store_pool; job_runner_wake() will fire
- * that poll early (coalescing bursts of wakes into one claim round).
+ * One claim round at a time: it asks the store for as many due jobs as
+ * there are free slots; each claimed job is a job_t that walks through its
+ * kind's stages and ends in exactly one of finish_ok() or finish_fail(),
+ * which record the outcome in the store and free the slot.  Jobs are rows
+ * before anything runs, so a crash anywhere loses nothing: the lease
+ * expires and the next claim takes the job again; every stage is
+ * idempotent in the store (triage once, assignment once, stats once).
  */
 
+#define _GNU_SOURCE             /* asprintf */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http_client.h"
 #include "job_runner.h"
+#include "link_server.h"
+#include "log.h"
+#include "store_pool.h"
+#include "ts_mail.h"
+#include "ts_store.h"
+#include "ts_triage.h"
+
+#define RUNNER_MAX_BODY  (1024 * 1024)
+
+typedef struct job_s job_t;
+
+typedef void (*job_stage_pt)(job_t *j);
+
+struct job_s {
+    ts_job_t        job;
+    job_t          *next_waiting;   /* provider queue */
+
+    /* triage */
+    char           *title;
+    char           *description;
+    int             triaged;
+    ts_triage_t     result;
+    const char     *provider;       /* who produced result */
+    int             fallback;
+    char            ai_error[256];
+
+    /* assignment / events */
+    json_t         *event;          /* data of a ticket_updated to send */
+
+    /* outcome of the last store step */
+    ts_rc_e         rc;
+    char            err[256];
+    int             permanent;      /* the failure will never succeed */
+    int             counted;
+    job_stage_pt    after_store;    /* runs on the loop after a store step */
+};
+
+static struct {
+    uv_loop_t          *loop;
+    job_runner_cfg_t    cfg;
+    uv_timer_t          timer;
+    int                 timer_ready;
+    http_client_t      *http;
+    int                 claiming;
+    int                 again;          /* a wake came during a claim */
+    int                 in_flight;
+    int                 ai_in_flight;
+    job_t              *waiting_head;   /* jobs waiting for a provider slot */
+    job_t              *waiting_tail;
+    int                 stopping;
+    void              (*stopped)(void *);
+    void               *stopped_arg;
+    unsigned            seed;
+} jr;
+
+static void runner_tick(void);
+static void job_start(job_t *j);
+static void triage_store(job_t *j);
+static void ai_next(void);
+
+
+void
+job_runner_cfg_default(job_runner_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->concurrency = 64;
+    cfg->poll_ms = 1000;
+    cfg->lease_ms = 60000;
+    cfg->retry_base_ms = 2000;
+    cfg->retry_max_ms = 300000;
+    cfg->provider = "offline";
+    cfg->ai_timeout_ms = 30000;
+    cfg->ai_concurrency = 16;
+    cfg->mail_transport = "outbox";
+    cfg->outbox_dir = "outbox";
+    cfg->mail_from = "Ticket Assistant <no-reply@localhost>";
+    cfg->mail_timeout_ms = 20000;
+    ts_assign_cfg_default(&cfg->assign);
+}
+
+
+/* --- the store steps ------------------------------------------------------ */
+
+typedef void (*job_store_pt)(ts_store_t *s, job_t *j);
+
+typedef struct {
+    job_t         *job;
+    job_store_pt   work;
+} store_step_t;
+
+
+static void
+store_step_work(ts_store_t *s, void *arg)
+{
+    store_step_t  *st = arg;
+
+    st->work(s, st->job);
+    if (st->job->rc == TS_ERR && st->job->err[0] == '\0') {
+        snprintf(st->job->err, sizeof(st->job->err), "store: %s",
+                 ts_store_errmsg(s));
+    }
+}
+
+
+static void
+store_step_done(void *arg, int status)
+{
+    store_step_t  *st = arg;
+    job_t         *j = st->job;
+
+    free(st);
+    if (status != 0) {
+        j->rc = TS_ERR;
+        snprintf(j->err, sizeof(j->err), "store task cancelled");
+    }
+    j->after_store(j);
+}
+
+
+/* Run work(s, j) off the loop, then next(j) on it. */
+static void
+store_step(job_t *j, job_store_pt work, job_stage_pt next)
+{
+    store_step_t  *st = malloc(sizeof(*st));
+
+    j->rc = TS_OK;
+    j->err[0] = '\0';
+    j->after_store = next;
+    if (st == NULL) {
+        j->rc = TS_ERR;
+        snprintf(j->err, sizeof(j->err), "out of memory");
+        next(j);
+        return;
+    }
+    st->job = j;
+    st->work = work;
+    if (store_pool_submit(store_step_work, store_step_done, st) != 0) {
+        free(st);
+        j->rc = TS_ERR;
+        snprintf(j->err, sizeof(j->err), "store unavailable");
+        next(j);
+    }
+}
+
+
+/* --- finishing ------------------------------------------------------------ */
+
+static void
+job_free(job_t *j)
+{
+    json_decref(j->job.payload);
+    json_decref(j->event);
+    free(j->title);
+    free(j->description);
+    ts_triage_clear(&j->result);
+    free(j);
+}
+
+
+static void
+slot_free(job_t *j)
+{
+    job_free(j);
+    jr.in_flight--;
+    if (jr.stopping) {
+        if (jr.in_flight == 0 && jr.stopped) {
+            void (*cb)(void *) = jr.stopped;
+            jr.stopped = NULL;
+            cb(jr.stopped_arg);
+        }
+        return;
+    }
+    runner_tick();
+}
+
+
+static void
+finished(job_t *j)
+{
+    if (j->rc != TS_OK && j->rc != TS_NOT_FOUND) {
+        log_warn("job %s (%s): could not record the outcome: %s",
+                 j->job.id, j->job.kind, j->err);
+    }
+    slot_free(j);
+}
+
+
+static void
+done_work(ts_store_t *s, job_t *j)
+{
+    j->rc = ts_store_job_done(s, j->job.id, j->job.attempts, ts_now_ms());
+}
+
+
+static void
+finish_ok(job_t *j)
+{
+    log_debug("job %s (%s) done", j->job.id, j->job.kind);
+    store_step(j, done_work, finished);
+}
+
+
+static int64_t
+retry_delay(int attempts)
+{
+    int64_t   d = jr.cfg.retry_base_ms;
+    double    jitter;
+
+    for (int i = 1; i < attempts && d < jr.cfg.retry_max_ms; i++) {
+        d *= 2;
+    }
+    if (d > jr.cfg.retry_max_ms) {
+        d = jr.cfg.retry_max_ms;
+    }
+    /* +-25 %, so jobs failing together do not retry together */
+    jitter = 0.75 + 0.5 * ((double) rand_r(&jr.seed) / RAND_MAX);
+    return (int64_t) ((double) d * jitter);
+}
+
+
+static void
+fail_work(ts_store_t *s, job_t *j)
+{
+    int64_t  now = ts_now_ms();
+    int      dead = j->permanent || j->job.attempts >= j->job.max_attempts;
+
+    j->rc = ts_store_job_fail(s, j->job.id, j->job.attempts, j->err, dead,
+                              now + retry_delay(j->job.attempts), now);
+}
+
+
+/* The attempt failed with j->err; permanent failures go dead at once. */
+static void
+finish_fail(job_t *j)
+{
+    int  dead = j->permanent || j->job.attempts >= j->job.max_attempts;
+
+    if (dead) {
+        log_error("job %s (%s) dead after %d attempt(s): %s", j->job.id,
+                  j->job.kind, j->job.attempts, j->err);
+    } else {
+        log_warn("job %s (%s) attempt %d of %d failed: %s; retrying",
+                 j->job.id, j->job.kind, j->job.attempts,
+                 j->job.max_attempts, j->err);
+    }
+    store_step(j, fail_work, finished);
+}
+
+
+/* Send a ticket_updated event for the ticket to every worker link. */
+static void
+emit_ticket_updated(const char *ticket_id, json_t *data)
+{
+    char     room[64];
+    json_t  *frame;
+    char    *text;
+
+    snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
+    frame = json_pack("{s:s, s:s, s:s, s:O}", "type", "event",
+                      "event", "ticket_updated", "room", room, "data", data);
+    text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
+                 : NULL;
+    json_decref(frame);
+    if (text != NULL) {
+        link_server_broadcast(text, strlen(text));
+        log_info("event ticket_updated room=%s", room);
+    }
+    free(text);
+}
+
+
+static const char *
+payload_str(job_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j->job.payload, key));
+}
+
+
+/* --- triage --------------------------------------------------------------- */
+
+static void
+triage_read_work(ts_store_t *s, job_t *j)
+{
+    j->rc = ts_store_ticket_text(s, payload_str(j, "ticketId"), &j->title,
+                                 &j->description, &j->triaged);
+}
+
+
+static void
+triage_offline(job_t *j, int fallback)
+{
+    ts_triage_clear(&j->result);
+    ts_triage_offline(j->title, j->description, &j->result);
+    j->provider = "offline";
+    j->fallback = fallback;
+    triage_store(j);
+}
+
+
+static void
+ai_release(void)
+{
+    jr.ai_in_flight--;
+    ai_next();
+}
+
+
+static void
+ai_done(const http_result_t *res, void *arg)
+{
+    job_t  *j = arg;
+    char    err[200];
+    int     ok, retryable;
+
+    ai_release();
+    if (jr.stopping) {
+        snprintf(j->err, sizeof(j->err), "stopping");
+        slot_free(j);            /* the lease expires; a later run retries */
+        return;
+    }
+
+    err[0] = '\0';
+    ok = 0;
+    retryable = 1;
+    if (res->error != NULL) {
+        snprintf(err, sizeof(err), "%s", res->error);
+    } else if (res->status < 200 || res->status > 299) {
+        snprintf(err, sizeof(err), "HTTP %ld", res->status);
+        /* bad key, bad request: retrying will not help */
+        retryable = res->status == 429 || res->status >= 500;
+    } else if (strcmp(jr.cfg.provider, "gemini") == 0) {
+        ok = ts_triage_parse_gemini(res->body, res->body_len, &j->result,
+                                    err, sizeof(err)) == 0;
+    } else {
+        ok = ts_triage_parse_openai(res->body, res->body_len, &j->result,
+                                    err, sizeof(err)) == 0;
+    }
+
+    if (ok) {
+        j->provider = jr.cfg.provider;
+        j->fallback = 0;
+        triage_store(j);
+        return;
+    }
+
+    snprintf(j->ai_error, sizeof(j->ai_error), "%s: %s", jr.cfg.provider,
+             err);
+    if (retryable && j->job.attempts < j->job.max_attempts) {
+        snprintf(j->err, sizeof(j->err), "%s", j->ai_error);
+        finish_fail(j);
+        return;
+    }
+    /* the provider's retries are spent: the ticket is triaged anyway */
+    log_warn("job %s: %s; falling back to offline triage", j->job.id,
+             j->ai_error);
+    triage_offline(j, 1);
+}
+
+
+static void
+ai_call(job_t *j)
+{
+    json_t      *req;
+    char        *body, url[1024], auth[600];
+    const char  *headers[4];
+    int          rc;
+
+    if (strcmp(jr.cfg.provider, "gemini") == 0) {
+        req = ts_triage_gemini_request(j->title, j->description);
+        snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
+                 jr.cfg.ai_url, jr.cfg.ai_model);
+        snprintf(auth, sizeof(auth), "x-goog-api-key: %s", jr.cfg.ai_key);
+    } else {
+        req = ts_triage_openai_request(jr.cfg.ai_model, j->title,
+                                       j->description);
+        snprintf(url, sizeof(url), "%s/v1/chat/completions", jr.cfg.ai_url);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+                 jr.cfg.ai_key);
+    }
+    headers[0] = "Content-Type: application/json";
+    headers[1] = auth;
+    headers[2] = NULL;
+
+    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL) {
+        snprintf(j->err, sizeof(j->err), "out of memory");
+        ai_release();
+        finish_fail(j);
+        return;
+    }
+    rc = http_client_request(jr.http, "POST", url, headers, body,
+                             strlen(body), jr.cfg.ai_timeout_ms, ai_done, j);
+    free(body);
+    if (rc != 0) {
+        ai_release();
+        snprintf(j->err, sizeof(j->err), "cannot start the provider call");
+        finish_fail(j);
+    }
+}
+
+
+/* Start queued provider calls while there are free provider slots. */
+static void
+ai_next(void)
+{
+    job_t  *j;
+
+    while (jr.waiting_head != NULL
+           && jr.ai_in_flight < jr.cfg.ai_concurrency)
+    {
+        j = jr.waiting_head;
+        jr.waiting_head = j->next_waiting;
+        if (jr.waiting_head == NULL) {
+            jr.waiting_tail = NULL;
+        }
+        j->next_waiting = NULL;
+        jr.ai_in_flight++;
+        ai_call(j);
+    }
+}
+
+
+static void
+triage_have_text(job_t *j)
+{
+    if (j->rc == TS_NOT_FOUND) {
+        snprintf(j->err, sizeof(j->err), "ticket not found");
+        j->permanent = 1;
+        finish_fail(j);
+        return;
+    }
+    if (j->rc != TS_OK) {
+        finish_fail(j);
+        return;
+    }
+    if (j->triaged) {
+        finish_ok(j);            /* an earlier attempt got this far */
+        return;
+    }
+    if (strcmp(jr.cfg.provider, "offline") == 0 || jr.cfg.ai_key == NULL) {
+        triage_offline(j, 0);
+        return;
+    }
+    if (jr.waiting_tail) {
+        jr.waiting_tail->next_waiting = j;
+    } else {
+        jr.waiting_head = j;
+    }
+    jr.waiting_tail = j;
+    ai_next();
+}
+
+
+static void
+triage_write_work(ts_store_t *s, job_t *j)
+{
+    const char    *id = payload_str(j, "ticketId");
+    json_t        *triage = ts_triage_json(&j->result);
+    json_t        *meta;
+    char           dedupe[64];
+    ts_job_new_t   assign;
+
+    meta = json_pack("{s:s, s:s?, s:b, s:s?, s:o}", "provider", j->provider,
+                     "model", strcmp(j->provider, "offline") == 0
+                              ? NULL : jr.cfg.ai_model,
+                     "fallback", j->fallback,
+                     "error", j->ai_error[0] ? j->ai_error : NULL,
+                     "at", ts_iso_json(ts_now_ms()));
+
+    snprintf(dedupe, sizeof(dedupe), "assign:%s", id);
+    memset(&assign, 0, sizeof(assign));
+    assign.kind = "assign";
+    assign.dedupe_key = dedupe;
+    assign.max_attempts = 8;
+    assign.payload = json_pack("{s:s}", "ticketId", id);
+
+    if (triage == NULL || meta == NULL || assign.payload == NULL) {
+        j->rc = TS_ERR;
+        snprintf(j->err, sizeof(j->err), "out of memory");
+    } else {
+        j->rc = ts_store_ticket_set_triage(s, id, triage, meta, j->provider,
+                                           j->fallback, ts_now_ms(), &assign,
+                                           1);
+    }
+    if (j->rc == TS_OK) {
+        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}",
+                             "ticketId", id,
+                             "summary", json_object_get(triage, "summary"),
+                             "priority", json_object_get(triage, "priority"),
+                             "helpfulNotes",
+                             json_object_get(triage, "helpfulNotes"),
+                             "relatedSkills",
+                             json_object_get(triage, "relatedSkills"),
+                             "triage", meta);
+    }
+    json_decref(assign.payload);
+    json_decref(triage);
+    json_decref(meta);
+}
+
+
+static void
+triage_written(job_t *j)
+{
+    if (j->rc == TS_OK) {
+        emit_ticket_updated(payload_str(j, "ticketId"), j->event);
+        job_runner_wake();       /* the assignment job is due now */
+        finish_ok(j);
+    } else if (j->rc == TS_CONFLICT) {
+        finish_ok(j);            /* triaged by an earlier attempt */
+    } else if (j->rc == TS_NOT_FOUND) {
+        snprintf(j->err, sizeof(j->err), "ticket not found");
+        j->permanent = 1;
+        finish_fail(j);
+    } else {
+        finish_fail(j);
+    }
+}
+
+
+static void
+triage_store(job_t *j)
+{
+    store_step(j, triage_write_work, triage_written);
+}
+
+
+/* --- assignment and stats ------------------------------------------------- */
+
+static void
+assign_work(ts_store_t *s, job_t *j)
+{
+    j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
+                                   &jr.cfg.assign, ts_now_ms(), &j->event);
+}
+
+
+static void
+assign_done(job_t *j)
+{
+    if (j->rc == TS_OK) {
+        emit_ticket_updated(payload_str(j, "ticketId"), j->event);
+        job_runner_wake();       /* the "Ticket Assigned" mail is due */
+        finish_ok(j);
+    } else if (j->rc == TS_CONFLICT) {
+        finish_ok(j);            /* assigned already, by hand or before */
+    } else {
+        j->permanent = j->rc == TS_NOT_FOUND;
+        if (j->permanent) {
+            snprintf(j->err, sizeof(j->err), "ticket not found");
+        }
+        finish_fail(j);
+    }
+}
+
+
+static void
+stats_work(ts_store_t *s, job_t *j)
+{
+    j->rc = ts_store_ticket_stats(s, payload_str(j, "ticketId"),
+                                  payload_str(j, "moderatorId"),
+                                  json_number_value(json_object_get(
+                                      j->job.payload, "hours")),
+                                  &j->counted);
+}
+
+
+static void
+stats_done(job_t *j)
+{
+    if (j->rc == TS_OK) {
+        finish_ok(j);
+    } else {
+        finish_fail(j);
+    }
+}
+
+
+/* --- email ---------------------------------------------------------------- */
+
+typedef struct {
+    uv_work_t   req;
+    job_t      *job;
+    char       *path;
+    char       *message;
+    size_t      len;
+    int         error;
+} outbox_write_t;
+
+
+static void
+outbox_work(uv_work_t *req)
+{
+    outbox_write_t  *w = req->data;
+    char             tmp[1100];
+    int              fd;
+    ssize_t          n;
+
+    /* write then rename: a reader never sees half a message */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", w->path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        w->error = errno;
+        return;
+    }
+    n = write(fd, w->message, w->len);
+    if (n != (ssize_t) w->len || fsync(fd) != 0) {
+        w->error = n < 0 ? errno : EIO;
+        close(fd);
+        unlink(tmp);
+        return;
+    }
+    close(fd);
+    if (rename(tmp, w->path) != 0) {
+        w->error = errno;
+        unlink(tmp);
+    }
+}
+
+
+static void
+outbox_after(uv_work_t *req, int status)
+{
+    outbox_write_t  *w = req->data;
+    job_t           *j = w->job;
+
+    if (status != 0 || w->error != 0) {
+        snprintf(j->err, sizeof(j->err), "outbox %s: %s", w->path,
+                 strerror(status != 0 ? ECANCELED : w->error));
+        finish_fail(j);
+    } else {
+        log_info("mail %s written to %s", j->job.id, w->path);
+        finish_ok(j);
+    }
+    free(w->path);
+    free(w->message);
+    free(w);
+}
+
+
+static void
+mail_sent(const http_result_t *res, void *arg)
+{
+    job_t  *j = arg;
+    int     smtp = strcmp(jr.cfg.mail_transport, "smtp") == 0;
+
+    if (jr.stopping) {
+        slot_free(j);
+        return;
+    }
+    if (res->error == NULL
+        && ((smtp && res->status == 250)
+            || (!smtp && res->status >= 200 && res->status <= 299)))
+    {
+        log_info("mail %s sent via %s", j->job.id, jr.cfg.mail_transport);
+        finish_ok(j);
+        return;
+    }
+    snprintf(j->err, sizeof(j->err), "%s: %s%s%ld",
+             jr.cfg.mail_transport, res->error ? res->error : "",
+             res->error ? " " : "status ", res->status);
+    /* refused for good (4xx HTTP but 429; 5xx SMTP): dead at once */
+    j->permanent = res->error == NULL
+                   && (smtp ? res->status >= 500
+                            : (res->status >= 400 && res->status < 500
+                               && res->status != 429));
+    finish_fail(j);
+}
+
+
+static void
+email_start(job_t *j)
+{
+    ts_mail_t        m;
+    char             err[200], url[1024], auth[600];
+    const char      *headers[3], *rcpt[2];
+    char            *text, *body;
+    size_t           len;
+    json_t          *sg;
+    outbox_write_t  *w;
+    int              rc = -1;
+
+    if (ts_mail_render(j->job.payload, &m, err, sizeof(err)) != 0) {
+        snprintf(j->err, sizeof(j->err), "%s", err);
+        j->permanent = 1;
+        finish_fail(j);
+        return;
+    }
+
+    if (strcmp(jr.cfg.mail_transport, "sendgrid") == 0) {
+        sg = ts_mail_sendgrid(&m, jr.cfg.mail_from);
+        body = sg ? json_dumps(sg, JSON_COMPACT) : NULL;
+        json_decref(sg);
+        snprintf(url, sizeof(url), "%s/v3/mail/send", jr.cfg.sendgrid_url);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+                 jr.cfg.sendgrid_key ? jr.cfg.sendgrid_key : "");
+        headers[0] = "Content-Type: application/json";
+        headers[1] = auth;
+        headers[2] = NULL;
+        if (body) {
+            rc = http_client_request(jr.http, "POST", url, headers, body,
+                                     strlen(body), jr.cfg.mail_timeout_ms,
+                                     mail_sent, j);
+        }
+        free(body);
+        ts_mail_clear(&m);
+        if (rc != 0) {
+            snprintf(j->err, sizeof(j->err), "cannot start the SendGrid call");
+            finish_fail(j);
+        }
+        return;
+    }
+
+    text = ts_mail_rfc5322(&m, jr.cfg.mail_from, j->job.id,
+                           (long long) (ts_now_ms() / 1000), &len);
+    if (text == NULL) {
+        ts_mail_clear(&m);
+        snprintf(j->err, sizeof(j->err), "out of memory");
+        finish_fail(j);
+        return;
+    }
+
+    if (strcmp(jr.cfg.mail_transport, "smtp") == 0) {
+        const char  *from = strchr(jr.cfg.mail_from, '<');
+        char         addr[256];
+
+        snprintf(addr, sizeof(addr), "%s", from ? from : jr.cfg.mail_from);
+        if (from) {
+            char *gt = strchr(addr, '>');
+            if (gt) {
+                gt[1] = '\0';
+            }
+        }
+        rcpt[0] = m.to;
+        rcpt[1] = NULL;
+        rc = http_client_smtp(jr.http, jr.cfg.smtp_url, jr.cfg.smtp_user,
+                              jr.cfg.smtp_password, addr, rcpt, text, len,
+                              jr.cfg.mail_timeout_ms, mail_sent, j);
+        free(text);
+        ts_mail_clear(&m);
+        if (rc != 0) {
+            snprintf(j->err, sizeof(j->err), "cannot start the SMTP send");
+            finish_fail(j);
+        }
+        return;
+    }
+
+    /* outbox: one .eml file per job, named by the job id (idempotent) */
+    ts_mail_clear(&m);
+    w = calloc(1, sizeof(*w));
+    if (w == NULL
+        || asprintf(&w->path, "%s/%s.eml", jr.cfg.outbox_dir, j->job.id) < 0)
+    {
+        free(w);
+        free(text);
+        snprintf(j->err, sizeof(j->err), "out of memory");
+        finish_fail(j);
+        return;
+    }
+    w->req.data = w;
+    w->job = j;
+    w->message = text;
+    w->len = len;
+    if (uv_queue_work(jr.loop, &w->req, outbox_work, outbox_after) != 0) {
+        free(w->path);
+        free(w->message);
+        free(w);
+        snprintf(j->err, sizeof(j->err), "cannot queue the outbox write");
+        finish_fail(j);
+    }
+}
+
+
+/* --- claiming ------------------------------------------------------------- */
+
+static void
+job_start(job_t *j)
+{
+    const char  *kind = j->job.kind;
+
+    if (j->job.attempts > j->job.max_attempts) {
+        /* its last runner died mid-attempt; no tries are left */
+        snprintf(j->err, sizeof(j->err), "no attempts left");
+        j->permanent = 1;
+        finish_fail(j);
+    } else if (strcmp(kind, "triage") == 0) {
+        store_step(j, triage_read_work, triage_have_text);
+    } else if (strcmp(kind, "assign") == 0) {
+        store_step(j, assign_work, assign_done);
+    } else if (strcmp(kind, "stats") == 0) {
+        store_step(j, stats_work, stats_done);
+    } else if (strcmp(kind, "email") == 0) {
+        email_start(j);
+    } else {
+        snprintf(j->err, sizeof(j->err), "unknown job kind \"%s\"", kind);
+        j->permanent = 1;
+        finish_fail(j);
+    }
+}
+
+
+typedef struct {
+    int        max;
+    ts_job_t  *jobs;
+    size_t     n;
+    ts_rc_e    rc;
+    char       err[256];
+} claim_t;
+
+
+static void
+claim_work(ts_store_t *s, void *arg)
+{
+    claim_t  *c = arg;
+
+    c->rc = ts_store_job_claim(s, ts_now_ms(), jr.cfg.lease_ms, c->max,
+                               &c->jobs, &c->n);
+    if (c->rc != TS_OK) {
+        snprintf(c->err, sizeof(c->err), "%s", ts_store_errmsg(s));
+    }
+}
+
+
+static void
+claim_done(void *arg, int status)
+{
+    claim_t  *c = arg;
+    job_t    *j;
+    size_t    i;
+    int       full;
+
+    jr.claiming = 0;
+    if (status != 0 || c->rc != TS_OK) {
+        log_warn("claiming jobs failed: %s",
+                 status != 0 ? "cancelled" : c->err);
+        ts_jobs_free(c->jobs, c->n);
+        free(c);
+        return;
+    }
+
+    full = (int) c->n == c->max;
+    for (i = 0; i < c->n; i++) {
+        j = calloc(1, sizeof(*j));
+        if (j == NULL) {
+            /* its lease expires and a later claim takes it */
+            json_decref(c->jobs[i].payload);
+            continue;
+        }
+        j->job = c->jobs[i];
+        jr.in_flight++;
+        if (jr.stopping) {
+            slot_free(j);
+            continue;
+        }
+        job_start(j);
+    }
+    free(c->jobs);
+    free(c);
+
+    /* a full batch: more may be due right away */
+    if ((full || jr.again) && !jr.stopping) {
+        jr.again = 0;
+        runner_tick();
+    }
+}
+
+
+static void
+runner_tick(void)
+{
+    claim_t  *c;
+    int       free_slots = jr.cfg.concurrency - jr.in_flight;
+
+    if (jr.stopping) {
+        return;
+    }
+    if (jr.claiming) {
+        jr.again = 1;
+        return;
+    }
+    if (free_slots <= 0) {
+        return;                  /* slot_free() ticks again */
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return;
+    }
+    c->max = free_slots;
+    jr.claiming = 1;
+    if (store_pool_submit(claim_work, claim_done, c) != 0) {
+        jr.claiming = 0;
+        free(c);
+    }
+}
+
+
+static void
+on_timer(uv_timer_t *t)
+{
+    runner_tick();
+}
+
 
 void
 job_runner_wake(void)
 {
-    /* Nothing to run yet: the job runner is not written. */
+    if (jr.timer_ready && !jr.stopping) {
+        runner_tick();
+    }
+}
+
+
+int
+job_runner_start(uv_loop_t *loop, const job_runner_cfg_t *cfg)
+{
+    memset(&jr, 0, sizeof(jr));
+    jr.loop = loop;
+    jr.cfg = *cfg;
+    jr.seed = (unsigned) (ts_now_ms() ^ getpid());
+
+    if (cfg->concurrency == 0) {
+        log_info("job runner: disabled (--jobs 0); jobs wait in the store");
+        return 0;
+    }
+
+    if (strcmp(cfg->mail_transport, "outbox") == 0
+        && mkdir(cfg->outbox_dir, 0750) != 0 && errno != EEXIST)
+    {
+        log_error("cannot create the outbox %s: %s", cfg->outbox_dir,
+                  strerror(errno));
+        return -1;
+    }
+    jr.http = http_client_new(loop, RUNNER_MAX_BODY);
+    if (jr.http == NULL) {
+        log_error("cannot create the HTTP client");
+        return -1;
+    }
+    if (uv_timer_init(loop, &jr.timer) != 0
+        || uv_timer_start(&jr.timer, on_timer, 0, (uint64_t) cfg->poll_ms)
+           != 0)
+    {
+        log_error("cannot start the job timer");
+        return -1;
+    }
+    jr.timer_ready = 1;
+    log_info("job runner: triage %s%s, mail via %s, %d jobs in flight",
+             cfg->provider, cfg->ai_key || strcmp(cfg->provider, "offline")
+                            == 0 ? "" : " (no key: offline)",
+             cfg->mail_transport, cfg->concurrency);
+    return 0;
+}
+
+
+static void
+http_closed(void *arg)
+{
+    jr.http = NULL;
+    if (jr.in_flight == 0 && jr.stopped) {
+        void (*cb)(void *) = jr.stopped;
+        jr.stopped = NULL;
+        cb(jr.stopped_arg);
+    }
+}
+
+
+void
+job_runner_stop(void (*done)(void *arg), void *arg)
+{
+    if (!jr.timer_ready) {
+        done(arg);
+        return;
+    }
+    jr.stopping = 1;
+    jr.stopped = done;
+    jr.stopped_arg = arg;
+    uv_timer_stop(&jr.timer);
+    uv_close((uv_handle_t *) &jr.timer, NULL);
+
+    /* queued provider calls never start; their leases expire */
+    while (jr.waiting_head) {
+        job_t *j = jr.waiting_head;
+        jr.waiting_head = j->next_waiting;
+        slot_free(j);
+    }
+    jr.waiting_tail = NULL;
+    if (jr.http) {
+        http_client_close(jr.http, http_closed, NULL);
+    } else if (jr.in_flight == 0 && jr.stopped) {
+        jr.stopped = NULL;
+        done(arg);
+    }
 }

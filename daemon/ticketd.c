@@ -30,6 +30,8 @@
 #include <uv.h>
 
 #include "housekeeping.h"
+#include "http_client.h"
+#include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
 #include "store_pool.h"
@@ -39,12 +41,16 @@
 #define EXIT_USAGE        2
 
 typedef struct {
-    const char  *socket_path;
-    const char  *store_uri;
-    const char  *log_path;
-    const char  *pidfile;
-    unsigned     sweep_interval;     /* seconds */
-    int          verbose;
+    const char        *socket_path;
+    const char        *store_uri;
+    const char        *log_path;
+    const char        *pidfile;
+    unsigned           sweep_interval;     /* seconds */
+    int                verbose;
+    job_runner_cfg_t   jobs;
+    char              *ai_key;             /* read from a file or env */
+    char              *sendgrid_key;
+    char              *smtp_password;
 } options_t;
 
 static struct {
@@ -86,7 +92,37 @@ usage(FILE *f)
         "  --sweep-interval SECONDS purge expired rows every SECONDS"
         " (default %d)\n"
         "  -v, --verbose            log debug lines too\n"
-        "  -h, --help               show this help\n",
+        "  -h, --help               show this help\n"
+        "\n"
+        "background jobs:\n"
+        "  --jobs N                 jobs in flight (default 64; 0: run"
+        " none)\n"
+        "  --lease SECONDS          a claimed job's lease (default 60)\n"
+        "  --retry-base-ms MS       first retry delay, doubling (default"
+        " 2000)\n"
+        "  --poll-ms MS             sweep for due jobs (default 1000)\n"
+        "  --triage-provider NAME   offline | gemini | openai (default"
+        " offline;\n"
+        "                           without a key: offline)\n"
+        "  --ai-url URL             provider base URL (gemini: Google's,\n"
+        "                           openai: https://api.openai.com)\n"
+        "  --ai-model NAME          gemini-2.0-flash / gpt-4o-mini\n"
+        "  --ai-key-file FILE       API key (default: $GEMINI_API_KEY or\n"
+        "                           $OPENAI_API_KEY)\n"
+        "  --ai-timeout-ms MS       per call (default 30000)\n"
+        "  --ai-concurrency N       provider calls in flight (default 16)\n"
+        "  --mail-transport NAME    outbox | sendgrid | smtp (default:"
+        " sendgrid\n"
+        "                           when a SendGrid key is set, else"
+        " outbox)\n"
+        "  --outbox DIR             outbox folder (default ./outbox)\n"
+        "  --sendgrid-url URL       default https://api.sendgrid.com\n"
+        "  --sendgrid-key-file FILE default: $SENDGRID_API_KEY\n"
+        "  --smtp-url URL           smtp://host:port or smtps://...\n"
+        "  --smtp-user NAME\n"
+        "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
+        "  --mail-from ADDRESS      default \"Ticket Assistant"
+        " <no-reply@localhost>\"\n",
         SWEEP_DEFAULT_S);
 }
 
@@ -97,6 +133,119 @@ env_default(const char *name)
 
     return v != NULL && *v != '\0' ? v : NULL;
 }
+
+/* A secret from a file (first line, trimmed); NULL and errno on failure. */
+static char *
+secret_file(const char *path)
+{
+    FILE    *f = fopen(path, "r");
+    char     buf[1024];
+    size_t   n;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return strdup(buf);
+}
+
+
+/* A positive integer option value within [min, max], or -1. */
+static long
+option_num(const char *name, const char *v, long min, long max)
+{
+    char  *end;
+    long   n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+        fprintf(stderr, "ticketd: %s wants a number from %ld to %ld, not"
+                " \"%s\"\n", name, min, max, v);
+        return -1;
+    }
+    return n;
+}
+
+
+/* Keys, provider defaults and the mail transport; 0 or -1 (reported). */
+static int
+options_jobs(options_t *o, const char *ai_key_file, const char *sg_key_file,
+    const char *smtp_pw_file, const char *transport)
+{
+    job_runner_cfg_t  *jc = &o->jobs;
+    int                gemini = strcmp(jc->provider, "gemini") == 0;
+    const char        *env;
+
+    if (ai_key_file) {
+        o->ai_key = secret_file(ai_key_file);
+        if (o->ai_key == NULL) {
+            fprintf(stderr, "ticketd: cannot read %s: %s\n", ai_key_file,
+                    strerror(errno));
+            return -1;
+        }
+    } else if (strcmp(jc->provider, "offline") != 0) {
+        env = env_default(gemini ? "GEMINI_API_KEY" : "OPENAI_API_KEY");
+        o->ai_key = env ? strdup(env) : NULL;
+    }
+    if (o->ai_key != NULL && *o->ai_key == '\0') {
+        free(o->ai_key);
+        o->ai_key = NULL;
+    }
+    jc->ai_key = o->ai_key;
+    if (jc->ai_url == NULL) {
+        jc->ai_url = gemini ? "https://generativelanguage.googleapis.com"
+                            : "https://api.openai.com";
+    }
+    if (jc->ai_model == NULL) {
+        jc->ai_model = gemini ? "gemini-2.0-flash" : "gpt-4o-mini";
+    }
+
+    if (sg_key_file) {
+        o->sendgrid_key = secret_file(sg_key_file);
+        if (o->sendgrid_key == NULL) {
+            fprintf(stderr, "ticketd: cannot read %s: %s\n", sg_key_file,
+                    strerror(errno));
+            return -1;
+        }
+    } else if ((env = env_default("SENDGRID_API_KEY")) != NULL) {
+        o->sendgrid_key = strdup(env);
+    }
+    jc->sendgrid_key = o->sendgrid_key;
+    if (jc->sendgrid_url == NULL) {
+        jc->sendgrid_url = "https://api.sendgrid.com";
+    }
+    if (smtp_pw_file) {
+        o->smtp_password = secret_file(smtp_pw_file);
+        if (o->smtp_password == NULL) {
+            fprintf(stderr, "ticketd: cannot read %s: %s\n", smtp_pw_file,
+                    strerror(errno));
+            return -1;
+        }
+    } else if ((env = env_default("SMTP_PASSWORD")) != NULL) {
+        o->smtp_password = strdup(env);
+    }
+    jc->smtp_password = o->smtp_password;
+
+    jc->mail_transport = transport ? transport
+                         : jc->sendgrid_key ? "sendgrid" : "outbox";
+    if (strcmp(jc->mail_transport, "smtp") == 0 && jc->smtp_url == NULL) {
+        fprintf(stderr, "ticketd: --mail-transport smtp needs --smtp-url\n");
+        return -1;
+    }
+    if (strcmp(jc->mail_transport, "sendgrid") == 0
+        && jc->sendgrid_key == NULL)
+    {
+        fprintf(stderr, "ticketd: --mail-transport sendgrid needs a key"
+                " (--sendgrid-key-file or $SENDGRID_API_KEY)\n");
+        return -1;
+    }
+    return 0;
+}
+
 
 /* 0: run; 1: help was printed; -1: bad usage (reported on stderr). */
 static int
@@ -110,13 +259,36 @@ options_parse(int argc, char **argv, options_t *o)
         { "sweep-interval", required_argument, NULL, 'i' },
         { "verbose",        no_argument,       NULL, 'v' },
         { "help",           no_argument,       NULL, 'h' },
+        { "jobs",           required_argument, NULL, 1000 },
+        { "lease",          required_argument, NULL, 1001 },
+        { "retry-base-ms",  required_argument, NULL, 1002 },
+        { "poll-ms",        required_argument, NULL, 1003 },
+        { "triage-provider", required_argument, NULL, 1004 },
+        { "ai-url",         required_argument, NULL, 1005 },
+        { "ai-model",       required_argument, NULL, 1006 },
+        { "ai-key-file",    required_argument, NULL, 1007 },
+        { "ai-timeout-ms",  required_argument, NULL, 1008 },
+        { "ai-concurrency", required_argument, NULL, 1009 },
+        { "mail-transport", required_argument, NULL, 1010 },
+        { "outbox",         required_argument, NULL, 1011 },
+        { "sendgrid-url",   required_argument, NULL, 1012 },
+        { "sendgrid-key-file", required_argument, NULL, 1013 },
+        { "smtp-url",       required_argument, NULL, 1014 },
+        { "smtp-user",      required_argument, NULL, 1015 },
+        { "smtp-password-file", required_argument, NULL, 1016 },
+        { "mail-from",      required_argument, NULL, 1017 },
         { NULL, 0, NULL, 0 }
     };
+    job_runner_cfg_t  *jc = &o->jobs;
+    const char        *ai_key_file = NULL, *sg_key_file = NULL;
+    const char        *smtp_pw_file = NULL, *transport = NULL;
+    long               v;
     char           *end;
     unsigned long   n;
     int             c;
 
     memset(o, 0, sizeof(*o));
+    job_runner_cfg_default(jc);
     o->socket_path = env_default("TICKETD_SOCKET");
     o->store_uri = env_default("TICKETD_STORE");
     o->sweep_interval = SWEEP_DEFAULT_S;
@@ -144,6 +316,60 @@ options_parse(int argc, char **argv, options_t *o)
             }
             o->sweep_interval = (unsigned) n;
             break;
+
+        case 1000: case 1001: case 1002: case 1003: case 1008: case 1009:
+            /* --jobs 0: no job runner (a hub-only daemon, or tests) */
+            v = option_num(argv[optind - 1], optarg, c == 1000 ? 0 : 1,
+                           c == 1002 || c == 1003 || c == 1008
+                           ? 3600000 : 100000);
+            if (v < 0) {
+                return -1;
+            }
+            if (c == 1000) {
+                jc->concurrency = (int) v;
+            } else if (c == 1001) {
+                jc->lease_ms = (int64_t) v * 1000;
+            } else if (c == 1002) {
+                jc->retry_base_ms = v;
+            } else if (c == 1003) {
+                jc->poll_ms = (int) v;
+            } else if (c == 1008) {
+                jc->ai_timeout_ms = v;
+            } else {
+                jc->ai_concurrency = (int) v;
+            }
+            break;
+
+        case 1004:
+            if (strcmp(optarg, "offline") != 0 && strcmp(optarg, "gemini") != 0
+                && strcmp(optarg, "openai") != 0)
+            {
+                fprintf(stderr, "ticketd: --triage-provider is offline,"
+                        " gemini or openai, not \"%s\"\n", optarg);
+                return -1;
+            }
+            jc->provider = optarg;
+            break;
+        case 1005: jc->ai_url = optarg; break;
+        case 1006: jc->ai_model = optarg; break;
+        case 1007: ai_key_file = optarg; break;
+        case 1010:
+            if (strcmp(optarg, "outbox") != 0 && strcmp(optarg, "sendgrid") != 0
+                && strcmp(optarg, "smtp") != 0)
+            {
+                fprintf(stderr, "ticketd: --mail-transport is outbox,"
+                        " sendgrid or smtp, not \"%s\"\n", optarg);
+                return -1;
+            }
+            transport = optarg;
+            break;
+        case 1011: jc->outbox_dir = optarg; break;
+        case 1012: jc->sendgrid_url = optarg; break;
+        case 1013: sg_key_file = optarg; break;
+        case 1014: jc->smtp_url = optarg; break;
+        case 1015: jc->smtp_user = optarg; break;
+        case 1016: smtp_pw_file = optarg; break;
+        case 1017: jc->mail_from = optarg; break;
 
         case ':':
             fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
@@ -187,7 +413,8 @@ options_parse(int argc, char **argv, options_t *o)
         fprintf(stderr, "ticketd: --log and --pidfile want a file name\n");
         return -1;
     }
-    return 0;
+    return options_jobs(o, ai_key_file, sg_key_file, smtp_pw_file,
+                        transport);
 }
 
 /*
@@ -268,6 +495,10 @@ daemon_listen(void)
     {
         log_error("cannot start the housekeeping timer");
         daemon_stop(1);
+        return;
+    }
+    if (job_runner_start(&td.loop, &td.opt.jobs) != 0) {
+        daemon_stop(1);
     }
 }
 
@@ -332,6 +563,15 @@ store_closed(void *arg)
     }
 }
 
+static void
+runner_stopped(void *arg)
+{
+    if (store_pool_close(store_closed, NULL) != 0) {
+        store_closed(NULL);
+    }
+}
+
+
 /* Begin an orderly stop; the loop ends when the last handle is closed. */
 static void
 daemon_stop(int exit_code)
@@ -346,9 +586,9 @@ daemon_stop(int exit_code)
 
     link_server_stop();
     housekeeping_stop();
-    if (store_pool_close(store_closed, NULL) != 0) {
-        store_closed(NULL);
-    }
+    /* jobs in flight finish their store step (or their lease expires)
+     * before the store closes */
+    job_runner_stop(runner_stopped, NULL);
 }
 
 static void
@@ -412,6 +652,13 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    /* before any thread exists: curl's global state is not thread-safe */
+    if (http_client_global_init() != 0) {
+        log_error("curl_global_init failed");
+        log_close();
+        return 1;
+    }
+
     rc = uv_loop_init(&td.loop);
     if (rc != 0) {
         log_error("loop init: %s", uv_strerror(rc));
@@ -441,5 +688,8 @@ main(int argc, char **argv)
 
     log_info("stopped");
     log_close();
+    free(td.opt.ai_key);
+    free(td.opt.sendgrid_key);
+    free(td.opt.smtp_password);
     return td.exit_code;
 }

@@ -32,6 +32,7 @@ stop() {
 trap stop INT TERM EXIT
 
 build/ticketd --socket "$var/ticketd.sock" --store "sqlite:$var/tickets.db" \
+    --outbox "$var/outbox" \
     --log "$var/ticketd.log" &
 pids+=($!)
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &

@@ -58,6 +58,11 @@ static const ts_route_t  ts_routes[] = {
 
     { TS_GET,   "/api/analytics",        TS_ACCESS_ADMIN,  0, 0,
       ts_svc_analytics },
+
+    { TS_GET,   "/api/jobs",             TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_job_list },
+    { TS_POST,  "/api/jobs/:id/retry",   TS_ACCESS_ADMIN,  0, 0,
+      ts_svc_job_retry },
 };
 
 #define TS_NROUTES  (sizeof(ts_routes) / sizeof(ts_routes[0]))
@@ -168,7 +173,8 @@ ts_reply(ts_call_t *c, int status, json_t *body)
     c->resp->body = NULL;
     c->resp->status = status;
 
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12))
+                : NULL;
     json_decref(body);
     if (text == NULL) {
         /* only an allocation failure gets here */

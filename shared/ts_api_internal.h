@@ -63,5 +63,7 @@ void ts_svc_modreq_create(ts_call_t *c);
 void ts_svc_modreq_me(ts_call_t *c);
 void ts_svc_modreq_list(ts_call_t *c);
 void ts_svc_modreq_decide(ts_call_t *c);
+void ts_svc_job_list(ts_call_t *c);
+void ts_svc_job_retry(ts_call_t *c);
 
 #endif /* TS_API_INTERNAL_H */

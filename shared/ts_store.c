@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ts_store_impl.h"
@@ -359,4 +360,113 @@ ts_rc_e
 ts_store_analytics(ts_store_t *s, int64_t now, json_t **out)
 {
     return s->ops->analytics(s, now, out);
+}
+
+
+/* --- jobs and background work ---------------------------------------------- */
+
+ts_rc_e
+ts_store_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
+    ts_job_t **jobs, size_t *n)
+{
+    *jobs = NULL;
+    *n = 0;
+    return s->ops->job_claim(s, now, lease_ms, max, jobs, n);
+}
+
+
+void
+ts_jobs_free(ts_job_t *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(jobs[i].payload);
+    }
+    free(jobs);
+}
+
+
+ts_rc_e
+ts_store_job_done(ts_store_t *s, const char *id, int attempts, int64_t now)
+{
+    return s->ops->job_done(s, id, attempts, now);
+}
+
+
+ts_rc_e
+ts_store_job_fail(ts_store_t *s, const char *id, int attempts,
+    const char *error, int dead, int64_t run_after, int64_t now)
+{
+    return s->ops->job_fail(s, id, attempts, error, dead, run_after, now);
+}
+
+
+ts_rc_e
+ts_store_job_list(ts_store_t *s, const char *state, int64_t limit,
+    json_t **out)
+{
+    return s->ops->job_list(s, state, limit, out);
+}
+
+
+ts_rc_e
+ts_store_job_retry(ts_store_t *s, const char *id, int64_t now)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->job_retry(s, id, now);
+}
+
+
+ts_rc_e
+ts_store_job_next_due(ts_store_t *s, int64_t *when)
+{
+    return s->ops->job_next_due(s, when);
+}
+
+
+ts_rc_e
+ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
+    char **description, int *triaged)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_text(s, id, title, description, triaged);
+}
+
+
+ts_rc_e
+ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
+    json_t *meta, const char *provider, int fallback, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_set_triage(s, id, triage, meta, provider, fallback,
+                                     now, jobs, njobs);
+}
+
+
+ts_rc_e
+ts_store_ticket_assign(ts_store_t *s, const char *id,
+    const ts_assign_cfg_t *cfg, int64_t now, json_t **result)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_assign(s, id, cfg, now, result);
+}
+
+
+ts_rc_e
+ts_store_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
+    double hours, int *counted)
+{
+    *counted = 0;
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_stats(s, id, moderator_id, hours, counted);
 }

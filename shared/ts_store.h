@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "ts_assign.h"
 #include "ts_jw.h"
 #include "ts_model.h"
 
@@ -161,6 +162,7 @@ typedef struct {
     ts_oid_t   created_by;
     ts_oid_t   assigned_to;    /* "" when unassigned */
     char       status[16];
+    int64_t    created_at;     /* ms */
     int64_t    comments;       /* how many comments it has */
 } ts_ticket_keys_t;
 
@@ -231,6 +233,87 @@ ts_rc_e ts_store_modreq_decide(ts_store_t *s, const char *id, int accept,
 
 /* Every metric of GET /api/analytics, computed from indexes/counters. */
 ts_rc_e ts_store_analytics(ts_store_t *s, int64_t now, json_t **out);
+
+/* --- jobs: the runner's side -------------------------------------------- */
+
+typedef struct {
+    ts_oid_t   id;
+    char       kind[16];
+    json_t    *payload;        /* owned */
+    int        attempts;       /* including the one just claimed */
+    int        max_attempts;
+} ts_job_t;
+
+/*
+ * Claim up to max due jobs -- pending with runAfter <= now, or running
+ * with an expired lease (its runner died) -- atomically: each becomes
+ * running, attempts + 1, leaseUntil = now + lease_ms.  *jobs receives a
+ * malloc'ed array of *n jobs (free with ts_jobs_free).
+ */
+ts_rc_e ts_store_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
+    int max, ts_job_t **jobs, size_t *n);
+
+void ts_jobs_free(ts_job_t *jobs, size_t n);
+
+/* Finish a claimed job; TS_NOT_FOUND when its lease was lost meanwhile
+ * (another runner re-claimed it: attempts differ). */
+ts_rc_e ts_store_job_done(ts_store_t *s, const char *id, int attempts,
+    int64_t now);
+
+/* A failed attempt: pending again at run_after, or dead (kept, with the
+ * error, for admins) when dead is set. */
+ts_rc_e ts_store_job_fail(ts_store_t *s, const char *id, int attempts,
+    const char *error, int dead, int64_t run_after, int64_t now);
+
+/* Jobs in a state (NULL = any), newest first, at most limit, as JSON. */
+ts_rc_e ts_store_job_list(ts_store_t *s, const char *state, int64_t limit,
+    json_t **out);
+
+/* A dead job back to pending with a fresh set of attempts;
+ * TS_CONFLICT when it is not dead. */
+ts_rc_e ts_store_job_retry(ts_store_t *s, const char *id, int64_t now);
+
+/* When the next pending job is due (TS_NOT_FOUND: none pending). */
+ts_rc_e ts_store_job_next_due(ts_store_t *s, int64_t *when);
+
+/* --- background work on tickets ------------------------------------------ */
+
+/* A ticket's text for triage; *triaged is set when it has a result. */
+ts_rc_e ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
+    char **description, int *triaged);
+
+/*
+ * Store a triage result ({summary, priority, helpfulNotes,
+ * relatedSkills}) and its provenance (meta: provider, model, fallback,
+ * error) with the follow-up jobs, atomically; a ticket triaged already is
+ * left alone (TS_CONFLICT) and no job is stored.
+ */
+ts_rc_e ts_store_ticket_set_triage(ts_store_t *s, const char *id,
+    json_t *triage, json_t *meta, const char *provider, int fallback,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * Assign a ticket inside one write transaction, so concurrent assignments
+ * see each other's load: read the candidates (moderators and admins),
+ * choose with ts_assign_choose(), set assignedTo and the explanation, move
+ * To-Do to In Progress (any other status is left as an admin set it),
+ * stamp the moderator's lastAssignedAt and store the "Ticket Assigned"
+ * email job.  TS_CONFLICT when the ticket is assigned already (by an admin
+ * or an earlier run).  *result: {ticketId, assignedTo, status,
+ * assignment} for the ticket_updated event.
+ */
+ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
+    const ts_assign_cfg_t *cfg, int64_t now, json_t **result);
+
+/*
+ * Count a completed ticket for its moderator once: totalTicketsResolved
+ * + 1 and the running average with this ticket's creation-to-completion
+ * hours (measured when it was completed, so a later reopen changes
+ * nothing), in one transaction guarded by the ticket's statsCounted flag.
+ * *counted says whether this call counted it.
+ */
+ts_rc_e ts_store_ticket_stats(ts_store_t *s, const char *id,
+    const char *moderator_id, double hours, int *counted);
 
 /* --- housekeeping ----------------------------------------------------- */
 

@@ -73,6 +73,29 @@ typedef struct {
                               const char *reviewer, int64_t now,
                               const ts_job_new_t *jobs, size_t njobs);
     ts_rc_e  (*analytics)(ts_store_t *s, int64_t now, json_t **out);
+    ts_rc_e  (*job_claim)(ts_store_t *s, int64_t now, int64_t lease_ms,
+                          int max, ts_job_t **jobs, size_t *n);
+    ts_rc_e  (*job_done)(ts_store_t *s, const char *id, int attempts,
+                         int64_t now);
+    ts_rc_e  (*job_fail)(ts_store_t *s, const char *id, int attempts,
+                         const char *error, int dead, int64_t run_after,
+                         int64_t now);
+    ts_rc_e  (*job_list)(ts_store_t *s, const char *state, int64_t limit,
+                         json_t **out);
+    ts_rc_e  (*job_retry)(ts_store_t *s, const char *id, int64_t now);
+    ts_rc_e  (*job_next_due)(ts_store_t *s, int64_t *when);
+    ts_rc_e  (*ticket_text)(ts_store_t *s, const char *id, char **title,
+                            char **description, int *triaged);
+    ts_rc_e  (*ticket_set_triage)(ts_store_t *s, const char *id,
+                                  json_t *triage, json_t *meta,
+                                  const char *provider, int fallback,
+                                  int64_t now, const ts_job_new_t *jobs,
+                                  size_t njobs);
+    ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
+                              const ts_assign_cfg_t *cfg, int64_t now,
+                              json_t **result);
+    ts_rc_e  (*ticket_stats)(ts_store_t *s, const char *id,
+                             const char *moderator_id, double hours, int *counted);
 } ts_store_ops_t;
 
 /* Every backend's handle starts with this header. */

@@ -245,7 +245,12 @@ static const char *ts_sqlite_migrations[] = {
     "  UPDATE ticket_counts SET n = n + 1 WHERE key = 'u:' || NEW.createdBy;"
     "END;"
     "INSERT INTO ticket_counts (key, n)"
-    "  SELECT 'u:' || createdBy, count(*) FROM tickets GROUP BY createdBy;"
+    "  SELECT 'u:' || createdBy, count(*) FROM tickets GROUP BY createdBy;",
+
+    /* 5: the job runner: expired leases and the admins' job lists */
+    "CREATE INDEX jobs_lease ON jobs(state, leaseUntil);"
+    "CREATE INDEX jobs_state_created ON jobs(state, createdAt DESC, _id);"
+    "CREATE INDEX jobs_created ON jobs(createdAt DESC, _id);"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
@@ -413,7 +418,8 @@ ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms)
 int
 ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v)
 {
-    char  *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char  *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY
+                               | JSON_REAL_PRECISION(12));
 
     if (s == NULL) {
         return -1;
@@ -1232,4 +1238,14 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .modreq_pending = ts_sqlite_modreq_pending,
     .modreq_decide = ts_sqlite_modreq_decide,
     .analytics = ts_sqlite_analytics,
+    .job_claim = ts_sqlite_job_claim,
+    .job_done = ts_sqlite_job_done,
+    .job_fail = ts_sqlite_job_fail,
+    .job_list = ts_sqlite_job_list,
+    .job_retry = ts_sqlite_job_retry,
+    .job_next_due = ts_sqlite_job_next_due,
+    .ticket_text = ts_sqlite_ticket_text,
+    .ticket_set_triage = ts_sqlite_ticket_set_triage,
+    .ticket_assign = ts_sqlite_ticket_assign,
+    .ticket_stats = ts_sqlite_ticket_stats,
 };

@@ -44,7 +44,7 @@ typedef enum {
 } ts_sql_e;
 
 /* Statement slots for ts_store_sqlite_tickets.c (see its ts_tsql_e). */
-#define TS_SQLITE_MORE_STMTS  96
+#define TS_SQLITE_MORE_STMTS  128
 
 typedef struct {
     struct ts_store_s   base;
@@ -93,6 +93,27 @@ void ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms);
 int ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v);
 char *ts_sqlite_col_strdup(sqlite3_stmt *st, int i);
 json_t *ts_sqlite_col_json_array(sqlite3_stmt *st, int i);
+
+/* ts_store_sqlite_jobs.c: the job runner's and background work's ops. */
+ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
+    int max, ts_job_t **jobs, size_t *n);
+ts_rc_e ts_sqlite_job_done(ts_store_t *s, const char *id, int attempts,
+    int64_t now);
+ts_rc_e ts_sqlite_job_fail(ts_store_t *s, const char *id, int attempts,
+    const char *error, int dead, int64_t run_after, int64_t now);
+ts_rc_e ts_sqlite_job_list(ts_store_t *s, const char *state, int64_t limit,
+    json_t **out);
+ts_rc_e ts_sqlite_job_retry(ts_store_t *s, const char *id, int64_t now);
+ts_rc_e ts_sqlite_job_next_due(ts_store_t *s, int64_t *when);
+ts_rc_e ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,
+    char **description, int *triaged);
+ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
+    json_t *triage, json_t *meta, const char *provider, int fallback,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
+    const ts_assign_cfg_t *cfg, int64_t now, json_t **result);
+ts_rc_e ts_sqlite_ticket_stats(ts_store_t *s, const char *id,
+    const char *moderator_id, double hours, int *counted);
 
 /* ts_store_sqlite_tickets.c: the ops of ts_store_impl.h it provides. */
 ts_rc_e ts_sqlite_ticket_create(ts_store_t *s, const char *id,

@@ -422,6 +422,7 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
         v = (const char *) sqlite3_column_text(st, 3);
         snprintf(keys->status, sizeof(keys->status), "%s", v ? v : "");
         keys->comments = sqlite3_column_int64(st, 23);
+        keys->created_at = sqlite3_column_int64(st, 9);
     }
     if (doc) {
         t = ts_row_ticket(st);

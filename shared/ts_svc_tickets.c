@@ -298,8 +298,10 @@ ts_svc_ticket_status(ts_call_t *c)
         job.kind = "stats";
         job.dedupe_key = dedupe;
         job.max_attempts = 8;
-        job.payload = json_pack("{s:s, s:s}", "ticketId", id,
-                                "moderatorId", k.assigned_to);
+        job.payload = json_pack("{s:s, s:s, s:f}", "ticketId", id,
+                                "moderatorId", k.assigned_to,
+                                "hours", (double) (c->now - k.created_at)
+                                         / 3600000.0);
         njobs = 1;
     }
 

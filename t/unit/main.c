@@ -10,6 +10,8 @@ int test_validate_run(void);
 int test_auth_run(void);
 int test_store_run(void);
 int test_api_run(void);
+int test_triage_run(void);
+int test_assign_run(void);
 
 int
 main(void)
@@ -21,6 +23,8 @@ main(void)
     failed += test_auth_run();
     failed += test_store_run();
     failed += test_api_run();
+    failed += test_triage_run();
+    failed += test_assign_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);

@@ -1,0 +1,80 @@
+/*
+ * ts_svc_jobs: the admins' view of background work -- jobs by state with
+ * their attempts and last error, and a retry for dead ones.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_api_internal.h"
+
+static const char *ts_job_states[] = { "pending", "running", "done", "dead" };
+
+
+void
+ts_svc_job_list(ts_call_t *c)
+{
+    char          v[32];
+    const char   *state = NULL;
+    json_t       *jobs;
+    int64_t       limit = 100;
+    int           rc, i;
+
+    rc = ts_query_get(c->req->query, c->req->query_len, "state", v,
+                      sizeof(v));
+    if (rc == 1 && v[0] != '\0') {
+        for (i = 0; i < 4; i++) {
+            if (strcmp(v, ts_job_states[i]) == 0) {
+                state = ts_job_states[i];
+            }
+        }
+    }
+    if (rc < 0 || (rc == 1 && v[0] != '\0' && state == NULL)) {
+        ts_api_error(c->resp, 400, "state must be one of pending, running, "
+                                   "done, dead");
+        return;
+    }
+    rc = ts_query_get(c->req->query, c->req->query_len, "limit", v,
+                      sizeof(v));
+    if (rc == 1) {
+        char *end;
+        long  n = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || n < 1 || n > 500) {
+            ts_api_error(c->resp, 400, "limit must be an integer from 1 "
+                                       "to 500");
+            return;
+        }
+        limit = n;
+    } else if (rc < 0) {
+        ts_api_error(c->resp, 400, "limit must be an integer from 1 to 500");
+        return;
+    }
+
+    if (ts_store_job_list(c->store, state, limit, &jobs) != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reply(c, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+
+void
+ts_svc_job_retry(ts_call_t *c)
+{
+    ts_rc_e  rc = ts_store_job_retry(c->store, c->req->match.params[0],
+                                     c->now);
+
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 404, "Job not found");
+    } else if (rc == TS_CONFLICT) {
+        ts_api_error(c->resp, 400, "Only dead jobs can be retried");
+    } else if (rc != TS_OK) {
+        ts_reply_store_error(c);
+    } else {
+        c->resp->job_stored = 1;
+        ts_reply(c, 200, json_pack("{s:s, s:s}", "message",
+                                   "Job queued again", "jobId",
+                                   c->req->match.params[0]));
+    }
+}
