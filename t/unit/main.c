@@ -12,6 +12,7 @@ int test_store_run(void);
 int test_api_run(void);
 int test_triage_run(void);
 int test_assign_run(void);
+int test_mail_run(void);
 
 int
 main(void)
@@ -25,6 +26,7 @@ main(void)
     failed += test_api_run();
     failed += test_triage_run();
     failed += test_assign_run();
+    failed += test_mail_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);

@@ -459,6 +459,129 @@ one_pending_request_and_decisions_are_final(void **state)
 }
 
 
+static void
+jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt(void **state)
+{
+    fixture_t        *f = *state;
+    ts_job_new_t      nj = { .kind = "email", .max_attempts = 2 };
+    ts_job_t         *jobs;
+    size_t            n;
+    ts_oid_t          id;
+    int64_t           t = 1000000;
+    json_t           *list;
+
+    nj.payload = json_pack("{s:s}", "to", "a@b.io");
+    nj.run_after = t;
+    assert_int_equal(ts_store_job_insert(f->s, &nj, id), TS_OK);
+    json_decref(nj.payload);
+
+    /* claimed once; a second claim inside the lease finds nothing */
+    assert_int_equal(ts_store_job_claim(f->s, t, 5000, 10, &jobs, &n), TS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, id);
+    assert_int_equal(jobs[0].attempts, 1);
+    assert_string_equal(json_string_value(json_object_get(jobs[0].payload,
+                                                          "to")), "a@b.io");
+    ts_jobs_free(jobs, n);
+    assert_int_equal(ts_store_job_claim(f->s, t + 1000, 5000, 10, &jobs, &n),
+                     TS_OK);
+    assert_int_equal(n, 0);
+    free(jobs);
+
+    /* the lease expires: claimed again, and the old attempt is fenced */
+    assert_int_equal(ts_store_job_claim(f->s, t + 6000, 5000, 10, &jobs, &n),
+                     TS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0].attempts, 2);
+    ts_jobs_free(jobs, n);
+    assert_int_equal(ts_store_job_done(f->s, id, 1, t + 6001), TS_NOT_FOUND);
+
+    /* the last attempt fails: dead, listed, and retried by an admin */
+    assert_int_equal(ts_store_job_fail(f->s, id, 2, "boom", 1, t + 9000,
+                                       t + 6002), TS_OK);
+    assert_int_equal(ts_store_job_list(f->s, "dead", 10, &list), TS_OK);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(list, 0), "lastError")), "boom");
+    json_decref(list);
+    assert_int_equal(ts_store_job_retry(f->s, id, t + 7000), TS_OK);
+    assert_int_equal(ts_store_job_retry(f->s, id, t + 7000), TS_CONFLICT);
+    assert_int_equal(ts_store_job_claim(f->s, t + 7000, 5000, 10, &jobs, &n),
+                     TS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0].attempts, 1);
+    ts_jobs_free(jobs, n);
+    assert_int_equal(ts_store_job_done(f->s, id, 1, t + 7001), TS_OK);
+}
+
+
+static void
+triage_once_assign_once_stats_once(void **state)
+{
+    fixture_t        *f = *state;
+    ts_oid_t          u, m1, m2, t1;
+    ts_assign_cfg_t   cfg;
+    json_t           *triage, *meta, *res = NULL;
+    ts_user_t         mod;
+    json_t           *skills;
+    int               counted;
+
+    assert_int_equal(signup(f->s, "root", "root@x.io", NULL, NULL), TS_OK);
+    assert_int_equal(signup(f->s, "mia", "mia@x.io", NULL, m1), TS_OK);
+    assert_int_equal(signup(f->s, "max", "max@x.io", NULL, m2), TS_OK);
+    assert_int_equal(signup(f->s, "uma", "uma@x.io", NULL, u), TS_OK);
+    skills = json_pack("[s]", "billing");
+    assert_int_equal(ts_store_user_update(f->s, m1, TS_ROLE_MODERATOR,
+                                          skills), TS_OK);
+    json_decref(skills);
+    skills = json_pack("[s]", "css");
+    assert_int_equal(ts_store_user_update(f->s, m2, TS_ROLE_MODERATOR,
+                                          skills), TS_OK);
+    json_decref(skills);
+
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "Refund", "billing",
+                                            u, 1000, NULL, 0), TS_OK);
+    triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "",
+                       "relatedSkills", "billing");
+    meta = json_pack("{s:s}", "provider", "offline");
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                                                "offline", 0, 2000, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                                                "offline", 0, 2000, NULL, 0),
+                     TS_CONFLICT);
+    json_decref(triage);
+    json_decref(meta);
+
+    ts_assign_cfg_default(&cfg);
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg, 3000, &res),
+                     TS_OK);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(res, "assignedTo"), "_id")), m1);
+    assert_string_equal(json_string_value(json_object_get(res, "status")),
+                        "In Progress");
+    json_decref(res);
+    res = NULL;
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg, 3000, &res),
+                     TS_CONFLICT);
+
+    assert_int_equal(ts_store_ticket_stats(f->s, t1, m1, 10.0, &counted),
+                     TS_OK);
+    assert_int_equal(counted, 1);
+    assert_int_equal(ts_store_ticket_stats(f->s, t1, m1, 10.0, &counted),
+                     TS_OK);
+    assert_int_equal(counted, 0);
+    assert_int_equal(ts_store_user_by_id(f->s, m1, &mod), TS_OK);
+    assert_int_equal(mod.total_resolved, 1);
+    assert_true(mod.avg_resolution_hours > 9.99
+                && mod.avg_resolution_hours < 10.01);
+    assert_true(mod.last_assigned_at == 3000);
+    ts_user_clear(&mod);
+}
+
+
 int
 test_store_run(void)
 {
@@ -483,6 +606,11 @@ test_store_run(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             one_pending_request_and_decisions_are_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            triage_once_assign_once_stats_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
