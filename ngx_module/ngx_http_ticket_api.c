@@ -299,7 +299,8 @@ ngx_http_ticket_add_frame(ngx_http_ticket_task_t *t, json_t *msg)
     unsigned char  *frame, *all;
     size_t          flen;
 
-    text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    text = msg ? json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(12))
+               : NULL;
     json_decref(msg);
     if (text == NULL) {
         return;
