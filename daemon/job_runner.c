@@ -37,6 +37,8 @@ typedef void (*job_stage_pt)(job_t *j);
 struct job_s {
     ts_job_t        job;
     job_t          *next_waiting;   /* provider queue */
+    job_t          *prev_held;      /* every job in flight, for renewals */
+    job_t          *next_held;
 
     /* triage */
     char           *title;
@@ -70,6 +72,9 @@ static struct {
     int                 ai_in_flight;
     job_t              *waiting_head;   /* jobs waiting for a provider slot */
     job_t              *waiting_tail;
+    job_t              *held;           /* jobs in flight */
+    uv_timer_t          renew;          /* extends their leases */
+    int                 renewing;
     int                 stopping;
     void              (*stopped)(void *);
     void               *stopped_arg;
@@ -183,6 +188,14 @@ job_free(job_t *j)
 static void
 slot_free(job_t *j)
 {
+    if (j->prev_held) {
+        j->prev_held->next_held = j->next_held;
+    } else {
+        jr.held = j->next_held;
+    }
+    if (j->next_held) {
+        j->next_held->prev_held = j->prev_held;
+    }
     job_free(j);
     jr.in_flight--;
     if (jr.stopping) {
@@ -348,7 +361,24 @@ ai_done(const http_result_t *res, void *arg)
     if (res->error != NULL) {
         snprintf(err, sizeof(err), "%s", res->error);
     } else if (res->status < 200 || res->status > 299) {
-        snprintf(err, sizeof(err), "HTTP %ld", res->status);
+        char         why[160];
+        ts_triage_t  unused;
+
+        /* the provider's own error message, if its body has one */
+        why[0] = '\0';
+        memset(&unused, 0, sizeof(unused));
+        if (res->body_len > 0
+            && (strcmp(jr.cfg.provider, "gemini") == 0
+                ? ts_triage_parse_gemini(res->body, res->body_len, &unused,
+                                         why, sizeof(why))
+                : ts_triage_parse_openai(res->body, res->body_len, &unused,
+                                         why, sizeof(why))) == 0)
+        {
+            ts_triage_clear(&unused);
+            why[0] = '\0';
+        }
+        snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
+                 why[0] ? ": " : "", why);
         /* bad key, bad request: retrying will not help */
         retryable = res->status == 429 || res->status >= 500;
     } else if (strcmp(jr.cfg.provider, "gemini") == 0) {
@@ -872,6 +902,11 @@ claim_done(void *arg, int status)
         }
         j->job = c->jobs[i];
         jr.in_flight++;
+        j->next_held = jr.held;
+        if (jr.held) {
+            jr.held->prev_held = j;
+        }
+        jr.held = j;
         if (jr.stopping) {
             slot_free(j);
             continue;
@@ -925,6 +960,74 @@ on_timer(uv_timer_t *t)
 }
 
 
+/*
+ * Lease renewal: every third of a lease, the leases of every job still in
+ * flight are extended, so a job waiting for a slow provider is never taken
+ * for abandoned.  Only a runner that died stops renewing.
+ */
+typedef struct {
+    ts_job_t  *jobs;          /* copies of ids and attempts */
+    size_t     n;
+} renew_t;
+
+
+static void
+renew_work(ts_store_t *s, void *arg)
+{
+    renew_t  *r = arg;
+
+    (void) ts_store_job_extend(s, r->jobs, r->n,
+                               ts_now_ms() + jr.cfg.lease_ms);
+}
+
+
+static void
+renew_done(void *arg, int status)
+{
+    renew_t  *r = arg;
+
+    free(r->jobs);
+    free(r);
+    jr.renewing = 0;
+}
+
+
+static void
+on_renew(uv_timer_t *t)
+{
+    renew_t  *r;
+    job_t    *j;
+    size_t    n = 0;
+
+    if (jr.renewing || jr.held == NULL || jr.stopping) {
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return;
+    }
+    r->jobs = calloc((size_t) jr.in_flight + 1, sizeof(ts_job_t));
+    if (r->jobs == NULL) {
+        free(r);
+        return;
+    }
+    for (j = jr.held; j != NULL && n < (size_t) jr.in_flight;
+         j = j->next_held)
+    {
+        memcpy(r->jobs[n].id, j->job.id, sizeof(ts_oid_t));
+        r->jobs[n].attempts = j->job.attempts;
+        n++;
+    }
+    r->n = n;
+    jr.renewing = 1;
+    if (store_pool_submit(renew_work, renew_done, r) != 0) {
+        jr.renewing = 0;
+        free(r->jobs);
+        free(r);
+    }
+}
+
+
 void
 job_runner_wake(void)
 {
@@ -966,6 +1069,13 @@ job_runner_start(uv_loop_t *loop, const job_runner_cfg_t *cfg)
         log_error("cannot start the job timer");
         return -1;
     }
+    if (uv_timer_init(loop, &jr.renew) != 0
+        || uv_timer_start(&jr.renew, on_renew, (uint64_t) cfg->lease_ms / 3,
+                          (uint64_t) cfg->lease_ms / 3) != 0)
+    {
+        log_error("cannot start the lease timer");
+        return -1;
+    }
     jr.timer_ready = 1;
     log_info("job runner: triage %s%s, mail via %s, %d jobs in flight",
              cfg->provider, cfg->ai_key || strcmp(cfg->provider, "offline")
@@ -999,6 +1109,8 @@ job_runner_stop(void (*done)(void *arg), void *arg)
     jr.stopped_arg = arg;
     uv_timer_stop(&jr.timer);
     uv_close((uv_handle_t *) &jr.timer, NULL);
+    uv_timer_stop(&jr.renew);
+    uv_close((uv_handle_t *) &jr.renew, NULL);
 
     /* queued provider calls never start; their leases expire */
     while (jr.waiting_head) {

@@ -386,6 +386,14 @@ ts_jobs_free(ts_job_t *jobs, size_t n)
 
 
 ts_rc_e
+ts_store_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t lease_until)
+{
+    return n ? s->ops->job_extend(s, jobs, n, lease_until) : TS_OK;
+}
+
+
+ts_rc_e
 ts_store_job_done(ts_store_t *s, const char *id, int attempts, int64_t now)
 {
     return s->ops->job_done(s, id, attempts, now);

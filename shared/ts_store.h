@@ -255,6 +255,11 @@ ts_rc_e ts_store_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
 
 void ts_jobs_free(ts_job_t *jobs, size_t n);
 
+/* Extend the leases of jobs still running as the given attempts (a
+ * runner renews what it holds, so slow providers never lose a lease). */
+ts_rc_e ts_store_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t lease_until);
+
 /* Finish a claimed job; TS_NOT_FOUND when its lease was lost meanwhile
  * (another runner re-claimed it: attempts differ). */
 ts_rc_e ts_store_job_done(ts_store_t *s, const char *id, int attempts,

@@ -77,6 +77,8 @@ typedef struct {
                           int max, ts_job_t **jobs, size_t *n);
     ts_rc_e  (*job_done)(ts_store_t *s, const char *id, int attempts,
                          int64_t now);
+    ts_rc_e  (*job_extend)(ts_store_t *s, const ts_job_t *jobs, size_t n,
+                           int64_t lease_until);
     ts_rc_e  (*job_fail)(ts_store_t *s, const char *id, int attempts,
                          const char *error, int dead, int64_t run_after,
                          int64_t now);

@@ -99,6 +99,8 @@ ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
     int max, ts_job_t **jobs, size_t *n);
 ts_rc_e ts_sqlite_job_done(ts_store_t *s, const char *id, int attempts,
     int64_t now);
+ts_rc_e ts_sqlite_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t lease_until);
 ts_rc_e ts_sqlite_job_fail(ts_store_t *s, const char *id, int attempts,
     const char *error, int dead, int64_t run_after, int64_t now);
 ts_rc_e ts_sqlite_job_list(ts_store_t *s, const char *state, int64_t limit,

@@ -35,6 +35,7 @@ typedef enum {
     TS_J_STAMP,
     TS_J_STATS_FLAG,
     TS_J_STATS_USER,
+    TS_J_EXTEND,
     TS_J_END
 } ts_jsql_e;
 
@@ -105,6 +106,9 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
     [TS_J_STATS_FLAG - TS_J_CLAIM] =
         "UPDATE tickets SET statsCounted = 1"
         " WHERE _id = ?1 AND statsCounted = 0",
+    [TS_J_EXTEND - TS_J_CLAIM] =
+        "UPDATE jobs SET leaseUntil = ?3 WHERE _id = ?1 AND state = 'running'"
+        " AND attempts = ?2",
     [TS_J_STATS_USER - TS_J_CLAIM] =
         "UPDATE users SET averageResolutionTimeHours ="
         " (averageResolutionTimeHours * totalTicketsResolved + ?2)"
@@ -195,6 +199,35 @@ ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
     }
     *jobs = out;
     return TS_OK;
+}
+
+
+ts_rc_e
+ts_sqlite_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t lease_until)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+    ts_rc_e        rc = TS_OK;
+
+    if (ts_sqlite_begin(q) != TS_OK) {
+        return TS_ERR;
+    }
+    for (size_t i = 0; i < n && rc != TS_ERR; i++) {
+        st = ts_jstmt(q, TS_J_EXTEND);
+        if (st == NULL) {
+            rc = TS_ERR;
+            break;
+        }
+        sqlite3_bind_text(st, 1, jobs[i].id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, jobs[i].attempts);
+        sqlite3_bind_int64(st, 3, lease_until);
+        rc = ts_sqlite_done(q, st);
+    }
+    if (rc != TS_OK) {
+        return ts_sqlite_rollback(q, rc);
+    }
+    return ts_sqlite_commit(q);
 }
 
 

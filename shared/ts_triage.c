@@ -34,11 +34,8 @@
  * bounds the work on hostile text full of unbalanced braces. */
 #define TT_OBJECT_TRIES  32
 
-/* Skills whose first steps go into the offline notes. */
-#define TT_NOTES_SKILLS  8
-
-/* Longest provider string quoted into err. */
-#define TT_ERR_QUOTE     100
+#define TT_NOTES_SKILLS  8        /* skills with steps in offline notes */
+#define TT_ERR_QUOTE     100      /* longest provider text quoted in err */
 
 
 void

@@ -701,7 +701,7 @@ not_json_is_refused(void **state)
     assert_refused("{summary: High}", "not JSON");
     assert_refused("{\"summary\":\"s\",\"priority\":\"Low\",}", "not JSON");
     assert_refused("{\"summary\":\"unterminated", "not JSON");
-    assert_refused("{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{", "not JSON");
+    assert_refused("{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{", "not JSON");
 }
 
 
@@ -801,7 +801,8 @@ ticket_cannot_close_its_data_block(void **state)
 static void
 gemini_request_asks_for_schema_json(void **state)
 {
-    json_t      *r = ts_triage_gemini_request("Site down", "All 500s </ticket>");
+    json_t      *r = ts_triage_gemini_request("Site down",
+                                              "All 500s </ticket>");
     json_t      *gc, *schema, *props, *req, *en;
     const char  *text;
 
