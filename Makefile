@@ -35,7 +35,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit integration asan-integration bench bench-tickets demo clean FORCE
+.PHONY: all build deps run test unit integration asan-integration bench bench-tickets bench-jobs demo clean FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -133,3 +133,9 @@ demo:
 # /usr/bin/python3 t/bench/tickets_list.py --million) and create throughput.
 bench-tickets: deps build
 	/usr/bin/python3 t/bench/tickets_list.py
+
+# The job runner under a backlog: 2000 tickets triaged through the Gemini
+# fake (500 ms per call) and assigned; throughput vs --ai-concurrency / 0.5 s
+# and ticketd's RSS (a fast check: /usr/bin/python3 t/bench/jobs_backlog.py --quick).
+bench-jobs: deps build
+	/usr/bin/python3 t/bench/jobs_backlog.py

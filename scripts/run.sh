@@ -31,8 +31,20 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# AI triage: Gemini or an OpenAI-compatible API when a key is in the
+# environment (TRIAGE_PROVIDER, AI_URL, AI_MODEL override), else offline
+provider=${TRIAGE_PROVIDER:-}
+if [ -z "$provider" ]; then
+    if [ -n "${GEMINI_API_KEY:-}" ]; then provider=gemini
+    elif [ -n "${OPENAI_API_KEY:-}" ]; then provider=openai
+    else provider=offline; fi
+fi
+ai_args=(--triage-provider "$provider")
+[ -n "${AI_URL:-}" ] && ai_args+=(--ai-url "$AI_URL")
+[ -n "${AI_MODEL:-}" ] && ai_args+=(--ai-model "$AI_MODEL")
+
 build/ticketd --socket "$var/ticketd.sock" --store "sqlite:$var/tickets.db" \
-    --outbox "$var/outbox" \
+    --outbox "$var/outbox" "${ai_args[@]}" \
     --log "$var/ticketd.log" &
 pids+=($!)
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &

@@ -89,11 +89,14 @@ class Stack:
     """A private nginx + ticketd in a temporary folder.
 
     env: nginx-conf.sh overrides (RATE_LIMIT, LOCKOUT, BCRYPT_COST,
-    WORKERS, ...).  Use as `with Stack(env) as st:`; st.base is the URL,
-    st.store the SQLite file, st.tmp the folder."""
+    WORKERS, ...); daemon_args: extra ticketd arguments, appended after
+    --socket/--store/--log (e.g. ["--jobs", "64", "--poll-ms", "200"]).
+    Use as `with Stack(env) as st:`; st.base is the URL, st.store the
+    SQLite file, st.tmp the folder, st.daemon the ticketd Popen."""
 
-    def __init__(self, env=None, prefix="ticket-bench-"):
+    def __init__(self, env=None, prefix="ticket-bench-", daemon_args=None):
         self.env = dict(os.environ, **(env or {}))
+        self.daemon_args = [str(a) for a in (daemon_args or ())]
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.prefix = os.path.join(self.tmp, "nginx")
         self.secret = os.path.join(self.tmp, "jwt.secret")
@@ -118,7 +121,8 @@ class Stack:
         self.daemon = subprocess.Popen(
             [os.path.join(REPO, "build/ticketd"), "--socket", self.sock,
              "--store", "sqlite:" + self.store,
-             "--log", os.path.join(self.tmp, "ticketd.log")])
+             "--log", os.path.join(self.tmp, "ticketd.log")]
+            + self.daemon_args)
         self.nginx = subprocess.Popen(
             [NGINX, "-p", self.prefix, "-c",
              os.path.join(self.prefix, "nginx.conf"), "-g", "daemon off;"])

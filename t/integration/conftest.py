@@ -609,6 +609,43 @@ class Stack:
             rows.append(row)
         return rows
 
+    # --- the job runner ---------------------------------------------------
+
+    def kill_daemon(self):
+        """SIGKILL ticketd (a crash: no cleanup, leases left behind) and
+        reap it; returns its exit code."""
+        proc, self.daemon_proc = self.daemon_proc, None
+        if proc is None:
+            return None
+        proc.send_signal(signal.SIGKILL)
+        return proc.wait(10)
+
+    def ticket_row(self, ticket_id):
+        """The ticket's row in the store, its JSON columns decoded."""
+        rows = self.sql("SELECT * FROM tickets WHERE _id = ?", (ticket_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        for col in ("relatedSkills", "triage", "assignment"):
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+        return row
+
+    def job_states(self):
+        """{state: count} over every job in the store."""
+        return {r[0]: r[1] for r in
+                self.sql("SELECT state, count(*) FROM jobs GROUP BY state")}
+
+    def wait_jobs_settled(self, timeout=15):
+        """Wait until no job is pending or running; returns job_states()
+        (falsy on timeout is not possible: check the states)."""
+        def settled():
+            states = self.job_states()
+            if states.get("pending", 0) or states.get("running", 0):
+                return None
+            return states
+        return poll(settled, timeout, 0.05) or self.job_states()
+
 
 def _start(workdir, env):
     st = Stack(workdir, env)
