@@ -52,6 +52,8 @@ struct job_s {
     /* assignment / events */
     json_t         *event;          /* data of a ticket_updated to send */
 
+    int             is_triage;
+
     /* outcome of the last store step */
     ts_rc_e         rc;
     char            err[256];
@@ -70,6 +72,7 @@ static struct {
     int                 again;          /* a wake came during a claim */
     int                 in_flight;
     int                 ai_in_flight;
+    int                 triage_in_flight;
     job_t              *waiting_head;   /* jobs waiting for a provider slot */
     job_t              *waiting_tail;
     job_t              *held;           /* jobs in flight */
@@ -195,6 +198,9 @@ slot_free(job_t *j)
     }
     if (j->next_held) {
         j->next_held->prev_held = j->prev_held;
+    }
+    if (j->is_triage) {
+        jr.triage_in_flight--;
     }
     job_free(j);
     jr.in_flight--;
@@ -838,6 +844,8 @@ job_start(job_t *j)
         j->permanent = 1;
         finish_fail(j);
     } else if (strcmp(kind, "triage") == 0) {
+        jr.triage_in_flight++;
+        j->is_triage = 1;
         store_step(j, triage_read_work, triage_have_text);
     } else if (strcmp(kind, "assign") == 0) {
         store_step(j, assign_work, assign_done);
@@ -855,6 +863,7 @@ job_start(job_t *j)
 
 typedef struct {
     int        max;
+    int        max_triage;
     ts_job_t  *jobs;
     size_t     n;
     ts_rc_e    rc;
@@ -868,6 +877,7 @@ claim_work(ts_store_t *s, void *arg)
     claim_t  *c = arg;
 
     c->rc = ts_store_job_claim(s, ts_now_ms(), jr.cfg.lease_ms, c->max,
+                               c->max_triage,
                                &c->jobs, &c->n);
     if (c->rc != TS_OK) {
         snprintf(c->err, sizeof(c->err), "%s", ts_store_errmsg(s));
@@ -945,6 +955,12 @@ runner_tick(void)
         return;
     }
     c->max = free_slots;
+    /* triage jobs beyond twice the provider's slots would only wait in
+     * the queue, holding slots that assignments and mail need */
+    c->max_triage = free_slots;
+    if (strcmp(jr.cfg.provider, "offline") != 0 && jr.cfg.ai_key != NULL) {
+        c->max_triage = 2 * jr.cfg.ai_concurrency - jr.triage_in_flight;
+    }
     jr.claiming = 1;
     if (store_pool_submit(claim_work, claim_done, c) != 0) {
         jr.claiming = 0;

@@ -367,11 +367,11 @@ ts_store_analytics(ts_store_t *s, int64_t now, json_t **out)
 
 ts_rc_e
 ts_store_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
-    ts_job_t **jobs, size_t *n)
+    int max_triage, ts_job_t **jobs, size_t *n)
 {
     *jobs = NULL;
     *n = 0;
-    return s->ops->job_claim(s, now, lease_ms, max, jobs, n);
+    return s->ops->job_claim(s, now, lease_ms, max, max_triage, jobs, n);
 }
 
 

@@ -247,11 +247,13 @@ typedef struct {
 /*
  * Claim up to max due jobs -- pending with runAfter <= now, or running
  * with an expired lease (its runner died) -- atomically: each becomes
- * running, attempts + 1, leaseUntil = now + lease_ms.  *jobs receives a
- * malloc'ed array of *n jobs (free with ts_jobs_free).
+ * running, attempts + 1, leaseUntil = now + lease_ms.  Jobs of later
+ * stages (assign, email, stats) come first, then at most max_triage
+ * triage jobs, so a triage backlog never delays assignments.  *jobs
+ * receives a malloc'ed array of *n jobs (free with ts_jobs_free).
  */
 ts_rc_e ts_store_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
-    int max, ts_job_t **jobs, size_t *n);
+    int max, int max_triage, ts_job_t **jobs, size_t *n);
 
 void ts_jobs_free(ts_job_t *jobs, size_t n);
 

@@ -74,7 +74,8 @@ typedef struct {
                               const ts_job_new_t *jobs, size_t njobs);
     ts_rc_e  (*analytics)(ts_store_t *s, int64_t now, json_t **out);
     ts_rc_e  (*job_claim)(ts_store_t *s, int64_t now, int64_t lease_ms,
-                          int max, ts_job_t **jobs, size_t *n);
+                          int max, int max_triage, ts_job_t **jobs,
+                          size_t *n);
     ts_rc_e  (*job_done)(ts_store_t *s, const char *id, int attempts,
                          int64_t now);
     ts_rc_e  (*job_extend)(ts_store_t *s, const ts_job_t *jobs, size_t n,

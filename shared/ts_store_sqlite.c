@@ -251,6 +251,7 @@ static const char *ts_sqlite_migrations[] = {
     "CREATE INDEX jobs_lease ON jobs(state, leaseUntil);"
     "CREATE INDEX jobs_state_created ON jobs(state, createdAt DESC, _id);"
     "CREATE INDEX jobs_created ON jobs(createdAt DESC, _id);"
+    "CREATE INDEX jobs_due_kind ON jobs(state, kind, runAfter);"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

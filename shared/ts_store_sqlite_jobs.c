@@ -44,14 +44,19 @@ typedef enum {
     " leaseUntil, lastError, createdAt, updatedAt"
 
 static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
+    /* ?4 = 1: triage jobs only; 0: every other kind (two index ranges
+     * around 'triage' on jobs_due_kind) */
     [TS_J_CLAIM - TS_J_CLAIM] =
         "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
         " leaseUntil = ?2, updatedAt = ?1 WHERE _id IN ("
         "  SELECT _id FROM ("
-        "   SELECT _id, runAfter FROM jobs"
-        "    WHERE state = 'pending' AND runAfter <= ?1"
+        "   SELECT _id, runAfter FROM jobs WHERE state = 'pending'"
+        "    AND (CASE WHEN ?4 THEN kind = 'triage'"
+        "         ELSE (kind < 'triage' OR kind > 'triage') END)"
+        "    AND runAfter <= ?1"
         "   UNION ALL SELECT _id, runAfter FROM jobs"
-        "    WHERE state = 'running' AND leaseUntil < ?1)"
+        "    WHERE state = 'running' AND leaseUntil < ?1"
+        "    AND (kind = 'triage') = (?4 <> 0))"
         "  ORDER BY runAfter LIMIT ?3)"
         " RETURNING _id, kind, payload, attempts, maxAttempts",
     [TS_J_DONE - TS_J_CLAIM] =
@@ -142,34 +147,25 @@ ts_col_ms(sqlite3_stmt *st, int i)
 }
 
 
-ts_rc_e
-ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
-    ts_job_t **jobs, size_t *n)
+/* One claim pass (triage or not) appending to out[*n .. max). */
+static ts_rc_e
+ts_claim_pass(ts_sqlite_t *q, int64_t now, int64_t lease_ms, int triage,
+    int limit, ts_job_t *out, size_t *n)
 {
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st;
-    ts_job_t      *out, *j;
+    sqlite3_stmt  *st = ts_jstmt(q, TS_J_CLAIM);
     const char    *id, *kind, *payload;
-    int            rc;
+    ts_job_t      *j;
+    int            rc, got = 0;
 
-    out = calloc(max > 0 ? (size_t) max : 1, sizeof(ts_job_t));
-    if (out == NULL) {
-        return ts_store_fail(s, "out of memory");
-    }
-    if (ts_sqlite_begin(q) != TS_OK) {
-        free(out);
-        return TS_ERR;
-    }
-    st = ts_jstmt(q, TS_J_CLAIM);
     if (st == NULL) {
-        free(out);
-        return ts_sqlite_rollback(q, TS_ERR);
+        return TS_ERR;
     }
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, now + lease_ms);
-    sqlite3_bind_int(st, 3, max);
+    sqlite3_bind_int(st, 3, limit);
+    sqlite3_bind_int(st, 4, triage);
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < (size_t) max) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < limit) {
         id = (const char *) sqlite3_column_text(st, 0);
         kind = (const char *) sqlite3_column_text(st, 1);
         payload = (const char *) sqlite3_column_text(st, 2);
@@ -177,6 +173,7 @@ ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
             continue;
         }
         j = &out[(*n)++];
+        got++;
         memcpy(j->id, id, TS_OID_LEN + 1);
         snprintf(j->kind, sizeof(j->kind), "%s", kind ? kind : "");
         j->payload = payload ? json_loads(payload, 0, NULL) : NULL;
@@ -187,10 +184,38 @@ ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
         j->max_attempts = sqlite3_column_int(st, 4);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? TS_OK
+                                                   : ts_sqlite_fail(q, "claim");
+}
+
+
+ts_rc_e
+ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
+    int max_triage, ts_job_t **jobs, size_t *n)
+{
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
+    ts_job_t     *out;
+    ts_rc_e       rc;
+
+    out = calloc(max > 0 ? (size_t) max : 1, sizeof(ts_job_t));
+    if (out == NULL) {
+        return ts_store_fail(s, "out of memory");
+    }
+    if (ts_sqlite_begin(q) != TS_OK) {
+        free(out);
+        return TS_ERR;
+    }
+    rc = ts_claim_pass(q, now, lease_ms, 0, max, out, n);
+    if (rc == TS_OK && (int) *n < max && max_triage > 0) {
+        rc = ts_claim_pass(q, now, lease_ms, 1,
+                           max - (int) *n < max_triage ? max - (int) *n
+                                                       : max_triage,
+                           out, n);
+    }
+    if (rc != TS_OK) {
         ts_jobs_free(out, *n);
         *n = 0;
-        return ts_sqlite_rollback(q, ts_sqlite_fail(q, "claim"));
+        return ts_sqlite_rollback(q, rc);
     }
     if (ts_sqlite_commit(q) != TS_OK) {
         ts_jobs_free(out, *n);

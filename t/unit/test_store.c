@@ -476,20 +476,21 @@ jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt(void **state)
     json_decref(nj.payload);
 
     /* claimed once; a second claim inside the lease finds nothing */
-    assert_int_equal(ts_store_job_claim(f->s, t, 5000, 10, &jobs, &n), TS_OK);
+    assert_int_equal(ts_store_job_claim(f->s, t, 5000, 10, 10, &jobs, &n), TS_OK);
     assert_int_equal(n, 1);
     assert_string_equal(jobs[0].id, id);
     assert_int_equal(jobs[0].attempts, 1);
     assert_string_equal(json_string_value(json_object_get(jobs[0].payload,
                                                           "to")), "a@b.io");
     ts_jobs_free(jobs, n);
-    assert_int_equal(ts_store_job_claim(f->s, t + 1000, 5000, 10, &jobs, &n),
+    assert_int_equal(ts_store_job_claim(f->s, t + 1000, 5000, 10, 10, &jobs, &n),
                      TS_OK);
     assert_int_equal(n, 0);
     free(jobs);
 
     /* the lease expires: claimed again, and the old attempt is fenced */
-    assert_int_equal(ts_store_job_claim(f->s, t + 6000, 5000, 10, &jobs, &n),
+    assert_int_equal(ts_store_job_claim(f->s, t + 6000, 5000, 10, 10, &jobs,
+                                         &n),
                      TS_OK);
     assert_int_equal(n, 1);
     assert_int_equal(jobs[0].attempts, 2);
@@ -506,7 +507,8 @@ jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt(void **state)
     json_decref(list);
     assert_int_equal(ts_store_job_retry(f->s, id, t + 7000), TS_OK);
     assert_int_equal(ts_store_job_retry(f->s, id, t + 7000), TS_CONFLICT);
-    assert_int_equal(ts_store_job_claim(f->s, t + 7000, 5000, 10, &jobs, &n),
+    assert_int_equal(ts_store_job_claim(f->s, t + 7000, 5000, 10, 10, &jobs,
+                                         &n),
                      TS_OK);
     assert_int_equal(n, 1);
     assert_int_equal(jobs[0].attempts, 1);
