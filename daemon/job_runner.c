@@ -56,7 +56,8 @@ struct job_s {
 
     /* outcome of the last store step */
     ts_rc_e         rc;
-    char            err[256];
+    char            store_err[256];
+    char            err[256];       /* why the attempt failed */
     int             permanent;      /* the failure will never succeed */
     int             counted;
     job_stage_pt    after_store;    /* runs on the loop after a store step */
@@ -126,8 +127,8 @@ store_step_work(ts_store_t *s, void *arg)
     store_step_t  *st = arg;
 
     st->work(s, st->job);
-    if (st->job->rc == TS_ERR && st->job->err[0] == '\0') {
-        snprintf(st->job->err, sizeof(st->job->err), "store: %s",
+    if (st->job->rc == TS_ERR) {
+        snprintf(st->job->store_err, sizeof(st->job->store_err), "store: %s",
                  ts_store_errmsg(s));
     }
 }
@@ -142,7 +143,7 @@ store_step_done(void *arg, int status)
     free(st);
     if (status != 0) {
         j->rc = TS_ERR;
-        snprintf(j->err, sizeof(j->err), "store task cancelled");
+        snprintf(j->store_err, sizeof(j->store_err), "store task cancelled");
     }
     j->after_store(j);
 }
@@ -155,11 +156,11 @@ store_step(job_t *j, job_store_pt work, job_stage_pt next)
     store_step_t  *st = malloc(sizeof(*st));
 
     j->rc = TS_OK;
-    j->err[0] = '\0';
+    j->store_err[0] = '\0';
     j->after_store = next;
     if (st == NULL) {
         j->rc = TS_ERR;
-        snprintf(j->err, sizeof(j->err), "out of memory");
+        snprintf(j->store_err, sizeof(j->store_err), "out of memory");
         next(j);
         return;
     }
@@ -168,7 +169,7 @@ store_step(job_t *j, job_store_pt work, job_stage_pt next)
     if (store_pool_submit(store_step_work, store_step_done, st) != 0) {
         free(st);
         j->rc = TS_ERR;
-        snprintf(j->err, sizeof(j->err), "store unavailable");
+        snprintf(j->store_err, sizeof(j->store_err), "store unavailable");
         next(j);
     }
 }
@@ -221,7 +222,7 @@ finished(job_t *j)
 {
     if (j->rc != TS_OK && j->rc != TS_NOT_FOUND) {
         log_warn("job %s (%s): could not record the outcome: %s",
-                 j->job.id, j->job.kind, j->err);
+                 j->job.id, j->job.kind, j->store_err);
     }
     slot_free(j);
 }
@@ -276,6 +277,12 @@ static void
 finish_fail(job_t *j)
 {
     int  dead = j->permanent || j->job.attempts >= j->job.max_attempts;
+
+    if (j->err[0] == '\0') {
+        /* a store step failed: its reason is the attempt's */
+        snprintf(j->err, sizeof(j->err), "%s",
+                 j->store_err[0] ? j->store_err : "failed");
+    }
 
     if (dead) {
         log_error("job %s (%s) dead after %d attempt(s): %s", j->job.id,
