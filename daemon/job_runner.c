@@ -105,7 +105,7 @@ job_runner_cfg_default(job_runner_cfg_t *cfg)
     cfg->ai_concurrency = 16;
     cfg->mail_transport = "outbox";
     cfg->outbox_dir = "outbox";
-    cfg->mail_from = "Ticket Assistant <no-reply@localhost>";
+    cfg->mail_from = "Ticket Assistant <no-reply@example.com>";
     cfg->mail_timeout_ms = 20000;
     ts_assign_cfg_default(&cfg->assign);
 }
@@ -726,11 +726,11 @@ mail_sent(const http_result_t *res, void *arg)
     snprintf(j->err, sizeof(j->err), "%s: %s%s%ld",
              jr.cfg.mail_transport, res->error ? res->error : "",
              res->error ? " " : "status ", res->status);
-    /* refused for good (4xx HTTP but 429; 5xx SMTP): dead at once */
-    j->permanent = res->error == NULL
-                   && (smtp ? res->status >= 500
-                            : (res->status >= 400 && res->status < 500
-                               && res->status != 429));
+    /* refused for good (an SMTP 5xx reply, an HTTP 4xx but 429): dead at
+     * once; the SMTP client reports a refusal as an error with its code */
+    j->permanent = smtp ? res->status >= 500
+                        : (res->error == NULL && res->status >= 400
+                           && res->status < 500 && res->status != 429);
     finish_fail(j);
 }
 

@@ -122,7 +122,7 @@ usage(FILE *f)
         "  --smtp-user NAME\n"
         "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
         "  --mail-from ADDRESS      default \"Ticket Assistant"
-        " <no-reply@localhost>\"\n",
+        " <no-reply@example.com>\"\n",
         SWEEP_DEFAULT_S);
 }
 

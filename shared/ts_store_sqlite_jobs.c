@@ -106,8 +106,12 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
         " WHERE _id = ?1 AND assignedTo IS NULL RETURNING status",
     [TS_J_EXPLAIN - TS_J_CLAIM] =
         "UPDATE tickets SET assignment = ?2 WHERE _id = ?1",
+    /* strictly increasing even within one millisecond, so a burst of
+     * assignments rotates through tied moderators (least recently
+     * assigned first) instead of falling through to the id order */
     [TS_J_STAMP - TS_J_CLAIM] =
-        "UPDATE users SET lastAssignedAt = ?2 WHERE _id = ?1",
+        "UPDATE users SET lastAssignedAt = max(?2, 1 + coalesce("
+        " (SELECT max(lastAssignedAt) FROM users), 0)) WHERE _id = ?1",
     [TS_J_STATS_FLAG - TS_J_CLAIM] =
         "UPDATE tickets SET statsCounted = 1"
         " WHERE _id = ?1 AND statsCounted = 0",

@@ -637,14 +637,15 @@ class Stack:
                 self.sql("SELECT state, count(*) FROM jobs GROUP BY state")}
 
     def wait_jobs_settled(self, timeout=15):
-        """Wait until no job is pending or running; returns job_states()
-        (falsy on timeout is not possible: check the states)."""
+        """Wait until no job is pending or running; returns job_states(),
+        as they are at the timeout if that comes first (check them)."""
         def settled():
             states = self.job_states()
             if states.get("pending", 0) or states.get("running", 0):
                 return None
-            return states
-        return poll(settled, timeout, 0.05) or self.job_states()
+            return [states]             # truthy even when there are none
+        found = poll(settled, timeout, 0.05)
+        return found[0] if found else self.job_states()
 
 
 def _start(workdir, env):
