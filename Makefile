@@ -84,10 +84,10 @@ $(BUILD)/obj/%.o: %.c $(SHARED_HDR) $(DAEMON_HDR)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -Idaemon -c -o $@ $<
 
-$(BUILD)/asan/%.o: %.c $(SHARED_HDR)
+$(BUILD)/asan/%.o: %.c $(SHARED_HDR) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC/ASAN $<"
-	@$(CC) $(CFLAGS) $(ASAN) -c -o $@ $<
+	@$(CC) $(CFLAGS) $(ASAN) -Idaemon -c -o $@ $<
 
 $(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
 	@echo "  LD      $@"
@@ -113,10 +113,15 @@ test: deps build unit integration
 
 # The integration suite against the ASan-built module (nginx itself is the
 # stock binary, with libasan preloaded); any report fails the test.
-asan-integration: deps $(ASAN_MODULE) $(TICKETD)
-	MODULE=$(CURDIR)/$(ASAN_MODULE) \
+asan-integration: deps $(ASAN_MODULE) $(BUILD)/ticketd-asan
+	MODULE=$(CURDIR)/$(ASAN_MODULE) TICKETD=$(CURDIR)/$(BUILD)/ticketd-asan \
 	    NGINX_LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    $(PYTEST) -q t/integration
+
+$(BUILD)/ticketd-asan: $(DAEMON_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
+	@echo "  LD/ASAN $@"
+	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ $(LIBS)
 
 bench: deps build
 	/usr/bin/python3 t/bench/login_health.py

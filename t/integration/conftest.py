@@ -36,7 +36,8 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
-TICKETD = REPO / "build" / "ticketd"
+# `make asan-integration` also runs an ASan build of ticketd
+TICKETD = Path(os.environ.get("TICKETD", REPO / "build" / "ticketd"))
 # `make asan-integration` points MODULE at an ASan build of the module and
 # sets NGINX_LD_PRELOAD to libasan; reports land in PREFIX/asan.<pid>.
 MODULE = Path(os.environ.get("MODULE", REPO / "build" / "nginx" /
@@ -399,6 +400,10 @@ class Stack:
         for report in sorted(self.prefix.glob("asan.*")):
             problems.append("AddressSanitizer report %s:\n%s" % (
                 report, tail(read_text(report))))
+        # an ASan/UBSan build of ticketd reports on its stderr
+        daemon_err = read_text(self.dir / "ticketd.stderr")
+        if "AddressSanitizer" in daemon_err or "runtime error:" in daemon_err:
+            problems.append("ticketd sanitizer report:\n%s" % tail(daemon_err))
         return problems
 
     # --- HTTP -------------------------------------------------------------
