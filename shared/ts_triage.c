@@ -132,20 +132,6 @@ tt_err_text(char *err, size_t errlen, const char *prefix, const char *s)
 }
 
 
-/* ASCII whitespace trim (the same rule as request fields). */
-static void
-tt_trim(const char **s, size_t *len)
-{
-    while (*len && isspace((unsigned char) (*s)[0])) {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len && isspace((unsigned char) (*s)[*len - 1])) {
-        (*len)--;
-    }
-}
-
-
 /* A byte that belongs to a word (UTF-8 multi-byte characters do). */
 static int
 tt_word_char(unsigned char c)
@@ -343,7 +329,7 @@ ts_triage_priority(const char *s, size_t len)
     if (s == NULL) {
         return NULL;
     }
-    tt_trim(&s, &len);
+    ts_trim(&s, &len);
     for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strlen(map[i].word) == len
             && strncasecmp(s, map[i].word, len) == 0)
@@ -369,7 +355,7 @@ tt_skill_add(json_t *arr, const char *s, size_t len)
     json_t  *v;
     size_t   i;
 
-    tt_trim(&s, &len);
+    ts_trim(&s, &len);
     if (len == 0 || json_array_size(arr) >= TS_TRIAGE_SKILLS_MAX
         || !ts_valid_utf8(s, len)
         || ts_utf8_len(s, len) > TS_TRIAGE_SKILL_LEN_MAX)
@@ -487,7 +473,7 @@ tt_string(json_t *v, size_t max, char **out)
     /* jansson strings are valid UTF-8 without NUL bytes (flags 0) */
     s = json_string_value(v);
     len = json_string_length(v);
-    tt_trim(&s, &len);
+    ts_trim(&s, &len);
     len = tt_utf8_cut_chars(s, len, max);
     *out = strndup(s, len);
     return 0;
@@ -641,7 +627,7 @@ ts_triage_parse_text(const char *text, size_t len, ts_triage_t *out,
     }
     s = text;
     n = text ? len : 0;
-    tt_trim(&s, &n);
+    ts_trim(&s, &n);
     if (n == 0) {
         tt_err(err, errlen, "empty reply");
         return -1;

@@ -97,7 +97,7 @@ ts_strndup_lower(const char *s, size_t len)
 }
 
 
-static void
+void
 ts_trim(const char **s, size_t *len)
 {
     while (*len && isspace((unsigned char) (*s)[0])) {

@@ -52,6 +52,9 @@ int ts_valid_email(const char *s, size_t len);
 /* 1 when s is 3..32 of [A-Za-z0-9_.-]. */
 int ts_valid_username(const char *s, size_t len);
 
+/* Narrow s[0..*len) to drop leading and trailing ASCII whitespace. */
+void ts_trim(const char **s, size_t *len);
+
 /* 1 when s is valid UTF-8 without NUL bytes. */
 int ts_valid_utf8(const char *s, size_t len);
 
