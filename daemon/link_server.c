@@ -244,7 +244,16 @@ link_on_event(link_t *l, json_t *msg)
              dump != NULL ? dump : "?");
     free(dump);
 
-    /* The event hub hooks in here: fan out to every link, then Redis. */
+    /*
+     * The hub: every worker gets every event -- the sender too, since its
+     * own sockets may be in the room -- and delivers it to its local
+     * members.  (A Redis bridge to other hosts hooks in here as well.)
+     */
+    dump = json_dumps(msg, JSON_COMPACT);
+    if (dump != NULL) {
+        link_server_broadcast(dump, strlen(dump));
+        free(dump);
+    }
 }
 
 static void
