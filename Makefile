@@ -21,7 +21,7 @@ WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 CFLAGS     ?= -g -O2
 CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
               -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null)
-LIBS       := -luv -lcurl -ljansson -ljwt -lsqlite3 -lcrypt -lpthread -lm
+LIBS       := -luv -lcurl -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm
 ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 SHARED_SRC := $(sort $(wildcard shared/*.c))
@@ -35,7 +35,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit integration asan-integration bench bench-tickets bench-jobs demo clean FORCE
+.PHONY: all build deps run test unit fuzz-smoke fuzz integration asan-integration bench bench-tickets bench-jobs demo clean FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -98,6 +98,33 @@ $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
 	@echo "  LD/ASAN $@"
 	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
 
+# --- fuzzing ----------------------------------------------------------------
+# fuzz-smoke (part of `make test`): the fuzz targets' standalone drivers,
+# ASan+UBSan, a bounded number of random inputs.  fuzz: libFuzzer (clang)
+# for FUZZ_SECONDS each, run by hand.
+
+FUZZ_RUNS    ?= 100000
+FUZZ_SECONDS ?= 300
+
+$(BUILD)/fuzz-%: t/fuzz/fuzz_%.c $(SHARED_ASAN_OBJ)
+	@echo "  LD/ASAN $@"
+	@$(CC) $(CFLAGS) $(ASAN) -DTS_FUZZ_STANDALONE -o $@ $^ $(LIBS)
+
+fuzz-smoke: $(BUILD)/fuzz-ws $(BUILD)/fuzz-sio
+	$(BUILD)/fuzz-ws -runs $(FUZZ_RUNS)
+	$(BUILD)/fuzz-sio $(FUZZ_RUNS)
+
+fuzz: $(SHARED_SRC)
+	@command -v clang >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(BUILD)/libfuzzer
+	for t in ws sio; do \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared \
+	        -o $(BUILD)/libfuzzer/fuzz_$$t t/fuzz/fuzz_$$t.c $(SHARED_SRC) \
+	        $(LIBS) && \
+	    $(BUILD)/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        || exit 1; \
+	done
+
 # --- the two README commands ---------------------------------------------
 
 run: deps build
@@ -109,7 +136,7 @@ unit: $(UNIT)
 integration: build
 	$(PYTEST) -q t/integration
 
-test: deps build unit integration
+test: deps build unit fuzz-smoke integration
 
 # The integration suite against the ASan-built module (nginx itself is the
 # stock binary, with libasan preloaded); any report fails the test.

@@ -3,7 +3,7 @@
 # that are missing, so a machine that has them never runs apt-get.
 set -euo pipefail
 pkgs=(nginx nginx-dev libjansson-dev libjwt-dev libsqlite3-dev libcrypt-dev
-      libuv1-dev libhiredis-dev libcurl4-openssl-dev libcmocka-dev
+      libuv1-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server sqlite3 pkg-config gcc make dpkg-dev curl
       python3-pytest python3-requests python3-websocket wrk)
 missing=()

@@ -13,6 +13,8 @@ int test_api_run(void);
 int test_triage_run(void);
 int test_assign_run(void);
 int test_mail_run(void);
+int test_sio_run(void);
+int test_ws_run(void);
 
 int
 main(void)
@@ -27,6 +29,8 @@ main(void)
     failed += test_triage_run();
     failed += test_assign_run();
     failed += test_mail_run();
+    failed += test_sio_run();
+    failed += test_ws_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);
