@@ -44,6 +44,19 @@ static __thread ts_store_t  *ngx_http_ticket_store;
 static __thread ngx_uint_t   ngx_http_ticket_niced;
 
 static void ngx_http_ticket_body_handler(ngx_http_request_t *r);
+
+
+ts_store_t *
+ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf, char *err,
+    size_t errlen)
+{
+    if (ngx_http_ticket_store == NULL) {
+        ngx_http_ticket_store = ts_store_open((const char *) tmcf->store.data,
+                                              err, errlen);
+    }
+    return ngx_http_ticket_store;
+}
+
 static void ngx_http_ticket_thread(void *data, ngx_log_t *log);
 static void ngx_http_ticket_done(ngx_event_t *ev);
 
@@ -345,15 +358,10 @@ ngx_http_ticket_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    if (ngx_http_ticket_store == NULL) {
-        ngx_http_ticket_store = ts_store_open((const char *)
-                                              t->tmcf->store.data,
-                                              err, sizeof(err));
-        if (ngx_http_ticket_store == NULL) {
-            ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1, "%s%Z", err);
-            ts_api_error(&t->resp, 503, "Service unavailable");
-            return;
-        }
+    if (ngx_http_ticket_thread_store(t->tmcf, err, sizeof(err)) == NULL) {
+        ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1, "%s%Z", err);
+        ts_api_error(&t->resp, 503, "Service unavailable");
+        return;
     }
 
     ts_api_call(&t->tmcf->api, ngx_http_ticket_store, &t->req, &t->resp);

@@ -38,7 +38,7 @@ ngx_http_ticket_token_slot(u_char *token, size_t len)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ticket_verify(ngx_http_ticket_main_conf_t *tmcf, u_char *token,
     size_t len, ts_claims_t *claims)
 {

@@ -266,10 +266,8 @@ ngx_http_ticket_link_read(ngx_event_t *ev)
             return;
         }
         while ((rc = ts_link_decoder_next(&l->dec, &payload, &len)) == 1) {
-            /* daemon -> worker events are delivered to sockets by the
-             * real-time layer; until it exists they are only traced */
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, l->log, 0,
-                           "ticket link: frame of %uz bytes", len);
+            /* daemon -> worker: events for this worker's sockets */
+            ngx_http_ticket_ws_deliver(payload, len);
         }
         if (rc < 0) {
             ngx_log_error(NGX_LOG_ERR, l->log, 0,

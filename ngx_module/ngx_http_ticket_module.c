@@ -32,6 +32,8 @@ static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ticket_socketio_ping(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 
@@ -84,6 +86,34 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       ngx_http_ticket_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ticket_socketio"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ticket_socketio,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_socketio_ping"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ticket_socketio_ping,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_socketio_max_message"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, ws_max_message),
+      NULL },
+
+    { ngx_string("ticket_socketio_send_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, ws_send_buffer),
       NULL },
 
     { ngx_string("ticket_thread_pool"),
@@ -227,6 +257,11 @@ ngx_http_ticket_create_loc_conf(ngx_conf_t *cf)
     tlcf->max_body = NGX_CONF_UNSET_SIZE;
     tlcf->cors_origins = NGX_CONF_UNSET_PTR;
     tlcf->cors_any = NGX_CONF_UNSET;
+    tlcf->socketio = NGX_CONF_UNSET;
+    tlcf->ping_interval = NGX_CONF_UNSET_MSEC;
+    tlcf->ping_timeout = NGX_CONF_UNSET_MSEC;
+    tlcf->ws_max_message = NGX_CONF_UNSET_SIZE;
+    tlcf->ws_send_buffer = NGX_CONF_UNSET_SIZE;
 
     return tlcf;
 }
@@ -247,6 +282,29 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               TS_API_MAX_BODY);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_value(conf->cors_any, prev->cors_any, 0);
+    ngx_conf_merge_value(conf->socketio, prev->socketio, 0);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              25000);
+    ngx_conf_merge_msec_value(conf->ping_timeout, prev->ping_timeout, 20000);
+    ngx_conf_merge_size_value(conf->ws_max_message, prev->ws_max_message,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->ws_send_buffer, prev->ws_send_buffer,
+                              1024 * 1024);
+
+    if (conf->ws_max_message < 1024
+        || conf->ws_max_message > 64 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_socketio_max_message\" must be between "
+                           "1k and 64m");
+        return NGX_CONF_ERROR;
+    }
+    if (conf->ws_send_buffer < 16 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_socketio_send_buffer\" must be at "
+                           "least 16k");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_body == 0 || conf->max_body > 16 * 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -254,7 +312,7 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (!conf->api) {
+    if (!conf->api && !conf->socketio) {
         return NGX_CONF_OK;
     }
 
@@ -262,14 +320,14 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (tmcf->store.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ticket_api\" needs \"ticket_store\" at the "
-                           "http level");
+                           "\"ticket_api\" and \"ticket_socketio\" need "
+                           "\"ticket_store\" at the http level");
         return NGX_CONF_ERROR;
     }
     if (tmcf->jwt_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ticket_api\" needs \"ticket_jwt_secret_file\" "
-                           "at the http level");
+                           "\"ticket_api\" and \"ticket_socketio\" need "
+                           "\"ticket_jwt_secret_file\" at the http level");
         return NGX_CONF_ERROR;
     }
 
@@ -555,6 +613,32 @@ ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_ticket_socketio_ping(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   interval, timeout;
+
+    if (tlcf->ping_interval != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    interval = ngx_parse_time(&value[1], 0);
+    timeout = ngx_parse_time(&value[2], 0);
+    if (interval == (ngx_msec_t) NGX_ERROR || timeout == (ngx_msec_t) NGX_ERROR
+        || interval < 1000 || timeout < 1000)
+    {
+        return "wants two times of at least 1s: the ping interval and "
+               "the pong timeout";
+    }
+    tlcf->ping_interval = interval;
+    tlcf->ping_timeout = timeout;
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ticket_postconfiguration(ngx_conf_t *cf)
 {
@@ -588,5 +672,6 @@ ngx_http_ticket_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ticket_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_ticket_ws_shutdown();
     ngx_http_ticket_link_stop();
 }

@@ -34,6 +34,11 @@ typedef struct {
     size_t               max_body;        /* ticket_max_body */
     ngx_array_t         *cors_origins;    /* ngx_str_t; NULL = no CORS */
     ngx_flag_t           cors_any;        /* "*" */
+    ngx_flag_t           socketio;        /* ticket_socketio */
+    ngx_msec_t           ping_interval;   /* ticket_socketio_ping */
+    ngx_msec_t           ping_timeout;
+    size_t               ws_max_message;  /* ticket_socketio_max_message */
+    size_t               ws_send_buffer;  /* ticket_socketio_send_buffer */
 } ngx_http_ticket_loc_conf_t;
 
 /* Per-request state: the bearer token is verified at most once. */
@@ -54,6 +59,23 @@ ngx_int_t ngx_http_ticket_api_handler(ngx_http_request_t *r);
 
 /* ngx_http_ticket_auth.c: the request's ctx with its token verified. */
 ngx_http_ticket_ctx_t *ngx_http_ticket_auth(ngx_http_request_t *r);
+
+/* A bearer token's signature and expiry (cached per worker): NGX_OK and
+ * claims filled, or NGX_DECLINED. */
+ngx_int_t ngx_http_ticket_verify(ngx_http_ticket_main_conf_t *tmcf,
+    u_char *token, size_t len, ts_claims_t *claims);
+
+/* This thread's store connection, opened on first use; NULL with err. */
+ts_store_t *ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf,
+    char *err, size_t errlen);
+
+/* ngx_http_ticket_ws.c: WebSocket + Engine.IO/Socket.IO ("ticket_socketio") */
+char *ngx_http_ticket_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* An event frame from ticketd: deliver it to this worker's sockets. */
+void ngx_http_ticket_ws_deliver(const char *payload, size_t len);
+/* Close every socket with 1001 (the worker is going away). */
+void ngx_http_ticket_ws_shutdown(void);
 ngx_int_t ngx_http_ticket_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_ticket_cors.c */

@@ -68,6 +68,12 @@ http {
             error_page 413 = @ticket_413;
         }
 
+        location /socket.io/ {
+            ticket_socketio;
+            ticket_thread_pool ticket;
+            ticket_socketio_ping ${SIO_PING:-25s 20s};
+        }
+
         location @ticket_413 {
             default_type "application/json; charset=utf-8";
             return 413 '{"error":"Request body too large","message":"Request body too large"}';
