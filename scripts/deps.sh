@@ -11,8 +11,20 @@ for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
         || missing+=("$p")
 done
-((${#missing[@]})) || exit 0
-echo "installing missing packages: ${missing[*]}"
-sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((${#missing[@]})); then
+    echo "installing missing packages: ${missing[*]}"
+    sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"
+fi
+
+# the end-to-end test's socket.io-client, from the committed lock file
+e2e=$(cd "$(dirname "$0")/.." && pwd)/t/e2e
+if [ -f "$e2e/package-lock.json" ] && [ ! -d "$e2e/node_modules" ]; then
+    if command -v npm >/dev/null; then
+        (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+        echo "npm is missing: the socket.io-client end-to-end test will be skipped"
+    fi
+fi
