@@ -34,6 +34,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "presence.h"
 #include "ts_link.h"
 
 #define LINK_BACKLOG   128
@@ -257,6 +258,20 @@ link_on_event(link_t *l, json_t *msg)
 }
 
 static void
+link_on_presence(link_t *l, json_t *msg)
+{
+    const char  *user = json_string_value(json_object_get(msg, "userId"));
+    json_t      *delta = json_object_get(msg, "delta");
+
+    if (user == NULL || !json_is_integer(delta)) {
+        log_warn("link %" PRIu64 ": presence without userId and delta,"
+                 " ignored", l->id);
+        return;
+    }
+    presence_change(l->id, user, (int) json_integer_value(delta));
+}
+
+static void
 link_on_wake(link_t *l, json_t *msg)
 {
     log_debug("link %" PRIu64 ": wake", l->id);
@@ -267,6 +282,7 @@ static const link_handler_t  link_handlers[] = {
     { "hello", link_on_hello },
     { "event", link_on_event },
     { "wake",  link_on_wake },
+    { "presence", link_on_presence },
 };
 
 /* Parse one frame and dispatch it; a bad frame is logged and dropped. */
@@ -384,6 +400,7 @@ link_close(link_t *l)
     }
     l->prev = l->next = NULL;
     server.nlinks--;
+    presence_link_closed(l->id);       /* its sockets are gone */
 
     uv_close((uv_handle_t *) &l->pipe, link_on_close);
 }

@@ -34,6 +34,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "presence.h"
 #include "store_pool.h"
 
 #define SWEEP_DEFAULT_S   600
@@ -51,6 +52,7 @@ typedef struct {
     char              *ai_key;             /* read from a file or env */
     char              *sendgrid_key;
     char              *smtp_password;
+    uint64_t           presence_grace_ms;
 } options_t;
 
 static struct {
@@ -121,6 +123,9 @@ usage(FILE *f)
         "  --smtp-url URL           smtp://host:port or smtps://...\n"
         "  --smtp-user NAME\n"
         "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
+        "  --presence-grace-ms MS   offline this long after the last socket"
+        " closes\n"
+        "                           (default 5000)\n"
         "  --mail-from ADDRESS      default \"Ticket Assistant"
         " <no-reply@example.com>\"\n",
         SWEEP_DEFAULT_S);
@@ -277,6 +282,7 @@ options_parse(int argc, char **argv, options_t *o)
         { "smtp-user",      required_argument, NULL, 1015 },
         { "smtp-password-file", required_argument, NULL, 1016 },
         { "mail-from",      required_argument, NULL, 1017 },
+        { "presence-grace-ms", required_argument, NULL, 1018 },
         { NULL, 0, NULL, 0 }
     };
     job_runner_cfg_t  *jc = &o->jobs;
@@ -292,6 +298,7 @@ options_parse(int argc, char **argv, options_t *o)
     o->socket_path = env_default("TICKETD_SOCKET");
     o->store_uri = env_default("TICKETD_STORE");
     o->sweep_interval = SWEEP_DEFAULT_S;
+    o->presence_grace_ms = 5000;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
@@ -370,6 +377,13 @@ options_parse(int argc, char **argv, options_t *o)
         case 1015: jc->smtp_user = optarg; break;
         case 1016: smtp_pw_file = optarg; break;
         case 1017: jc->mail_from = optarg; break;
+        case 1018:
+            v = option_num(argv[optind - 1], optarg, 0, 3600000);
+            if (v < 0) {
+                return -1;
+            }
+            o->presence_grace_ms = (uint64_t) v;
+            break;
 
         case ':':
             fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
@@ -497,6 +511,11 @@ daemon_listen(void)
         daemon_stop(1);
         return;
     }
+    if (presence_start(&td.loop, td.opt.presence_grace_ms) != 0) {
+        log_error("cannot start the presence timer");
+        daemon_stop(1);
+        return;
+    }
     if (job_runner_start(&td.loop, &td.opt.jobs) != 0) {
         daemon_stop(1);
     }
@@ -586,6 +605,7 @@ daemon_stop(int exit_code)
 
     link_server_stop();
     housekeeping_stop();
+    presence_stop();
     /* jobs in flight finish their store step (or their lease expires)
      * before the store closes */
     job_runner_stop(runner_stopped, NULL);

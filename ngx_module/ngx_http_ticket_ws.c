@@ -26,6 +26,7 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_json.h"
 
+#include "ts_link.h"
 #include "ts_sio.h"
 #include "ts_ws.h"
 
@@ -174,6 +175,25 @@ ngx_http_ticket_ws_send_owned(ngx_http_ticket_ws_t *ws, char *packet)
 }
 
 
+/* Tell ticketd a session of this socket's user began (+1) or ended (-1). */
+static void
+ngx_http_ticket_ws_presence(ngx_http_ticket_ws_t *ws, int delta)
+{
+    u_char          msg[128];
+    unsigned char  *frame;
+    size_t          n, flen;
+
+    n = ngx_snprintf(msg, sizeof(msg),
+                     "{\"type\":\"presence\",\"userId\":\"%s\","
+                     "\"delta\":%d}", ws->claims.user_id, delta) - msg;
+    frame = ts_link_frame((const char *) msg, n, &flen);
+    if (frame != NULL) {
+        ngx_http_ticket_link_send(frame, flen);
+        free(frame);
+    }
+}
+
+
 /* --- closing ---------------------------------------------------------------- */
 
 static void
@@ -188,6 +208,10 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
         return;
     }
     ws->closed = 1;
+    if (ws->authed) {
+        ws->authed = 0;
+        ngx_http_ticket_ws_presence(ws, -1);
+    }
 
     /* best effort, one write: the peer may be gone */
     if (code && !r->connection->error) {
@@ -347,6 +371,7 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
             ws->authed = 1;
             ws->claims = t->claims;
             ws->role = t->role;
+            ngx_http_ticket_ws_presence(ws, 1);
             ngx_http_ticket_ws_send_owned(ws,
                 ts_sio_connect_ok(NULL, ws->sid, NULL));
         } else {
@@ -516,9 +541,10 @@ ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws, const char *text,
             ngx_http_ticket_ws_connect(ws, &p);
         } else if (p.sio == TS_SIO_EVENT) {
             ngx_http_ticket_ws_event(ws, &p);
-        } else if (p.sio == TS_SIO_DISCONNECT) {
+        } else if (p.sio == TS_SIO_DISCONNECT && ws->authed) {
             ws->authed = 0;
             ws->nrooms = 0;
+            ngx_http_ticket_ws_presence(ws, -1);
         }
         break;
     default:
@@ -713,6 +739,9 @@ ngx_http_ticket_ws_cleanup(void *data)
 
     if (!ws->closed) {
         ws->closed = 1;
+        if (ws->authed) {
+            ngx_http_ticket_ws_presence(ws, -1);
+        }
         if (ws->ping.timer_set) {
             ngx_del_timer(&ws->ping);
         }
