@@ -21,7 +21,7 @@ WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 CFLAGS     ?= -g -O2
 CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
               -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null)
-LIBS       := -luv -lcurl -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm
+LIBS       := -luv -lcurl -lhiredis -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm
 ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 SHARED_SRC := $(sort $(wildcard shared/*.c))

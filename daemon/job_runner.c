@@ -23,6 +23,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "redis_bridge.h"
 #include "store_pool.h"
 #include "ts_mail.h"
 #include "ts_store.h"
@@ -312,6 +313,7 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
     json_decref(frame);
     if (text != NULL) {
         link_server_broadcast(text, strlen(text));
+        redis_bridge_publish(text, strlen(text));
         log_info("event ticket_updated room=%s", room);
     }
     free(text);

@@ -35,6 +35,7 @@
 #include "link_server.h"
 #include "log.h"
 #include "presence.h"
+#include "redis_bridge.h"
 #include "ts_link.h"
 
 #define LINK_BACKLOG   128
@@ -253,6 +254,7 @@ link_on_event(link_t *l, json_t *msg)
     dump = json_dumps(msg, JSON_COMPACT);
     if (dump != NULL) {
         link_server_broadcast(dump, strlen(dump));
+        redis_bridge_publish(dump, strlen(dump));     /* other hosts */
         free(dump);
     }
 }

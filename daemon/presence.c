@@ -14,6 +14,7 @@
 #include "link_server.h"
 #include "log.h"
 #include "presence.h"
+#include "redis_bridge.h"
 #include "store_pool.h"
 #include "ts_store.h"
 
@@ -87,6 +88,7 @@ presence_done(void *arg, int status)
         text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
         if (text) {
             link_server_broadcast(text, strlen(text));
+            redis_bridge_publish(text, strlen(text));
             log_info("presence: %s is %s", t->user,
                      ts_presence_name(t->want));
         }

@@ -35,6 +35,7 @@
 #include "link_server.h"
 #include "log.h"
 #include "presence.h"
+#include "redis_bridge.h"
 #include "store_pool.h"
 
 #define SWEEP_DEFAULT_S   600
@@ -53,6 +54,7 @@ typedef struct {
     char              *sendgrid_key;
     char              *smtp_password;
     uint64_t           presence_grace_ms;
+    const char        *redis_url;          /* events between hosts */
 } options_t;
 
 static struct {
@@ -123,6 +125,9 @@ usage(FILE *f)
         "  --smtp-url URL           smtp://host:port or smtps://...\n"
         "  --smtp-user NAME\n"
         "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
+        "  --redis URL              redis://host[:port][/db]: events to and"
+        " from\n"
+        "                           other hosts' ticketd (pub/sub)\n"
         "  --presence-grace-ms MS   offline this long after the last socket"
         " closes\n"
         "                           (default 5000)\n"
@@ -283,6 +288,7 @@ options_parse(int argc, char **argv, options_t *o)
         { "smtp-password-file", required_argument, NULL, 1016 },
         { "mail-from",      required_argument, NULL, 1017 },
         { "presence-grace-ms", required_argument, NULL, 1018 },
+        { "redis",          required_argument, NULL, 1019 },
         { NULL, 0, NULL, 0 }
     };
     job_runner_cfg_t  *jc = &o->jobs;
@@ -384,6 +390,7 @@ options_parse(int argc, char **argv, options_t *o)
             }
             o->presence_grace_ms = (uint64_t) v;
             break;
+        case 1019: o->redis_url = optarg; break;
 
         case ':':
             fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
@@ -511,6 +518,14 @@ daemon_listen(void)
         daemon_stop(1);
         return;
     }
+    if (td.opt.redis_url != NULL
+        && redis_bridge_start(&td.loop, td.opt.redis_url) != 0)
+    {
+        log_error("bad --redis URL \"%s\" (redis://host[:port][/db])",
+                  td.opt.redis_url);
+        daemon_stop(1);
+        return;
+    }
     if (presence_start(&td.loop, td.opt.presence_grace_ms) != 0) {
         log_error("cannot start the presence timer");
         daemon_stop(1);
@@ -606,6 +621,7 @@ daemon_stop(int exit_code)
     link_server_stop();
     housekeeping_stop();
     presence_stop();
+    redis_bridge_stop();
     /* jobs in flight finish their store step (or their lease expires)
      * before the store closes */
     job_runner_stop(runner_stopped, NULL);

@@ -1,0 +1,122 @@
+"""Events cross hosts through Redis pub/sub: two nginx+ticketd pairs, each
+with its own store, share one real redis-server; an event made on one pair
+reaches a socket held by the other, and stopping Redis keeps each pair
+working on its own until Redis returns."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import websocket
+
+from conftest import free_port, poll
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    if not os.path.exists(REDIS):
+        pytest.skip("redis-server is not installed (make deps installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return True
+        except OSError:
+            return False
+    assert poll(up, 5), "redis-server did not start"
+    yield {"port": port, "proc": proc,
+           "restart": lambda: subprocess.Popen(
+               [REDIS, "--port", str(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
+    proc.kill()
+    proc.wait()
+
+
+def sio_connect(st, token):
+    ws = websocket.create_connection(
+        "ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket" % st.port,
+        timeout=5)
+    assert ws.recv().startswith("0{")
+    ws.send('40{"token":"%s"}' % token)
+    assert ws.recv().startswith("40{")
+    return ws
+
+
+def wait_event(ws, *needles, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            msg = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            break
+        if msg == "2":
+            ws.send("3")
+            continue
+        if all(n in msg for n in needles):
+            return msg
+    return None
+
+
+def test_event_on_one_host_reaches_a_socket_on_the_other(make_stack,
+                                                         redis_server):
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server["port"]
+    a = make_stack(TICKETD_ARGS=args)
+    b = make_stack(TICKETD_ARGS=args)
+    assert poll(lambda: "subscribed" in a.daemon_log()
+                and "subscribed" in b.daemon_log(), 5)
+
+    _, b_admin = b.signup()
+    ws = sio_connect(b, b_admin)
+    try:
+        user, token = a.signup()
+        r = a.patch("/api/auth/status", token=token, json={"status": "dnd"})
+        assert r.status_code == 200
+        msg = wait_event(ws, user["_id"], '"dnd"')
+        assert msg is not None, "no event from the other host"
+        assert msg.startswith('42["user_status_changed"')
+        assert '"dnd"' in msg
+    finally:
+        ws.close()
+
+
+def test_redis_stopping_keeps_each_host_working_and_bridging_resumes(
+        make_stack, redis_server):
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server["port"]
+    a = make_stack(TICKETD_ARGS=args)
+    b = make_stack(TICKETD_ARGS=args)
+    assert poll(lambda: "subscribed" in b.daemon_log(), 5)
+
+    redis_server["proc"].kill()
+    redis_server["proc"].wait()
+    assert poll(lambda: "disconnected" in b.daemon_log(), 5)
+
+    # each host still serves and delivers its own events
+    _, b_admin = b.signup()
+    ws = sio_connect(b, b_admin)
+    try:
+        user, token = b.signup()
+        assert b.patch("/api/auth/status", token=token,
+                       json={"status": "dnd"}).status_code == 200
+        assert wait_event(ws, user["_id"], '"dnd"') is not None
+
+        # Redis comes back: the bridge reconnects and carries events again
+        redis_server["proc"] = redis_server["restart"]()
+        assert poll(lambda: b.daemon_log().count("subscribed") >= 2
+                    and a.daemon_log().count("subscribed") >= 2, 40, 0.5)
+        other, otoken = a.signup()
+        assert a.patch("/api/auth/status", token=otoken,
+                       json={"status": "dnd"}).status_code == 200
+        assert wait_event(ws, other["_id"], '"dnd"') is not None
+    finally:
+        ws.close()
