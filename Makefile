@@ -35,7 +35,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit fuzz-smoke fuzz integration asan-integration bench bench-tickets bench-jobs demo clean FORCE
+.PHONY: all build deps run test unit fuzz-smoke fuzz integration asan-integration bench bench-tickets bench-jobs bench-fanout demo clean FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -171,3 +171,12 @@ bench-tickets: deps build
 # and ticketd's RSS (a fast check: /usr/bin/python3 t/bench/jobs_backlog.py --quick).
 bench-jobs: deps build
 	/usr/bin/python3 t/bench/jobs_backlog.py
+
+# Fan-out of one event to 1000 and 5000 sockets in one room: this module vs
+# Debian's nchan and a Node socket.io 4.8 server, same generator (a fast
+# check: /usr/bin/python3 t/bench/fanout/run.py --quick).
+bench-fanout: deps build
+	@[ -d t/bench/fanout/node_modules ] || (cd t/bench/fanout && npm ci --no-audit --no-fund)
+	@[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || \
+	    (apt-get install -y libnginx-mod-nchan || sudo apt-get install -y libnginx-mod-nchan)
+	/usr/bin/python3 t/bench/fanout/run.py
