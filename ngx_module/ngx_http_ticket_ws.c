@@ -127,7 +127,11 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
         return;
     }
     hlen = ts_ws_frame_header(op, len, hdr);
-    if (ws->out_len + hlen + len > ws->conf->ws_send_buffer) {
+    /* the bound is on what waits: one event larger than the buffer still
+     * goes to a reader that has kept up */
+    if (ws->out_len > 0
+        && ws->out_len + hlen + len > ws->conf->ws_send_buffer)
+    {
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
                       "socket.io: slow reader, %uz bytes queued, closing",
                       ws->out_len);
@@ -736,8 +740,26 @@ static void
 ngx_http_ticket_ws_cleanup(void *data)
 {
     ngx_http_ticket_ws_t  *ws = data;
+    ngx_connection_t      *c = ws->request->connection;
+    unsigned char          payload[TS_WS_MAX_CONTROL];
+    unsigned char          frame[TS_WS_MAX_CONTROL + TS_WS_MAX_HEADER];
+    size_t                 plen, flen;
 
     if (!ws->closed) {
+        /*
+         * The request ends without our close: nginx terminated it, as a
+         * graceful shutdown does (ngx_close_idle_connections() marks the
+         * connection and the request handler terminates it before any
+         * read handler runs).  The peer still gets a 1001.
+         */
+        if (!c->error && ws->out_len == 0) {   /* never mid-frame */
+            plen = ts_ws_close_payload(TS_WS_CLOSE_GOING, NULL, payload);
+            flen = ts_ws_frame(TS_WS_CLOSE, payload, plen, frame,
+                               sizeof(frame));
+            if (flen) {
+                (void) c->send(c, frame, flen);
+            }
+        }
         ws->closed = 1;
         if (ws->authed) {
             ngx_http_ticket_ws_presence(ws, -1);

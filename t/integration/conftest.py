@@ -652,6 +652,61 @@ class Stack:
         found = poll(settled, timeout, 0.05)
         return found[0] if found else self.job_states()
 
+    # --- socket.io --------------------------------------------------------
+
+    def ws_url(self, path="/socket.io/?EIO=4&transport=websocket"):
+        """The ws:// URL of the Socket.IO endpoint (or of path)."""
+        return "ws://127.0.0.1:%d%s" % (self.port, path)
+
+    def nginx_children(self):
+        """Pids of the processes the nginx master runs now (its workers,
+        including old ones still shutting down after a reload)."""
+        master = self.nginx_proc.pid if self.nginx_proc else None
+        pids = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path("/proc/%s/stat" % entry).read_text()
+            except OSError:
+                continue
+            # "pid (comm) state ppid ...": comm may hold spaces
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == master:
+                pids.add(int(entry))
+        return pids
+
+    def worker_of(self, client_sock):
+        """Pid of the nginx worker holding the server end of this client's
+        TCP connection (a socket connected to 127.0.0.1:self.port), found
+        through /proc/net/tcp and the workers' fds; None if not found."""
+        client_port = client_sock.getsockname()[1]
+        inode = None
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                local, remote = parts[1], parts[2]
+                if (int(local.rsplit(":", 1)[1], 16) == self.port
+                        and int(remote.rsplit(":", 1)[1], 16) == client_port):
+                    inode = parts[9]
+                    break
+        if inode is None or inode == "0":
+            return None
+        target = "socket:[%s]" % inode
+        for pid in self.nginx_children():
+            try:
+                fds = os.listdir("/proc/%d/fd" % pid)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == target:
+                        return pid
+                except OSError:
+                    continue
+        return None
+
 
 def _start(workdir, env):
     st = Stack(workdir, env)
