@@ -200,13 +200,31 @@ ngx_http_ticket_ws_presence(ngx_http_ticket_ws_t *ws, int delta)
 
 /* --- closing ---------------------------------------------------------------- */
 
+/* One best-effort write of a close frame, never in the middle of a queued
+ * frame: the peer may be gone already. */
+static void
+ngx_http_ticket_ws_send_close(ngx_http_ticket_ws_t *ws, uint16_t code)
+{
+    ngx_connection_t  *c = ws->request->connection;
+    unsigned char      payload[TS_WS_MAX_CONTROL];
+    unsigned char      frame[TS_WS_MAX_CONTROL + TS_WS_MAX_HEADER];
+    size_t             plen, flen;
+
+    if (code == 0 || c->error || ws->out_len != 0) {
+        return;
+    }
+    plen = ts_ws_close_payload(code, NULL, payload);
+    flen = ts_ws_frame(TS_WS_CLOSE, payload, plen, frame, sizeof(frame));
+    if (flen) {
+        (void) c->send(c, frame, flen);
+    }
+}
+
+
 static void
 ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 {
     ngx_http_request_t  *r = ws->request;
-    unsigned char        payload[TS_WS_MAX_CONTROL], frame[TS_WS_MAX_CONTROL
-                                                          + TS_WS_MAX_HEADER];
-    size_t               plen, flen;
 
     if (ws->closed) {
         return;
@@ -217,14 +235,7 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
         ngx_http_ticket_ws_presence(ws, -1);
     }
 
-    /* best effort, one write: the peer may be gone */
-    if (code && !r->connection->error) {
-        plen = ts_ws_close_payload(code, NULL, payload);
-        flen = ts_ws_frame(TS_WS_CLOSE, payload, plen, frame, sizeof(frame));
-        if (ws->out_len == 0 && flen) {
-            (void) r->connection->send(r->connection, frame, flen);
-        }
-    }
+    ngx_http_ticket_ws_send_close(ws, code);
 
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
@@ -740,10 +751,6 @@ static void
 ngx_http_ticket_ws_cleanup(void *data)
 {
     ngx_http_ticket_ws_t  *ws = data;
-    ngx_connection_t      *c = ws->request->connection;
-    unsigned char          payload[TS_WS_MAX_CONTROL];
-    unsigned char          frame[TS_WS_MAX_CONTROL + TS_WS_MAX_HEADER];
-    size_t                 plen, flen;
 
     if (!ws->closed) {
         /*
@@ -752,14 +759,7 @@ ngx_http_ticket_ws_cleanup(void *data)
          * connection and the request handler terminates it before any
          * read handler runs).  The peer still gets a 1001.
          */
-        if (!c->error && ws->out_len == 0) {   /* never mid-frame */
-            plen = ts_ws_close_payload(TS_WS_CLOSE_GOING, NULL, payload);
-            flen = ts_ws_frame(TS_WS_CLOSE, payload, plen, frame,
-                               sizeof(frame));
-            if (flen) {
-                (void) c->send(c, frame, flen);
-            }
-        }
+        ngx_http_ticket_ws_send_close(ws, TS_WS_CLOSE_GOING);
         ws->closed = 1;
         if (ws->authed) {
             ngx_http_ticket_ws_presence(ws, -1);
