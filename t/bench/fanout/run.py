@@ -303,11 +303,35 @@ def read_json_line(proc, timeout):
     raise RuntimeError("generator gave no result (rc=%s) %s" % (proc.poll(), buf[-500:]))
 
 
+def server_pids(sysobj):
+    """Every process of the system under test (nginx master + workers and
+    ticketd, the nchan nginx, or the node server)."""
+    if sysobj.name == "ours":
+        st = sysobj.st
+        pids = [st.nginx.pid] + children(st.nginx.pid)
+        if getattr(st, "daemon", None) is not None:
+            pids.append(st.daemon.pid)
+        return pids
+    return [sysobj.proc.pid] + children(sysobj.proc.pid)
+
+
+def pin(pids, cpu):
+    for p in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(p)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run_one(sysobj, n, opts):
     time.sleep(0.5)
     before = sysobj.rss()
+    cmd_prefix = []
+    if opts.pin:
+        # the server on CPU 0, the generator on CPU 1: each system gets
+        # the same single core, and the generator no longer competes
+        pin(server_pids(sysobj), 0)
+        cmd_prefix = ["taskset", "-c", "1"]
     gen = subprocess.Popen(
-        ["node", os.path.join(HERE, "gen.js"), "--proto", sysobj.proto,
+        cmd_prefix + ["node", os.path.join(HERE, "gen.js"), "--proto", sysobj.proto,
          "--pub", {"ours": "ours", "nchan": "nchan", "socket.io": "sio"}[sysobj.name],
          "--ws-url", sysobj.ws, "--http-base", sysobj.http, "--n", str(n),
          "--procs", str(opts.procs), "--token", sysobj.token or "-",
@@ -346,6 +370,8 @@ def main():
     ap.add_argument("--burst", type=int, default=50)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--systems", default="ours,nchan,sio")
+    ap.add_argument("--pin", action="store_true",
+                    help="server on CPU 0, generator on CPU 1")
     opts = ap.parse_args()
     if opts.quick:
         opts.sizes, opts.events, opts.burst = "200", 5, 10
