@@ -59,13 +59,14 @@ presence_work(ts_store_t *s, void *arg)
     if (ts_store_user_by_id(s, t->user, &u) != TS_OK) {
         return;
     }
-    /* a chosen "do not disturb" survives connecting; only an online user
-     * goes offline */
-    if ((t->want == TS_PRESENCE_ONLINE && u.status == TS_PRESENCE_OFFLINE)
+    /* a chosen dnd or "appear offline" survives connecting; only an
+     * online user goes offline */
+    if ((t->want == TS_PRESENCE_ONLINE && u.status == TS_PRESENCE_OFFLINE
+         && !u.status_chosen)
         || (t->want == TS_PRESENCE_OFFLINE && u.status == TS_PRESENCE_ONLINE))
     {
         t->when = ts_now_ms();
-        t->changed = ts_store_user_set_status(s, t->user, t->want, t->when)
+        t->changed = ts_store_user_set_status(s, t->user, t->want, t->when, 0)
                      == TS_OK;
     }
     ts_user_clear(&u);

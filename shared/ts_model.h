@@ -44,6 +44,7 @@ typedef struct {
     int64_t        total_resolved;
     double         avg_resolution_hours;
     int64_t        last_assigned_at;  /* ms, 0 = never */
+    int            status_chosen;  /* dnd/offline picked by the user */
 } ts_user_t;
 
 /* Free what the user points to and zero it. */

@@ -149,12 +149,12 @@ ts_store_user_count_role(ts_store_t *s, ts_role_e role, int64_t *count)
 
 ts_rc_e
 ts_store_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
-    int64_t last_seen)
+    int64_t last_seen, int chosen)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->user_set_status(s, id, status, last_seen);
+    return s->ops->user_set_status(s, id, status, last_seen, chosen);
 }
 
 

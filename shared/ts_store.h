@@ -103,9 +103,14 @@ ts_rc_e ts_store_user_list(ts_store_t *s, json_t **out);
 ts_rc_e ts_store_user_count_role(ts_store_t *s, ts_role_e role,
     int64_t *count);
 
-/* Set presence and lastSeen. */
+/*
+ * Set presence and lastSeen.  chosen: the user picked it (PATCH
+ * /api/auth/status, login): dnd or offline is remembered as their choice,
+ * online clears it; otherwise (sockets coming and going) the choice is
+ * left as it is.
+ */
 ts_rc_e ts_store_user_set_status(ts_store_t *s, const char *id,
-    ts_presence_e status, int64_t last_seen);
+    ts_presence_e status, int64_t last_seen, int chosen);
 
 /* Update role and/or skills (NULL skills = unchanged) by user id. */
 ts_rc_e ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,

@@ -25,7 +25,8 @@ typedef struct {
     ts_rc_e  (*user_count_role)(ts_store_t *s, ts_role_e role,
                                 int64_t *count);
     ts_rc_e  (*user_set_status)(ts_store_t *s, const char *id,
-                                ts_presence_e status, int64_t last_seen);
+                                ts_presence_e status, int64_t last_seen,
+                                int chosen);
     ts_rc_e  (*user_update)(ts_store_t *s, const char *id, ts_role_e role,
                             json_t *skills);
     ts_rc_e  (*token_revoke)(ts_store_t *s, const char *sig, int64_t exp);

@@ -251,7 +251,11 @@ static const char *ts_sqlite_migrations[] = {
     "CREATE INDEX jobs_lease ON jobs(state, leaseUntil);"
     "CREATE INDEX jobs_state_created ON jobs(state, createdAt DESC, _id);"
     "CREATE INDEX jobs_created ON jobs(createdAt DESC, _id);"
-    "CREATE INDEX jobs_due_kind ON jobs(state, kind, runAfter);"
+    "CREATE INDEX jobs_due_kind ON jobs(state, kind, runAfter);",
+
+    /* 6: a presence the user chose (dnd, offline) outlives sockets */
+    "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
+    "  CHECK (presenceChoice IN ('dnd', 'offline'));"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
@@ -261,6 +265,9 @@ static const char *ts_sqlite_migrations[] = {
     "_id, username, email, password, role, skills, status, lastSeen," \
     " createdAt, updatedAt, totalTicketsResolved," \
     " averageResolutionTimeHours, lastAssignedAt"
+
+/* TS_USER_COLS and the presence choice, for reads */
+#define TS_USER_READ_COLS  TS_USER_COLS ", presenceChoice"
 
 
 static const char *ts_sql_text[TS_SQL_COUNT] = {
@@ -275,17 +282,19 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
     [TS_SQL_USER_INSERT] =
         "INSERT INTO users (" TS_USER_COLS ")"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [TS_SQL_USER_BY_ID] = "SELECT " TS_USER_COLS " FROM users WHERE _id = ?1",
-    [TS_SQL_USER_BY_EMAIL] = "SELECT " TS_USER_COLS " FROM users"
+    [TS_SQL_USER_BY_ID] = "SELECT " TS_USER_READ_COLS
+        " FROM users WHERE _id = ?1",
+    [TS_SQL_USER_BY_EMAIL] = "SELECT " TS_USER_READ_COLS " FROM users"
         " WHERE email = ?1 COLLATE NOCASE",
-    [TS_SQL_USER_BY_USERNAME] = "SELECT " TS_USER_COLS " FROM users"
+    [TS_SQL_USER_BY_USERNAME] = "SELECT " TS_USER_READ_COLS " FROM users"
         " WHERE username = ?1 COLLATE NOCASE",
-    [TS_SQL_USER_LIST] = "SELECT " TS_USER_COLS " FROM users"
+    [TS_SQL_USER_LIST] = "SELECT " TS_USER_READ_COLS " FROM users"
         " ORDER BY createdAt, _id",
     [TS_SQL_USER_COUNT_ROLE] = "SELECT count(*) FROM users WHERE role = ?1",
     [TS_SQL_USER_SET_STATUS] =
-        "UPDATE users SET status = ?2, lastSeen = ?3, updatedAt = ?4"
-        " WHERE _id = ?1",
+        "UPDATE users SET status = ?2, lastSeen = ?3, updatedAt = ?4,"
+        " presenceChoice = CASE WHEN ?5 THEN (CASE WHEN ?2 = 'online'"
+        " THEN NULL ELSE ?2 END) ELSE presenceChoice END WHERE _id = ?1",
     [TS_SQL_USER_UPDATE_ROLE] =
         "UPDATE users SET role = ?2, updatedAt = ?3 WHERE _id = ?1",
     [TS_SQL_USER_UPDATE_ROLE_SKILLS] =
@@ -482,6 +491,8 @@ ts_sqlite_row_user(sqlite3_stmt *st, ts_user_t *u)
     u->total_resolved = sqlite3_column_int64(st, 10);
     u->avg_resolution_hours = sqlite3_column_double(st, 11);
     u->last_assigned_at = sqlite3_column_int64(st, 12);
+    u->status_chosen = sqlite3_column_count(st) > 13
+                       && sqlite3_column_type(st, 13) != SQLITE_NULL;
 
     if (u->username == NULL || u->email == NULL || u->password == NULL
         || u->skills == NULL)
@@ -980,7 +991,7 @@ ts_sqlite_update_one(ts_sqlite_t *q, sqlite3_stmt *st)
 
 static ts_rc_e
 ts_sqlite_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
-    int64_t last_seen)
+    int64_t last_seen, int chosen)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_SET_STATUS);
@@ -992,6 +1003,7 @@ ts_sqlite_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
     sqlite3_bind_text(st, 2, ts_presence_name(status), -1, SQLITE_STATIC);
     ts_sqlite_bind_time(st, 3, last_seen);
     sqlite3_bind_int64(st, 4, ts_now_ms());
+    sqlite3_bind_int(st, 5, chosen ? 1 : 0);
     return ts_sqlite_update_one(q, st);
 }
 

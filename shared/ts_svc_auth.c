@@ -224,7 +224,8 @@ ts_svc_login(ts_call_t *c)
     if (cfg->lockout_failures > 0) {
         (void) ts_store_login_clear(c->store, key);
     }
-    if (ts_store_user_set_status(c->store, u.id, TS_PRESENCE_ONLINE, c->now)
+    if (ts_store_user_set_status(c->store, u.id, TS_PRESENCE_ONLINE, c->now,
+                                 1)
         != TS_OK)
     {
         ts_reply_store_error(c);
@@ -252,7 +253,7 @@ ts_svc_logout(ts_call_t *c)
 
     if (ts_store_token_revoke(c->store, cl->sig, cl->exp * 1000) != TS_OK
         || ts_store_user_set_status(c->store, c->me.id, TS_PRESENCE_OFFLINE,
-                                    c->now) == TS_ERR)
+                                    c->now, 0) == TS_ERR)
     {
         ts_reply_store_error(c);
         return;
@@ -280,7 +281,9 @@ ts_svc_set_status(ts_call_t *c)
         ts_reply_invalid(c, "status must be one of online, offline, dnd");
         return;
     }
-    if (ts_store_user_set_status(c->store, c->me.id, st, c->now) != TS_OK) {
+    if (ts_store_user_set_status(c->store, c->me.id, st, c->now, 1)
+        != TS_OK)
+    {
         ts_reply_store_error(c);
         return;
     }

@@ -46,8 +46,11 @@ def test_online_while_connected_offline_after_grace(make_stack):
     st = make_stack(TICKETD_ARGS="--jobs 0 --presence-grace-ms %d" % GRACE_MS)
     _, admin_token = st.signup()
     user, token = st.signup()
-    assert st.patch("/api/auth/status", token=token,
-                    json={"status": "offline"}).status_code == 200
+    # offline as sockets leave it (logout), not "appear offline"
+    assert st.post("/api/auth/logout", token=token).status_code == 200
+    _, token = st.login(user["email"])
+    st.sql_write("UPDATE users SET status = 'offline' WHERE _id = ?",
+                 (user["_id"],))
     watcher = connect(st, admin_token)
     try:
         sockets = [connect(st, token) for _ in range(3)]     # both workers
@@ -89,3 +92,23 @@ def test_dnd_survives_connecting(make_stack):
         ws.close()
     time.sleep(GRACE_MS / 1000 + 0.7)
     assert status_of(st, user["_id"])["status"] == "dnd"
+
+
+def test_appear_offline_survives_connecting(make_stack):
+    st = make_stack(TICKETD_ARGS="--jobs 0 --presence-grace-ms %d" % GRACE_MS)
+    user, token = st.signup()
+    assert st.patch("/api/auth/status", token=token,
+                    json={"status": "offline"}).status_code == 200
+    ws = connect(st, token)
+    try:
+        time.sleep(0.7)
+        assert status_of(st, user["_id"])["status"] == "offline"
+    finally:
+        ws.close()
+    # choosing online again hands presence back to the sockets
+    assert st.patch("/api/auth/status", token=token,
+                    json={"status": "online"}).status_code == 200
+    ws = connect(st, token)
+    ws.close()
+    assert poll(lambda: status_of(st, user["_id"])["status"] == "offline",
+                GRACE_MS / 1000 + 3)

@@ -218,18 +218,19 @@ status_role_and_skills_updates_persist(void **state)
 
     assert_int_equal(signup(f->s, "dan", "dan@x.io", NULL, id), TS_OK);
     assert_int_equal(ts_store_user_set_status(f->s, id, TS_PRESENCE_DND,
-                                              1700000000000LL), TS_OK);
+                                              1700000000000LL, 1), TS_OK);
     assert_int_equal(ts_store_user_update(f->s, id, TS_ROLE_MODERATOR,
                                           skills), TS_OK);
     assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
     assert_int_equal(u.status, TS_PRESENCE_DND);
+    assert_true(u.status_chosen);
     assert_int_equal(u.last_seen, 1700000000000LL);
     assert_int_equal(u.role, TS_ROLE_MODERATOR);
     assert_int_equal(json_array_size(u.skills), 0);
     ts_user_clear(&u);
 
     assert_int_equal(ts_store_user_set_status(f->s, "aaaaaaaaaaaaaaaaaaaaaaaa",
-                                              TS_PRESENCE_ONLINE, 1),
+                                              TS_PRESENCE_ONLINE, 1, 1),
                      TS_NOT_FOUND);
 
     assert_int_equal(ts_store_user_list(f->s, &list), TS_OK);
