@@ -128,8 +128,6 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
     ngx_uint_t               level;
     u_char                   hello[128];
     size_t                   n;
-    unsigned char           *frame;
-    size_t                   flen;
 
     if (l->c != NULL || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -201,11 +199,7 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
     n = ngx_snprintf(hello, sizeof(hello),
                      "{\"type\":\"hello\",\"pid\":%P,\"worker\":%ui}",
                      ngx_pid, ngx_worker) - hello;
-    frame = ts_link_frame((const char *) hello, n, &flen);
-    if (frame != NULL) {
-        ngx_http_ticket_link_send(frame, flen);
-        free(frame);
-    }
+    ngx_http_ticket_link_send_message((const char *) hello, n);
 }
 
 
@@ -358,4 +352,18 @@ ngx_http_ticket_link_send(const u_char *frames, size_t len)
     l->out_len += len;
 
     ngx_http_ticket_link_flush();
+}
+
+
+void
+ngx_http_ticket_link_send_message(const char *json, size_t len)
+{
+    unsigned char  *frame;
+    size_t          flen;
+
+    frame = ts_link_frame(json, len, &flen);
+    if (frame != NULL) {
+        ngx_http_ticket_link_send(frame, flen);
+        free(frame);
+    }
 }

@@ -88,6 +88,8 @@ char *ngx_http_ticket_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path);
 void ngx_http_ticket_link_stop(void);
 void ngx_http_ticket_link_send(const u_char *frames, size_t len);
+/* Frame one JSON message and send it. */
+void ngx_http_ticket_link_send_message(const char *json, size_t len);
 const char *ngx_http_ticket_link_state(void);
 
 #endif /* NGX_HTTP_TICKET_MODULE_H */

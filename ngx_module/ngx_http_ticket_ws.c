@@ -26,7 +26,6 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_json.h"
 
-#include "ts_link.h"
 #include "ts_sio.h"
 #include "ts_ws.h"
 
@@ -183,18 +182,13 @@ ngx_http_ticket_ws_send_owned(ngx_http_ticket_ws_t *ws, char *packet)
 static void
 ngx_http_ticket_ws_presence(ngx_http_ticket_ws_t *ws, int delta)
 {
-    u_char          msg[128];
-    unsigned char  *frame;
-    size_t          n, flen;
+    u_char  msg[128];
+    size_t  n;
 
     n = ngx_snprintf(msg, sizeof(msg),
                      "{\"type\":\"presence\",\"userId\":\"%s\","
                      "\"delta\":%d}", ws->claims.user_id, delta) - msg;
-    frame = ts_link_frame((const char *) msg, n, &flen);
-    if (frame != NULL) {
-        ngx_http_ticket_link_send(frame, flen);
-        free(frame);
-    }
+    ngx_http_ticket_link_send_message((const char *) msg, n);
 }
 
 
@@ -221,22 +215,20 @@ ngx_http_ticket_ws_send_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 }
 
 
+/*
+ * Everything a socket holds goes, once, on either way out: our own close,
+ * or the request ending under us (the pool cleanup).  The peer is told
+ * with a close frame first, and ticketd that the session ended.
+ */
 static void
-ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
+ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
 {
-    ngx_http_request_t  *r = ws->request;
-
-    if (ws->closed) {
-        return;
-    }
     ws->closed = 1;
+    ngx_http_ticket_ws_send_close(ws, code);
     if (ws->authed) {
         ws->authed = 0;
         ngx_http_ticket_ws_presence(ws, -1);
     }
-
-    ngx_http_ticket_ws_send_close(ws, code);
-
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
     }
@@ -246,6 +238,18 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
     free(ws->out);
     ws->out = NULL;
     ws->out_len = ws->out_cap = 0;
+}
+
+
+static void
+ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
+{
+    ngx_http_request_t  *r = ws->request;
+
+    if (ws->closed) {
+        return;
+    }
+    ngx_http_ticket_ws_release(ws, code);
 
     if (ws->tasks == 0) {
         ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
@@ -759,17 +763,7 @@ ngx_http_ticket_ws_cleanup(void *data)
          * connection and the request handler terminates it before any
          * read handler runs).  The peer still gets a 1001.
          */
-        ngx_http_ticket_ws_send_close(ws, TS_WS_CLOSE_GOING);
-        ws->closed = 1;
-        if (ws->authed) {
-            ngx_http_ticket_ws_presence(ws, -1);
-        }
-        if (ws->ping.timer_set) {
-            ngx_del_timer(&ws->ping);
-        }
-        ngx_queue_remove(&ws->queue);
-        ts_ws_parser_free(ws->parser);
-        free(ws->out);
+        ngx_http_ticket_ws_release(ws, TS_WS_CLOSE_GOING);
     }
 }
 

@@ -449,6 +449,23 @@ ts_sqlite_col_strdup(sqlite3_stmt *st, int i)
 
 
 json_t *
+ts_sqlite_col_json_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char  *t = sqlite3_column_text(st, i);
+
+    return t ? json_string((const char *) t) : json_null();
+}
+
+
+json_t *
+ts_sqlite_col_json_time(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+           ? json_null() : ts_iso_json(sqlite3_column_int64(st, i));
+}
+
+
+json_t *
 ts_sqlite_col_json_array(sqlite3_stmt *st, int i)
 {
     const char  *t = (const char *) sqlite3_column_text(st, i);

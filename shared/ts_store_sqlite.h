@@ -54,8 +54,9 @@ typedef struct {
     int                 writing;     /* holds the process's writer turn */
 } ts_sqlite_t;
 
-/* The statement in *slot (prepared from sql on first use), reset and with
- * its bindings cleared; NULL on error (recorded). */
+/* The statement in *slot (prepared from sql on first use; sql may be NULL
+ * once *slot holds one), reset and with its bindings cleared; NULL on
+ * error (recorded). */
 sqlite3_stmt *ts_sqlite_cached(ts_sqlite_t *q, sqlite3_stmt **slot,
     const char *sql);
 
@@ -93,6 +94,10 @@ void ts_sqlite_bind_time(sqlite3_stmt *st, int i, int64_t ms);
 int ts_sqlite_bind_json(sqlite3_stmt *st, int i, json_t *v);
 char *ts_sqlite_col_strdup(sqlite3_stmt *st, int i);
 json_t *ts_sqlite_col_json_array(sqlite3_stmt *st, int i);
+/* A text column as a JSON string, or null. */
+json_t *ts_sqlite_col_json_text(sqlite3_stmt *st, int i);
+/* A ms column as an ISO-8601 JSON string, or null. */
+json_t *ts_sqlite_col_json_time(sqlite3_stmt *st, int i);
 
 /* ts_store_sqlite_jobs.c: the job runner's and background work's ops. */
 ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,

@@ -134,23 +134,6 @@ ts_jstmt(ts_sqlite_t *q, ts_jsql_e which)
 }
 
 
-static json_t *
-ts_col_str(sqlite3_stmt *st, int i)
-{
-    const unsigned char  *t = sqlite3_column_text(st, i);
-
-    return t ? json_string((const char *) t) : json_null();
-}
-
-
-static json_t *
-ts_col_ms(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL
-           ? json_null() : ts_iso_json(sqlite3_column_int64(st, i));
-}
-
-
 /* One claim pass (triage or not) appending to out[*n .. max). */
 static ts_rc_e
 ts_claim_pass(ts_sqlite_t *q, int64_t now, int64_t lease_ms, int triage,
@@ -304,17 +287,17 @@ ts_row_job(sqlite3_stmt *st)
 
     return json_pack("{s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o,"
                      " s:o}",
-                     "_id", ts_col_str(st, 0),
-                     "kind", ts_col_str(st, 1),
+                     "_id", ts_sqlite_col_json_text(st, 0),
+                     "kind", ts_sqlite_col_json_text(st, 1),
                      "payload", p ? p : json_null(),
-                     "state", ts_col_str(st, 3),
+                     "state", ts_sqlite_col_json_text(st, 3),
                      "attempts", sqlite3_column_int(st, 4),
                      "maxAttempts", sqlite3_column_int(st, 5),
-                     "runAfter", ts_col_ms(st, 6),
-                     "leaseUntil", ts_col_ms(st, 7),
-                     "lastError", ts_col_str(st, 8),
-                     "createdAt", ts_col_ms(st, 9),
-                     "updatedAt", ts_col_ms(st, 10));
+                     "runAfter", ts_sqlite_col_json_time(st, 6),
+                     "leaseUntil", ts_sqlite_col_json_time(st, 7),
+                     "lastError", ts_sqlite_col_json_text(st, 8),
+                     "createdAt", ts_sqlite_col_json_time(st, 9),
+                     "updatedAt", ts_sqlite_col_json_time(st, 10));
 }
 
 
@@ -500,11 +483,11 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
     rows = json_array();
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:f, s:I, s:I}",
-                      "_id", ts_col_str(st, 0),
-                      "username", ts_col_str(st, 1),
-                      "email", ts_col_str(st, 2),
+                      "_id", ts_sqlite_col_json_text(st, 0),
+                      "username", ts_sqlite_col_json_text(st, 1),
+                      "email", ts_sqlite_col_json_text(st, 2),
                       "skills", ts_sqlite_col_json_array(st, 3),
-                      "status", ts_col_str(st, 4),
+                      "status", ts_sqlite_col_json_text(st, 4),
                       "resolved", (json_int_t) sqlite3_column_int64(st, 5),
                       "avg", sqlite3_column_double(st, 6),
                       "last", (json_int_t) sqlite3_column_int64(st, 7),

@@ -154,23 +154,6 @@ ts_tstmt(ts_sqlite_t *q, ts_tsql_e which)
 }
 
 
-static json_t *
-ts_col_text_json(sqlite3_stmt *st, int i)
-{
-    const unsigned char  *t = sqlite3_column_text(st, i);
-
-    return t ? json_string((const char *) t) : json_null();
-}
-
-
-static json_t *
-ts_col_time_json(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL
-           ? json_null() : ts_iso_json(sqlite3_column_int64(st, i));
-}
-
-
 /* A JSON document stored as text, or null. */
 static json_t *
 ts_col_doc_json(sqlite3_stmt *st, int i)
@@ -190,10 +173,10 @@ ts_col_person(sqlite3_stmt *st, int i)
         return json_null();
     }
     return json_pack("{s:o, s:o, s:o, s:o}",
-                     "_id", ts_col_text_json(st, i),
-                     "email", ts_col_text_json(st, i + 1),
-                     "username", ts_col_text_json(st, i + 2),
-                     "status", ts_col_text_json(st, i + 3));
+                     "_id", ts_sqlite_col_json_text(st, i),
+                     "email", ts_sqlite_col_json_text(st, i + 1),
+                     "username", ts_sqlite_col_json_text(st, i + 2),
+                     "status", ts_sqlite_col_json_text(st, i + 3));
 }
 
 
@@ -370,11 +353,11 @@ static json_t *
 ts_row_comment(sqlite3_stmt *st)
 {
     return json_pack("{s:o, s:o, s:o, s:o, s:o}",
-                     "_id", ts_col_text_json(st, 0),
+                     "_id", ts_sqlite_col_json_text(st, 0),
                      "author", ts_col_person(st, 4),
-                     "text", ts_col_text_json(st, 1),
-                     "role", ts_col_text_json(st, 2),
-                     "createdAt", ts_col_time_json(st, 3));
+                     "text", ts_sqlite_col_json_text(st, 1),
+                     "role", ts_sqlite_col_json_text(st, 2),
+                     "createdAt", ts_sqlite_col_json_time(st, 3));
 }
 
 
@@ -725,16 +708,16 @@ static json_t *
 ts_row_modreq(sqlite3_stmt *st)
 {
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "_id", ts_col_text_json(st, 0),
-                     "applicant", ts_col_text_json(st, 1),
-                     "username", ts_col_text_json(st, 2),
-                     "email", ts_col_text_json(st, 3),
+                     "_id", ts_sqlite_col_json_text(st, 0),
+                     "applicant", ts_sqlite_col_json_text(st, 1),
+                     "username", ts_sqlite_col_json_text(st, 2),
+                     "email", ts_sqlite_col_json_text(st, 3),
                      "skills", ts_sqlite_col_json_array(st, 4),
-                     "status", ts_col_text_json(st, 5),
-                     "reviewedBy", ts_col_text_json(st, 6),
-                     "createdAt", ts_col_time_json(st, 7),
-                     "updatedAt", ts_col_time_json(st, 8),
-                     "rejectedAt", ts_col_time_json(st, 9));
+                     "status", ts_sqlite_col_json_text(st, 5),
+                     "reviewedBy", ts_sqlite_col_json_text(st, 6),
+                     "createdAt", ts_sqlite_col_json_time(st, 7),
+                     "updatedAt", ts_sqlite_col_json_time(st, 8),
+                     "rejectedAt", ts_sqlite_col_json_time(st, 9));
 }
 
 
@@ -1070,11 +1053,11 @@ static json_t *
 ts_row_moderator(sqlite3_stmt *st)
 {
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f}",
-                     "_id", ts_col_text_json(st, 0),
-                     "email", ts_col_text_json(st, 1),
-                     "username", ts_col_text_json(st, 2),
-                     "status", ts_col_text_json(st, 3),
-                     "role", ts_col_text_json(st, 7),
+                     "_id", ts_sqlite_col_json_text(st, 0),
+                     "email", ts_sqlite_col_json_text(st, 1),
+                     "username", ts_sqlite_col_json_text(st, 2),
+                     "status", ts_sqlite_col_json_text(st, 3),
+                     "role", ts_sqlite_col_json_text(st, 7),
                      "active", (json_int_t) sqlite3_column_int64(st, 6),
                      "resolved", (json_int_t) sqlite3_column_int64(st, 4),
                      "averageResolutionTimeHours",
