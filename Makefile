@@ -20,8 +20,10 @@ WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
               -Wpointer-arith -Wformat=2 -Werror=format-security
 CFLAGS     ?= -g -O2
 CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
-              -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null)
-LIBS       := -luv -lcurl -lhiredis -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm
+              -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null) \
+              $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
+LIBS       := -luv -lcurl -lhiredis -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm \
+              $(shell pkg-config --libs libmongoc-1.0 2>/dev/null || echo -lmongoc-1.0 -lbson-1.0)
 ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 SHARED_SRC := $(sort $(wildcard shared/*.c))
@@ -35,7 +37,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit fuzz-smoke fuzz integration asan-integration bench bench-tickets bench-jobs bench-fanout demo clean FORCE
+.PHONY: all build deps run test unit fuzz-smoke fuzz integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -127,20 +129,66 @@ fuzz: $(SHARED_SRC)
 
 # --- the two README commands ---------------------------------------------
 
-run: deps build
+run: deps build web
 	@PORT=$(PORT) scripts/run.sh
 
 unit: $(UNIT)
 	ASAN_OPTIONS=detect_leaks=1 $(UNIT)
 
-integration: build
-	$(PYTEST) -q t/integration
+integration: build web
+	MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) $(PYTEST) -q t/integration
 
-test: deps build unit fuzz-smoke integration
+# The store/API contract suite again, on MongoDB: against CongoDB (t/mongo,
+# started by the harness; the tests that need unique indexes or transactions
+# are skipped there, reason printed) or, with TEST_MONGODB_URI=mongodb://...,
+# a real mongod.  Backend-independent files (nginx -t, the web UI, Redis)
+# run on SQLite only.
+MONGO_TESTS ?= $(addprefix t/integration/,test_http.py test_auth.py \
+    test_tokens.py test_users.py test_tickets.py test_comments.py \
+    test_modreqs.py test_analytics.py test_jobs.py test_jobs_ai.py \
+    test_jobs_mail.py test_jobs_reliability.py test_presence.py \
+    test_socketio.py test_socketio_e2e.py test_daemon_link.py \
+    test_original_db.py)
+
+# The MongoDB backend driven directly through ts_store.h under ASan+UBSan
+# (t/mongo/store_selftest.c), against TEST_MONGODB_URI or a CongoDB.
+$(BUILD)/mongo-selftest: t/mongo/store_selftest.c $(SHARED_ASAN_OBJ)
+	@echo "  LD/ASAN $@"
+	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ $(LIBS)
+
+mongo-selftest: $(BUILD)/mongo-selftest
+	ASAN_OPTIONS=detect_leaks=1 t/mongo/with-server.sh $(BUILD)/mongo-selftest
+
+integration-mongo: build mongo-selftest
+	@[ -n "$$TEST_MONGODB_URI" ] || t/mongo/setup.sh
+	TEST_STORE=mongodb MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) \
+	    $(PYTEST) -q -rs $(MONGO_TESTS)
+
+test: deps build web unit fuzz-smoke integration integration-mongo
+
+# --- web UI -----------------------------------------------------------------
+# web/dist (served by nginx at /) is rebuilt when a source, the build config
+# or the lock file changed; node_modules comes from the committed lock file.
+# The browser test (t/integration/test_web_browser.py) runs with the
+# integration suite.
+
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) \
+           web/index.html web/vite.config.js web/package.json
+
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "the web UI needs node and npm"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run --silent build -- --logLevel warn
+	@touch $@
 
 # The integration suite against the ASan-built module (nginx itself is the
 # stock binary, with libasan preloaded); any report fails the test.
-asan-integration: deps $(ASAN_MODULE) $(BUILD)/ticketd-asan
+asan-integration: deps web $(ASAN_MODULE) $(BUILD)/ticketd-asan
 	MODULE=$(CURDIR)/$(ASAN_MODULE) TICKETD=$(CURDIR)/$(BUILD)/ticketd-asan \
 	    NGINX_LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
@@ -165,6 +213,12 @@ demo:
 # /usr/bin/python3 t/bench/tickets_list.py --million) and create throughput.
 bench-tickets: deps build
 	/usr/bin/python3 t/bench/tickets_list.py
+
+# The list page on both store backends in one run: SQLite and MongoDB
+# (CongoDB, or TEST_MONGODB_URI); --tickets/--seconds/--conns to taste.
+bench-backends: deps build
+	MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) \
+	    /usr/bin/python3 t/bench/tickets_backends.py
 
 # The job runner under a backlog: 2000 tickets triaged through the Gemini
 # fake (500 ms per call) and assigned; throughput vs --ai-concurrency / 0.5 s

@@ -305,6 +305,10 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
     json_t  *frame;
     char    *text;
 
+    /* everyone in the room gets it, the ticket's creator too: the
+     * assignment explanation (other moderators' names, presence and
+     * scores) is for staff, who read it with GET /api/tickets/:id */
+    json_object_del(data, "assignment");
     snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
     frame = json_pack("{s:s, s:s, s:s, s:O}", "type", "event",
                       "event", "ticket_updated", "room", room, "data", data);

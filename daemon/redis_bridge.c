@@ -19,6 +19,7 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "link_server.h"
+#include "ts_cache.h"
 #include "log.h"
 #include "redis_bridge.h"
 
@@ -26,9 +27,7 @@
 
 static struct {
     uv_loop_t           *loop;
-    char                 host[256];
-    int                  port;
-    int                  db;
+    ts_redis_url_t       url;
     char                 origin[17];
     redisAsyncContext   *pub;
     redisAsyncContext   *sub;
@@ -72,8 +71,8 @@ static void
 redis_on_connect(const redisAsyncContext *ac, int status)
 {
     if (status != REDIS_OK) {
-        log_warn("redis bridge: cannot connect to %s:%d: %s", rb.host,
-                 rb.port, ac->errstr);
+        log_warn("redis bridge: cannot connect to %s:%d: %s", rb.url.host,
+                 rb.url.port, ac->errstr);
         if (ac == rb.pub) {
             rb.pub = NULL;
         } else if (ac == rb.sub) {
@@ -84,7 +83,7 @@ redis_on_connect(const redisAsyncContext *ac, int status)
     }
     if (ac == rb.sub) {
         log_info("redis bridge: subscribed to %s on %s:%d", REDIS_CHANNEL,
-                 rb.host, rb.port);
+                 rb.url.host, rb.url.port);
         rb.wait_ms = 1000;
     }
 }
@@ -119,7 +118,7 @@ redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
 static redisAsyncContext *
 redis_open(void)
 {
-    redisAsyncContext  *ac = redisAsyncConnect(rb.host, rb.port);
+    redisAsyncContext  *ac = redisAsyncConnect(rb.url.host, rb.url.port);
 
     if (ac == NULL || ac->err) {
         if (ac) {
@@ -134,8 +133,11 @@ redis_open(void)
     }
     redisAsyncSetConnectCallback(ac, redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
-    if (rb.db) {
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rb.db);
+    if (rb.url.password[0]) {
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rb.url.password);
+    }
+    if (rb.url.db) {
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rb.url.db);
     }
     return ac;
 }
@@ -167,33 +169,14 @@ int
 redis_bridge_start(uv_loop_t *loop, const char *url)
 {
     unsigned char  rnd[8];
-    const char    *p;
-    char          *colon, *slash;
+    char           err[128];
 
     memset(&rb, 0, sizeof(rb));
     rb.loop = loop;
-    rb.port = 6379;
     rb.wait_ms = 1000;
 
-    if (strncmp(url, "redis://", 8) != 0 || url[8] == '\0') {
-        return -1;
-    }
-    p = url + 8;
-    if (strchr(p, '@') != NULL) {
-        return -1;               /* AUTH: not supported by this bridge */
-    }
-    snprintf(rb.host, sizeof(rb.host), "%s", p);
-    slash = strchr(rb.host, '/');
-    if (slash) {
-        rb.db = atoi(slash + 1);
-        *slash = '\0';
-    }
-    colon = strrchr(rb.host, ':');
-    if (colon) {
-        rb.port = atoi(colon + 1);
-        *colon = '\0';
-    }
-    if (rb.host[0] == '\0' || rb.port <= 0 || rb.port > 65535) {
+    if (ts_redis_url_parse(url, &rb.url, err, sizeof(err)) != 0) {
+        log_error("redis bridge: bad URL \"%s\": %s", url, err);
         return -1;
     }
 
@@ -208,8 +191,8 @@ redis_bridge_start(uv_loop_t *loop, const char *url)
     }
     rb.started = 1;
     redis_connect_all();
-    log_info("redis bridge: %s:%d db %d, origin %s", rb.host, rb.port, rb.db,
-             rb.origin);
+    log_info("redis bridge: %s:%d db %d, origin %s", rb.url.host,
+             rb.url.port, rb.url.db, rb.origin);
     return 0;
 }
 

@@ -53,6 +53,7 @@ static struct {
     pool_state_e      state;
     int               opening;          /* open work not yet done */
     char             *uri;              /* owned, for the open work */
+    char             *cache_url;        /* owned, NULL = no cache */
     int               nconns;
     ts_store_t       *conns[STORE_POOL_MAX_CONNS];
     ts_store_t       *idle[STORE_POOL_MAX_CONNS];
@@ -91,6 +92,7 @@ pool_open_work(uv_work_t *req)
             pool.nconns = 0;
             return;
         }
+        ts_store_set_cache(pool.conns[i], pool.cache_url);
     }
     snprintf(pool.backend, sizeof(pool.backend), "%s",
              ts_store_backend(pool.conns[0]));
@@ -103,7 +105,8 @@ pool_open_done(uv_work_t *req, int status)
 
     pool.opening = 0;
     free(pool.uri);
-    pool.uri = NULL;
+    free(pool.cache_url);
+    pool.uri = pool.cache_url = NULL;
 
     ok = status == 0 && pool.nconns > 0;
     if (!ok && pool.err[0] == '\0') {
@@ -125,8 +128,8 @@ pool_open_done(uv_work_t *req, int status)
 }
 
 int
-store_pool_open(uv_loop_t *loop, const char *uri, int nconns,
-    store_open_cb cb, void *arg)
+store_pool_open(uv_loop_t *loop, const char *uri, const char *cache_url,
+    int nconns, store_open_cb cb, void *arg)
 {
     if (pool.state != POOL_IDLE || nconns < 1
         || nconns > STORE_POOL_MAX_CONNS || cb == NULL)
@@ -134,7 +137,11 @@ store_pool_open(uv_loop_t *loop, const char *uri, int nconns,
         return -1;
     }
     pool.uri = strdup(uri);
-    if (pool.uri == NULL) {
+    pool.cache_url = cache_url ? strdup(cache_url) : NULL;
+    if (pool.uri == NULL || (cache_url && pool.cache_url == NULL)) {
+        free(pool.uri);
+        free(pool.cache_url);
+        pool.uri = pool.cache_url = NULL;
         return -1;
     }
 
@@ -148,7 +155,8 @@ store_pool_open(uv_loop_t *loop, const char *uri, int nconns,
         != 0)
     {
         free(pool.uri);
-        pool.uri = NULL;
+        free(pool.cache_url);
+        pool.uri = pool.cache_url = NULL;
         return -1;
     }
     pool.state = POOL_OPENING;

@@ -87,8 +87,9 @@ usage(FILE *f)
         "  --socket PATH            Unix socket the nginx workers connect"
         " to\n"
         "                           (default: $TICKETD_SOCKET)\n"
-        "  --store URI              sqlite:/path/to/file.db"
-        " (default: $TICKETD_STORE)\n"
+        "  --store URI              sqlite:/path/to/file.db or"
+        " mongodb://host/db\n"
+        "                           (default: $TICKETD_STORE)\n"
         "  --log FILE               append log lines to FILE, reopened on"
         " SIGHUP\n"
         "                           (default: stderr)\n"
@@ -125,9 +126,12 @@ usage(FILE *f)
         "  --smtp-url URL           smtp://host:port or smtps://...\n"
         "  --smtp-user NAME\n"
         "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
-        "  --redis URL              redis://host[:port][/db]: events to and"
-        " from\n"
-        "                           other hosts' ticketd (pub/sub)\n"
+        "  --redis URL              redis://[:password@]host[:port][/db]:"
+        " events\n"
+        "                           to and from other hosts' ticketd"
+        " (pub/sub), and\n"
+        "                           what the jobs write invalidates nginx's"
+        " cache\n"
         "  --presence-grace-ms MS   offline this long after the last socket"
         " closes\n"
         "                           (default 5000)\n"
@@ -521,8 +525,6 @@ daemon_listen(void)
     if (td.opt.redis_url != NULL
         && redis_bridge_start(&td.loop, td.opt.redis_url) != 0)
     {
-        log_error("bad --redis URL \"%s\" (redis://host[:port][/db])",
-                  td.opt.redis_url);
         daemon_stop(1);
         return;
     }
@@ -704,7 +706,8 @@ main(int argc, char **argv)
 
     /* A failure here still runs the loop, so handles made so far close. */
     if (signals_start() != 0
-        || store_pool_open(&td.loop, td.opt.store_uri, 1, store_opened, NULL)
+        || store_pool_open(&td.loop, td.opt.store_uri, td.opt.redis_url, 1,
+                           store_opened, NULL)
            != 0)
     {
         log_error("cannot start");

@@ -53,6 +53,10 @@ ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf, char *err,
     if (ngx_http_ticket_store == NULL) {
         ngx_http_ticket_store = ts_store_open((const char *) tmcf->store.data,
                                               err, errlen);
+        if (ngx_http_ticket_store != NULL && tmcf->redis.len) {
+            ts_store_set_cache(ngx_http_ticket_store,
+                               (const char *) tmcf->redis.data);
+        }
     }
     return ngx_http_ticket_store;
 }

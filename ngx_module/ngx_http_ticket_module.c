@@ -7,6 +7,8 @@
  * and the rate limiter, a module of its own, in ngx_http_ticket_limit.c.
  */
 
+#include "ts_cache.h"
+#include <mongoc/mongoc.h>
 #include "ngx_http_ticket_module.h"
 
 #define NGX_HTTP_TICKET_MIN_SECRET  32
@@ -27,6 +29,8 @@ static char *ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ticket_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -77,6 +81,13 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
     { ngx_string("ticket_daemon"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ticket_daemon,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -407,17 +418,63 @@ ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_strncmp(value[1].data, "mongodb://", 10) == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the MongoDB store is not built into this version "
-                           "of the module; use \"sqlite:/path/to/file.db\"");
-        return NGX_CONF_ERROR;
+    if (ngx_strncmp(value[1].data, "mongodb://", 10) == 0
+        || ngx_strncmp(value[1].data, "mongodb+srv://", 14) == 0)
+    {
+        /* parsed here so `nginx -t` reports a bad URI; connections are
+         * made later, per worker thread (ts_store_mongo.c) */
+        mongoc_uri_t  *uri;
+        bson_error_t   e;
+
+        uri = mongoc_uri_new_with_error((const char *) value[1].data, &e);
+        if (uri == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid MongoDB URI in \"ticket_store\": %s",
+                               e.message);
+            return NGX_CONF_ERROR;
+        }
+        mongoc_uri_destroy(uri);
+        tmcf->store = value[1];          /* NUL-terminated by the parser */
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid \"ticket_store\" \"%V\": expected "
-                       "\"sqlite:/path/to/file.db\"", &value[1]);
+                       "\"sqlite:/path/to/file.db\" or "
+                       "\"mongodb://host/database\"", &value[1]);
     return NGX_CONF_ERROR;
+}
+
+
+/* ticket_redis redis://[:password@]host[:port][/db] | off */
+static char *
+ngx_http_ticket_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t       *value;
+    ts_redis_url_t   url;
+    char             err[128];
+
+    if (tmcf->redis.data != NULL) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(&tmcf->redis, "");
+        return NGX_CONF_OK;
+    }
+    /* value[1] is NUL-terminated: ngx_conf_file adds one to every word */
+    if (ts_redis_url_parse((const char *) value[1].data, &url, err,
+                           sizeof(err)) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"ticket_redis\" \"%V\": %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+    tmcf->redis = value[1];
+    return NGX_CONF_OK;
 }
 
 

@@ -21,6 +21,7 @@ typedef struct {
     time_t               lockout_window;
     time_t               lockout_time;
     ngx_str_t            daemon;          /* ticket_daemon unix socket path */
+    ngx_str_t            redis;           /* ticket_redis URL, "" = none */
     ts_config_t          api;             /* the above, for shared/ */
     ngx_uint_t           used;            /* some location has ticket_api */
 } ngx_http_ticket_main_conf_t;

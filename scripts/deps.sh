@@ -5,7 +5,9 @@ set -euo pipefail
 pkgs=(nginx nginx-dev libjansson-dev libjwt-dev libsqlite3-dev libcrypt-dev
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server sqlite3 pkg-config gcc make dpkg-dev curl
-      python3-pytest python3-requests python3-websocket wrk)
+      python3-pytest python3-requests python3-websocket wrk
+      libmongoc-dev libbson-dev python3-pymongo
+      chromium)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
@@ -19,12 +21,23 @@ if ((${#missing[@]})); then
         --no-install-recommends "${missing[@]}"
 fi
 
-# the end-to-end test's socket.io-client, from the committed lock file
-e2e=$(cd "$(dirname "$0")/.." && pwd)/t/e2e
-if [ -f "$e2e/package-lock.json" ] && [ ! -d "$e2e/node_modules" ]; then
-    if command -v npm >/dev/null; then
-        (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
-    else
-        echo "npm is missing: the socket.io-client end-to-end test will be skipped"
+# the end-to-end test's socket.io-client, the web UI's build tools and the
+# browser test's playwright-core, each from its committed lock file
+repo=$(cd "$(dirname "$0")/.." && pwd)
+for dir in "$repo/t/e2e" "$repo/web" "$repo/t/browser"; do
+    if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
+        if command -v npm >/dev/null; then
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        else
+            echo "npm is missing: ${dir#$repo/} cannot be installed (its tests are skipped)"
+        fi
     fi
+done
+
+# CongoDB, the MongoDB-wire server `make integration-mongo` tests against,
+# from its committed lock file and a checked tarball (t/mongo/setup.sh)
+if command -v npm >/dev/null; then
+    "$repo/t/mongo/setup.sh"
+else
+    echo "npm is missing: make integration-mongo needs TEST_MONGODB_URI"
 fi

@@ -4,15 +4,27 @@
 # thread pool, the module, the store, the daemon link and the rate limit.
 #
 # Usage: nginx-conf.sh PREFIX PORT STORE_FILE SECRET_FILE DAEMON_SOCKET
+#   (STORE_FILE: a SQLite file, or a mongodb://host/database URI)
 # Environment: RATE_LIMIT (default 500), RATE_WINDOW (default 15m),
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
 #   MODULE (default build/nginx/ngx_http_ticket_module.so),
+#   REDIS (redis://... cache URL, default off),
+#   WEB_ROOT (the built web UI served at /, default web/dist),
 #   EXTRA_SERVER (raw directives added to the server block)
 set -euo pipefail
 prefix=$1 port=$2 store=$3 secret=$4 sock=$5
+# STORE_FILE is a SQLite file, or a mongodb:// URI used as it is
+case $store in
+    mongodb://*|mongodb+srv://*) store_uri=$store ;;
+    *) store_uri=sqlite:$store ;;
+esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 module=${MODULE:-$repo/build/nginx/ngx_http_ticket_module.so}
+web_root=${WEB_ROOT:-$repo/web/dist}
+web_types="text/html html; text/css css; application/javascript js mjs;
+    application/json json map; image/svg+xml svg; image/png png;
+    image/x-icon ico; font/woff2 woff2; text/plain txt;"
 user_line=
 [ "$(id -u)" = 0 ] && user_line="user root;"
 
@@ -45,9 +57,10 @@ http {
     uwsgi_temp_path $prefix/tmp/uwsgi;
     scgi_temp_path $prefix/tmp/scgi;
 
-    ticket_store sqlite:$store;
+    ticket_store $store_uri;
     ticket_jwt_secret_file $secret;
     ticket_daemon unix:$sock;
+    ticket_redis ${REDIS:-off};
     ticket_bcrypt_cost ${BCRYPT_COST:-10};
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;
@@ -84,9 +97,30 @@ http {
             return 200 '$(head -c 2048 /dev/zero | tr '\0' 'x')';
         }
 
+        # the web UI (web/, built into WEB_ROOT by "make web"): any path
+        # that is not a file is the single-page app's index.html, which is
+        # always revalidated; the hashed assets are cached for a year
         location / {
+            root $web_root;
+            types { $web_types }
+            add_header Cache-Control "no-cache";
+            gzip on;
+            gzip_types text/css application/javascript image/svg+xml;
+            try_files \$uri /index.html @ticket_no_ui;
+        }
+
+        location /assets/ {
+            root $web_root;
+            types { $web_types }
+            add_header Cache-Control "public, max-age=31536000, immutable";
+            gzip on;
+            gzip_types text/css application/javascript image/svg+xml;
+            try_files \$uri =404;
+        }
+
+        location @ticket_no_ui {
             default_type text/plain;
-            return 200 'Ticket assistant: the API is under /api/ (try /api/health)\n';
+            return 200 'Ticket assistant: the web UI is not built (run make web); the API is under /api/ (try /api/health)\n';
         }
 ${EXTRA_SERVER:-}
     }

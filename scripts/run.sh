@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: nginx (2 workers, private prefix var/nginx) + ticketd in the
-# foreground on 127.0.0.1:$PORT with the SQLite store var/tickets.db.
+# foreground on 127.0.0.1:$PORT with the SQLite store var/tickets.db, or
+# the MongoDB database of STORE=mongodb://host:port/database.
 # Ctrl-C (SIGINT) or SIGTERM stops both.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +18,21 @@ if [ ! -s "$var/jwt.secret" ]; then
     echo "created a random JWT secret in var/jwt.secret"
 fi
 
-scripts/nginx-conf.sh "$prefix" "$port" "$var/tickets.db" "$var/jwt.secret" \
+# the web UI served at / (web/dist), rebuilt when missing or stale
+if ! make --no-print-directory -s web; then
+    echo "warning: the web UI could not be built (node and npm needed); the API runs without it" >&2
+fi
+
+# STORE=mongodb://host:port/database selects the MongoDB backend; the
+# default is the SQLite file var/tickets.db (STORE=sqlite:/path for another)
+store=${STORE:-$var/tickets.db}
+case $store in
+    mongodb://*|mongodb+srv://*) store_uri=$store ;;
+    sqlite:*) store=${store#sqlite:}; store_uri=sqlite:$store ;;
+    *) store_uri=sqlite:$store ;;
+esac
+
+scripts/nginx-conf.sh "$prefix" "$port" "$store" "$var/jwt.secret" \
     "$var/ticketd.sock" > "$prefix/nginx.conf"
 /usr/sbin/nginx -t -q -p "$prefix" -c "$prefix/nginx.conf"
 
@@ -43,8 +58,13 @@ ai_args=(--triage-provider "$provider")
 [ -n "${AI_URL:-}" ] && ai_args+=(--ai-url "$AI_URL")
 [ -n "${AI_MODEL:-}" ] && ai_args+=(--ai-model "$AI_MODEL")
 
-build/ticketd --socket "$var/ticketd.sock" --store "sqlite:$var/tickets.db" \
-    --outbox "$var/outbox" "${ai_args[@]}" \
+# REDIS=redis://host:port/db: nginx caches list pages there and ticketd
+# bridges events to other hosts through it (optional)
+redis_args=()
+[ -n "${REDIS:-}" ] && redis_args=(--redis "$REDIS")
+
+build/ticketd --socket "$var/ticketd.sock" --store "$store_uri" \
+    --outbox "$var/outbox" "${ai_args[@]}" "${redis_args[@]}" \
     --log "$var/ticketd.log" &
 pids+=($!)
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &

@@ -25,9 +25,7 @@ ts_store_open(const char *uri, char *err, size_t errlen)
     if (strncmp(uri, "mongodb://", 10) == 0
         || strncmp(uri, "mongodb+srv://", 14) == 0)
     {
-        snprintf(err, errlen, "the MongoDB backend is not built into this "
-                 "version; use sqlite:/path/to/file.db");
-        return NULL;
+        return ts_store_mongo_open(uri, err, errlen);
     }
     if (strstr(uri, "://") != NULL) {
         snprintf(err, errlen, "unknown store scheme in \"%s\"", uri);
@@ -41,6 +39,7 @@ void
 ts_store_close(ts_store_t *s)
 {
     if (s) {
+        ts_cache_free(s->cache);
         s->ops->close(s);
     }
 }
@@ -57,6 +56,20 @@ const char *
 ts_store_backend(ts_store_t *s)
 {
     return s->ops->name;
+}
+
+
+#define TS_CACHE_TICKETS  (1u << TS_CACHE_V_TICKETS)
+#define TS_CACHE_USERS    (1u << TS_CACHE_V_USERS)
+
+/* After a writing operation: what it changed is no longer cached. */
+static ts_rc_e
+ts_store_wrote(ts_store_t *s, unsigned mask, ts_rc_e rc)
+{
+    if (rc == TS_OK) {
+        ts_store_changed(s, mask);
+    }
+    return rc;
 }
 
 
@@ -101,7 +114,8 @@ ts_rc_e
 ts_store_user_signup(ts_store_t *s, ts_user_t *u, const ts_job_new_t *job,
     const char **which)
 {
-    return s->ops->user_signup(s, u, job, which);
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->user_signup(s, u, job, which));
 }
 
 
@@ -136,7 +150,7 @@ ts_store_user_by_login(ts_store_t *s, const char *identifier, ts_user_t *out)
 ts_rc_e
 ts_store_user_list(ts_store_t *s, json_t **out)
 {
-    return s->ops->user_list(s, out);
+    return ts_store_cached_users(s, 1, TS_ROLE_USER, out);
 }
 
 
@@ -154,7 +168,8 @@ ts_store_user_set_status(ts_store_t *s, const char *id, ts_presence_e status,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->user_set_status(s, id, status, last_seen, chosen);
+    return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
+        s->ops->user_set_status(s, id, status, last_seen, chosen));
 }
 
 
@@ -165,7 +180,8 @@ ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->user_update(s, id, role, skills);
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->user_update(s, id, role, skills));
 }
 
 
@@ -238,8 +254,9 @@ ts_store_ticket_create(ts_store_t *s, const char *id, const char *title,
     const char *description, const char *created_by, int64_t now,
     const ts_job_new_t *jobs, size_t njobs)
 {
-    return s->ops->ticket_create(s, id, title, description, created_by, now,
-                                 jobs, njobs);
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_create(s, id, title, description, created_by, now,
+                              jobs, njobs));
 }
 
 
@@ -258,7 +275,7 @@ ts_rc_e
 ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total)
 {
-    return s->ops->ticket_list(s, q, tickets, total);
+    return ts_store_cached_ticket_list(s, q, tickets, total);
 }
 
 
@@ -269,7 +286,8 @@ ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->ticket_set_status(s, id, status, now, jobs, njobs);
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_status(s, id, status, now, jobs, njobs));
 }
 
 
@@ -281,8 +299,9 @@ ts_store_comment_add(ts_store_t *s, const char *ticket_id,
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
-                               now, jobs, njobs);
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
+                            now, jobs, njobs));
 }
 
 
@@ -299,7 +318,7 @@ ts_store_comment_list(ts_store_t *s, const char *ticket_id, json_t **comments)
 ts_rc_e
 ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out)
 {
-    return s->ops->user_list_role(s, role, out);
+    return ts_store_cached_users(s, 0, role, out);
 }
 
 
@@ -352,7 +371,8 @@ ts_store_modreq_decide(ts_store_t *s, const char *id, int accept,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->modreq_decide(s, id, accept, reviewer, now, jobs, njobs);
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->modreq_decide(s, id, accept, reviewer, now, jobs, njobs));
 }
 
 
@@ -452,8 +472,9 @@ ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->ticket_set_triage(s, id, triage, meta, provider, fallback,
-                                     now, jobs, njobs);
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_triage(s, id, triage, meta, provider, fallback,
+                                  now, jobs, njobs));
 }
 
 
@@ -464,7 +485,8 @@ ts_store_ticket_assign(ts_store_t *s, const char *id,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->ticket_assign(s, id, cfg, now, result);
+    return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
+        s->ops->ticket_assign(s, id, cfg, now, result));
 }
 
 
@@ -476,5 +498,6 @@ ts_store_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->ticket_stats(s, id, moderator_id, hours, counted);
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->ticket_stats(s, id, moderator_id, hours, counted));
 }

@@ -51,7 +51,8 @@ typedef struct {
 } ts_login_attempts_t;
 
 /*
- * Open a store from a URI: "sqlite:/path/to/file.db" (or a bare path).
+ * Open a store from a URI: "sqlite:/path/to/file.db" (or a bare path), or
+ * "mongodb://host[:port]/database?options" (database "tickets" if none).
  * Runs pending migrations.  On failure returns NULL and writes a reason
  * into err (errlen bytes).
  */
@@ -76,6 +77,17 @@ void ts_store_read_end(ts_store_t *s);
 
 /* A cheap round trip to the backend. */
 ts_rc_e ts_store_ping(ts_store_t *s);
+
+/*
+ * Put a Redis cache (redis://[:password@]host[:port][/db]; NULL or "" for
+ * none) in front of this handle: list reads are cached, every write
+ * invalidates what it changed (ts_store_cache.c).  Never required: with
+ * Redis away every call goes to the store.
+ */
+void ts_store_set_cache(ts_store_t *s, const char *redis_url);
+
+/* "disabled" without a cache, else "ok" or "unavailable" (a PING). */
+const char *ts_store_cache_state(ts_store_t *s);
 
 /* --- users ------------------------------------------------------------ */
 

@@ -6,6 +6,7 @@
 #ifndef TS_STORE_IMPL_H
 #define TS_STORE_IMPL_H
 
+#include "ts_cache.h"
 #include "ts_store.h"
 
 typedef struct {
@@ -102,11 +103,20 @@ typedef struct {
                              const char *moderator_id, double hours, int *counted);
 } ts_store_ops_t;
 
-/* Every backend's handle starts with this header. */
+/* Every backend's handle starts with this header (zeroed: calloc it). */
 struct ts_store_s {
     const ts_store_ops_t  *ops;
     char                   errmsg[256];
+    ts_cache_t            *cache;        /* NULL: no Redis configured */
 };
+
+/* Cache-aside reads and the invalidation after writes (ts_store_cache.c);
+ * ts_store.c calls them around the backend's operations. */
+ts_rc_e ts_store_cached_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
+    ts_jw_t *tickets, int64_t *total);
+ts_rc_e ts_store_cached_users(ts_store_t *s, int all, ts_role_e role,
+    json_t **out);
+void ts_store_changed(ts_store_t *s, unsigned mask);
 
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */
 ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
@@ -114,5 +124,7 @@ ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
 
 /* Backend constructors, selected by ts_store_open() from the URI. */
 ts_store_t *ts_store_sqlite_open(const char *path, char *err, size_t errlen);
+/* "mongodb://..." or "mongodb+srv://..." (ts_store_mongo.c). */
+ts_store_t *ts_store_mongo_open(const char *uri, char *err, size_t errlen);
 
 #endif /* TS_STORE_IMPL_H */

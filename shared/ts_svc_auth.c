@@ -395,5 +395,5 @@ ts_svc_health(ts_call_t *c)
                        "backend", ts_store_backend(c->store),
                        "daemon", c->req->daemon_state
                                  ? c->req->daemon_state : "unknown",
-                       "redis", "disabled"));
+                       "redis", ts_store_cache_state(c->store)));
 }

@@ -34,6 +34,16 @@ from pathlib import Path
 import pytest
 import requests
 
+# TEST_STORE=mongodb / TEST_MONGODB_URI: the same suite on MongoDB
+from mongo_store import (BACKEND, IS_CONGO, CONGO_NO_TXN, CONGO_NO_UNIQUE,
+                         SQLITE_ONLY, MongoStore, Unsupported, database_uri,
+                         server_uri, skip_unsupported)
+
+# markers for tests that cannot run on every backend (reason printed)
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason=SQLITE_ONLY)
+needs_unique_indexes = pytest.mark.skipif(IS_CONGO, reason=CONGO_NO_UNIQUE)
+needs_transactions = pytest.mark.skipif(IS_CONGO, reason=CONGO_NO_TXN)
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
 # `make asan-integration` also runs an ASan build of ticketd
@@ -199,6 +209,11 @@ class Stack:
         self.env.update(env or {})
         self.port = free_port()
         self.store = self.dir / "tickets.db"
+        self.mongo = None
+        if BACKEND == "mongodb":
+            # a database of its own on the session's server
+            self.store = database_uri(server_uri(),
+                                      "ts_" + secrets.token_hex(6))
         self.secret_file = self.dir / "jwt.secret"
         self.secret = secrets.token_hex(32).encode()     # 64 bytes
         self.secret_file.write_bytes(self.secret)
@@ -292,7 +307,7 @@ class Stack:
         self._daemon_out = open(self.dir / "ticketd.stderr", "ab")
         self.daemon_proc = subprocess.Popen(
             [str(TICKETD), "--socket", str(self.sock),
-             "--store", "sqlite:%s" % self.store,
+             "--store", self.store_uri,
              "--log", str(self.daemon_log_path),
              "--pidfile", str(self.daemon_pidfile)]
             + self.env.get("TICKETD_ARGS", "").split(),
@@ -382,6 +397,9 @@ class Stack:
         for f in ("_nginx_out", "_daemon_out"):
             if getattr(self, f, None):
                 getattr(self, f).close()
+        if self.mongo is not None:
+            self.mongo.close()
+            self.mongo = None
         try:
             os.unlink(self.sock)
         except OSError:
@@ -537,8 +555,27 @@ class Stack:
             return None
         return poll(find, timeout)
 
+    @property
+    def store_uri(self):
+        """The store as ticketd's --store takes it."""
+        if str(self.store).startswith("mongodb"):
+            return str(self.store)
+        return "sqlite:%s" % self.store
+
+    def mongo_store(self):
+        """The MongoDB database under test (MongoDB backend only)."""
+        if self.mongo is None:
+            self.mongo = MongoStore(str(self.store))
+        return self.mongo
+
     def sql(self, query, args=()):
-        """Run one statement on the SQLite store; returns all rows."""
+        """Run one statement on the SQLite store; returns all rows.  On
+        MongoDB, a translation of it (mongo_store.py) or a skip."""
+        if BACKEND == "mongodb":
+            try:
+                return self.mongo_store().sql(query, args)
+            except Unsupported as e:
+                skip_unsupported(e)
         db = sqlite3.connect(str(self.store), timeout=10)
         try:
             db.row_factory = sqlite3.Row
@@ -549,6 +586,8 @@ class Stack:
             db.close()
 
     def user_count(self):
+        if BACKEND == "mongodb":
+            return self.mongo_store().user_count()
         return self.sql("SELECT count(*) FROM users")[0][0]
 
     # --- tickets, moderators and jobs -------------------------------------
@@ -556,6 +595,11 @@ class Stack:
     def sql_write(self, query, args=()):
         """Run one writing statement on the SQLite store and commit; returns
         the number of rows it changed."""
+        if BACKEND == "mongodb":
+            try:
+                return self.mongo_store().sql_write(query, args)
+            except Unsupported as e:
+                skip_unsupported(e)
         db = sqlite3.connect(str(self.store), timeout=10)
         try:
             n = db.execute(query, args).rowcount
@@ -594,12 +638,17 @@ class Stack:
 
     def assign(self, ticket_id, user_id):
         """Assign a ticket in the store (the daemon's job, done by hand)."""
+        if BACKEND == "mongodb":
+            assert self.mongo_store().assign(ticket_id, user_id) == 1
+            return
         assert self.sql_write("UPDATE tickets SET assignedTo = ? WHERE _id = ?",
                               (user_id, ticket_id)) == 1
 
     def jobs(self, kind=None, containing=None):
         """Job rows, optionally of one kind and/or whose payload text holds
         a string; payload decoded."""
+        if BACKEND == "mongodb":
+            return self.mongo_store().jobs(kind, containing)
         query, args = "SELECT * FROM jobs WHERE 1", []
         if kind is not None:
             query += " AND kind = ?"
@@ -627,6 +676,8 @@ class Stack:
 
     def ticket_row(self, ticket_id):
         """The ticket's row in the store, its JSON columns decoded."""
+        if BACKEND == "mongodb":
+            return self.mongo_store().ticket_row(ticket_id)
         rows = self.sql("SELECT * FROM tickets WHERE _id = ?", (ticket_id,))
         if not rows:
             return None
@@ -638,6 +689,8 @@ class Stack:
 
     def job_states(self):
         """{state: count} over every job in the store."""
+        if BACKEND == "mongodb":
+            return self.mongo_store().job_states()
         return {r[0]: r[1] for r in
                 self.sql("SELECT state, count(*) FROM jobs GROUP BY state")}
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from conftest import (DEFAULT_PASSWORD, JSON_CT, assert_error, contains_key,
+                      needs_unique_indexes,
                       unique_name)
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -546,6 +547,7 @@ def run_concurrently(stack, bodies):
         return list(pool.map(one, bodies))
 
 
+@needs_unique_indexes
 def test_concurrent_signups_with_same_email_create_one_user(stack):
     email = "%s@example.com" % unique_name("race")
     before = stack.user_count()

@@ -56,7 +56,8 @@ BAD_CONFS = [
      [("ticket_bcrypt_cost", "between 4 and 31")]),
     ("bcrypt-cost-word", r"ticket_bcrypt_cost \d+;",
      "ticket_bcrypt_cost ten;", [("ticket_bcrypt_cost", '"ten"')]),
-    ("store-mongodb", r"ticket_store [^;]+;", "ticket_store mongodb://x/db;",
+    ("store-mongodb-bad-uri", r"ticket_store [^;]+;",
+     "ticket_store mongodb://x:notaport/db;",
      [("MongoDB",)]),
     ("store-unknown-scheme", r"ticket_store [^;]+;", "ticket_store foo:bar;",
      [("ticket_store",), ("foo:bar",)]),
@@ -77,10 +78,27 @@ BAD_CONFS = [
      "ticket_thread_pool nosuch;", [('"nosuch"',)]),
     ("cors-not-an-origin", r"ticket_cors_origins [^;]+;",
      "ticket_cors_origins notanorigin;", [("notanorigin",)]),
+    ("redis-not-a-url", r"ticket_redis [^;]+;",
+     "ticket_redis localhost:6379;", [("ticket_redis", "redis://")]),
+    ("redis-bad-port", r"ticket_redis [^;]+;",
+     "ticket_redis redis://cache:99999;", [("ticket_redis", "port")]),
+    ("redis-bad-db", r"ticket_redis [^;]+;",
+     "ticket_redis redis://cache/99;", [("ticket_redis", "database")]),
     ("cors-origin-with-path", r"ticket_cors_origins [^;]+;",
      "ticket_cors_origins https://app.example/path;",
      [("ticket_cors_origins", "https://app.example/path")]),
 ]
+
+
+def test_nginx_t_accepts_a_mongodb_store(conf_dir):
+    """A mongodb:// URI is checked, not connected to, at -t."""
+    conf_dir.conf.write_text(edit(
+        conf_dir.text, r"ticket_store [^;]+;",
+        "ticket_store mongodb://127.0.0.1:1/tickets"
+        "?serverSelectionTimeoutMS=300;"))
+    r = nginx_test(conf_dir.prefix, conf_dir.conf)
+    assert r.returncode == 0, r.stderr
+    assert "test is successful" in r.stderr
 
 
 @pytest.mark.parametrize("pattern,replacement,requirements",
@@ -117,6 +135,13 @@ def test_nginx_t_rejects_short_jwt_secret(conf_dir, secret):
 def test_nginx_t_accepts_secret_of_exactly_32_bytes(conf_dir):
     conf_dir.secret.write_bytes(b"s" * 32 + b"\n")
     conf_dir.conf.write_text(conf_dir.text)
+    r = nginx_test(conf_dir.prefix, conf_dir.conf)
+    assert r.returncode == 0, r.stderr
+
+
+def test_nginx_t_accepts_a_redis_url_without_reaching_redis(conf_dir):
+    conf_dir.conf.write_text(edit(conf_dir.text, r"ticket_redis [^;]+;",
+                                  "ticket_redis redis://:pw@cache.invalid:6380/3;"))
     r = nginx_test(conf_dir.prefix, conf_dir.conf)
     assert r.returncode == 0, r.stderr
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import (DEFAULT_PASSWORD, JSON_CT, assert_error, exchange, poll,
+from conftest import (BACKEND, DEFAULT_PASSWORD, JSON_CT, assert_error, exchange, poll,
                       unique_name)
 
 ORIGIN = "https://app.example"
@@ -52,7 +52,7 @@ def test_health_answers_without_auth(stack):
     body = r.json()
     assert body["status"] == "ok"
     assert body["store"] == "ok"
-    assert body["backend"] == "sqlite"
+    assert body["backend"] == BACKEND
     assert body["daemon"] in ("connected", "disconnected")
     assert body["redis"] == "disabled"
 

@@ -2,44 +2,13 @@
 with its own store, share one real redis-server; an event made on one pair
 reaches a socket held by the other, and stopping Redis keeps each pair
 working on its own until Redis returns."""
-import os
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 import websocket
 
-from conftest import free_port, poll
-
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    if not os.path.exists(REDIS):
-        pytest.skip("redis-server is not installed (make deps installs it)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def up():
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return True
-        except OSError:
-            return False
-    assert poll(up, 5), "redis-server did not start"
-    yield {"port": port, "proc": proc,
-           "restart": lambda: subprocess.Popen(
-               [REDIS, "--port", str(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
-    proc.kill()
-    proc.wait()
+from conftest import poll
+from redis_util import redis_server  # noqa: F401 (a fixture)
 
 
 def sio_connect(st, token):
@@ -70,7 +39,7 @@ def wait_event(ws, *needles, timeout=5):
 
 def test_event_on_one_host_reaches_a_socket_on_the_other(make_stack,
                                                          redis_server):
-    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server["port"]
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
     a = make_stack(TICKETD_ARGS=args)
     b = make_stack(TICKETD_ARGS=args)
     assert poll(lambda: "subscribed" in a.daemon_log()
@@ -92,13 +61,12 @@ def test_event_on_one_host_reaches_a_socket_on_the_other(make_stack,
 
 def test_redis_stopping_keeps_each_host_working_and_bridging_resumes(
         make_stack, redis_server):
-    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server["port"]
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
     a = make_stack(TICKETD_ARGS=args)
     b = make_stack(TICKETD_ARGS=args)
     assert poll(lambda: "subscribed" in b.daemon_log(), 5)
 
-    redis_server["proc"].kill()
-    redis_server["proc"].wait()
+    redis_server.kill()
     assert poll(lambda: "disconnected" in b.daemon_log(), 5)
 
     # each host still serves and delivers its own events
@@ -111,7 +79,7 @@ def test_redis_stopping_keeps_each_host_working_and_bridging_resumes(
         assert wait_event(ws, user["_id"], '"dnd"') is not None
 
         # Redis comes back: the bridge reconnects and carries events again
-        redis_server["proc"] = redis_server["restart"]()
+        redis_server.start()
         assert poll(lambda: b.daemon_log().count("subscribed") >= 2
                     and a.daemon_log().count("subscribed") >= 2, 40, 0.5)
         other, otoken = a.signup()

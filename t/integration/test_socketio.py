@@ -1079,6 +1079,8 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
                 assert assigned == row["assignedTo"] == mod["_id"], (asg,
                                                                      row)
                 assert asg["status"] == "In Progress", asg
+                # the creator is in the room: no staff-only explanation
+                assert "assignment" not in asg, asg
         finally:
             close_all(members)
 

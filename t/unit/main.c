@@ -15,6 +15,7 @@ int test_assign_run(void);
 int test_mail_run(void);
 int test_sio_run(void);
 int test_ws_run(void);
+int test_cache_run(void);
 
 int
 main(void)
@@ -31,6 +32,7 @@ main(void)
     failed += test_mail_run();
     failed += test_sio_run();
     failed += test_ws_run();
+    failed += test_cache_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);

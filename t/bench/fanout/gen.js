@@ -20,9 +20,13 @@
 //               pings "2" answered "3".
 // --proto nchan nchan's websocket subscriber: subscribed once open.
 // --pub ours|nchan|sio  how an event is published (see publish()).
+// --client node|c  subscribers in Node children (default) or in wsgen.c
+//               processes (--wsgen PATH), which take far more deliveries/s
+//               than one JavaScript thread, so the servers are measured,
+//               not the generator.
 'use strict';
 const http = require('http');
-const { fork } = require('child_process');
+const { fork, spawn } = require('child_process');
 const WebSocket = require('ws');
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -162,14 +166,39 @@ async function parent(args) {
     kid.send(cmd);
   });
   const all = (cmd, ev) => Promise.all(kids.map((k) => ask(k, cmd, ev)));
+  const deliver = (k, m) => {
+    const key = k.pid + m.ev;
+    const w = waiters.get(key);
+    if (w) { waiters.delete(key); w(m); }
+  };
   for (let i = 0; i < args.procs; i++) {
-    const k = fork(__filename, process.argv.slice(2).concat(['--child', '1']),
-                   { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    k.on('message', (m) => {
-      const key = k.pid + m.ev;
-      const w = waiters.get(key);
-      if (w) { waiters.delete(key); w(m); }
-    });
+    let k;
+    if (args.client === 'c') {
+      // wsgen.c: the same commands as text lines, the same answers as JSON lines
+      const u = new URL(args.wsUrl);
+      k = spawn(args.wsgen, ['--host', u.hostname, '--port', u.port,
+                             '--path', u.pathname + u.search, '--proto', args.proto,
+                             '--token', String(args.token), '--ticket', String(args.ticket),
+                             '--conc', String(args.connConc)],
+                { stdio: ['pipe', 'pipe', 'inherit'] });
+      let buf = '';
+      k.stdout.setEncoding('utf8');
+      k.stdout.on('data', (d) => {
+        buf += d;
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line) deliver(k, JSON.parse(line));
+        }
+      });
+      k.send = (cmd) => k.stdin.write(
+        (cmd.cmd === 'open' ? 'open ' + cmd.n : cmd.cmd === 'phase' ? 'phase ' + cmd.name : cmd.cmd) + '\n');
+    } else {
+      k = fork(__filename, process.argv.slice(2).concat(['--child', '1']),
+               { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      k.on('message', (m) => deliver(k, m));
+    }
     kids.push(k);
   }
   const t0 = now();

@@ -2,8 +2,9 @@
 """Benchmark: fan-out of one event to N sockets in one room.
 
 Three systems, one after the other, each measured with the same generator
-(t/bench/fanout/gen.js, Node + ws, the subscribers split over 2 child
-processes) at each N:
+(t/bench/fanout/gen.js publishing and orchestrating; the subscribers split
+over 2 wsgen.c epoll processes -- or, with --client node, 2 Node + ws
+children) at each N:
 
   ours      a private nginx (2 workers, ticket_socketio) + ticketd
             (benchlib.Stack, RATE_LIMIT=1e9, BCRYPT_COST=4; worker_connections
@@ -336,7 +337,8 @@ def run_one(sysobj, n, opts):
          "--ws-url", sysobj.ws, "--http-base", sysobj.http, "--n", str(n),
          "--procs", str(opts.procs), "--token", sysobj.token or "-",
          "--ticket", sysobj.ticket or "-", "--events", str(opts.events),
-         "--interval", str(opts.interval), "--burst", str(opts.burst)],
+         "--interval", str(opts.interval), "--burst", str(opts.burst),
+         "--client", opts.client, "--wsgen", opts.wsgen],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=HERE)
     try:
         ready = read_json_line(gen, 300)
@@ -357,6 +359,18 @@ def run_one(sysobj, n, opts):
     return res
 
 
+def build_wsgen():
+    """Compile wsgen.c into build/ (when missing or older than its source)."""
+    src = os.path.join(HERE, "wsgen.c")
+    out = os.path.join(HERE, "..", "..", "..", "build", "wsgen")
+    out = os.path.normpath(out)
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
+                        src], check=True)
+    return out
+
+
 def fmt(v, spec="%.2f"):
     return "-" if v is None else spec % v
 
@@ -372,7 +386,11 @@ def main():
     ap.add_argument("--systems", default="ours,nchan,sio")
     ap.add_argument("--pin", action="store_true",
                     help="server on CPU 0, generator on CPU 1")
+    ap.add_argument("--client", choices=("c", "node"), default="c",
+                    help="subscribers in wsgen.c processes (default) or in "
+                         "Node children")
     opts = ap.parse_args()
+    opts.wsgen = build_wsgen() if opts.client == "c" else "-"
     if opts.quick:
         opts.sizes, opts.events, opts.burst = "200", 5, 10
     sizes = [int(x) for x in opts.sizes.split(",")]
@@ -391,10 +409,15 @@ def main():
 
     print("fan-out bench: one event to N sockets in one room; N = %s; %d events "
           "every %d ms (latency), %d back to back (deliveries/s); generator: "
-          "Node %s, %d processes; %d CPUs"
+          "%s, %d processes; %d CPUs"
           % (", ".join(map(str, sizes)), opts.events, opts.interval, opts.burst,
-             subprocess.run(["node", "--version"], capture_output=True,
-                            text=True).stdout.strip(), opts.procs, os.cpu_count()),
+             "wsgen.c (epoll) subscribers, Node %s publisher" % subprocess.run(
+                 ["node", "--version"], capture_output=True,
+                 text=True).stdout.strip() if opts.client == "c" else
+             "Node %s" % subprocess.run(["node", "--version"],
+                                        capture_output=True,
+                                        text=True).stdout.strip(),
+             opts.procs, os.cpu_count()),
           flush=True)
     results = {}
     for name in systems:

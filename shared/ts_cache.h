@@ -1,0 +1,74 @@
+/*
+ * ts_cache: an optional Redis cache (hiredis, synchronous, short
+ * timeouts) for the thread that owns it.
+ *
+ * A handle never fails a caller: when Redis is unreachable, slow or
+ * answers an error, a read is a miss and a write is skipped, and the
+ * handle waits a second before it tries to connect again.  So a request
+ * always succeeds from the store, and caching resumes by itself when
+ * Redis returns.
+ *
+ * Invalidation is by version counters (INCR, O(1)); cached values carry
+ * the version they were read under (see ts_store_cache.c), so nothing is
+ * ever scanned or deleted by pattern.  Every key is stored under
+ * "ticket:<Redis run id>:" (see ts_cache.c); callers name the rest.
+ */
+
+#ifndef TS_CACHE_H
+#define TS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A parsed redis://[:password@]host[:port][/db] URL. */
+typedef struct {
+    char  host[256];
+    int   port;                 /* default 6379 */
+    int   db;                   /* default 0 */
+    char  password[128];        /* "" = no AUTH */
+} ts_redis_url_t;
+
+/* Parse url into out; 0 on success, -1 (with a reason in err) if bad. */
+int ts_redis_url_parse(const char *url, ts_redis_url_t *out, char *err,
+    size_t errlen);
+
+typedef struct ts_cache_s ts_cache_t;
+
+/* The version counters (keys) a cached value may depend on. */
+typedef enum {
+    TS_CACHE_V_TICKETS = 0,     /* any ticket, or a person shown in lists */
+    TS_CACHE_V_USERS,           /* any user's role, skills, stats, presence */
+    TS_CACHE_V_COUNT
+} ts_cache_version_e;
+
+/* A handle for url (not connected yet); NULL if the URL is bad or out of
+ * memory.  One thread at a time. */
+ts_cache_t *ts_cache_new(const char *url);
+
+void ts_cache_free(ts_cache_t *c);
+
+/*
+ * One round trip: the current value of version counter v (0 if never
+ * bumped) into *version, and the value stored at key into *val (malloc'ed,
+ * *len bytes, NUL-terminated) or NULL.  Returns 0, or -1 when Redis is
+ * unavailable (then nothing is returned and nothing should be stored).
+ */
+int ts_cache_get(ts_cache_t *c, ts_cache_version_e v, const char *key,
+    size_t keylen, int64_t *version, char **val, size_t *len);
+
+/* Store val under key for ttl seconds; best effort. */
+void ts_cache_set(ts_cache_t *c, const char *key, size_t keylen,
+    const char *val, size_t len, int ttl);
+
+/*
+ * Bump the counters in mask (1 << ts_cache_version_e); best effort.  A
+ * bump that fails is made up for: after any failure in this process,
+ * each handle bumps every counter before it next reads, so what was
+ * cached before an outage is not served after it.
+ */
+void ts_cache_bump(ts_cache_t *c, unsigned mask);
+
+/* "ok" if Redis answers a PING now, else "unavailable". */
+const char *ts_cache_ping(ts_cache_t *c);
+
+#endif /* TS_CACHE_H */

@@ -1,0 +1,1098 @@
+/*
+ * ts_store_mongo_jobs: the job runner's side of the MongoDB store and the
+ * writes background work makes on tickets.
+ *
+ * Claims: findAndModify, one job per call (atomic per document), sorted
+ * by runAfter; first every kind but triage, then at most max_triage
+ * triage jobs.  attempts, incremented by the claim, is the fencing token:
+ * done/fail/extend match {_id, state: running, attempts}, so a runner
+ * whose lease expired cannot touch the newer attempt.
+ *
+ * Assignment without a transaction (concurrent assignments must not pile
+ * onto one moderator):
+ *   1. read the ticket (must be unassigned), then the candidates with
+ *      their lastAssignedAt stamps, then their loads (tickets To-Do/In
+ *      Progress assigned to them, this ticket excluded);
+ *   2. choose; claim the ticket: {_id, assignedTo: null} -> the choice,
+ *      with the "Ticket Assigned" email in its outbox;
+ *   3. advance the moderator's stamp with a compare-and-set on the value
+ *      read in step 1 (strictly increasing: max(now, newest stamp + 1)).
+ * An assignment that loses the compare-and-set raced with another one
+ * onto the same moderator: it re-reads (stamps first, then loads -- the
+ * winner's ticket was claimed before its stamp moved, so the re-read sees
+ * it), chooses again and re-points its ticket (and its email) before
+ * trying again.  Two assignments can only both keep a moderator when the
+ * later one read the load after the earlier one's ticket was claimed.
+ *
+ * Stats once per ticket: the ticket's flag flips statsCounted false ->
+ * true together with statsPending {moderator, hours} (one update); the
+ * moderator's running average is then updated with a compare-and-set on
+ * totalTicketsResolved that also requires the ticket to be absent from
+ * the moderator's recentStats (the last 200 tickets counted, pushed in
+ * the same update); finally statsPending is removed.  A crash in between
+ * leaves statsPending, which the next stats call for the ticket or the
+ * sweep completes -- exactly once thanks to recentStats.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_store_mongo.h"
+
+#define TS_ASSIGN_TRIES  8
+
+
+/* One claim: the due job matching kind_filter, or none (*got = 0). */
+static ts_rc_e
+ts_claim_one(ts_mongo_t *m, int64_t now, int64_t lease_ms, int triage,
+    ts_job_t *j, int *got)
+{
+    mongoc_find_and_modify_opts_t  *o = mongoc_find_and_modify_opts_new();
+    bson_t                         *f, *u, *sort, reply, val;
+    bson_iter_t                     it;
+    bson_error_t                    e;
+    const uint8_t                  *data;
+    uint32_t                        len;
+    const char                     *kind;
+    bool                            ok;
+
+    *got = 0;
+    if (triage) {
+        f = BCON_NEW("kind", BCON_UTF8("triage"),
+                     "$or", "[",
+                     "{", "state", BCON_UTF8("pending"), "runAfter", "{",
+                     "$lte", BCON_DATE_TIME(now), "}", "}",
+                     "{", "state", BCON_UTF8("running"), "leaseUntil", "{",
+                     "$lt", BCON_DATE_TIME(now), "}", "}", "]");
+    } else {
+        f = BCON_NEW("kind", "{", "$ne", BCON_UTF8("triage"), "}",
+                     "$or", "[",
+                     "{", "state", BCON_UTF8("pending"), "runAfter", "{",
+                     "$lte", BCON_DATE_TIME(now), "}", "}",
+                     "{", "state", BCON_UTF8("running"), "leaseUntil", "{",
+                     "$lt", BCON_DATE_TIME(now), "}", "}", "]");
+    }
+    u = BCON_NEW("$set", "{", "state", BCON_UTF8("running"),
+                 "leaseUntil", BCON_DATE_TIME(now + lease_ms),
+                 "updatedAt", BCON_DATE_TIME(now), "}",
+                 "$inc", "{", "attempts", BCON_INT32(1), "}");
+    sort = BCON_NEW("runAfter", BCON_INT32(1));
+    mongoc_find_and_modify_opts_set_update(o, u);
+    mongoc_find_and_modify_opts_set_sort(o, sort);
+    mongoc_find_and_modify_opts_set_flags(o,
+                                          MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    ok = mongoc_collection_find_and_modify_with_opts(m->jobs, f, o, &reply,
+                                                     &e);
+    mongoc_find_and_modify_opts_destroy(o);
+    bson_destroy(f);
+    bson_destroy(u);
+    bson_destroy(sort);
+    if (!ok) {
+        bson_destroy(&reply);
+        return ts_mg_fail(m, "claim", &e);
+    }
+    if (bson_iter_init_find(&it, &reply, "value")
+        && BSON_ITER_HOLDS_DOCUMENT(&it))
+    {
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&val, data, len)
+            && ts_mg_get_oid_hex(&val, "_id", j->id) == 0)
+        {
+            kind = ts_mg_get_str(&val, "kind");
+            snprintf(j->kind, sizeof(j->kind), "%s", kind ? kind : "");
+            j->payload = ts_mg_get_json(&val, "payload");
+            if (!json_is_object(j->payload)) {
+                json_decref(j->payload);
+                j->payload = json_object();
+            }
+            j->attempts = (int) ts_mg_get_int(&val, "attempts", 1);
+            j->max_attempts = (int) ts_mg_get_int(&val, "maxAttempts", 5);
+            *got = 1;
+        }
+    }
+    bson_destroy(&reply);
+    return TS_OK;
+}
+
+
+ts_rc_e
+ts_mg_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms, int max,
+    int max_triage, ts_job_t **jobs, size_t *n)
+{
+    ts_mongo_t  *m = TS_MG(s);
+    ts_job_t    *out;
+    int          got, triage = 0;
+    ts_rc_e      rc = TS_OK;
+
+    ts_mg_sweep(m, 0);
+    out = calloc(max > 0 ? (size_t) max : 1, sizeof(ts_job_t));
+    if (out == NULL) {
+        return ts_store_fail(s, "out of memory");
+    }
+    while ((int) *n < max) {
+        rc = ts_claim_one(m, now, lease_ms, 0, &out[*n], &got);
+        if (rc != TS_OK || !got) {
+            break;
+        }
+        (*n)++;
+    }
+    while (rc == TS_OK && (int) *n < max && triage < max_triage) {
+        rc = ts_claim_one(m, now, lease_ms, 1, &out[*n], &got);
+        if (rc != TS_OK || !got) {
+            break;
+        }
+        (*n)++;
+        triage++;
+    }
+    if (rc != TS_OK && *n == 0) {
+        free(out);
+        return rc;
+    }
+    /* jobs claimed before an error are handed out: their leases hold */
+    *jobs = out;
+    return TS_OK;
+}
+
+
+/* Update the job {_id, state: running, attempts}; TS_NOT_FOUND when the
+ * lease was lost. */
+static ts_rc_e
+ts_job_fenced(ts_mongo_t *m, const char *id, int attempts, bson_t *upd)
+{
+    bson_t   f = BSON_INITIALIZER;
+    int64_t  matched = 0;
+    ts_rc_e  rc;
+
+    ts_mg_append_oid_hex(&f, "_id", id);
+    BSON_APPEND_UTF8(&f, "state", "running");
+    BSON_APPEND_INT32(&f, "attempts", attempts);
+    rc = ts_mg_update(m, m->jobs, &f, upd, 0, &matched);
+    bson_destroy(&f);
+    return rc == TS_OK && matched == 0 ? TS_NOT_FOUND : rc;
+}
+
+
+ts_rc_e
+ts_mg_job_done(ts_store_t *s, const char *id, int attempts, int64_t now)
+{
+    bson_t   *u;
+    ts_rc_e   rc;
+
+    u = BCON_NEW("$set", "{", "state", BCON_UTF8("done"),
+                 "leaseUntil", BCON_NULL, "updatedAt", BCON_DATE_TIME(now),
+                 "}");
+    rc = ts_job_fenced(TS_MG(s), id, attempts, u);
+    bson_destroy(u);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t lease_until)
+{
+    bson_t   *u;
+    ts_rc_e   rc = TS_OK, r;
+    size_t    i;
+
+    u = BCON_NEW("$set", "{", "leaseUntil", BCON_DATE_TIME(lease_until),
+                 "}");
+    for (i = 0; i < n; i++) {
+        r = ts_job_fenced(TS_MG(s), jobs[i].id, jobs[i].attempts, u);
+        if (r == TS_ERR) {
+            rc = TS_ERR;
+            break;
+        }
+    }
+    bson_destroy(u);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_job_fail(ts_store_t *s, const char *id, int attempts,
+    const char *error, int dead, int64_t run_after, int64_t now)
+{
+    bson_t   u = BSON_INITIALIZER, set;
+    ts_rc_e  rc;
+
+    BSON_APPEND_DOCUMENT_BEGIN(&u, "$set", &set);
+    BSON_APPEND_UTF8(&set, "state", dead ? "dead" : "pending");
+    BSON_APPEND_DATE_TIME(&set, "runAfter", run_after);
+    BSON_APPEND_NULL(&set, "leaseUntil");
+    if (error) {
+        BSON_APPEND_UTF8(&set, "lastError", error);
+    } else {
+        BSON_APPEND_NULL(&set, "lastError");
+    }
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+    bson_append_document_end(&u, &set);
+    rc = ts_job_fenced(TS_MG(s), id, attempts, &u);
+    bson_destroy(&u);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_job_list(ts_store_t *s, const char *state, int64_t limit, json_t **out)
+{
+    ts_mongo_t       *m = TS_MG(s);
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t           *f, *opts;
+    bson_error_t      e;
+    json_t           *arr = json_array(), *p;
+    ts_oid_t          hex;
+
+    f = state ? BCON_NEW("state", BCON_UTF8(state)) : bson_new();
+    opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id",
+                    BCON_INT32(-1), "}", "limit", BCON_INT64(limit));
+    cur = mongoc_collection_find_with_opts(m->jobs, f, opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        if (ts_mg_get_oid_hex(d, "_id", hex) != 0) {
+            continue;
+        }
+        p = ts_mg_get_json(d, "payload");
+        json_array_append_new(arr, json_pack(
+            "{s:s, s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o}",
+            "_id", hex, "kind", ts_mg_get_json(d, "kind"),
+            "payload", p,
+            "state", ts_mg_get_json(d, "state"),
+            "attempts", (int) ts_mg_get_int(d, "attempts", 0),
+            "maxAttempts", (int) ts_mg_get_int(d, "maxAttempts", 5),
+            "runAfter", ts_mg_get_time_json(d, "runAfter"),
+            "leaseUntil", ts_mg_get_time_json(d, "leaseUntil"),
+            "lastError", ts_mg_get_json(d, "lastError"),
+            "createdAt", ts_mg_get_time_json(d, "createdAt"),
+            "updatedAt", ts_mg_get_time_json(d, "updatedAt")));
+    }
+    bson_destroy(f);
+    bson_destroy(opts);
+    if (mongoc_cursor_error(cur, &e)) {
+        mongoc_cursor_destroy(cur);
+        json_decref(arr);
+        return ts_mg_fail(m, "jobs", &e);
+    }
+    mongoc_cursor_destroy(cur);
+    *out = arr;
+    return TS_OK;
+}
+
+
+ts_rc_e
+ts_mg_job_retry(ts_store_t *s, const char *id, int64_t now)
+{
+    ts_mongo_t    *m = TS_MG(s);
+    bson_t         f = BSON_INITIALIZER, *u;
+    bson_error_t   e;
+    int64_t        matched = 0, n;
+    ts_rc_e        rc;
+
+    ts_mg_append_oid_hex(&f, "_id", id);
+    BSON_APPEND_UTF8(&f, "state", "dead");
+    u = BCON_NEW("$set", "{", "state", BCON_UTF8("pending"),
+                 "attempts", BCON_INT32(0), "runAfter", BCON_DATE_TIME(now),
+                 "leaseUntil", BCON_NULL, "updatedAt", BCON_DATE_TIME(now),
+                 "}");
+    rc = ts_mg_update(m, m->jobs, &f, u, 0, &matched);
+    bson_destroy(u);
+    bson_destroy(&f);
+    if (rc != TS_OK || matched) {
+        return rc;
+    }
+    bson_init(&f);
+    ts_mg_append_oid_hex(&f, "_id", id);
+    n = mongoc_collection_count_documents(m->jobs, &f, NULL, NULL, NULL, &e);
+    bson_destroy(&f);
+    if (n < 0) {
+        return ts_mg_fail(m, "retry", &e);
+    }
+    return n ? TS_CONFLICT : TS_NOT_FOUND;
+}
+
+
+ts_rc_e
+ts_mg_job_next_due(ts_store_t *s, int64_t *when)
+{
+    ts_mongo_t       *m = TS_MG(s);
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t           *f, *opts;
+    bson_error_t      e;
+    ts_rc_e           rc = TS_NOT_FOUND;
+
+    ts_mg_sweep(m, 0);
+    f = BCON_NEW("state", BCON_UTF8("pending"));
+    opts = BCON_NEW("sort", "{", "runAfter", BCON_INT32(1), "}",
+                    "limit", BCON_INT64(1),
+                    "projection", "{", "runAfter", BCON_INT32(1), "}");
+    cur = mongoc_collection_find_with_opts(m->jobs, f, opts, NULL);
+    if (mongoc_cursor_next(cur, &d)) {
+        *when = ts_mg_get_time(d, "runAfter");
+        rc = TS_OK;
+    } else if (mongoc_cursor_error(cur, &e)) {
+        rc = ts_mg_fail(m, "next due", &e);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(f);
+    bson_destroy(opts);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
+{
+    ts_mongo_t       *m = TS_MG(s);
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t           *pipe;
+    bson_error_t      e;
+    const char       *state;
+    int64_t           n;
+    ts_rc_e           rc = TS_OK;
+
+    memset(out, 0, sizeof(*out));
+    pipe = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id",
+                    BCON_UTF8("$state"), "n", "{", "$sum", BCON_INT32(1),
+                    "}", "}", "}", "]");
+    cur = mongoc_collection_aggregate(m->jobs, MONGOC_QUERY_NONE, pipe, NULL,
+                                      NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        state = ts_mg_get_str(d, "_id");
+        n = ts_mg_get_int(d, "n", 0);
+        if (state == NULL) {
+            continue;
+        }
+        if (strcmp(state, "pending") == 0) {
+            out->pending = n;
+        } else if (strcmp(state, "running") == 0) {
+            out->running = n;
+        } else if (strcmp(state, "done") == 0) {
+            out->done = n;
+        } else if (strcmp(state, "dead") == 0) {
+            out->dead = n;
+        }
+    }
+    if (mongoc_cursor_error(cur, &e)) {
+        rc = ts_mg_fail(m, "job counts", &e);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(pipe);
+    return rc;
+}
+
+
+/* --- background work on tickets ------------------------------------------ */
+
+/* The ticket's document (projection may be NULL) into *doc. */
+static ts_rc_e
+ts_ticket_read(ts_mongo_t *m, const char *id, bson_t *proj, bson_t **doc)
+{
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t            f = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    bson_error_t      e;
+    ts_rc_e           rc = TS_NOT_FOUND;
+
+    ts_mg_append_oid_hex(&f, "_id", id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    if (proj) {
+        BSON_APPEND_DOCUMENT(&opts, "projection", proj);
+    }
+    cur = mongoc_collection_find_with_opts(m->tickets, &f, &opts, NULL);
+    if (mongoc_cursor_next(cur, &d)) {
+        *doc = bson_copy(d);
+        rc = TS_OK;
+    } else if (mongoc_cursor_error(cur, &e)) {
+        rc = ts_mg_fail(m, "ticket", &e);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&f);
+    bson_destroy(&opts);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
+    char **description, int *triaged)
+{
+    bson_t       *d = NULL;
+    bson_iter_t   it;
+    const char   *t, *x;
+    ts_rc_e       rc;
+
+    rc = ts_ticket_read(TS_MG(s), id, NULL, &d);
+    if (rc != TS_OK) {
+        return rc;
+    }
+    t = ts_mg_get_str(d, "title");
+    x = ts_mg_get_str(d, "description");
+    *title = strdup(t ? t : "");
+    *description = strdup(x ? x : "");
+    *triaged = bson_iter_init_find(&it, d, "triage")
+               && !BSON_ITER_HOLDS_NULL(&it);
+    bson_destroy(d);
+    if (*title == NULL || *description == NULL) {
+        free(*title);
+        free(*description);
+        return ts_store_fail(s, "out of memory");
+    }
+    return TS_OK;
+}
+
+
+ts_rc_e
+ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
+    json_t *meta, const char *provider, int fallback, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    ts_mongo_t  *m = TS_MG(s);
+    bson_t       f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set, push, each;
+    bson_t       arr = BSON_INITIALIZER, *d = NULL;
+    json_t      *skills = json_object_get(triage, "relatedSkills");
+    int64_t      matched = 0;
+    ts_rc_e      rc;
+
+    ts_mg_jobs_array(&arr, jobs, njobs, now);
+    ts_mg_append_oid_hex(&f, "_id", id);
+    BSON_APPEND_NULL(&f, "triage");              /* null or missing */
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+    ts_mg_append_json(&set, "summary", json_object_get(triage, "summary"));
+    ts_mg_append_json(&set, "priority", json_object_get(triage, "priority"));
+    ts_mg_append_json(&set, "helpfulNotes",
+                      json_object_get(triage, "helpfulNotes"));
+    if (json_is_array(skills)) {
+        ts_mg_append_json(&set, "relatedSkills", skills);
+    } else {
+        bson_t a;
+        BSON_APPEND_ARRAY_BEGIN(&set, "relatedSkills", &a);
+        bson_append_array_end(&set, &a);
+    }
+    ts_mg_append_json(&set, "triage", meta);
+    BSON_APPEND_UTF8(&set, "triageProvider", provider);
+    BSON_APPEND_BOOL(&set, "triageFallback", fallback != 0);
+    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+    bson_append_document_end(&upd, &set);
+    if (njobs) {
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
+        BSON_APPEND_ARRAY(&each, "$each", &arr);
+        bson_append_document_end(&push, &each);
+        bson_append_document_end(&upd, &push);
+    }
+    rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
+    bson_destroy(&f);
+    bson_destroy(&upd);
+    if (rc == TS_OK && matched == 0) {
+        /* triaged already, or no such ticket */
+        rc = ts_ticket_read(m, id, NULL, &d);
+        if (rc == TS_OK) {
+            bson_destroy(d);
+            rc = TS_CONFLICT;
+        }
+    } else if (rc == TS_OK) {
+        bson_oid_t oid;
+        if (njobs && ts_mg_oid(id, &oid) == 0) {
+            ts_mg_outbox_flush(m, m->tickets, &oid, &arr);
+        }
+    }
+    bson_destroy(&arr);
+    return rc;
+}
+
+
+/* --- assignment ----------------------------------------------------------- */
+
+typedef struct {
+    json_t          *rows;       /* one object per candidate */
+    ts_candidate_t  *cands;      /* borrow from rows */
+    size_t           n;
+    int64_t          newest;     /* largest lastAssignedAt */
+} ts_cands_t;
+
+
+static void
+ts_cands_free(ts_cands_t *c)
+{
+    json_decref(c->rows);
+    free(c->cands);
+    memset(c, 0, sizeof(*c));
+}
+
+
+/* Candidates with their stamps, then their loads (ticket id excluded). */
+static ts_rc_e
+ts_cands_read(ts_mongo_t *m, const char *id, ts_cands_t *out)
+{
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t           *f, *opts, *pipe, ex = BSON_INITIALIZER;
+    bson_oid_t        self;
+    bson_error_t      e;
+    json_t           *rows = json_array(), *r, *loads = json_object();
+    ts_oid_t          hex;
+    const char       *status;
+    size_t            i;
+    int64_t           last;
+
+    memset(out, 0, sizeof(*out));
+    f = BCON_NEW("role", "{", "$in", "[", BCON_UTF8("moderator"),
+                 BCON_UTF8("admin"), "]", "}");
+    opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(1), "_id",
+                    BCON_INT32(1), "}",
+                    "projection", "{", "username", BCON_INT32(1),
+                    "email", BCON_INT32(1), "skills", BCON_INT32(1),
+                    "status", BCON_INT32(1), "totalTicketsResolved",
+                    BCON_INT32(1), "averageResolutionTimeHours",
+                    BCON_INT32(1), "lastAssignedAt", BCON_INT32(1), "}");
+    cur = mongoc_collection_find_with_opts(m->users, f, opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        if (ts_mg_get_oid_hex(d, "_id", hex) != 0) {
+            continue;
+        }
+        status = ts_mg_get_str(d, "status");
+        last = ts_mg_get_time(d, "lastAssignedAt");
+        if (last > out->newest) {
+            out->newest = last;
+        }
+        r = json_pack("{s:s, s:o, s:o, s:o, s:s, s:I, s:f, s:I, s:b}",
+                      "_id", hex,
+                      "username", ts_mg_get_json(d, "username"),
+                      "email", ts_mg_get_json(d, "email"),
+                      "skills", ts_mg_get_str_array(d, "skills"),
+                      "status", status ? status : "offline",
+                      "resolved", (json_int_t) ts_mg_get_int(d,
+                                              "totalTicketsResolved", 0),
+                      "avg", ts_mg_get_double(d,
+                                              "averageResolutionTimeHours",
+                                              24),
+                      "last", (json_int_t) last,
+                      /* a stamp of null and a missing one differ for $eq */
+                      "hasLast", bson_has_field(d, "lastAssignedAt"));
+        if (r) {
+            json_array_append_new(rows, r);
+        }
+    }
+    bson_destroy(f);
+    bson_destroy(opts);
+    if (mongoc_cursor_error(cur, &e)) {
+        mongoc_cursor_destroy(cur);
+        json_decref(rows);
+        json_decref(loads);
+        return ts_mg_fail(m, "candidates", &e);
+    }
+    mongoc_cursor_destroy(cur);
+
+    /* loads, read after the stamps (see the top of the file) */
+    if (ts_mg_oid(id, &self) == 0) {
+        BSON_APPEND_OID(&ex, "$ne", &self);
+    }
+    pipe = BCON_NEW("pipeline", "[",
+                    "{", "$match", "{", "status", "{", "$in", "[",
+                    BCON_UTF8("To-Do"), BCON_UTF8("In Progress"), "]", "}",
+                    "assignedTo", "{", "$ne", BCON_NULL, "}",
+                    "_id", BCON_DOCUMENT(&ex), "}", "}",
+                    "{", "$group", "{", "_id", BCON_UTF8("$assignedTo"),
+                    "n", "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
+    cur = mongoc_collection_aggregate(m->tickets, MONGOC_QUERY_NONE, pipe,
+                                      NULL, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        if (ts_mg_get_oid_hex(d, "_id", hex) == 0) {
+            json_object_set_new(loads, hex,
+                                json_integer(ts_mg_get_int(d, "n", 0)));
+        }
+    }
+    bson_destroy(pipe);
+    bson_destroy(&ex);
+    if (mongoc_cursor_error(cur, &e)) {
+        mongoc_cursor_destroy(cur);
+        json_decref(rows);
+        json_decref(loads);
+        return ts_mg_fail(m, "loads", &e);
+    }
+    mongoc_cursor_destroy(cur);
+
+    out->cands = calloc(json_array_size(rows) + 1, sizeof(ts_candidate_t));
+    if (out->cands == NULL) {
+        json_decref(rows);
+        json_decref(loads);
+        return ts_store_fail(&m->base, "out of memory");
+    }
+    json_array_foreach(rows, i, r) {
+        ts_candidate_t *c = &out->cands[i];
+
+        c->id = json_string_value(json_object_get(r, "_id"));
+        c->username = json_string_value(json_object_get(r, "username"));
+        if (c->username == NULL) {
+            c->username = "";
+        }
+        c->skills = json_object_get(r, "skills");
+        c->active = json_integer_value(json_object_get(loads, c->id));
+        c->total_resolved = json_integer_value(json_object_get(r,
+                                                               "resolved"));
+        c->avg_resolution_hours = json_real_value(json_object_get(r, "avg"));
+        c->last_assigned_at = json_integer_value(json_object_get(r, "last"));
+        status = json_string_value(json_object_get(r, "status"));
+        if (status == NULL || ts_presence_parse(status, &c->status) != 0) {
+            c->status = TS_PRESENCE_OFFLINE;
+        }
+    }
+    json_decref(loads);
+    out->rows = rows;
+    out->n = json_array_size(rows);
+    return TS_OK;
+}
+
+
+/* Move the moderator's stamp from what was read to stamp; *won set when
+ * nobody moved it meanwhile. */
+static ts_rc_e
+ts_stamp_cas(ts_mongo_t *m, json_t *row, int64_t stamp, int *won)
+{
+    bson_t   f = BSON_INITIALIZER, *u;
+    int64_t  matched = 0, last;
+    ts_rc_e  rc;
+
+    last = json_integer_value(json_object_get(row, "last"));
+    ts_mg_append_oid_hex(&f, "_id",
+                         json_string_value(json_object_get(row, "_id")));
+    if (last > 0) {
+        BSON_APPEND_DATE_TIME(&f, "lastAssignedAt", last);
+    } else {
+        BSON_APPEND_NULL(&f, "lastAssignedAt");     /* null or missing */
+    }
+    u = BCON_NEW("$set", "{", "lastAssignedAt", BCON_DATE_TIME(stamp), "}");
+    rc = ts_mg_update(m, m->users, &f, u, 0, &matched);
+    bson_destroy(u);
+    bson_destroy(&f);
+    *won = matched > 0;
+    return rc;
+}
+
+
+/* The "Ticket Assigned" email job for a candidate row. */
+static void
+ts_assign_email(json_t *row, const char *id, const char *title,
+    ts_job_new_t *job)
+{
+    memset(job, 0, sizeof(*job));
+    job->kind = "email";
+    job->max_attempts = 8;
+    job->payload = json_pack("{s:s, s:O, s:O, s:s, s:s}",
+                             "template", "assigned",
+                             "to", json_object_get(row, "email"),
+                             "username", json_object_get(row, "username"),
+                             "ticketId", id,
+                             "ticketTitle", title ? title : "");
+}
+
+
+/*
+ * Point the ticket at the candidate (claim: filter on what it was
+ * pointing at, prev NULL = unassigned), replacing the previous email job
+ * (prev_job) in its outbox with job_arr.  *status receives the status.
+ */
+static ts_rc_e
+ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
+    const char *to, json_t *explain, int64_t now, const bson_t *prev_job,
+    const bson_t *job_arr, int *claimed)
+{
+    bson_t   f, upd, set, push, each, pull;
+    int64_t  matched = 0;
+    ts_rc_e  rc;
+    int      pass;
+
+    *claimed = 0;
+    /* To-Do moves to In Progress; any other status stays as set */
+    for (pass = 0; pass < 2 && !*claimed; pass++) {
+        bson_init(&f);
+        bson_init(&upd);
+        ts_mg_append_oid_hex(&f, "_id", id);
+        if (prev) {
+            ts_mg_append_oid_hex(&f, "assignedTo", prev);
+        } else {
+            BSON_APPEND_NULL(&f, "assignedTo");
+        }
+        if (pass == 0) {
+            BSON_APPEND_UTF8(&f, "status", "To-Do");
+        } else {
+            bson_t ne;
+            BSON_APPEND_DOCUMENT_BEGIN(&f, "status", &ne);
+            BSON_APPEND_UTF8(&ne, "$ne", "To-Do");
+            bson_append_document_end(&f, &ne);
+        }
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        ts_mg_append_oid_hex(&set, "assignedTo", to);
+        ts_mg_append_json(&set, "assignment", explain);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        if (pass == 0) {
+            BSON_APPEND_UTF8(&set, "status", "In Progress");
+        }
+        bson_append_document_end(&upd, &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
+        BSON_APPEND_ARRAY(&each, "$each", job_arr);
+        bson_append_document_end(&push, &each);
+        bson_append_document_end(&upd, &push);
+        if (prev_job) {
+            /* one update may not $push and $pull one field: done after */
+            (void) pull;
+        }
+        rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
+        bson_destroy(&f);
+        bson_destroy(&upd);
+        if (rc != TS_OK) {
+            return rc;
+        }
+        *claimed = matched > 0;
+    }
+    if (*claimed && prev_job) {
+        /* the email for the candidate we moved away from */
+        bson_init(&f);
+        bson_init(&upd);
+        ts_mg_append_oid_hex(&f, "_id", id);
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$pullAll", &pull);
+        BSON_APPEND_ARRAY(&pull, "pendingJobs", prev_job);
+        bson_append_document_end(&upd, &pull);
+        rc = ts_mg_update(m, m->tickets, &f, &upd, 0, NULL);
+        bson_destroy(&f);
+        bson_destroy(&upd);
+        return rc;
+    }
+    return TS_OK;
+}
+
+
+ts_rc_e
+ts_mg_ticket_assign(ts_store_t *s, const char *id,
+    const ts_assign_cfg_t *cfg, int64_t now, json_t **result)
+{
+    ts_mongo_t   *m = TS_MG(s);
+    bson_t       *d = NULL, jobs_now = BSON_INITIALIZER, *jobs_prev = NULL;
+    bson_t       *proj;
+    bson_iter_t   it;
+    ts_cands_t    c;
+    ts_job_new_t  job;
+    json_t       *skills = NULL, *explain = NULL, *row, *who;
+    char         *title = NULL, *status = NULL;
+    char          prev[TS_OID_LEN + 1] = "";
+    int           pick, tries, claimed, won = 0;
+    int64_t       stamp;
+    ts_rc_e       rc;
+
+    memset(&c, 0, sizeof(c));
+    proj = BCON_NEW("assignedTo", BCON_INT32(1), "title", BCON_INT32(1),
+                    "relatedSkills", BCON_INT32(1));
+    rc = ts_ticket_read(m, id, proj, &d);
+    bson_destroy(proj);
+    if (rc != TS_OK) {
+        return rc;
+    }
+    if (bson_iter_init_find(&it, d, "assignedTo")
+        && !BSON_ITER_HOLDS_NULL(&it))
+    {
+        bson_destroy(d);
+        return TS_CONFLICT;
+    }
+    title = strdup(ts_mg_get_str(d, "title") ? ts_mg_get_str(d, "title")
+                                             : "");
+    skills = ts_mg_get_str_array(d, "relatedSkills");
+    bson_destroy(d);
+
+    for (tries = 0; tries < TS_ASSIGN_TRIES; tries++) {
+        ts_cands_free(&c);
+        json_decref(explain);
+        explain = NULL;
+        rc = ts_cands_read(m, id, &c);
+        if (rc != TS_OK) {
+            goto done;
+        }
+        pick = ts_assign_choose(cfg, skills, c.cands, c.n, &explain);
+        if (explain == NULL) {
+            rc = ts_store_fail(s, "out of memory");
+            goto done;
+        }
+        if (pick < 0) {
+            if (prev[0]) {
+                /* everyone went away while we retried: keep the last
+                 * claim (the ticket is assigned) */
+                break;
+            }
+            /* nobody to assign to: keep the explanation, leave it To-Do */
+            bson_t f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
+            ts_mg_append_oid_hex(&f, "_id", id);
+            BSON_APPEND_NULL(&f, "assignedTo");
+            BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+            ts_mg_append_json(&set, "assignment", explain);
+            bson_append_document_end(&upd, &set);
+            rc = ts_mg_update(m, m->tickets, &f, &upd, 0, NULL);
+            bson_destroy(&f);
+            bson_destroy(&upd);
+            if (rc == TS_OK) {
+                *result = json_pack("{s:s, s:n, s:s, s:O}", "ticketId", id,
+                                    "assignedTo", "status", "To-Do",
+                                    "assignment", explain);
+            }
+            goto done;
+        }
+
+        row = json_array_get(c.rows, pick);
+        ts_assign_email(row, id, title, &job);
+        bson_reinit(&jobs_now);
+        ts_mg_jobs_array(&jobs_now, &job, 1, now);
+        json_decref(job.payload);
+        rc = ts_assign_point(m, id, prev[0] ? prev : NULL, c.cands[pick].id,
+                             explain, now, jobs_prev, &jobs_now, &claimed);
+        if (rc != TS_OK) {
+            goto done;
+        }
+        if (!claimed) {
+            /* an admin (or an earlier run) assigned it meanwhile */
+            rc = prev[0] ? ts_store_fail(s, "assignment lost its ticket")
+                         : TS_CONFLICT;
+            goto done;
+        }
+        snprintf(prev, sizeof(prev), "%s", c.cands[pick].id);
+        if (jobs_prev) {
+            bson_destroy(jobs_prev);
+        }
+        jobs_prev = bson_copy(&jobs_now);
+
+        stamp = c.newest + 1 > now ? c.newest + 1 : now;
+        rc = ts_stamp_cas(m, row, stamp, &won);
+        if (rc != TS_OK) {
+            goto done;
+        }
+        if (won) {
+            break;
+        }
+        /* another assignment took this moderator meanwhile: re-read */
+    }
+
+    /* the ticket is ours, pointing at prev; deliver its email */
+    {
+        bson_oid_t oid;
+        if (jobs_prev && ts_mg_oid(id, &oid) == 0) {
+            ts_mg_outbox_flush(m, m->tickets, &oid, jobs_prev);
+        }
+    }
+    proj = BCON_NEW("status", BCON_INT32(1), "assignment", BCON_INT32(1));
+    rc = ts_ticket_read(m, id, proj, &d);
+    bson_destroy(proj);
+    if (rc != TS_OK) {
+        goto done;
+    }
+    status = strdup(ts_mg_get_str(d, "status") ? ts_mg_get_str(d, "status")
+                                               : "In Progress");
+    bson_destroy(d);
+    who = NULL;
+    {
+        size_t  i;
+        json_t *r;
+
+        json_array_foreach(c.rows, i, r) {
+            if (strcmp(json_string_value(json_object_get(r, "_id")), prev)
+                == 0)
+            {
+                who = json_pack("{s:s, s:O, s:O, s:O}", "_id", prev,
+                                "email", json_object_get(r, "email"),
+                                "username", json_object_get(r, "username"),
+                                "status", json_object_get(r, "status"));
+                break;
+            }
+        }
+    }
+    if (who == NULL) {
+        who = json_pack("{s:s}", "_id", prev);
+    }
+    *result = json_pack("{s:s, s:o, s:s, s:O}", "ticketId", id,
+                        "assignedTo", who, "status", status,
+                        "assignment", explain);
+    rc = *result ? TS_OK : ts_store_fail(s, "out of memory");
+
+done:
+    ts_cands_free(&c);
+    json_decref(explain);
+    json_decref(skills);
+    if (jobs_prev) {
+        bson_destroy(jobs_prev);
+    }
+    bson_destroy(&jobs_now);
+    free(title);
+    free(status);
+    return rc;
+}
+
+
+/* --- moderator stats ------------------------------------------------------ */
+
+ts_rc_e
+ts_mg_stats_apply(ts_mongo_t *m, const bson_oid_t *ticket,
+    const bson_t *pending)
+{
+    mongoc_cursor_t  *cur;
+    const bson_t     *ud;
+    bson_t            f, *u, *opts;
+    bson_iter_t       it;
+    bson_oid_t        mod;
+    bson_error_t      e;
+    double            hours, avg;
+    int64_t           n, matched;
+    int               tries, has_n;
+    ts_rc_e           rc = TS_OK;
+
+    if (!bson_iter_init_find(&it, pending, "moderator")
+        || !BSON_ITER_HOLDS_OID(&it))
+    {
+        goto clear;
+    }
+    bson_oid_copy(bson_iter_oid(&it), &mod);
+    hours = ts_mg_get_double(pending, "hours", 0);
+
+    for (tries = 0; tries < 16; tries++) {
+        bson_init(&f);
+        BSON_APPEND_OID(&f, "_id", &mod);
+        opts = BCON_NEW("projection", "{", "totalTicketsResolved",
+                        BCON_INT32(1), "averageResolutionTimeHours",
+                        BCON_INT32(1), "}");
+        cur = mongoc_collection_find_with_opts(m->users, &f, opts, NULL);
+        bson_destroy(opts);
+        bson_destroy(&f);
+        if (!mongoc_cursor_next(cur, &ud)) {
+            rc = mongoc_cursor_error(cur, &e) ? ts_mg_fail(m, "stats", &e)
+                                              : TS_OK;   /* user gone */
+            mongoc_cursor_destroy(cur);
+            if (rc != TS_OK) {
+                return rc;
+            }
+            goto clear;
+        }
+        has_n = bson_has_field(ud, "totalTicketsResolved");
+        n = ts_mg_get_int(ud, "totalTicketsResolved", 0);
+        avg = ts_mg_get_double(ud, "averageResolutionTimeHours", 24);
+        mongoc_cursor_destroy(cur);
+
+        bson_init(&f);
+        BSON_APPEND_OID(&f, "_id", &mod);
+        if (has_n) {
+            BSON_APPEND_INT64(&f, "totalTicketsResolved", n);
+        } else {
+            bson_t ex;
+            BSON_APPEND_DOCUMENT_BEGIN(&f, "totalTicketsResolved", &ex);
+            BSON_APPEND_BOOL(&ex, "$exists", false);
+            bson_append_document_end(&f, &ex);
+        }
+        {
+            bson_t ne;
+            BSON_APPEND_DOCUMENT_BEGIN(&f, "recentStats", &ne);
+            BSON_APPEND_OID(&ne, "$ne", ticket);
+            bson_append_document_end(&f, &ne);
+        }
+        u = BCON_NEW("$set", "{", "totalTicketsResolved", BCON_INT64(n + 1),
+                     "averageResolutionTimeHours",
+                     BCON_DOUBLE((avg * (double) n + (hours > 0 ? hours : 0))
+                                 / (double) (n + 1)), "}",
+                     "$push", "{", "recentStats", "{", "$each", "[",
+                     BCON_OID(ticket), "]", "$slice", BCON_INT32(-200), "}",
+                     "}");
+        matched = 0;
+        rc = ts_mg_update(m, m->users, &f, u, 0, &matched);
+        bson_destroy(u);
+        bson_destroy(&f);
+        if (rc != TS_OK) {
+            return rc;
+        }
+        if (matched) {
+            break;
+        }
+        /* counted already (recentStats holds it), or a concurrent count */
+        bson_init(&f);
+        BSON_APPEND_OID(&f, "_id", &mod);
+        BSON_APPEND_OID(&f, "recentStats", ticket);
+        n = mongoc_collection_count_documents(m->users, &f, NULL, NULL, NULL,
+                                              &e);
+        bson_destroy(&f);
+        if (n < 0) {
+            return ts_mg_fail(m, "stats", &e);
+        }
+        if (n > 0) {
+            break;
+        }
+    }
+
+clear:
+    bson_init(&f);
+    BSON_APPEND_OID(&f, "_id", ticket);
+    u = BCON_NEW("$unset", "{", "statsPending", BCON_UTF8(""), "}");
+    rc = ts_mg_update(m, m->tickets, &f, u, 0, NULL);
+    bson_destroy(u);
+    bson_destroy(&f);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
+    double hours, int *counted)
+{
+    ts_mongo_t   *m = TS_MG(s);
+    bson_t        f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set, ne;
+    bson_t        pending = BSON_INITIALIZER, *d = NULL, cur_pending;
+    bson_oid_t    tid;
+    bson_iter_t   it;
+    const uint8_t *data;
+    uint32_t      len;
+    int64_t       matched = 0;
+    ts_rc_e       rc;
+
+    if (ts_mg_oid(id, &tid) != 0) {
+        return TS_NOT_FOUND;
+    }
+    ts_mg_append_oid_hex(&pending, "moderator", moderator_id);
+    BSON_APPEND_DOUBLE(&pending, "hours", hours > 0 ? hours : 0);
+
+    BSON_APPEND_OID(&f, "_id", &tid);
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "statsCounted", &ne);
+    BSON_APPEND_BOOL(&ne, "$ne", true);
+    bson_append_document_end(&f, &ne);
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+    BSON_APPEND_BOOL(&set, "statsCounted", true);
+    BSON_APPEND_DOCUMENT(&set, "statsPending", &pending);
+    bson_append_document_end(&upd, &set);
+    rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
+    bson_destroy(&f);
+    bson_destroy(&upd);
+    if (rc != TS_OK) {
+        bson_destroy(&pending);
+        return rc;
+    }
+    if (matched) {
+        *counted = 1;
+        rc = ts_mg_stats_apply(m, &tid, &pending);
+        bson_destroy(&pending);
+        return rc;
+    }
+    bson_destroy(&pending);
+
+    /* counted before (or the ticket is gone); finish a half-done count */
+    rc = ts_ticket_read(m, id, NULL, &d);
+    if (rc == TS_NOT_FOUND) {
+        return TS_OK;
+    }
+    if (rc != TS_OK) {
+        return rc;
+    }
+    if (bson_iter_init_find(&it, d, "statsPending")
+        && BSON_ITER_HOLDS_DOCUMENT(&it))
+    {
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&cur_pending, data, len)) {
+            rc = ts_mg_stats_apply(m, &tid, &cur_pending);
+        }
+    }
+    bson_destroy(d);
+    return rc;
+}

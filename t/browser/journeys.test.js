@@ -1,0 +1,402 @@
+'use strict';
+/*
+ * The web UI's journeys in a real browser: playwright-core drives Debian's
+ * chromium (headless) against the real nginx + module + ticketd that
+ * t/integration/test_web_browser.py started.  Three people in three browser
+ * contexts: a new user (signed up here), the moderator and the admin (made
+ * through the API by the wrapper).  Every check waits for what a person
+ * would see (text, a badge, a dot) to appear, without reloading the page
+ * where the feature is "live"; nothing sleeps.  Every main page is
+ * screenshotted and audited with axe-core (WCAG 2 A/AA, serious and
+ * critical findings fail).
+ *
+ * Prints one "ok"/"not ok" line per check (TAP-like), stops at the first
+ * failure (the journeys build on each other) with a screenshot of the page,
+ * and exits 0 when all passed.  Screenshots of the main pages go to
+ * SCREENSHOT_DIR.
+ */
+const fs = require('fs');
+const path = require('path');
+const assert = require('assert/strict');
+const { chromium } = require('playwright-core');
+
+const cfg = {
+  base: process.env.BASE_URL,
+  chromium: process.env.CHROMIUM || '/usr/bin/chromium',
+  shots: process.env.SCREENSHOT_DIR || path.join(__dirname, 'screenshots'),
+  password: process.env.PASSWORD,
+  adminEmail: process.env.ADMIN_EMAIL,
+  modUsername: process.env.MOD_USERNAME,
+  takenUsername: process.env.TAKEN_USERNAME,
+  rejectedUsername: process.env.REJECTED_USERNAME,
+  username: process.env.USERNAME,
+  summary: process.env.TRIAGE_SUMMARY,
+};
+for (const [k, v] of Object.entries(cfg)) {
+  if (!v) {
+    console.log(`not ok - missing configuration ${k}`);
+    process.exit(2);
+  }
+}
+
+const LIVE_MS = 15000; // triage + assignment through the delayed fake
+const UI_MS = 8000;
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu',
+  '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+
+let count = 0;
+const pageErrors = [];
+let current = null; // the page a failing check was about
+
+async function check(name, page, fn) {
+  count += 1;
+  current = page;
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok ${count} - ${name} (${Date.now() - t0} ms)`);
+}
+
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/* axe-core's WCAG 2 A/AA rules on the page as it is: serious or critical
+   violations (contrast, missing labels, keyboard traps…) fail the check. */
+async function audit(page, name) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ content: AXE });
+  const r = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }));
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${name}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`), []);
+}
+
+/* A screenshot of a main page, which must also pass the accessibility audit. */
+async function shot(page, name) {
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  await page.screenshot({ path: path.join(cfg.shots, `${name}.png`), fullPage: true });
+  await audit(page, name);
+}
+
+function watch(page, who) {
+  page.setDefaultTimeout(UI_MS);
+  page.on('pageerror', (e) => pageErrors.push(`${who}: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) {
+      pageErrors.push(`${who} console: ${m.text()}`);
+    }
+  });
+  return page;
+}
+
+/* Wait until text is visible on the page (or inside a locator). */
+async function see(scope, text, timeout = UI_MS) {
+  await scope.getByText(text, { exact: false }).first().waitFor({ state: 'visible', timeout });
+}
+
+async function login(page, identifier, { keyboard = false } = {}) {
+  await page.goto(`${cfg.base}/login`);
+  if (keyboard) {
+    // keyboard only: the fields have labels and Enter submits
+    await page.getByLabel('Email or username').focus();
+    await page.keyboard.type(identifier);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(cfg.password);
+    await page.keyboard.press('Enter');
+  } else {
+    await page.getByLabel('Email or username').fill(identifier);
+    await page.getByLabel('Password', { exact: true }).fill(cfg.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  }
+  await page.getByRole('heading', { name: 'Tickets', exact: true }).waitFor({ timeout: UI_MS });
+}
+
+async function connected(page) {
+  await page.locator('[data-testid="connection"][data-state="connected"]').waitFor({ timeout: UI_MS });
+}
+
+async function main() {
+  fs.rmSync(path.join(cfg.shots, 'failure.png'), { force: true }); // from an earlier run
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    args: FLAGS,
+    headless: true,
+  });
+  const desktop = { viewport: { width: 1280, height: 900 } };
+  const userCtx = await browser.newContext(desktop);
+  const modCtx = await browser.newContext(desktop);
+  const adminCtx = await browser.newContext(desktop);
+  const user = watch(await userCtx.newPage(), 'user');
+  const mod = watch(await modCtx.newPage(), 'moderator');
+  const admin = watch(await adminCtx.newPage(), 'admin');
+  const title = `nginx 502 after deploy ${Date.now()}`;
+  let ticketUrl = null;
+
+  try {
+    console.log(`# chromium ${browser.version()} against ${cfg.base}`);
+
+    await check('the UI is served at / with an SPA fallback and cached assets', user, async () => {
+      const r = await user.request.get(`${cfg.base}/tickets/does-not-exist-yet`);
+      assert.equal(r.status(), 200);
+      assert.match(r.headers()['content-type'], /text\/html/);
+      assert.equal(r.headers()['cache-control'], 'no-cache');
+      const html = await r.text();
+      const asset = html.match(/\/assets\/[^"]+\.js/);
+      assert.ok(asset, html);
+      const a = await user.request.get(`${cfg.base}${asset[0]}`);
+      assert.equal(a.status(), 200);
+      assert.match(a.headers()['content-type'], /javascript/);
+      assert.match(a.headers()['cache-control'], /immutable/);
+      const api = await user.request.get(`${cfg.base}/api/health`);
+      assert.equal((await api.json()).status, 'ok');
+    });
+
+    await check('the moderator logs in and is live', mod, async () => {
+      await login(mod, cfg.modUsername);
+      await connected(mod);
+      await shot(mod, '02-moderator-tickets');
+    });
+
+    await check('signup shows the server error, then creates the account', user, async () => {
+      await user.goto(`${cfg.base}/`);
+      await user.getByRole('heading', { name: 'Log in' }).waitFor(); // redirected
+      await shot(user, '00-login');
+      await user.getByRole('link', { name: 'Sign up' }).click();
+      await user.getByLabel('Username', { exact: true }).fill(cfg.takenUsername);
+      await user.getByLabel('Email', { exact: true }).fill(`${cfg.username}@example.com`);
+      await user.getByLabel('Password', { exact: true }).fill(cfg.password);
+      await user.getByLabel('Skills (optional)').fill('linux');
+      await user.getByRole('button', { name: 'Sign up' }).click();
+      await see(user.getByRole('alert'), 'Username already taken');
+      await shot(user, '01-signup-error');
+      await user.getByLabel('Username', { exact: true }).fill(cfg.username);
+      await user.getByRole('button', { name: 'Sign up' }).click();
+      await user.getByRole('heading', { name: 'Tickets', exact: true }).waitFor();
+      await connected(user);
+      await see(user, 'No tickets here yet');
+    });
+
+    await check('the user files a ticket and sees it triaged and assigned live', user, async () => {
+      await user.getByRole('button', { name: '+ New ticket' }).click();
+      await user.getByLabel('Title', { exact: true }).fill(title);
+      await user.getByLabel('Description', { exact: true }).fill(
+        'Since the docker deploy this morning nginx answers 502 Bad Gateway on every page.');
+      await user.getByRole('button', { name: 'Submit ticket' }).click();
+      await see(user, 'Ticket created and processing started');
+      await user.locator('[data-kpi="Total"]', { hasText: '1' }).waitFor();
+      await user.getByRole('link', { name: title }).click();
+      await user.getByRole('heading', { name: title }).waitFor();
+      ticketUrl = user.url();
+      // the fake answers after 1.5 s: first "analysing", then live results
+      await user.getByTestId('triage-pending').waitFor({ timeout: UI_MS });
+      const navigations = [];
+      user.on('framenavigated', (f) => { if (f === user.mainFrame()) navigations.push(f.url()); });
+      await see(user.getByTestId('summary'), cfg.summary, LIVE_MS);
+      await see(user.getByTestId('ticket-badges'), 'High priority', UI_MS);
+      await see(user.getByTestId('assigned-to'), cfg.modUsername, LIVE_MS);
+      await see(user.getByTestId('ticket-badges'), 'In Progress', UI_MS);
+      assert.deepEqual(navigations, [], 'the page reloaded');
+      // Markdown rendered, raw HTML not
+      const notes = user.getByTestId('notes');
+      await notes.locator('strong', { hasText: 'Check the upstream' }).waitFor();
+      assert.equal(await notes.locator('li').count(), 2);
+      assert.equal(await notes.locator('img, script').count(), 0);
+      assert.equal(await user.evaluate(() => window.__xss), undefined);
+      // users do not see the assignment explanation
+      assert.equal(await user.getByRole('heading', { name: 'Why this assignment' }).count(), 0);
+      await see(user.getByTestId('comment-hint'), 'moderator opens the conversation');
+      await shot(user, '04-user-ticket-triaged');
+    });
+
+    await check('the moderator sees the ticket, the explanation and the user online', mod, async () => {
+      await mod.reload();
+      await mod.getByRole('link', { name: title }).click();
+      await mod.getByRole('heading', { name: 'Why this assignment' }).waitFor();
+      const table = mod.getByTestId('assignment');
+      await see(table, cfg.modUsername);
+      await table.locator('tr', { hasText: 'chosen' }).waitFor();
+      await mod.locator('[data-testid="assigned-to"] [data-presence="online"]').waitFor();
+      await shot(mod, '05-moderator-ticket');
+    });
+
+    await check('the moderator replies; the user sees it without reloading', user, async () => {
+      const text = `Hello ${cfg.username}, I am checking the upstream now.`;
+      await mod.getByLabel('Your reply').fill(text);
+      await mod.getByRole('button', { name: 'Send' }).click();
+      await see(mod.getByTestId('comments'), text);
+      await see(user.getByTestId('comments'), text, UI_MS);
+      // the conversation is open: the user can answer, the moderator sees it live
+      const reply = 'Thanks, it started right after the deploy.';
+      await user.getByLabel('Your reply').fill(reply);
+      await user.getByRole('button', { name: 'Send' }).click();
+      await see(mod.getByTestId('comments'), reply, UI_MS);
+    });
+
+    await check('presence: the moderator goes "do not disturb", the user sees it live', user, async () => {
+      await mod.getByTestId('presence-button').click();
+      await mod.getByRole('menuitemradio', { name: 'Do not disturb' }).click();
+      await mod.locator('[data-testid="presence-button"] [data-presence="dnd"]').waitFor();
+      await user.locator('[data-testid="assigned-to"] [data-presence="dnd"]').waitFor({ timeout: UI_MS });
+      await mod.getByTestId('presence-button').click();
+      await mod.getByRole('menuitemradio', { name: 'Online' }).click();
+      await user.locator('[data-testid="assigned-to"] [data-presence="online"]').waitFor({ timeout: UI_MS });
+    });
+
+    await check('after the socket drops, the indicator says so and the room is re-joined', user, async () => {
+      await user.evaluate(() => window.__ticketSocket.io.engine.close());
+      await user.locator('[data-testid="connection"]:not([data-state="connected"])').waitFor({ timeout: UI_MS });
+      await connected(user);
+      const text = 'Found it: the upstream port changed. Fixed, please check.';
+      await mod.getByLabel('Your reply').fill(text);
+      await mod.getByRole('button', { name: 'Send' }).click();
+      await see(user.getByTestId('comments'), text, UI_MS);
+    });
+
+    await check('the moderator completes the ticket; the user sees the status live', user, async () => {
+      await mod.getByLabel(`Status of “${title}”`).selectOption('Completed');
+      await see(mod.getByTestId('ticket-badges'), 'Completed');
+      await see(user.getByTestId('ticket-badges'), 'Completed', UI_MS);
+    });
+
+    await check('the tickets list: KPIs, filters and search', user, async () => {
+      await user.getByRole('link', { name: '← Back to tickets' }).click();
+      await user.locator('[data-kpi="Completed"]', { hasText: '1' }).waitFor();
+      await user.getByLabel('Status', { exact: true }).selectOption('To-Do');
+      await see(user, 'No tickets here yet');
+      await user.getByRole('button', { name: 'Clear filters' }).click();
+      await user.getByLabel('Search title or description').fill('502 after deploy');
+      await user.getByRole('button', { name: 'Search', exact: true }).click();
+      await see(user, '1 ticket matches the filters');
+      await user.getByRole('link', { name: title }).waitFor();
+      await shot(user, '03-user-tickets');
+    });
+
+    await check('the user applies to become a moderator', user, async () => {
+      await user.getByRole('link', { name: 'Become a moderator' }).first().click();
+      await user.getByLabel('Your skills').fill('linux, nginx');
+      await user.getByRole('button', { name: 'Submit application' }).click();
+      await see(user, 'Request created');
+      await see(user.getByTestId('request-status'), 'pending');
+      await shot(user, '06-apply-pending');
+    });
+
+    await check('the admin logs in with the keyboard and accepts the request', admin, async () => {
+      await login(admin, cfg.adminEmail, { keyboard: true });
+      await admin.getByRole('link', { name: 'Moderator requests' }).first().click();
+      const row = admin.locator(`[data-request="${cfg.username}"]`);
+      await row.waitFor();
+      await shot(admin, '07-admin-requests');
+      await row.getByRole('button', { name: `Accept ${cfg.username}` }).click();
+      await see(admin, `${cfg.username} is now a moderator`);
+      await user.reload();
+      await see(user.getByTestId('request-status'), 'accepted');
+      await user.locator('[data-testid="presence-button"]', { hasText: 'moderator' }).waitFor();
+    });
+
+    await check('the admin sees users with moderator stats and edits skills', admin, async () => {
+      await admin.getByRole('link', { name: 'Users' }).first().click();
+      const row = admin.locator(`[data-user="${cfg.modUsername}"]`);
+      await see(row, 'Resolved: 1', UI_MS);
+      await row.getByRole('button', { name: `Edit ${cfg.modUsername}` }).click();
+      await row.getByRole('textbox', { name: /^Skills/ }).fill('nginx, docker, kubernetes');
+      await row.getByRole('button', { name: 'Save' }).click();
+      await see(admin, 'User updated');
+      await see(row, 'kubernetes');
+      await shot(admin, '08-admin-users');
+    });
+
+    await check('the admin sees the ticket with its assignment explanation', admin, async () => {
+      await admin.goto(ticketUrl);
+      await admin.getByRole('heading', { name: 'Why this assignment' }).waitFor();
+      await see(admin.getByTestId('comments'), 'upstream port changed');
+      await shot(admin, '09-admin-ticket');
+    });
+
+    await check('analytics renders its figures and charts', admin, async () => {
+      await admin.getByRole('link', { name: 'Analytics' }).first().click();
+      await admin.getByRole('heading', { name: 'Analytics' }).waitFor();
+      await admin.locator('[data-kpi="Tickets"]', { hasText: '1' }).waitFor();
+      await admin.locator('[data-chart="Tickets by status"]').waitFor();
+      await admin.getByRole('img', { name: /Tickets by status\. To-Do: 0, In Progress: 0, Completed: 1/ }).waitFor();
+      await admin.getByRole('img', { name: /Daily tickets: 1 created and 1 resolved/ }).waitFor();
+      assert.ok(await admin.locator('[data-chart="daily"] rect').count() >= 2);
+      await see(admin, cfg.modUsername);
+      await shot(admin, '10-admin-analytics');
+    });
+
+    await check('the admin changes a status inline in the tickets list', admin, async () => {
+      await admin.getByRole('link', { name: 'Tickets', exact: true }).first().click();
+      await admin.locator('[data-kpi="Completed"]', { hasText: '1' }).waitFor();
+      await admin.getByLabel(`Status of “${title}”`).selectOption('In Progress');
+      await admin.locator('[data-kpi="In Progress"]', { hasText: '1' }).waitFor();
+      await admin.locator('[data-kpi="Completed"]', { hasText: '0' }).waitFor();
+      await see(admin.locator('[data-ticket-id]', { hasText: title }), 'In Progress');
+    });
+
+    await check('at phone width the layout fits and the menu opens', user, async () => {
+      const fits = async (page, what) => {
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 1, `${what} is ${overflow}px wider than the phone`);
+      };
+      await user.setViewportSize({ width: 390, height: 844 });
+      await user.goto(`${cfg.base}/`);
+      await user.getByRole('link', { name: title }).waitFor();
+      await fits(user, 'the tickets list');
+      await shot(user, '11-phone-tickets');
+      await user.goto(ticketUrl);
+      await user.getByRole('heading', { name: title }).waitFor();
+      await fits(user, 'the ticket page');
+      await shot(user, '12-phone-ticket');
+      await admin.setViewportSize({ width: 390, height: 844 });
+      await admin.goto(`${cfg.base}/admin/analytics`);
+      await admin.getByRole('img', { name: /Daily tickets/ }).waitFor();
+      await fits(admin, 'analytics');
+      await admin.goto(`${cfg.base}/admin/users`);
+      await admin.locator(`[data-user="${cfg.modUsername}"]`).waitFor();
+      await fits(admin, 'the users page');
+      await user.getByRole('button', { name: 'Open navigation menu' }).click();
+      await user.getByRole('link', { name: 'Tickets', exact: true }).first().waitFor();
+    });
+
+    await check('logout ends the session', user, async () => {
+      await user.getByRole('button', { name: 'Logout' }).click();
+      await user.getByRole('heading', { name: 'Log in' }).waitFor();
+      await user.goto(`${cfg.base}/`);
+      await user.getByRole('heading', { name: 'Log in' }).waitFor();
+    });
+
+    await check('a rejected applicant sees the rejection and the cooldown', user, async () => {
+      await login(user, cfg.rejectedUsername);
+      await user.getByRole('button', { name: 'Open navigation menu' }).click(); // phone width
+      await user.getByRole('link', { name: 'Become a moderator' }).first().click();
+      await see(user.getByTestId('request-status'), 'rejected');
+      await see(user.getByTestId('cooldown'), '72 hours');
+      assert.equal(await user.getByRole('button', { name: 'Submit application' }).count(), 0);
+      await shot(user, '13-phone-apply-rejected');
+    });
+
+    await check('no script errors on any page', null, async () => {
+      assert.deepEqual(pageErrors, []);
+    });
+
+    console.log(`1..${count}`);
+    console.log(`# all ${count} passed`);
+  } catch (err) {
+    console.log(`not ok ${count} - ${String(err && err.message ? err.message : err).split('\n')[0]}`);
+    console.log(String(err && err.stack ? err.stack : err).split('\n').map((l) => `# ${l}`).join('\n'));
+    if (pageErrors.length) console.log(`# page errors: ${pageErrors.join(' | ')}`);
+    if (current) {
+      try {
+        fs.mkdirSync(cfg.shots, { recursive: true });
+        await current.screenshot({ path: path.join(cfg.shots, 'failure.png'), fullPage: true });
+        console.log(`# screenshot of the failing page: ${path.join(cfg.shots, 'failure.png')}`);
+      } catch { /* the page may be gone */ }
+    }
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+const overall = setTimeout(() => {
+  console.log('not ok - the browser journeys took more than 120 s');
+  process.exit(1);
+}, 120000);
+main().finally(() => clearTimeout(overall));

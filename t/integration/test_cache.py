@@ -1,0 +1,239 @@
+"""The optional Redis cache (ticket_redis + ticketd --redis) against a real
+redis-server: list pages and user lists are served from Redis until a write
+(a REST request or a background job, on any node) invalidates them; no
+password hash is ever stored there; and Redis stopping never fails a
+request, caching resuming when it returns."""
+import time
+
+from conftest import Stack, _finish, poll, unique_name
+from redis_util import redis_server  # noqa: F401 (a fixture)
+
+
+def cached_stack(make_stack, redis, jobs=False):
+    args = "--redis %s%s" % (redis.url, "" if jobs else " --jobs 0")
+    st = make_stack(REDIS=redis.url, TICKETD_ARGS=args)
+    st.admin, st.admin_token = st.signup(username=unique_name("admin"))
+    assert st.admin["role"] == "admin"
+    return st
+
+
+def list_page(st, token, query=""):
+    r = st.get("/api/tickets" + query, token=token)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_health_reports_redis_ok_then_unavailable(make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    assert st.health()["redis"] == "ok"
+    redis_server.kill()
+    assert poll(lambda: st.health()["redis"] == "unavailable", 5)
+
+
+def test_list_page_is_served_from_redis_until_a_write_invalidates_it(
+        make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    user, token = st.signup()
+    t = st.create_ticket(token, title="printer jams")
+
+    first = list_page(st, token)
+    assert redis_server.command("KEYS", "ticket:*:list:*"), "nothing cached"
+
+    # change the store behind the cache's back: the cached page still
+    # answers, which is how we know the store was not read
+    assert st.sql_write("UPDATE tickets SET title = 'renamed' WHERE _id = ?",
+                        (t["_id"],)) == 1
+    for _ in range(6):                 # any worker, any thread
+        again = list_page(st, token)
+        assert again.content == first.content
+        assert again.json()["tickets"][0]["title"] == "printer jams"
+
+    # a write through the API invalidates every page at once
+    st.create_ticket(token, title="second one")
+    titles = [x["title"] for x in list_page(st, token).json()["tickets"]]
+    assert titles == ["second one", "renamed"]
+    assert list_page(st, st.admin_token).json()["pagination"]["total"] == 2
+
+
+def test_cached_page_is_byte_identical_and_dates_survive(make_stack,
+                                                         redis_server):
+    st = cached_stack(make_stack, redis_server)
+    _, token = st.signup()
+    for i in range(3):
+        st.create_ticket(token, title="ticket %d" % i)
+    query = "?page=1&limit=2&search=TICKET"
+    miss = list_page(st, token, query)
+    hit = list_page(st, token, query)
+    assert hit.content == miss.content
+    body = hit.json()
+    assert body["pagination"] == {"total": 3, "page": 1, "pages": 2,
+                                  "limit": 2}
+    created = body["tickets"][0]["createdAt"]
+    assert created.endswith("Z") and "T" in created
+    # other queries are other pages, not the same entry
+    other = list_page(st, token, "?page=2&limit=2&search=TICKET").json()
+    assert [x["title"] for x in other["tickets"]] == ["ticket 0"]
+
+
+def test_scopes_never_share_a_page(make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    _, a = st.signup()
+    _, b = st.signup()
+    st.create_ticket(a, title="only a's")
+    assert list_page(st, a).json()["pagination"]["total"] == 1
+    assert list_page(st, b).json()["pagination"]["total"] == 0
+    assert list_page(st, st.admin_token).json()["pagination"]["total"] == 1
+
+
+def test_presence_change_invalidates_people_shown_in_lists(make_stack,
+                                                           redis_server):
+    st = cached_stack(make_stack, redis_server)
+    _, token = st.signup()
+    mod, mod_token = st.make_user("moderator")
+    t = st.create_ticket(token)
+    st.assign(t["_id"], mod["_id"])
+    st.create_ticket(token)                # bumps past the hand edit
+    assert st.patch("/api/auth/status", token=mod_token,
+                    json={"status": "online"}).status_code == 200
+
+    def assignee_status():
+        tickets = list_page(st, token).json()["tickets"]
+        return [x["assignedTo"]["status"] for x in tickets
+                if x.get("assignedTo")]
+    assert assignee_status() == ["online"]
+    assert assignee_status() == ["online"]            # now cached
+    assert st.patch("/api/auth/status", token=mod_token,
+                    json={"status": "dnd"}).status_code == 200
+    assert assignee_status() == ["dnd"]
+
+
+def test_user_lists_are_cached_and_role_changes_invalidate_them(
+        make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    user, _ = st.signup()
+
+    def roles():
+        r = st.get("/api/users", token=st.admin_token)
+        assert r.status_code == 200
+        return {u["_id"]: u["role"] for u in r.json()}
+    assert roles()[user["_id"]] == "user"
+    assert redis_server.command("KEYS", "ticket:*:users:*")
+    assert roles()[user["_id"]] == "user"
+    r = st.post("/api/auth/update-user", token=st.admin_token,
+                json={"email": user["email"], "role": "moderator"})
+    assert r.status_code == 200
+    assert roles()[user["_id"]] == "moderator"
+
+
+def test_background_jobs_invalidate_what_nginx_cached(make_stack,
+                                                      redis_server):
+    """Triage and assignment run in ticketd; their writes reach the
+    version counters nginx reads, so no one waits 180 s for them."""
+    st = cached_stack(make_stack, redis_server, jobs=True)
+    mod, _ = st.make_user("moderator", skills=["printers", "networking"])
+    _, token = st.signup()
+    t = st.create_ticket(token, title="Printer offline",
+                         description="The office printer is offline and "
+                                     "will not print over the network.")
+    first = list_page(st, token).json()["tickets"][0]
+    assert first["_id"] == t["_id"]
+
+    def triaged_and_assigned():
+        row = list_page(st, token).json()["tickets"][0]
+        return row if row.get("priority") and row.get("assignedTo") else None
+    row = poll(triaged_and_assigned, 15, 0.1)
+    assert row, "the list never showed the job's writes"
+    assert row["assignedTo"]["_id"] == mod["_id"]
+
+
+def test_no_password_hash_or_secret_is_ever_cached(make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    mod, _ = st.make_user("moderator")
+    _, token = st.signup()
+    t = st.create_ticket(token)
+    st.assign(t["_id"], mod["_id"])
+    st.create_ticket(token)
+    list_page(st, token)
+    list_page(st, st.admin_token)
+    assert st.get("/api/users", token=st.admin_token).status_code == 200
+    values = redis_server.values("ticket:*")
+    assert any(":list:" in k for k in values)
+    assert any(":users:" in k for k in values)
+    for key, value in values.items():
+        text = value if isinstance(value, str) else value.decode("latin-1")
+        assert "$2b$" not in text and "$2a$" not in text, key
+        assert '"password"' not in text, key
+        assert st.secret.decode() not in text, key
+
+
+def test_redis_killed_mid_run_no_request_fails_and_caching_resumes(
+        make_stack, redis_server):
+    st = cached_stack(make_stack, redis_server)
+    _, token = st.signup()
+    st.create_ticket(token, title="before")
+    list_page(st, token)
+    assert redis_server.command("KEYS", "ticket:*:list:*")
+
+    redis_server.kill()
+    for i in range(20):
+        st.create_ticket(token, title="during %d" % i)
+        body = list_page(st, token, "?limit=100").json()
+        assert body["pagination"]["total"] == i + 2
+        assert st.get("/api/users", token=st.admin_token).status_code == 200
+
+    redis_server.start()                       # empty: no dump was saved
+    assert poll(lambda: list_page(st, token).status_code == 200 and
+                redis_server.command("KEYS", "ticket:*:list:*"), 10, 0.2), \
+        "caching did not resume"
+    assert list_page(st, token, "?limit=100").json()["pagination"]["total"] \
+        == 21
+
+
+def test_pages_saved_before_an_outage_are_not_served_after_it(
+        make_stack, redis_server):
+    """Redis stops saving its data; a write happens while it is away (its
+    invalidation cannot reach Redis); Redis comes back from its dump with
+    the old pages and counters, but under the old run id, which no one
+    reads any more: the old page is never served."""
+    st = cached_stack(make_stack, redis_server)
+    _, token = st.signup()
+    st.create_ticket(token, title="old")
+    for _ in range(8):
+        list_page(st, token)
+    redis_server.shutdown_saving()
+
+    st.create_ticket(token, title="made while redis was away")
+    redis_server.start()                       # loads dump.rdb
+    assert redis_server.command("KEYS", "ticket:*:list:*"), "dump not loaded"
+    for _ in range(30):
+        titles = [x["title"] for x in list_page(st, token).json()["tickets"]]
+        assert titles[0] == "made while redis was away", titles
+        time.sleep(0.05)
+
+
+def test_two_nodes_sharing_store_and_redis_see_each_others_writes(
+        make_stack, tmp_path_factory, redis_server):
+    """The multi-host topology without Docker: two nginx+ticketd pairs over
+    one store, one JWT secret and one Redis.  A token from one node works
+    on the other, and a write on one node invalidates the pages the other
+    cached."""
+    a = cached_stack(make_stack, redis_server)
+    b = Stack(tmp_path_factory.mktemp("node-b"),
+              dict(REDIS=redis_server.url,
+                   TICKETD_ARGS="--jobs 0 --redis %s" % redis_server.url))
+    b.store, b.secret, b.secret_file = a.store, a.secret, a.secret_file
+    try:
+        b.start()
+        _, token = a.signup()
+        a.create_ticket(token, title="from node a")
+        assert titles(b, token) == ["from node a"]
+        assert titles(a, token) == ["from node a"]       # cached on both
+        b.create_ticket(token, title="from node b")
+        assert titles(a, token) == ["from node b", "from node a"]
+        assert titles(b, token) == ["from node b", "from node a"]
+    finally:
+        _finish(b)
+
+
+def titles(st, token):
+    return [x["title"] for x in list_page(st, token).json()["tickets"]]

@@ -1,0 +1,295 @@
+// One ticket: description, the AI triage (summary, priority, skills, notes
+// as Markdown), the people with live presence, for staff the assignment
+// explanation and the status control, and the conversation.  Comments,
+// status and triage/assignment arrive live through the ticket's room.
+
+import { useCallback, useEffect, useState } from 'react';
+import { Link, useParams } from 'react-router-dom';
+import { api } from '../api.js';
+import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
+import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
+import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useTitle } from '../components/Bits.jsx';
+import Markdown from '../components/Markdown.jsx';
+import { canChangeStatus, StatusSelect } from './Tickets.jsx';
+
+function Assignment({ assignment, assignedTo }) {
+  if (!assignment) {
+    return <p className="text-sm opacity-75">Not assigned yet: the assignment runs right after the AI triage.</p>;
+  }
+  const cands = [...(assignment.candidates || [])].sort((a, b) => (b.score ?? -1) - (a.score ?? -1));
+  const w = assignment.weights || {};
+  return (
+    <div className="flex flex-col gap-2" data-testid="assignment">
+      {assignment.reason && <p className="text-sm">{assignment.reason}</p>}
+      <p className="text-xs opacity-75">
+        Score = {w.skill ?? 0.5}·skill + {w.availability ?? 0.3}·availability + {w.performance ?? 0.2}·performance
+        {assignment.tieMargin != null && <> · ties within {assignment.tieMargin} go to the least recently assigned</>}
+      </p>
+      {cands.length > 0 && (
+        <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Assignment scores">
+          <table className="table table-xs">
+            <caption className="sr-only">Candidates and their scores</caption>
+            <thead>
+              <tr><th scope="col">Candidate</th><th scope="col">Skill</th><th scope="col">Availability</th><th scope="col">Performance</th><th scope="col">Score</th><th scope="col">Note</th></tr>
+            </thead>
+            <tbody>
+              {cands.map((c) => (
+                <tr key={c._id} className={c._id === assignment.chosen ? 'bg-success/15 font-semibold' : ''}>
+                  <td><Person person={c} /></td>
+                  <td>{c.skill}</td>
+                  <td>{c.availability}</td>
+                  <td>{c.performance}</td>
+                  <td>{c.score}</td>
+                  <td className="text-xs">
+                    {c._id === assignment.chosen ? 'chosen' : !c.eligible ? 'skipped (away)' : c.tied ? 'tied' : ''}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {!assignedTo && <p className="text-sm text-warning">No eligible moderator: the ticket waits in To-Do.</p>}
+    </div>
+  );
+}
+
+function Comments({ ticket, comments, onPosted, user }) {
+  const [text, setText] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const staff = isStaff(user);
+  const isCreator = idOf(ticket.createdBy) === user._id;
+  const opened = comments.some((c) => c.role === 'admin' || c.role === 'moderator');
+  const mayPost = user.role === 'admin' || (user.role === 'moderator' && idOf(ticket.assignedTo) === user._id) || (isCreator && opened);
+
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api(`/tickets/${ticket._id}/comments`, { method: 'POST', body: { text } });
+      setText('');
+      onPosted(r.comments || []);
+    } catch (err) {
+      setError(err.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  let hint = null;
+  if (!mayPost) {
+    if (isCreator) hint = 'The assigned moderator opens the conversation; you can reply once they have written.';
+    else if (staff) hint = 'Only the assigned moderator or an admin can comment on this ticket.';
+  }
+
+  return (
+    <section className="card bg-base-100 border border-base-300 shadow-sm" aria-labelledby="comments-h">
+      <div className="card-body p-4 sm:p-6 gap-3">
+        <h2 id="comments-h" className="card-title text-lg">Conversation <span className="badge badge-sm">{comments.length}</span></h2>
+        {comments.length === 0 && <p className="text-sm opacity-75">No messages yet.</p>}
+        <ol className="flex flex-col gap-3" aria-live="polite" aria-relevant="additions" data-testid="comments">
+          {comments.map((c) => {
+            const mine = idOf(c.author) === user._id;
+            return (
+              <li key={c._id} className={`chat ${mine ? 'chat-end' : 'chat-start'}`}>
+                <div className="chat-header flex items-center gap-1 text-xs">
+                  <Person person={c.author} /> <RoleBadge role={c.role} />
+                  <time className="opacity-70" dateTime={c.createdAt} title={formatDate(c.createdAt)}>{timeAgo(c.createdAt)}</time>
+                </div>
+                <div className={`chat-bubble ${mine ? 'chat-bubble-primary' : ''}`}><Markdown>{c.text}</Markdown></div>
+              </li>
+            );
+          })}
+        </ol>
+        {mayPost ? (
+          <form onSubmit={submit} className="flex flex-col gap-2">
+            <label htmlFor="comment-text" className="label font-medium">Your reply</label>
+            <textarea id="comment-text" className="textarea textarea-bordered w-full min-h-20" maxLength={5000} required value={text} onChange={(e) => setText(e.target.value)} placeholder="Write a message (Markdown supported)" />
+            <Alert>{error}</Alert>
+            <div className="flex justify-end">
+              <button type="submit" className="btn btn-primary btn-sm" disabled={busy || !text.trim()}>
+                {busy && <span className="loading loading-spinner loading-xs" aria-hidden="true" />}Send
+              </button>
+            </div>
+          </form>
+        ) : (
+          hint && <p className="text-sm opacity-80" data-testid="comment-hint">{hint}</p>
+        )}
+      </div>
+    </section>
+  );
+}
+
+export default function TicketDetail() {
+  const { id } = useParams();
+  const { user, holdRoom } = useSession();
+  const [ticket, setTicket] = useState(null);
+  const [comments, setComments] = useState([]);
+  const [error, setError] = useState(null);
+  const [live, setLive] = useState(null); // the last live change, announced
+  useTitle(ticket ? ticket.title : 'Ticket');
+
+  const load = useCallback(async () => {
+    try {
+      const r = await api(`/tickets/${id}`);
+      const { comments: cs, ...t } = r.ticket;
+      setTicket(t);
+      setComments(cs || []);
+      setError(null);
+    } catch (e) {
+      setError(e.status === 404 ? 'Ticket not found (it does not exist or you may not see it).' : e.message);
+    }
+  }, [id]);
+
+  useEffect(() => { setTicket(null); load(); }, [load]);
+  useEffect(() => holdRoom(id), [id, holdRoom]);
+  // after a reconnect the room is joined again; catch what was missed
+  useReconnect(load);
+
+  const addComments = useCallback((list) => {
+    setComments((cur) => {
+      const seen = new Map(cur.map((c) => [c._id, c]));
+      for (const c of list) seen.set(c._id, c);
+      return [...seen.values()].sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
+    });
+  }, []);
+
+  useSocketEvent('comment_added', (ev) => {
+    if (ev && ev.ticketId === id && ev.comment) {
+      addComments([ev.comment]);
+      setLive(`New message from ${ev.comment.author?.username || 'someone'}`);
+    }
+  });
+  useSocketEvent('status_updated', (ev) => {
+    if (ev && ev.ticketId === id) {
+      setTicket((t) => t && { ...t, status: ev.status });
+      setLive(`Status changed to ${ev.status}`);
+    }
+  });
+  useSocketEvent('ticket_updated', (ev) => {
+    if (!ev || ev.ticketId !== id) return;
+    const { ticketId, ...rest } = ev;
+    setTicket((t) => t && { ...t, ...rest });
+    setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'AI triage finished');
+    // the room event carries no explanation (the creator is in the room
+    // too); staff read it with the ticket
+    if (rest.assignedTo && isStaff(user)) load();
+  });
+
+  if (error) {
+    return (
+      <div className="flex flex-col gap-4">
+        <Alert>{error}</Alert>
+        <Link className="link" to="/">← Back to tickets</Link>
+      </div>
+    );
+  }
+  if (!ticket) return <Spinner label="Loading ticket" />;
+
+  const staff = isStaff(user);
+  const triaged = Boolean(ticket.summary || ticket.priority);
+  return (
+    <article className="flex flex-col gap-4" aria-labelledby="ticket-h">
+      <Link className="link link-hover text-sm w-fit" to="/">← Back to tickets</Link>
+      <PageTitle
+        sub={<>Filed {formatDate(ticket.createdAt)} · updated {timeAgo(ticket.updatedAt)}</>}
+        actions={canChangeStatus(user, ticket) ? (
+          <div className="flex items-center gap-2">
+            <span className="text-sm font-medium" aria-hidden="true">Status</span>
+            <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt }))} />
+          </div>
+        ) : null}
+      >
+        <span id="ticket-h" className="break-words">{ticket.title}</span>
+      </PageTitle>
+      <p className="sr-only" aria-live="polite">{live}</p>
+
+      <div className="flex flex-wrap gap-2 items-center" data-testid="ticket-badges">
+        <StatusBadge status={ticket.status} />
+        <PriorityBadge priority={ticket.priority} />
+        {ticket.deadline && <span className="badge badge-sm badge-ghost">Due {formatDate(ticket.deadline)}</span>}
+      </div>
+
+      <div className="grid gap-4 lg:grid-cols-3">
+        <div className="lg:col-span-2 flex flex-col gap-4 min-w-0">
+          <section className="card bg-base-100 border border-base-300 shadow-sm" aria-labelledby="desc-h">
+            <div className="card-body p-4 sm:p-6 gap-2">
+              <h2 id="desc-h" className="card-title text-lg">Description</h2>
+              <p className="whitespace-pre-wrap break-words text-sm">{ticket.description}</p>
+            </div>
+          </section>
+
+          <section className="card bg-base-100 border border-base-300 shadow-sm" aria-labelledby="ai-h" data-testid="triage">
+            <div className="card-body p-4 sm:p-6 gap-3">
+              <h2 id="ai-h" className="card-title text-lg">AI triage</h2>
+              {!triaged ? (
+                <p className="flex items-center gap-2 text-sm" data-testid="triage-pending">
+                  <span className="loading loading-dots loading-sm" aria-hidden="true" /> The assistant is analysing this ticket; the result appears here live.
+                </p>
+              ) : (
+                <>
+                  <div>
+                    <h3 className="font-semibold text-sm">Summary</h3>
+                    <p className="text-sm" data-testid="summary">{ticket.summary || '—'}</p>
+                  </div>
+                  <div className="flex flex-wrap gap-6">
+                    <div>
+                      <h3 className="font-semibold text-sm mb-1">Priority</h3>
+                      <PriorityBadge priority={ticket.priority} />
+                    </div>
+                    <div>
+                      <h3 className="font-semibold text-sm mb-1">Related skills</h3>
+                      <Skills skills={ticket.relatedSkills} />
+                    </div>
+                  </div>
+                  {ticket.helpfulNotes && (
+                    <div data-testid="notes">
+                      <h3 className="font-semibold text-sm mb-1">Helpful notes</h3>
+                      <Markdown>{ticket.helpfulNotes}</Markdown>
+                    </div>
+                  )}
+                  {ticket.triage && (
+                    <p className="text-xs opacity-75">
+                      Triaged by {ticket.triage.provider}{ticket.triage.model ? ` (${ticket.triage.model})` : ''}
+                      {ticket.triage.fallback ? ' as a fallback after the AI provider failed' : ''}
+                      {ticket.triage.at ? `, ${timeAgo(ticket.triage.at)}` : ''}
+                    </p>
+                  )}
+                </>
+              )}
+            </div>
+          </section>
+
+          {staff && (
+            <section className="card bg-base-100 border border-base-300 shadow-sm" aria-labelledby="assign-h">
+              <div className="card-body p-4 sm:p-6 gap-2">
+                <h2 id="assign-h" className="card-title text-lg">Why this assignment</h2>
+                <Assignment assignment={ticket.assignment} assignedTo={ticket.assignedTo} />
+              </div>
+            </section>
+          )}
+          <Comments ticket={ticket} comments={comments} onPosted={addComments} user={user} />
+        </div>
+
+        <aside className="flex flex-col gap-4 min-w-0" aria-label="Ticket details">
+          <section className="card bg-base-100 border border-base-300 shadow-sm">
+            <div className="card-body p-4 gap-2 text-sm">
+              <h2 className="card-title text-base">People</h2>
+              <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-2 items-center">
+                <dt className="opacity-75">Created by</dt>
+                <dd className="min-w-0"><Person person={ticket.createdBy} /></dd>
+                <dt className="opacity-75">Assigned to</dt>
+                <dd className="min-w-0" data-testid="assigned-to"><Person person={ticket.assignedTo} /></dd>
+              </dl>
+            </div>
+          </section>
+          {staff && ticket.triage && ticket.triage.error && (
+            <Alert kind="warning">AI provider error: {ticket.triage.error}</Alert>
+          )}
+        </aside>
+      </div>
+    </article>
+  );
+}
