@@ -94,14 +94,16 @@ class Stack:
     Use as `with Stack(env) as st:`; st.base is the URL, st.store the
     SQLite file, st.tmp the folder, st.daemon the ticketd Popen."""
 
-    def __init__(self, env=None, prefix="ticket-bench-", daemon_args=None):
+    def __init__(self, env=None, prefix="ticket-bench-", daemon_args=None,
+                 store=None):
         self.env = dict(os.environ, **(env or {}))
         self.daemon_args = [str(a) for a in (daemon_args or ())]
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.prefix = os.path.join(self.tmp, "nginx")
         self.secret = os.path.join(self.tmp, "jwt.secret")
         self.sock = os.path.join(self.tmp, "ticketd.sock")
-        self.store = os.path.join(self.tmp, "tickets.db")
+        # an SQLite file (ours, or another stack's) or a mongodb:// URI
+        self.store = store or os.path.join(self.tmp, "tickets.db")
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.daemon = self.nginx = None
@@ -109,8 +111,11 @@ class Stack:
     def start(self):
         os.makedirs(os.path.join(self.prefix, "logs"))
         os.makedirs(os.path.join(self.prefix, "tmp"))
+        # a node of the same system gets the same secret (secret_text)
+        self.secret_text = getattr(self, "secret_text", None) \
+            or os.urandom(32).hex()
         with open(self.secret, "w") as f:
-            f.write(os.urandom(32).hex())
+            f.write(self.secret_text)
         conf = subprocess.run([os.path.join(REPO, "scripts/nginx-conf.sh"),
                                self.prefix, str(self.port), self.store,
                                self.secret, self.sock],
@@ -118,9 +123,11 @@ class Stack:
                               check=True).stdout
         with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
             f.write(conf)
+        uri = self.store if self.store.startswith("mongodb") \
+            else "sqlite:" + self.store
         self.daemon = subprocess.Popen(
-            [os.path.join(REPO, "build/ticketd"), "--socket", self.sock,
-             "--store", "sqlite:" + self.store,
+            [self.env.get("TICKETD", os.path.join(REPO, "build/ticketd")),
+             "--socket", self.sock, "--store", uri,
              "--log", os.path.join(self.tmp, "ticketd.log")]
             + self.daemon_args)
         self.nginx = subprocess.Popen(

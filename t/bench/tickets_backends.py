@@ -1,17 +1,23 @@
 #!/usr/bin/python3
-"""GET /api/tickets on both store backends, in one run.
+"""GET /api/tickets on both store backends, with and without the Redis
+cache, in one run.
 
 For each backend -- SQLite (a file) and MongoDB (CongoDB started here, or
 the server in --mongo-uri / TEST_MONGODB_URI: a real mongod) -- a private
 stack (2 nginx workers, ticketd with the job runner off) is filled through
-the API with --tickets tickets by --users users, then
-`wrk -c CONNS -d SECONDS` runs on the first list page (limit 10) as the
-admin (every ticket) and as one user (their own), next to nginx's static
-2 KB `return` measured in the same run.  Prints req/s and p50/p99 latency.
+the API with --tickets tickets by --users users, then `wrk -c CONNS -d
+SECONDS` runs on the first list page (limit 10) as the admin (every ticket)
+and as one user (their own), next to nginx's static 2 KB `return` measured
+in the same run.  Then a second node over the same store with the Redis
+cache (ticket_redis, one local redis-server): the same wrk runs with the
+cache warm, and on one connection --samples sequential requests without
+the cache, with the cache cold (the list version bumped before each, as a
+write does: every request a miss) and warm.  Prints req/s and p50/p99.
 
     /usr/bin/python3 t/bench/tickets_backends.py [--tickets 2000]
-        [--users 20] [--seconds 5] [--conns 16] [--backends sqlite,mongodb]
-        [--mongo-uri mongodb://host:port]
+        [--users 20] [--seconds 5] [--conns 16] [--samples 200]
+        [--backends sqlite,mongodb] [--mongo-uri mongodb://host:port]
+        [--no-redis]
 
 MODULE / TICKETD (environment) pick the build, as for the tests.  The load
 generator shares the machine's cores: compare rows, not absolute numbers.
@@ -25,60 +31,75 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import socket
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
-from benchlib import REPO, api, free_port, parse_wrk  # noqa: E402
+from benchlib import REPO, Stack, api, free_port, parse_wrk  # noqa: E402
 
-MODULE = os.environ.get("MODULE", os.path.join(
-    REPO, "build/nginx/ngx_http_ticket_module.so"))
-TICKETD = os.environ.get("TICKETD", os.path.join(REPO, "build/ticketd"))
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-class BackendStack(benchlib.Stack):
-    """benchlib.Stack on a store URI (sqlite file or mongodb://)."""
+def start_redis(tmp):
+    """A redis-server on a free port (no persistence): (Popen, url, port)."""
+    port = free_port()
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", tmp], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            redis_command(port, "PING")
+            return proc, "redis://127.0.0.1:%d" % port, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
 
-    def __init__(self, store, env=None):
-        super().__init__(dict(env or {}, MODULE=MODULE),
-                         prefix="ticket-bench-backends-",
-                         daemon_args=["--jobs", "0"])
-        if store != "sqlite":
-            self.store = store
 
-    def start(self):
-        os.makedirs(os.path.join(self.prefix, "logs"))
-        os.makedirs(os.path.join(self.prefix, "tmp"))
-        with open(self.secret, "w") as f:
-            f.write(os.urandom(32).hex())
-        conf = subprocess.run([os.path.join(REPO, "scripts/nginx-conf.sh"),
-                               self.prefix, str(self.port), self.store,
-                               self.secret, self.sock],
-                              env=self.env, capture_output=True, text=True,
-                              check=True).stdout
-        with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
-            f.write(conf)
-        uri = self.store if self.store.startswith("mongodb") \
-            else "sqlite:" + self.store
-        self.daemon = subprocess.Popen(
-            [TICKETD, "--socket", self.sock, "--store", uri,
-             "--log", os.path.join(self.tmp, "ticketd.log")]
-            + self.daemon_args)
-        self.nginx = subprocess.Popen(
-            [benchlib.NGINX, "-p", self.prefix, "-c",
-             os.path.join(self.prefix, "nginx.conf"), "-g", "daemon off;"])
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(self.base + "/api/health", timeout=1)
-                return self
-            except Exception:
-                if self.nginx.poll() is not None \
-                        or self.daemon.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError("the bench stack did not come up:\n%s"
-                           % self.log_tail())
+def redis_command(port, *args):
+    """One command, its reply as text (enough for INFO, INCR, KEYS)."""
+    req = b"".join([b"*%d\r\n" % len(args)] + [
+        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args])
+    with socket.create_connection(("127.0.0.1", port), 2) as c:
+        c.sendall(req)
+        return c.recv(65536).decode("latin-1")
+
+
+def bump_tickets_version(port):
+    """What any write does: INCR the list pages' version counter, so the
+    next list request is a miss (the key is under the Redis run id)."""
+    run_id = redis_command(port, "INFO", "server").split("run_id:")[1][:16]
+    redis_command(port, "INCR", "ticket:%s:v:tickets" % run_id)
+
+
+def timed_gets(url, token, samples, before=None):
+    """Sequential GETs on one keep-alive connection (before() runs ahead of
+    each); returns p50, p99 in ms and the mean rate."""
+    import http.client
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    times = []
+    try:
+        for _ in range(samples):
+            if before:
+                before()
+            t0 = time.perf_counter()
+            conn.request("GET", u.path + "?" + u.query,
+                         headers={"Authorization": "Bearer " + token})
+            r = conn.getresponse()
+            r.read()
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r.status == 200, r.status
+    finally:
+        conn.close()
+    times.sort()
+    return {"p50": times[len(times) // 2],
+            "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
+            "rps": 1000 * len(times) / sum(times)}
 
 
 def start_congo():
@@ -151,14 +172,21 @@ def main():
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=200,
+                    help="sequential requests for the cold/warm latency")
     ap.add_argument("--backends", default="sqlite,mongodb")
+    ap.add_argument("--no-redis", action="store_true",
+                    help="only the store, no cache rows")
     ap.add_argument("--mongo-uri",
                     default=os.environ.get("TEST_MONGODB_URI", ""))
     args = ap.parse_args()
 
-    congo = None
+    congo = redis = None
     results = []
+    tmp = tempfile.mkdtemp(prefix="ticket-bench-redis-")
     try:
+        if not args.no_redis:
+            redis, redis_url, redis_port = start_redis(tmp)
         for backend in args.backends.split(","):
             if backend == "mongodb":
                 base = args.mongo_uri
@@ -171,35 +199,73 @@ def main():
                 store = "mongodb://%s/bench_%s%s" % (
                     hosts, secrets.token_hex(4), "?" + opts if opts else "")
             else:
-                store, label = "sqlite", "SQLite"
-            with BackendStack(store, {"BCRYPT_COST": "4",
-                                      "RATE_LIMIT": "100000000"}) as st:
+                store, label = None, "SQLite"
+            env = {"BCRYPT_COST": "4", "RATE_LIMIT": "100000000"}
+            res = {"label": label}
+            # the stack without a cache, filled through the API
+            with Stack(env, "ticket-bench-backends-", ["--jobs", "0"],
+                       store) as st:
                 t0 = time.monotonic()
                 admin, user = fill(st, args.tickets, args.users)
-                fill_s = time.monotonic() - t0
-                page = st.base + "/api/tickets?page=1&limit=10"
-                static = wrk_get(st.base + "/static-2k", None, args.conns,
-                                 args.seconds)
-                as_admin = wrk_get(page, admin, args.conns, args.seconds)
-                as_user = wrk_get(page, user, args.conns, args.seconds)
-                results.append((label, fill_s, static, as_admin, as_user))
-                if backend == "mongodb" and not args.mongo_uri:
-                    # drop the data set: CongoDB keeps it in memory
-                    pass
+                res["fill_s"] = time.monotonic() - t0
+                page = "/api/tickets?page=1&limit=10"
+                res["static"] = wrk_get(st.base + "/static-2k", None,
+                                        args.conns, args.seconds)
+                res["admin"] = wrk_get(st.base + page, admin, args.conns,
+                                       args.seconds)
+                res["user"] = wrk_get(st.base + page, user, args.conns,
+                                      args.seconds)
+                res["seq"] = timed_gets(st.base + page, admin, args.samples)
+                if redis is not None:
+                    # a second node over the same store with the cache
+                    # (and the same secret, so the tokens work)
+                    cached = Stack(dict(env, REDIS=redis_url),
+                                   "ticket-bench-cached-",
+                                   ["--jobs", "0", "--redis", redis_url],
+                                   st.store)
+                    cached.secret_text = st.secret_text
+                    with cached as c:
+                        url = c.base + page
+                        res["cold"] = timed_gets(
+                            url, admin, args.samples,
+                            before=lambda: bump_tickets_version(redis_port))
+                        res["warm"] = timed_gets(url, admin, args.samples)
+                        res["warm_admin"] = wrk_get(url, admin, args.conns,
+                                                    args.seconds)
+                        res["warm_user"] = wrk_get(url, user, args.conns,
+                                                   args.seconds)
+            results.append(res)
     finally:
-        if congo is not None:
-            congo.terminate()
-            congo.wait(10)
+        for proc in (congo, redis):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print("GET /api/tickets?page=1&limit=10, %d tickets by %d users, "
-          "wrk -t2 -c%d -d%ds, 2 nginx workers" % (
-              args.tickets, args.users, args.conns, args.seconds))
-    for label, fill_s, static, as_admin, as_user in results:
+          "wrk -t2 -c%d -d%ds, 2 nginx workers%s" % (
+              args.tickets, args.users, args.conns, args.seconds,
+              "" if args.no_redis else "; Redis cache on a second node "
+              "over the same store"))
+    for r in results:
+        ref = r["static"]["rps"]
         print("%s (filled through the API in %.1f s, %.0f tickets/s)" % (
-            label, fill_s, args.tickets / fill_s))
-        print(row("static 2 KB return", static))
-        print(row("list as admin (all)", as_admin, static["rps"]))
-        print(row("list as user (own)", as_user, static["rps"]))
+            r["label"], r["fill_s"], args.tickets / r["fill_s"]))
+        print(row("static 2 KB return", r["static"]))
+        print(row("list as admin, no cache", r["admin"], ref))
+        print(row("list as user, no cache", r["user"], ref))
+        if "warm_admin" in r:
+            print(row("list as admin, cache warm", r["warm_admin"], ref))
+            print(row("list as user, cache warm", r["warm_user"], ref))
+        print("  one connection, %d sequential requests as admin:"
+              % args.samples)
+        for name in ("seq", "cold", "warm"):
+            if name in r:
+                x = r[name]
+                print("    %-26s p50 %6.2f ms  p99 %7.2f ms  %7.0f req/s" % (
+                    {"seq": "no cache", "cold": "cache cold (every one a "
+                     "miss)", "warm": "cache warm"}[name],
+                    x["p50"], x["p99"], x["rps"]))
 
 
 if __name__ == "__main__":
