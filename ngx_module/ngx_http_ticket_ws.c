@@ -57,10 +57,24 @@ struct ngx_http_ticket_ws_s {
 
     ngx_uint_t                   nrooms;
     ts_oid_t                     rooms[NGX_HTTP_TICKET_WS_ROOMS];
+
+    ngx_queue_t                  unsent;       /* in ngx_http_ticket_ws_unsent */
+    ngx_uint_t                   queued;       /* ... when set */
 };
 
 static ngx_queue_t  ngx_http_ticket_ws_sockets;
 static ngx_uint_t   ngx_http_ticket_ws_ready;
+
+/*
+ * Delivered events are queued on the sockets and written once per event
+ * loop iteration (a posted event): the events ticketd sent in one burst --
+ * often several per read of the link -- reach each socket in one send()
+ * instead of one per event, which is most of the cost of a fan-out (the
+ * kernel's loopback/TCP work per call).  Nothing waits longer than the
+ * rest of the current iteration.
+ */
+static ngx_queue_t  ngx_http_ticket_ws_unsent;
+static ngx_event_t  ngx_http_ticket_ws_flush_ev;
 
 static ngx_int_t ngx_http_ticket_ws_handler(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_read(ngx_http_request_t *r);
@@ -113,9 +127,10 @@ ngx_http_ticket_ws_flush(ngx_http_ticket_ws_t *ws)
 }
 
 
-/* Queue one frame; a reader too far behind is closed (1008). */
-static void
-ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
+/* Append one frame to the socket's buffer; -1 when the socket was closed
+ * instead (a reader too far behind: 1008). */
+static ngx_int_t
+ngx_http_ticket_ws_queue(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
     const void *payload, size_t len)
 {
     unsigned char  hdr[TS_WS_MAX_HEADER];
@@ -123,7 +138,7 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
     u_char        *nb;
 
     if (ws->closed) {
-        return;
+        return -1;
     }
     hlen = ts_ws_frame_header(op, len, hdr);
     /* the bound is on what waits: one event larger than the buffer still
@@ -136,7 +151,7 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
                       ws->out_len);
         ws->out_len = 0;
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
-        return;
+        return -1;
     }
     if (ws->out_len + hlen + len > ws->out_cap) {
         cap = ngx_max(ws->out_cap * 2, ws->out_len + hlen + len);
@@ -144,7 +159,7 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
         nb = realloc(ws->out, cap);
         if (nb == NULL) {
             ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-            return;
+            return -1;
         }
         ws->out = nb;
         ws->out_cap = cap;
@@ -154,7 +169,53 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
         ngx_memcpy(ws->out + ws->out_len + hlen, payload, len);
     }
     ws->out_len += hlen + len;
-    ngx_http_ticket_ws_flush(ws);
+    return 0;
+}
+
+
+/* Queue one frame and write it now (answers to this socket's own
+ * packets). */
+static void
+ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
+    const void *payload, size_t len)
+{
+    if (ngx_http_ticket_ws_queue(ws, op, payload, len) == 0) {
+        ngx_http_ticket_ws_flush(ws);
+    }
+}
+
+
+/* Queue one frame, written with the others at the end of this iteration. */
+static void
+ngx_http_ticket_ws_send_later(ngx_http_ticket_ws_t *ws, const char *s,
+    size_t len)
+{
+    if (ngx_http_ticket_ws_queue(ws, TS_WS_TEXT, s, len) != 0) {
+        return;
+    }
+    if (!ws->queued) {
+        ws->queued = 1;
+        ngx_queue_insert_tail(&ngx_http_ticket_ws_unsent, &ws->unsent);
+    }
+    if (!ngx_http_ticket_ws_flush_ev.posted) {
+        ngx_post_event(&ngx_http_ticket_ws_flush_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_flush_unsent(ngx_event_t *ev)
+{
+    ngx_queue_t           *q;
+    ngx_http_ticket_ws_t  *ws;
+
+    while (!ngx_queue_empty(&ngx_http_ticket_ws_unsent)) {
+        q = ngx_queue_head(&ngx_http_ticket_ws_unsent);
+        ngx_queue_remove(q);
+        ws = ngx_queue_data(q, ngx_http_ticket_ws_t, unsent);
+        ws->queued = 0;
+        ngx_http_ticket_ws_flush(ws);
+    }
 }
 
 
@@ -233,6 +294,10 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
         ngx_del_timer(&ws->ping);
     }
     ngx_queue_remove(&ws->queue);
+    if (ws->queued) {
+        ws->queued = 0;
+        ngx_queue_remove(&ws->unsent);
+    }
     ts_ws_parser_free(ws->parser);
     ws->parser = NULL;
     free(ws->out);
@@ -733,7 +798,7 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         if (ticket != NULL && ngx_http_ticket_ws_in_room(ws, ticket) < 0) {
             continue;
         }
-        ngx_http_ticket_ws_send_text(ws, packet, plen);
+        ngx_http_ticket_ws_send_later(ws, packet, plen);
     }
     free(packet);
     json_decref(frame);
@@ -787,6 +852,9 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
 
     if (!ngx_http_ticket_ws_ready) {
         ngx_queue_init(&ngx_http_ticket_ws_sockets);
+        ngx_queue_init(&ngx_http_ticket_ws_unsent);
+        ngx_http_ticket_ws_flush_ev.handler = ngx_http_ticket_ws_flush_unsent;
+        ngx_http_ticket_ws_flush_ev.log = ngx_cycle->log;
         ngx_http_ticket_ws_ready = 1;
     }
 
