@@ -80,7 +80,8 @@ ts_redis_url_parse(const char *url, ts_redis_url_t *out, char *err,
         if (*p != ':' || at - p - 1 <= 0
             || (size_t) (at - p - 1) >= sizeof(out->password))
         {
-            snprintf(err, errlen, "the password goes as redis://:password@host");
+            snprintf(err, errlen,
+                     "the password goes as redis://:password@host");
             return -1;
         }
         memcpy(out->password, p + 1, at - p - 1);
@@ -280,7 +281,9 @@ ts_cache_ready(ts_cache_t *c)
     tv.tv_sec = 0;
     tv.tv_usec = TS_CACHE_TIMEOUT_MS * 1000;
     c->ctx = redisConnectWithTimeout(c->url.host, c->url.port, tv);
-    if (c->ctx == NULL || c->ctx->err || redisSetTimeout(c->ctx, tv) != REDIS_OK) {
+    if (c->ctx == NULL || c->ctx->err
+        || redisSetTimeout(c->ctx, tv) != REDIS_OK)
+    {
         ts_cache_drop(c);
         return -1;
     }

@@ -85,6 +85,48 @@ ts_store_fail(ts_store_t *s, const char *fmt, ...)
 }
 
 
+ts_rc_e
+ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
+    json_t **out)
+{
+    json_t  *parts[] = { p->by_status, p->by_priority, p->providers,
+                         p->daily, p->backlog, p->first_response,
+                         p->resolution, p->moderators };
+    size_t   i;
+
+    *out = NULL;
+    for (i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        ok = parts[i] != NULL;
+    }
+    if (!ok) {
+        for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+            json_decref(parts[i]);
+        }
+        return TS_ERR;
+    }
+    *out = json_pack("{s:{s:I, s:o, s:o}, s:o, s:o, s:o, s:o, s:o,"
+                     " s:{s:I, s:I, s:o, s:I},"
+                     " s:{s:I, s:I, s:I, s:I}}",
+                     "totals", "tickets", (json_int_t) p->tickets,
+                     "byStatus", p->by_status,
+                     "byPriority", p->by_priority,
+                     "daily", p->daily,
+                     "backlog", p->backlog,
+                     "firstResponse", p->first_response,
+                     "resolution", p->resolution,
+                     "moderators", p->moderators,
+                     "triage", "triaged", (json_int_t) p->triaged,
+                     "pending", (json_int_t) (p->tickets - p->triaged),
+                     "byProvider", p->providers,
+                     "fallbacks", (json_int_t) p->fallbacks,
+                     "jobs", "pending", (json_int_t) p->jobs.pending,
+                     "running", (json_int_t) p->jobs.running,
+                     "done", (json_int_t) p->jobs.done,
+                     "dead", (json_int_t) p->jobs.dead);
+    return *out ? TS_OK : ts_store_fail(s, "out of memory");
+}
+
+
 void
 ts_store_read_begin(ts_store_t *s)
 {

@@ -118,6 +118,22 @@ ts_rc_e ts_store_cached_users(ts_store_t *s, int all, ts_role_e role,
     json_t **out);
 void ts_store_changed(ts_store_t *s, unsigned mask);
 
+/* The parts of GET /api/analytics each backend computes its own way. */
+typedef struct {
+    int64_t          tickets, triaged, fallbacks;
+    json_t          *by_status, *by_priority, *providers, *daily, *backlog;
+    json_t          *first_response, *resolution, *moderators;
+    ts_job_counts_t  jobs;
+} ts_analytics_parts_t;
+
+/*
+ * The analytics document from its parts (their references are stolen,
+ * NULLs allowed): ok is 0 after a backend failure (everything is released
+ * and TS_ERR returned), else the document goes to *out.
+ */
+ts_rc_e ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
+    json_t **out);
+
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */
 ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -76,6 +76,11 @@ void ts_mg_oid_new(bson_oid_t *oid);
 /* Append an ObjectId parsed from hex (null when malformed or NULL). */
 void ts_mg_append_oid_hex(bson_t *b, const char *key, const char *hex);
 
+/* The ticket document with _id id (projection may be NULL) into *doc (the
+ * caller destroys it); TS_NOT_FOUND when there is none. */
+ts_rc_e ts_mg_ticket_doc(ts_mongo_t *m, const char *id,
+    const bson_t *projection, bson_t **doc);
+
 /* Append ms as a BSON date, or null when ms is 0. */
 void ts_mg_append_time(bson_t *b, const char *key, int64_t ms);
 

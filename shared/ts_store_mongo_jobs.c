@@ -386,35 +386,6 @@ ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
 
 /* --- background work on tickets ------------------------------------------ */
 
-/* The ticket's document (projection may be NULL) into *doc. */
-static ts_rc_e
-ts_ticket_read(ts_mongo_t *m, const char *id, bson_t *proj, bson_t **doc)
-{
-    mongoc_cursor_t  *cur;
-    const bson_t     *d;
-    bson_t            f = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-    bson_error_t      e;
-    ts_rc_e           rc = TS_NOT_FOUND;
-
-    ts_mg_append_oid_hex(&f, "_id", id);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    if (proj) {
-        BSON_APPEND_DOCUMENT(&opts, "projection", proj);
-    }
-    cur = mongoc_collection_find_with_opts(m->tickets, &f, &opts, NULL);
-    if (mongoc_cursor_next(cur, &d)) {
-        *doc = bson_copy(d);
-        rc = TS_OK;
-    } else if (mongoc_cursor_error(cur, &e)) {
-        rc = ts_mg_fail(m, "ticket", &e);
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&f);
-    bson_destroy(&opts);
-    return rc;
-}
-
-
 ts_rc_e
 ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
     char **description, int *triaged)
@@ -424,7 +395,7 @@ ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
     const char   *t, *x;
     ts_rc_e       rc;
 
-    rc = ts_ticket_read(TS_MG(s), id, NULL, &d);
+    rc = ts_mg_ticket_doc(TS_MG(s), id, NULL, &d);
     if (rc != TS_OK) {
         return rc;
     }
@@ -488,7 +459,7 @@ ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     bson_destroy(&upd);
     if (rc == TS_OK && matched == 0) {
         /* triaged already, or no such ticket */
-        rc = ts_ticket_read(m, id, NULL, &d);
+        rc = ts_mg_ticket_doc(m, id, NULL, &d);
         if (rc == TS_OK) {
             bson_destroy(d);
             rc = TS_CONFLICT;
@@ -786,7 +757,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
     memset(&c, 0, sizeof(c));
     proj = BCON_NEW("assignedTo", BCON_INT32(1), "title", BCON_INT32(1),
                     "relatedSkills", BCON_INT32(1));
-    rc = ts_ticket_read(m, id, proj, &d);
+    rc = ts_mg_ticket_doc(m, id, proj, &d);
     bson_destroy(proj);
     if (rc != TS_OK) {
         return rc;
@@ -880,7 +851,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         }
     }
     proj = BCON_NEW("status", BCON_INT32(1), "assignment", BCON_INT32(1));
-    rc = ts_ticket_read(m, id, proj, &d);
+    rc = ts_mg_ticket_doc(m, id, proj, &d);
     bson_destroy(proj);
     if (rc != TS_OK) {
         goto done;
@@ -1078,7 +1049,7 @@ ts_mg_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
     bson_destroy(&pending);
 
     /* counted before (or the ticket is gone); finish a half-done count */
-    rc = ts_ticket_read(m, id, NULL, &d);
+    rc = ts_mg_ticket_doc(m, id, NULL, &d);
     if (rc == TS_NOT_FOUND) {
         return TS_OK;
     }

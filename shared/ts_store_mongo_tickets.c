@@ -233,9 +233,8 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
 }
 
 
-/* The ticket document with _id id into *doc (caller destroys). */
-static ts_rc_e
-ts_ticket_doc(ts_mongo_t *m, const char *id, const bson_t *projection,
+ts_rc_e
+ts_mg_ticket_doc(ts_mongo_t *m, const char *id, const bson_t *projection,
     bson_t **doc)
 {
     mongoc_cursor_t  *cur;
@@ -274,7 +273,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
     const char   *st;
     ts_rc_e       rc;
 
-    rc = ts_ticket_doc(m, id, NULL, &d);
+    rc = ts_mg_ticket_doc(m, id, NULL, &d);
     if (rc != TS_OK) {
         return rc;
     }
@@ -335,7 +334,7 @@ ts_mg_comment_list(ts_store_t *s, const char *ticket_id, json_t **out)
     bson_t      *d = NULL, *proj = BCON_NEW("comments", BCON_INT32(1));
     ts_rc_e      rc;
 
-    rc = ts_ticket_doc(m, ticket_id, proj, &d);
+    rc = ts_mg_ticket_doc(m, ticket_id, proj, &d);
     bson_destroy(proj);
     if (rc == TS_OK) {
         rc = ts_comments_json(m, d, out);
@@ -1196,24 +1195,25 @@ ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out)
     static const char  *statuses[] = { "To-Do", "In Progress", "Completed" };
     static const char  *prios[] = { "Low", "Medium", "High" };
 
-    ts_mongo_t       *m = TS_MG(s);
-    mongoc_cursor_t  *cur;
-    const bson_t     *d;
-    bson_t           *f, *opts, *pipe;
-    bson_iter_t       it, child, sub;
-    bson_error_t      e;
-    json_t           *by_status, *by_prio, *providers, *daily, *backlog;
-    json_t           *first, *resolution, *mods, *ids, *loads;
-    json_int_t        all, tf, triaged = 0, b[4] = { 0 };
-    ts_job_counts_t   jc;
-    int64_t           today = now / TS_DAY_MS, dfirst = today - 29, dd, t0;
-    int64_t           created[30] = { 0 }, resolved[30] = { 0 }, ca, cc;
-    int64_t           since = now - 90 * TS_DAY_MS, age, fr;
-    double           *rv = NULL, *fv = NULL;
-    size_t            rn = 0, rcap = 0, fn = 0, fcap = 0, i;
-    ts_oid_t          creator, author, hex;
-    char              date[32];
-    ts_rc_e           rc = TS_OK;
+    ts_mongo_t            *m = TS_MG(s);
+    mongoc_cursor_t       *cur;
+    const bson_t          *d;
+    bson_t                *f, *opts, *pipe;
+    bson_iter_t            it, child, sub;
+    bson_error_t           e;
+    json_t                *by_status, *by_prio, *providers, *daily, *backlog;
+    json_t                *first, *resolution, *mods, *ids, *loads;
+    json_int_t             all, tf, triaged = 0, b[4] = { 0 };
+    ts_analytics_parts_t   parts = { 0 };
+    int64_t                today = now / TS_DAY_MS, dfirst = today - 29;
+    int64_t                dd, t0;
+    int64_t                created[30] = { 0 }, resolved[30] = { 0 }, ca, cc;
+    int64_t                since = now - 90 * TS_DAY_MS, age, fr;
+    double                *rv = NULL, *fv = NULL;
+    size_t                 rn = 0, rcap = 0, fn = 0, fcap = 0, i;
+    ts_oid_t               creator, author, hex;
+    char                   date[32];
+    ts_rc_e                rc = TS_OK;
 
     all = ts_count(m, m->tickets, bson_new(), &rc);
     by_status = json_object();
@@ -1413,35 +1413,18 @@ ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out)
     json_decref(ids);
 
     if (rc == TS_OK) {
-        rc = ts_mg_job_counts(s, &jc);
+        rc = ts_mg_job_counts(s, &parts.jobs);
     }
-    if (rc != TS_OK) {
-        json_decref(by_status);
-        json_decref(by_prio);
-        json_decref(providers);
-        json_decref(daily);
-        json_decref(backlog);
-        json_decref(first);
-        json_decref(resolution);
-        json_decref(mods);
-        return TS_ERR;
-    }
-    *out = json_pack("{s:{s:I, s:o, s:o}, s:o, s:o, s:o, s:o, s:o,"
-                     " s:{s:I, s:I, s:o, s:I},"
-                     " s:{s:I, s:I, s:I, s:I}}",
-                     "totals", "tickets", all, "byStatus", by_status,
-                     "byPriority", by_prio,
-                     "daily", daily,
-                     "backlog", backlog,
-                     "firstResponse", first,
-                     "resolution", resolution,
-                     "moderators", mods,
-                     "triage", "triaged", triaged,
-                     "pending", all - triaged, "byProvider", providers,
-                     "fallbacks", tf,
-                     "jobs", "pending", (json_int_t) jc.pending,
-                     "running", (json_int_t) jc.running,
-                     "done", (json_int_t) jc.done,
-                     "dead", (json_int_t) jc.dead);
-    return *out ? TS_OK : ts_store_fail(s, "out of memory");
+    parts.tickets = all;
+    parts.triaged = triaged;
+    parts.fallbacks = tf;
+    parts.by_status = by_status;
+    parts.by_priority = by_prio;
+    parts.providers = providers;
+    parts.daily = daily;
+    parts.backlog = backlog;
+    parts.first_response = first;
+    parts.resolution = resolution;
+    parts.moderators = mods;
+    return ts_store_analytics_doc(s, &parts, rc == TS_OK, out);
 }

@@ -1071,17 +1071,15 @@ ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out)
     static const char  *statuses[] = { "To-Do", "In Progress", "Completed" };
     static const char  *prios[] = { "Low", "Medium", "High" };
 
-    ts_sqlite_t      *q = (ts_sqlite_t *) s;
-    sqlite3_stmt     *st;
-    json_t           *counts, *by_status, *by_prio, *providers, *r;
-    json_t           *daily = NULL, *backlog = NULL, *first = NULL;
-    json_t           *resolution = NULL, *mods = NULL;
-    const char       *key;
-    json_int_t        all, tf, triaged = 0, n;
-    ts_job_counts_t   jc;
-    int64_t           since = now - 90 * TS_DAY_MS;
-    int               rc;
-    size_t            i;
+    ts_sqlite_t           *q = (ts_sqlite_t *) s;
+    sqlite3_stmt          *st;
+    json_t                *counts, *by_status, *by_prio, *providers, *r;
+    const char            *key;
+    json_int_t             all, tf, triaged = 0, n;
+    ts_analytics_parts_t   p = { 0 };
+    int64_t                since = now - 90 * TS_DAY_MS;
+    int                    rc, ok;
+    size_t                 i;
 
     st = ts_tstmt(q, TS_T_A_COUNTS);
     if (st == NULL) {
@@ -1127,41 +1125,20 @@ ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out)
     tf = json_integer_value(json_object_get(counts, "tf"));
     json_decref(counts);
 
-    if (ts_daily(q, now, &daily) != TS_OK
-        || ts_backlog(q, now, &backlog) != TS_OK
-        || ts_durations(q, TS_T_A_FIRST_RESPONSE, since, &first) != TS_OK
-        || ts_durations(q, TS_T_A_RESOLUTION, since, &resolution) != TS_OK
-        || ts_sqlite_rows(q, ts_tstmt(q, TS_T_A_MODERATORS),
-                          ts_row_moderator, &mods, "moderators") != TS_OK
-        || s->ops->job_counts(s, &jc) != TS_OK)
-    {
-        json_decref(by_status);
-        json_decref(by_prio);
-        json_decref(providers);
-        json_decref(daily);
-        json_decref(backlog);
-        json_decref(first);
-        json_decref(resolution);
-        json_decref(mods);
-        return TS_ERR;
-    }
-
-    *out = json_pack("{s:{s:I, s:o, s:o}, s:o, s:o, s:o, s:o, s:o,"
-                     " s:{s:I, s:I, s:o, s:I},"
-                     " s:{s:I, s:I, s:I, s:I}}",
-                     "totals", "tickets", all, "byStatus", by_status,
-                     "byPriority", by_prio,
-                     "daily", daily,
-                     "backlog", backlog,
-                     "firstResponse", first,
-                     "resolution", resolution,
-                     "moderators", mods,
-                     "triage", "triaged", triaged,
-                     "pending", all - triaged, "byProvider", providers,
-                     "fallbacks", tf,
-                     "jobs", "pending", (json_int_t) jc.pending,
-                     "running", (json_int_t) jc.running,
-                     "done", (json_int_t) jc.done,
-                     "dead", (json_int_t) jc.dead);
-    return *out ? TS_OK : ts_store_fail(s, "out of memory");
+    p.tickets = all;
+    p.triaged = triaged;
+    p.fallbacks = tf;
+    p.by_status = by_status;
+    p.by_priority = by_prio;
+    p.providers = providers;
+    ok = ts_daily(q, now, &p.daily) == TS_OK
+         && ts_backlog(q, now, &p.backlog) == TS_OK
+         && ts_durations(q, TS_T_A_FIRST_RESPONSE, since,
+                         &p.first_response) == TS_OK
+         && ts_durations(q, TS_T_A_RESOLUTION, since, &p.resolution) == TS_OK
+         && ts_sqlite_rows(q, ts_tstmt(q, TS_T_A_MODERATORS),
+                           ts_row_moderator, &p.moderators, "moderators")
+            == TS_OK
+         && s->ops->job_counts(s, &p.jobs) == TS_OK;
+    return ts_store_analytics_doc(s, &p, ok, out);
 }
