@@ -3,6 +3,7 @@ redis-server: list pages and user lists are served from Redis until a write
 (a REST request or a background job, on any node) invalidates them; no
 password hash is ever stored there; and Redis stopping never fails a
 request, caching resuming when it returns."""
+import threading
 import time
 
 from conftest import Stack, _finish, poll, unique_name
@@ -237,3 +238,48 @@ def test_two_nodes_sharing_store_and_redis_see_each_others_writes(
 
 def titles(st, token):
     return [x["title"] for x in list_page(st, token).json()["tickets"]]
+
+
+def test_redis_killed_during_a_concurrent_load_run_fails_no_request(
+        make_stack, redis_server):
+    """8 clients list and create tickets as fast as they can while Redis is
+    killed under them and started again: every answer is a success."""
+    st = cached_stack(make_stack, redis_server)
+    users = [st.signup() for _ in range(4)]
+    for _, token in users:
+        st.create_ticket(token)
+    statuses, stop = [], threading.Event()
+
+    def client(i):
+        token = users[i % len(users)][1]
+        n = 0
+        while not stop.is_set():
+            if n % 5 == 4:
+                r = st.post("/api/tickets", token=token,
+                            json={"title": "load %d/%d" % (i, n),
+                                  "description": "during the outage"})
+            else:
+                r = st.get("/api/tickets?limit=5&page=%d" % (1 + n % 3),
+                           token=token)
+            statuses.append(r.status_code)
+            n += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        redis_server.kill()
+        time.sleep(2.0)
+        redis_server.start()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert len(statuses) > 200, "the load run did too little to mean much"
+    bad = [s for s in statuses if s not in (200, 201)]
+    assert not bad, "%d of %d requests failed: %s" % (
+        len(bad), len(statuses), sorted(set(bad)))
+    assert redis_server.command("KEYS", "ticket:*:list:*"), \
+        "caching did not resume"
