@@ -336,6 +336,11 @@ typedef struct {
 } ts_mg_index_t;
 
 
+/* The sweep's questions are the partial indexes' filters, so each one
+ * reads only the few documents with work left, never a whole collection
+ * (it runs every TS_MG_SWEEP_MS). */
+#define TS_MG_HAS_PENDING_JOBS  "{\"pendingJobs._id\": {\"$exists\": true}}"
+
 static ts_rc_e
 ts_mg_indexes(ts_mongo_t *m)
 {
@@ -347,7 +352,8 @@ ts_mg_indexes(ts_mongo_t *m)
         { &m->users, "username_lower", "{\"usernameLower\": 1}", 1,
           "{\"usernameLower\": {\"$type\": \"string\"}}" },
         { &m->users, "role", "{\"role\": 1, \"createdAt\": 1}", 0, NULL },
-        { &m->users, "outbox", "{\"pendingJobs._id\": 1}", 0, NULL },
+        { &m->users, "outbox", "{\"pendingJobs._id\": 1}", 0,
+          TS_MG_HAS_PENDING_JOBS },
         { &m->tickets, "updated", "{\"updatedAt\": -1, \"_id\": 1}", 0,
           NULL },
         { &m->tickets, "created_by",
@@ -363,16 +369,18 @@ ts_mg_indexes(ts_mongo_t *m)
         { &m->tickets, "created", "{\"createdAt\": 1}", 0, NULL },
         { &m->tickets, "completed", "{\"completedAt\": 1}", 0, NULL },
         { &m->tickets, "provider", "{\"triageProvider\": 1}", 0, NULL },
-        { &m->tickets, "outbox", "{\"pendingJobs._id\": 1}", 0, NULL },
+        { &m->tickets, "outbox", "{\"pendingJobs._id\": 1}", 0,
+          TS_MG_HAS_PENDING_JOBS },
         { &m->tickets, "stats_pending", "{\"statsPending.moderator\": 1}",
-          0, NULL },
+          0, "{\"statsPending.moderator\": {\"$exists\": true}}" },
         { &m->modreqs, "applicant",
           "{\"applicant\": 1, \"createdAt\": -1}", 0, NULL },
         { &m->modreqs, "status", "{\"status\": 1, \"createdAt\": -1}", 0,
           NULL },
         { &m->modreqs, "one_pending", "{\"applicant\": 1}", 1,
           "{\"status\": \"pending\"}" },
-        { &m->modreqs, "outbox", "{\"pendingJobs._id\": 1}", 0, NULL },
+        { &m->modreqs, "outbox", "{\"pendingJobs._id\": 1}", 0,
+          TS_MG_HAS_PENDING_JOBS },
         { &m->modreqs, "unpromoted", "{\"promoted\": 1}", 0, NULL },
         { &m->jobs, "due", "{\"state\": 1, \"kind\": 1, \"runAfter\": 1}", 0,
           NULL },
@@ -936,7 +944,8 @@ ts_mg_sweep_outboxes(ts_mongo_t *m, mongoc_collection_t *c)
     const uint8_t    *data;
     uint32_t          len;
 
-    filter = BCON_NEW("pendingJobs.0", "{", "$exists", BCON_BOOL(true), "}");
+    filter = BCON_NEW("pendingJobs._id", "{", "$exists", BCON_BOOL(true),
+                      "}");
     opts = BCON_NEW("projection", "{", "pendingJobs", BCON_INT32(1), "}",
                     "limit", BCON_INT64(500));
     cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
