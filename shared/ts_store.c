@@ -348,12 +348,12 @@ ts_store_comment_add(ts_store_t *s, const char *ticket_id,
 
 
 ts_rc_e
-ts_store_comment_list(ts_store_t *s, const char *ticket_id, json_t **comments)
+ts_store_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->comment_list(s, ticket_id, comments);
+    return s->ops->comment_list(s, ticket_id, out);
 }
 
 

@@ -209,9 +209,11 @@ ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
     const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
-/* A ticket's comments, oldest first, authors populated. */
+/* A ticket's comments, oldest first, authors populated, appended to out
+ * as a JSON array (written as text: a thread is sent whole after every
+ * comment, so it is on the path of every real-time message). */
 ts_rc_e ts_store_comment_list(ts_store_t *s, const char *ticket_id,
-    json_t **comments);
+    ts_jw_t *out);
 
 /* Users holding a role, as {_id, email, username, status}. */
 ts_rc_e ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);

@@ -59,7 +59,7 @@ typedef struct {
                             const char *text, const char *role, int64_t now,
                             const ts_job_new_t *jobs, size_t njobs);
     ts_rc_e  (*comment_list)(ts_store_t *s, const char *ticket_id,
-                             json_t **comments);
+                             ts_jw_t *out);
     ts_rc_e  (*user_list_role)(ts_store_t *s, ts_role_e role, json_t **out);
     ts_rc_e  (*modreq_create)(ts_store_t *s, const char *id,
                               const char *applicant, const char *username,

@@ -328,18 +328,30 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
 
 ts_rc_e
-ts_mg_comment_list(ts_store_t *s, const char *ticket_id, json_t **out)
+ts_mg_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t      *d = NULL, *proj = BCON_NEW("comments", BCON_INT32(1));
+    json_t      *comments = NULL;
+    char        *text;
     ts_rc_e      rc;
 
     rc = ts_mg_ticket_doc(m, ticket_id, proj, &d);
     bson_destroy(proj);
     if (rc == TS_OK) {
-        rc = ts_comments_json(m, d, out);
+        rc = ts_comments_json(m, d, &comments);
         bson_destroy(d);
     }
+    if (rc == TS_OK) {
+        text = json_dumps(comments, JSON_COMPACT);
+        if (text == NULL) {
+            rc = ts_store_fail(s, "out of memory");
+        } else {
+            ts_jw_lit(out, text);
+            free(text);
+        }
+    }
+    json_decref(comments);
     return rc;
 }
 

@@ -361,16 +361,51 @@ ts_row_comment(sqlite3_stmt *st)
 }
 
 
-ts_rc_e
-ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, json_t **out)
+/* A ticket's comments as jansson values (with the ticket document). */
+static ts_rc_e
+ts_comments_json(ts_sqlite_t *q, const char *ticket_id, json_t **out)
 {
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_tstmt(q, TS_T_COMMENT_LIST);
 
     if (st != NULL) {
         sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
     }
     return ts_sqlite_rows(q, st, ts_row_comment, out, "comments");
+}
+
+
+/* The same, written as text (the shape of ts_row_comment). */
+ts_rc_e
+ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *w)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_tstmt(q, TS_T_COMMENT_LIST);
+    int            rc, n = 0;
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
+    ts_jw_raw(w, "[", 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++) {
+            ts_jw_raw(w, ",", 1);
+        }
+        TS_JW_LIT(w, "{\"_id\":");
+        ts_jw_col_text(w, st, 0);
+        TS_JW_LIT(w, ",\"author\":");
+        ts_jw_col_person(w, st, 4);
+        TS_JW_LIT(w, ",\"text\":");
+        ts_jw_col_text(w, st, 1);
+        TS_JW_LIT(w, ",\"role\":");
+        ts_jw_col_text(w, st, 2);
+        TS_JW_LIT(w, ",\"createdAt\":");
+        ts_jw_col_time(w, st, 3);
+        ts_jw_raw(w, "}", 1);
+    }
+    sqlite3_reset(st);
+    ts_jw_raw(w, "]", 1);
+    return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "comments");
 }
 
 
@@ -422,7 +457,7 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
         return ts_store_fail(s, "out of memory");
     }
     if (with_comments) {
-        if (ts_sqlite_comment_list(s, id, &comments) != TS_OK) {
+        if (ts_comments_json(q, id, &comments) != TS_OK) {
             json_decref(t);
             return TS_ERR;
         }

@@ -357,8 +357,8 @@ ts_svc_comment_add(ts_call_t *c)
     const char        *s;
     size_t             len, njobs = 0, i;
     char              *text = NULL, room[TS_ROOM_LEN];
-    json_t            *doc = NULL, *admins = NULL, *comments = NULL, *v;
-    json_t            *added = NULL;
+    json_t            *doc = NULL, *admins = NULL, *v;
+    ts_jw_t            w;
     ts_job_new_t       jobs[16];
     ts_oid_t           cid;
     int                creator, staff;
@@ -407,24 +407,26 @@ ts_svc_comment_add(ts_call_t *c)
     ts_oid_new(cid);
     rc = ts_store_comment_add(c->store, id, cid, c->me.id, text,
                               ts_role_name(c->me.role), c->now, jobs, njobs);
+    ts_jw_init(&w, 4096);
+    TS_JW_LIT(&w, "{\"comments\":");
     if (rc == TS_OK) {
-        rc = ts_store_comment_list(c->store, id, &comments);
+        rc = ts_store_comment_list(c->store, id, &w);
     }
     if (rc != TS_OK) {
+        ts_jw_free(&w);
         ts_reply_store_error(c);
         goto done;
     }
-    json_array_foreach(comments, i, v) {
-        if (strcmp(json_string_value(json_object_get(v, "_id")), cid) == 0) {
-            added = v;
-        }
-    }
+    ts_jw_raw(&w, "}", 1);
     c->resp->job_stored = njobs > 0;
-    if (added) {
-        ts_emit(c, "comment_added", ts_room(id, room),
-                json_pack("{s:s, s:O}", "ticketId", id, "comment", added));
-    }
-    ts_reply(c, 200, json_pack("{s:o}", "comments", comments));
+    /* the comment as the store keeps it and the thread shows it */
+    ts_emit(c, "comment_added", ts_room(id, room),
+            json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
+                      "comment", "_id", cid,
+                      "author", ts_user_ref_json(&c->me),
+                      "text", text, "role", ts_role_name(c->me.role),
+                      "createdAt", ts_iso_json(c->now)));
+    ts_reply_text(c, 200, &w);
 
 done:
     for (i = 0; i < njobs; i++) {
@@ -440,18 +442,22 @@ void
 ts_svc_comment_list(ts_call_t *c)
 {
     ts_ticket_keys_t  k;
-    json_t           *comments;
+    ts_jw_t           w;
 
     if (ts_load_ticket(c, 0, NULL, &k) != 0) {
         return;
     }
-    if (ts_store_comment_list(c->store, c->req->match.params[0], &comments)
+    ts_jw_init(&w, 4096);
+    TS_JW_LIT(&w, "{\"comments\":");
+    if (ts_store_comment_list(c->store, c->req->match.params[0], &w)
         != TS_OK)
     {
+        ts_jw_free(&w);
         ts_reply_store_error(c);
         return;
     }
-    ts_reply(c, 200, json_pack("{s:o}", "comments", comments));
+    ts_jw_raw(&w, "}", 1);
+    ts_reply_text(c, 200, &w);
 }
 
 

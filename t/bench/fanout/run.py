@@ -128,12 +128,16 @@ class FanoutStack(Stack):
 class Ours:
     name = "ours"
     proto = "sio"
+    pause_jobs = False
 
     def __enter__(self):
         st = FanoutStack({"RATE_LIMIT": "1000000000", "LOCKOUT": "off",
                           "BCRYPT_COST": "4"})
         # comment notification mails go to the temporary folder, not ./outbox
         st.daemon_args = ["--outbox", os.path.join(st.tmp, "outbox")]
+        if self.pause_jobs:
+            # the comment mails wait in the store: only the fan-out runs
+            st.daemon_args += ["--jobs", "0"]
         self.st = st.__enter__()
         base = self.st.base
         s, admin = api(base, "POST", "/api/auth/signup",
@@ -386,11 +390,15 @@ def main():
     ap.add_argument("--systems", default="ours,nchan,sio")
     ap.add_argument("--pin", action="store_true",
                     help="server on CPU 0, generator on CPU 1")
+    ap.add_argument("--pause-jobs", action="store_true",
+                    help="run ticketd with --jobs 0: the mail job each "
+                         "comment queues is not sent during the run")
     ap.add_argument("--client", choices=("c", "node"), default="c",
                     help="subscribers in wsgen.c processes (default) or in "
                          "Node children")
     opts = ap.parse_args()
     opts.wsgen = build_wsgen() if opts.client == "c" else "-"
+    Ours.pause_jobs = opts.pause_jobs
     if opts.quick:
         opts.sizes, opts.events, opts.burst = "200", 5, 10
     sizes = [int(x) for x in opts.sizes.split(",")]
