@@ -375,6 +375,24 @@ def build_wsgen():
     return out
 
 
+def median_result(runs):
+    """One result whose every figure is the median over runs."""
+    def med(values):
+        values = sorted(v for v in values if v is not None)
+        return values[len(values) // 2] if values else None
+    out = dict(runs[0])
+    out["latency"] = dict(runs[0]["latency"])
+    for key in ("p50", "p99"):
+        out["latency"][key] = med(r["latency"][key] for r in runs)
+    if runs[0].get("burst"):
+        out["burst"] = dict(runs[0]["burst"])
+        for key in ("p50", "p99", "perSecond"):
+            out["burst"][key] = med((r.get("burst") or {}).get(key)
+                                    for r in runs)
+    out["kb_per_conn"] = med(r["kb_per_conn"] for r in runs)
+    return out
+
+
 def fmt(v, spec="%.2f"):
     return "-" if v is None else spec % v
 
@@ -390,6 +408,9 @@ def main():
     ap.add_argument("--systems", default="ours,nchan,sio")
     ap.add_argument("--pin", action="store_true",
                     help="server on CPU 0, generator on CPU 1")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per system and N (the systems take turns); "
+                         "the table shows medians")
     ap.add_argument("--pause-jobs", action="store_true",
                     help="run ticketd with --jobs 0: the mail job each "
                          "comment queues is not sent during the run")
@@ -428,24 +449,31 @@ def main():
              opts.procs, os.cpu_count()),
           flush=True)
     results = {}
-    for name in systems:
-        cls = SYSTEMS[name]
-        for n in sizes:
-            step("%s, N=%d ..." % (cls.name, n))
-            try:
-                with cls() as sysobj:
-                    r = run_one(sysobj, n, opts)
-            except Exception as e:               # keep the other figures
-                step("  FAILED: %s" % e)
-                continue
-            results[(cls.name, n)] = r
-            lat, bur = r["latency"], r.get("burst") or {}
-            step("  %d/%d subscribed in %.1f s (%s); latency phase %d/%d delivered; "
-                 "burst %d/%d delivered in %.2f s; closed %d"
-                 % (r["connected"], n, r["ready"]["connectSeconds"], r["procs"],
-                    lat["delivered"], lat["expected"], bur.get("delivered", 0),
-                    bur.get("expected", 0), bur.get("seconds", 0),
-                    lat["closed"] + bur.get("closed", 0)))
+    for n in sizes:
+        for k in range(opts.repeat):
+            # the systems take turns, so a slow spell of the machine is
+            # shared rather than landing on one of them
+            for name in systems:
+                cls = SYSTEMS[name]
+                step("%s, N=%d, run %d/%d ..." % (cls.name, n, k + 1,
+                                                 opts.repeat))
+                try:
+                    with cls() as sysobj:
+                        r = run_one(sysobj, n, opts)
+                except Exception as e:           # keep the other figures
+                    step("  FAILED: %s" % e)
+                    continue
+                results.setdefault((cls.name, n), []).append(r)
+                lat, bur = r["latency"], r.get("burst") or {}
+                step("  %d/%d subscribed in %.1f s (%s); latency phase %d/%d "
+                     "delivered; burst %d/%d delivered in %.2f s (%.0f/s); "
+                     "closed %d"
+                     % (r["connected"], n, r["ready"]["connectSeconds"],
+                        r["procs"], lat["delivered"], lat["expected"],
+                        bur.get("delivered", 0), bur.get("expected", 0),
+                        bur.get("seconds", 0), bur.get("perSecond", 0),
+                        lat["closed"] + bur.get("closed", 0)))
+    results = {key: median_result(runs) for key, runs in results.items()}
 
     print()
     print("  %-10s %6s %9s %9s %9s %9s %13s %10s"
@@ -462,7 +490,8 @@ def main():
                      fmt(bur.get("p99")), fmt(bur.get("perSecond"), "%.0f"),
                      r["kb_per_conn"]))
     print("  (p50/p99: latency phase; b.p50/b.p99: latency within the burst; "
-          "KB/idle: server RSS growth / N)")
+          "KB/idle: server RSS growth / N%s)"
+          % ("; medians of %d runs" % opts.repeat if opts.repeat > 1 else ""))
     print()
     print("  targets: p99 <= nchan's, deliveries/s >= nchan's, >= 5x socket.io's, "
           "< 16 KB per idle connection")
