@@ -10,8 +10,12 @@ from conftest import Stack, _finish, poll, unique_name
 from redis_util import redis_server  # noqa: F401 (a fixture)
 
 
-def cached_stack(make_stack, redis, jobs=False):
-    args = "--redis %s%s" % (redis.url, "" if jobs else " --jobs 0")
+def cached_stack(make_stack, redis, outbox=None):
+    """A stack with the cache; with an outbox folder, ticketd runs jobs
+    (offline triage, mail into that folder)."""
+    args = "--redis %s %s" % (redis.url, "--triage-provider offline "
+                              "--mail-transport outbox --outbox %s" % outbox
+                              if outbox else "--jobs 0")
     st = make_stack(REDIS=redis.url, TICKETD_ARGS=args)
     st.admin, st.admin_token = st.signup(username=unique_name("admin"))
     assert st.admin["role"] == "admin"
@@ -127,10 +131,10 @@ def test_user_lists_are_cached_and_role_changes_invalidate_them(
 
 
 def test_background_jobs_invalidate_what_nginx_cached(make_stack,
-                                                      redis_server):
+                                                      redis_server, tmp_path):
     """Triage and assignment run in ticketd; their writes reach the
     version counters nginx reads, so no one waits 180 s for them."""
-    st = cached_stack(make_stack, redis_server, jobs=True)
+    st = cached_stack(make_stack, redis_server, outbox=tmp_path / "outbox")
     mod, _ = st.make_user("moderator", skills=["printers", "networking"])
     _, token = st.signup()
     t = st.create_ticket(token, title="Printer offline",
