@@ -85,6 +85,24 @@ ts_store_fail(ts_store_t *s, const char *fmt, ...)
 }
 
 
+void
+ts_job_counts_set(ts_job_counts_t *c, const char *state, int64_t n)
+{
+    if (state == NULL) {
+        return;
+    }
+    if (strcmp(state, "pending") == 0) {
+        c->pending = n;
+    } else if (strcmp(state, "running") == 0) {
+        c->running = n;
+    } else if (strcmp(state, "done") == 0) {
+        c->done = n;
+    } else if (strcmp(state, "dead") == 0) {
+        c->dead = n;
+    }
+}
+
+
 ts_rc_e
 ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
     json_t **out)

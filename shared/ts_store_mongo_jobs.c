@@ -362,18 +362,7 @@ ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
     while (mongoc_cursor_next(cur, &d)) {
         state = ts_mg_get_str(d, "_id");
         n = ts_mg_get_int(d, "n", 0);
-        if (state == NULL) {
-            continue;
-        }
-        if (strcmp(state, "pending") == 0) {
-            out->pending = n;
-        } else if (strcmp(state, "running") == 0) {
-            out->running = n;
-        } else if (strcmp(state, "done") == 0) {
-            out->done = n;
-        } else if (strcmp(state, "dead") == 0) {
-            out->dead = n;
-        }
+        ts_job_counts_set(out, state, n);
     }
     if (mongoc_cursor_error(cur, &e)) {
         rc = ts_mg_fail(m, "job counts", &e);

@@ -1178,18 +1178,7 @@ ts_sqlite_job_counts(ts_store_t *s, ts_job_counts_t *out)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         state = (const char *) sqlite3_column_text(st, 0);
         n = sqlite3_column_int64(st, 1);
-        if (state == NULL) {
-            continue;
-        }
-        if (strcmp(state, "pending") == 0) {
-            out->pending = n;
-        } else if (strcmp(state, "running") == 0) {
-            out->running = n;
-        } else if (strcmp(state, "done") == 0) {
-            out->done = n;
-        } else if (strcmp(state, "dead") == 0) {
-            out->dead = n;
-        }
+        ts_job_counts_set(out, state, n);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "step");
