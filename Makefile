@@ -233,4 +233,4 @@ bench-fanout: deps build
 	@[ -d t/bench/fanout/node_modules ] || (cd t/bench/fanout && npm ci --no-audit --no-fund)
 	@[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || \
 	    (apt-get install -y libnginx-mod-nchan || sudo apt-get install -y libnginx-mod-nchan)
-	/usr/bin/python3 t/bench/fanout/run.py
+	/usr/bin/python3 t/bench/fanout/run.py --repeat 3 --burst 200
