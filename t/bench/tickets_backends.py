@@ -31,49 +31,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import socket
 import time
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchlib  # noqa: E402
-from benchlib import REPO, Stack, api, free_port, parse_wrk  # noqa: E402
+from benchlib import REPO, Stack, api, parse_wrk  # noqa: E402
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+# the test harness's CongoDB and redis-server, started the same way
+sys.path.insert(0, os.path.join(REPO, "t", "integration"))
+import mongo_store  # noqa: E402
+from redis_util import RedisServer  # noqa: E402
 
-
-def start_redis(tmp):
-    """A redis-server on a free port (no persistence): (Popen, url, port)."""
-    port = free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", tmp], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            redis_command(port, "PING")
-            return proc, "redis://127.0.0.1:%d" % port, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-def redis_command(port, *args):
-    """One command, its reply as text (enough for INFO, INCR, KEYS)."""
-    req = b"".join([b"*%d\r\n" % len(args)] + [
-        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args])
-    with socket.create_connection(("127.0.0.1", port), 2) as c:
-        c.sendall(req)
-        return c.recv(65536).decode("latin-1")
-
-
-def bump_tickets_version(port):
+def bump_tickets_version(redis):
     """What any write does: INCR the list pages' version counter, so the
     next list request is a miss (the key is under the Redis run id)."""
-    run_id = redis_command(port, "INFO", "server").split("run_id:")[1][:16]
-    redis_command(port, "INCR", "ticket:%s:v:tickets" % run_id)
+    run_id = redis.command("INFO", "server").split("run_id:")[1][:16]
+    redis.command("INCR", "ticket:%s:v:tickets" % run_id)
 
 
 def timed_gets(url, token, samples, before=None):
@@ -100,27 +74,6 @@ def timed_gets(url, token, samples, before=None):
     return {"p50": times[len(times) // 2],
             "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
             "rps": 1000 * len(times) / sum(times)}
-
-
-def start_congo():
-    """A CongoDB process on a free port: (Popen, uri)."""
-    mongo = os.path.join(REPO, "t", "mongo")
-    if not os.path.isdir(os.path.join(mongo, "smartmongo")):
-        subprocess.run([os.path.join(mongo, "setup.sh")], check=True)
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("node") or "node",
-                             os.path.join(mongo, "congo.js"), str(port)],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    import socket
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return proc, "mongodb://127.0.0.1:%d" % port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("CongoDB did not start")
 
 
 def fill(st, tickets, users):
@@ -181,23 +134,18 @@ def main():
                     default=os.environ.get("TEST_MONGODB_URI", ""))
     args = ap.parse_args()
 
-    congo = redis = None
+    redis = None
     results = []
     tmp = tempfile.mkdtemp(prefix="ticket-bench-redis-")
     try:
         if not args.no_redis:
-            redis, redis_url, redis_port = start_redis(tmp)
+            redis = RedisServer(tmp)
         for backend in args.backends.split(","):
             if backend == "mongodb":
-                base = args.mongo_uri
-                label = "MongoDB"
-                if not base:
-                    congo, base = start_congo()
-                    label = "MongoDB (CongoDB)"
-                rest, _, opts = base.partition("?")
-                hosts = rest.split("://", 1)[1].split("/", 1)[0]
-                store = "mongodb://%s/bench_%s%s" % (
-                    hosts, secrets.token_hex(4), "?" + opts if opts else "")
+                base = args.mongo_uri or mongo_store.server_uri()
+                label = "MongoDB" if args.mongo_uri else "MongoDB (CongoDB)"
+                store = mongo_store.database_uri(
+                    base, "bench_%s" % secrets.token_hex(4))
             else:
                 store, label = None, "SQLite"
             env = {"BCRYPT_COST": "4", "RATE_LIMIT": "100000000"}
@@ -219,16 +167,16 @@ def main():
                 if redis is not None:
                     # a second node over the same store with the cache
                     # (and the same secret, so the tokens work)
-                    cached = Stack(dict(env, REDIS=redis_url),
+                    cached = Stack(dict(env, REDIS=redis.url),
                                    "ticket-bench-cached-",
-                                   ["--jobs", "0", "--redis", redis_url],
+                                   ["--jobs", "0", "--redis", redis.url],
                                    st.store)
                     cached.secret_text = st.secret_text
                     with cached as c:
                         url = c.base + page
                         res["cold"] = timed_gets(
                             url, admin, args.samples,
-                            before=lambda: bump_tickets_version(redis_port))
+                            before=lambda: bump_tickets_version(redis))
                         res["warm"] = timed_gets(url, admin, args.samples)
                         res["warm_admin"] = wrk_get(url, admin, args.conns,
                                                     args.seconds)
@@ -236,10 +184,8 @@ def main():
                                                    args.seconds)
             results.append(res)
     finally:
-        for proc in (congo, redis):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+        if redis is not None:
+            redis.close()             # CongoDB stops when this process exits
         shutil.rmtree(tmp, ignore_errors=True)
 
     print("GET /api/tickets?page=1&limit=10, %d tickets by %d users, "
