@@ -70,9 +70,19 @@ static ngx_uint_t   ngx_http_ticket_ws_ready;
  * loop iteration (a posted event): the events ticketd sent in one burst --
  * often several per read of the link -- reach each socket in one send()
  * instead of one per event, which is most of the cost of a fan-out (the
- * kernel's loopback/TCP work per call).  Nothing waits longer than the
- * rest of the current iteration.
+ * kernel's loopback/TCP work per call).
+ *
+ * One pass writes at most NGX_HTTP_TICKET_WS_FLUSH_SLICE sockets, then
+ * yields to the event loop (ngx_posted_next_events: the next iteration
+ * polls without waiting) and goes on where it stopped.  A big room's
+ * fan-out then no longer holds the worker for its whole length: requests
+ * and the link are served in between, and the events they bring are
+ * appended to the queues still waiting, so under load each send() carries
+ * several events.  An idle worker finishes a fan-out of thousands of
+ * sockets within a few iterations that do not wait.
  */
+#define NGX_HTTP_TICKET_WS_FLUSH_SLICE  64
+
 static ngx_queue_t  ngx_http_ticket_ws_unsent;
 static ngx_event_t  ngx_http_ticket_ws_flush_ev;
 
@@ -206,15 +216,22 @@ ngx_http_ticket_ws_send_later(ngx_http_ticket_ws_t *ws, const char *s,
 static void
 ngx_http_ticket_ws_flush_unsent(ngx_event_t *ev)
 {
+    ngx_uint_t             n;
     ngx_queue_t           *q;
     ngx_http_ticket_ws_t  *ws;
 
-    while (!ngx_queue_empty(&ngx_http_ticket_ws_unsent)) {
+    for (n = 0; n < NGX_HTTP_TICKET_WS_FLUSH_SLICE; n++) {
+        if (ngx_queue_empty(&ngx_http_ticket_ws_unsent)) {
+            return;
+        }
         q = ngx_queue_head(&ngx_http_ticket_ws_unsent);
         ngx_queue_remove(q);
         ws = ngx_queue_data(q, ngx_http_ticket_ws_t, unsent);
         ws->queued = 0;
         ngx_http_ticket_ws_flush(ws);
+    }
+    if (!ngx_queue_empty(&ngx_http_ticket_ws_unsent)) {
+        ngx_post_event(ev, &ngx_posted_next_events);
     }
 }
 

@@ -954,6 +954,53 @@ def test_comment_added_reaches_room_members_on_every_worker(stack):
         close_all(members + outsiders)
 
 
+def test_a_room_bigger_than_one_write_pass_gets_every_event_in_one_order(
+        stack):
+    # a worker writes at most 64 sockets per pass and then yields to its
+    # event loop; 300 members (at least 150 on one worker) and comments
+    # published concurrently: every member gets every comment once, and
+    # all of them in the same order (the one ticketd broadcast them in)
+    import threading
+    creator, ctoken = stack.signup()
+    tid = stack.create_ticket(ctoken)["_id"]
+    members = [s for _, s in sio_on_workers(stack, stack.admin_token)]
+    try:
+        while len(members) < 300:
+            members.append(Sio(stack.port, token=ctoken))
+        for s in members:
+            assert s.join(tid) == [{"ok": True, "room": "joined"}]
+        texts = ["burst %d %s" % (i, unique_name()) for i in range(12)]
+        errors = []
+
+        def publish(mine):
+            try:
+                for text in mine:
+                    comment(stack, stack.admin_token, tid, text)
+            except Exception as e:          # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=publish, args=(texts[k::3],))
+                   for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        orders = set()
+        for s in members:
+            got = [s.wait_event("comment_added", timeout=5)[0]
+                   for _ in texts]
+            assert all(a["ticketId"] == tid for a in got)
+            orders.add(tuple(a["comment"]["text"] for a in got))
+        assert len(orders) == 1, orders
+        assert sorted(orders.pop()) == sorted(texts)
+        time.sleep(0.2)
+        for s in members:
+            s.drain(0.001)
+            assert s.room_events(tid) == [], s.events
+    finally:
+        close_all(members)
+
+
 def test_status_updated_reaches_room_members_on_every_worker(stack):
     creator, ctoken = stack.signup()
     ticket = stack.create_ticket(ctoken)
