@@ -38,6 +38,7 @@ typedef void (*job_stage_pt)(job_t *j);
 struct job_s {
     ts_job_t        job;
     job_t          *next_waiting;   /* provider queue */
+    job_t          *next_done;      /* successes waiting to be recorded */
     job_t          *prev_held;      /* every job in flight, for renewals */
     job_t          *next_held;
 
@@ -72,12 +73,16 @@ static struct {
     http_client_t      *http;
     int                 claiming;
     int                 again;          /* a wake came during a claim */
+    int                 due;            /* a claim may find due jobs */
     int                 in_flight;
     int                 ai_in_flight;
     int                 triage_in_flight;
     job_t              *waiting_head;   /* jobs waiting for a provider slot */
     job_t              *waiting_tail;
     job_t              *held;           /* jobs in flight */
+    job_t              *done_head;      /* successes to record */
+    job_t              *done_tail;
+    int                 recording;      /* a batch of them is in the store */
     uv_timer_t          renew;          /* extends their leases */
     int                 renewing;
     int                 stopping;
@@ -214,7 +219,12 @@ slot_free(job_t *j)
         }
         return;
     }
-    runner_tick();
+    /* a freed slot claims again only when jobs may be waiting for one: a
+     * claim that came back full or found no free slot, or a wake since
+     * (an empty claim is a write transaction all the same) */
+    if (jr.due) {
+        runner_tick();
+    }
 }
 
 
@@ -229,10 +239,107 @@ finished(job_t *j)
 }
 
 
+/*
+ * Successes are recorded in batches: while one batch is in the store, the
+ * jobs finishing meanwhile queue up and go in the next one, in one
+ * transaction (under load a round of mail shares one commit instead of
+ * taking the write lock once per message, against the nginx workers).
+ * Each job keeps its own outcome: TS_NOT_FOUND when its lease was lost.
+ */
+typedef struct {
+    job_t     *jobs;          /* linked by next_done */
+    size_t     n;
+    ts_job_t  *keys;          /* their ids and attempts */
+    ts_rc_e   *rcs;
+    char       err[256];      /* the store's message when it failed */
+} done_batch_t;
+
+static void record_done(void);
+
+
 static void
-done_work(ts_store_t *s, job_t *j)
+done_batch_work(ts_store_t *s, void *arg)
 {
-    j->rc = ts_store_job_done(s, j->job.id, j->job.attempts, ts_now_ms());
+    done_batch_t  *b = arg;
+
+    if (ts_store_jobs_done(s, b->keys, b->n, ts_now_ms(), b->rcs)
+        == TS_ERR)
+    {
+        snprintf(b->err, sizeof(b->err), "store: %s", ts_store_errmsg(s));
+    }
+}
+
+
+static void
+done_batch_after(void *arg, int status)
+{
+    done_batch_t  *b = arg;
+    job_t         *j, *next;
+    size_t         i = 0;
+
+    jr.recording = 0;
+    for (j = b->jobs; j != NULL; j = next, i++) {
+        next = j->next_done;
+        j->rc = status != 0 ? TS_ERR : b->rcs[i];
+        if (j->rc == TS_ERR) {
+            snprintf(j->store_err, sizeof(j->store_err), "%s",
+                     status != 0 ? "store unavailable"
+                                 : b->err[0] ? b->err : "store failed");
+        }
+        finished(j);
+    }
+    free(b->keys);
+    free(b->rcs);
+    free(b);
+    record_done();
+}
+
+
+static void
+record_done(void)
+{
+    done_batch_t  *b;
+    job_t         *j, *next;
+    size_t         i;
+
+    if (jr.recording || jr.done_head == NULL) {
+        return;
+    }
+    b = calloc(1, sizeof(*b));
+    for (j = jr.done_head; j != NULL && b != NULL; j = j->next_done) {
+        b->n++;
+    }
+    if (b != NULL) {
+        b->keys = calloc(b->n, sizeof(ts_job_t));
+        b->rcs = calloc(b->n, sizeof(ts_rc_e));
+    }
+    if (b == NULL || b->keys == NULL || b->rcs == NULL) {
+        if (b != NULL) {
+            free(b->keys);
+            free(b->rcs);
+            free(b);
+        }
+        /* unrecorded: the leases expire and the jobs run again, which
+         * every stage allows */
+        for (j = jr.done_head; j != NULL; j = next) {
+            next = j->next_done;
+            j->rc = TS_ERR;
+            snprintf(j->store_err, sizeof(j->store_err), "out of memory");
+            finished(j);
+        }
+        jr.done_head = jr.done_tail = NULL;
+        return;
+    }
+    b->jobs = jr.done_head;
+    for (j = b->jobs, i = 0; j != NULL; j = j->next_done, i++) {
+        memcpy(b->keys[i].id, j->job.id, sizeof(b->keys[i].id));
+        b->keys[i].attempts = j->job.attempts;
+    }
+    jr.done_head = jr.done_tail = NULL;
+    jr.recording = 1;
+    if (store_pool_submit(done_batch_work, done_batch_after, b) != 0) {
+        done_batch_after(b, -1);
+    }
 }
 
 
@@ -240,7 +347,14 @@ static void
 finish_ok(job_t *j)
 {
     log_debug("job %s (%s) done", j->job.id, j->job.kind);
-    store_step(j, done_work, finished);
+    j->next_done = NULL;
+    if (jr.done_tail) {
+        jr.done_tail->next_done = j;
+    } else {
+        jr.done_head = j;
+    }
+    jr.done_tail = j;
+    record_done();
 }
 
 
@@ -910,12 +1024,16 @@ claim_done(void *arg, int status)
     if (status != 0 || c->rc != TS_OK) {
         log_warn("claiming jobs failed: %s",
                  status != 0 ? "cancelled" : c->err);
+        jr.due = 1;
         ts_jobs_free(c->jobs, c->n);
         free(c);
         return;
     }
 
     full = (int) c->n == c->max;
+    if (full) {
+        jr.due = 1;
+    }
     for (i = 0; i < c->n; i++) {
         j = calloc(1, sizeof(*j));
         if (j == NULL) {
@@ -961,6 +1079,7 @@ runner_tick(void)
         return;
     }
     if (free_slots <= 0) {
+        jr.due = 1;
         return;                  /* slot_free() ticks again */
     }
     c = calloc(1, sizeof(*c));
@@ -975,8 +1094,10 @@ runner_tick(void)
         c->max_triage = 2 * jr.cfg.ai_concurrency - jr.triage_in_flight;
     }
     jr.claiming = 1;
+    jr.due = 0;
     if (store_pool_submit(claim_work, claim_done, c) != 0) {
         jr.claiming = 0;
+        jr.due = 1;
         free(c);
     }
 }
@@ -1061,6 +1182,7 @@ void
 job_runner_wake(void)
 {
     if (jr.timer_ready && !jr.stopping) {
+        jr.due = 1;
         runner_tick();
     }
 }

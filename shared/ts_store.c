@@ -481,6 +481,29 @@ ts_store_job_done(ts_store_t *s, const char *id, int attempts, int64_t now)
 
 
 ts_rc_e
+ts_store_jobs_done(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t now, ts_rc_e *rcs)
+{
+    ts_rc_e  rc = TS_OK;
+    size_t   i;
+
+    if (n > 1 && s->ops->jobs_done != NULL) {
+        rc = s->ops->jobs_done(s, jobs, n, now, rcs);
+    } else {
+        for (i = 0; i < n; i++) {
+            rcs[i] = s->ops->job_done(s, jobs[i].id, jobs[i].attempts, now);
+        }
+    }
+    if (rc == TS_ERR) {
+        for (i = 0; i < n; i++) {
+            rcs[i] = TS_ERR;
+        }
+    }
+    return rc;
+}
+
+
+ts_rc_e
 ts_store_job_fail(ts_store_t *s, const char *id, int attempts,
     const char *error, int dead, int64_t run_after, int64_t now)
 {

@@ -286,6 +286,12 @@ ts_rc_e ts_store_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,
 ts_rc_e ts_store_job_done(ts_store_t *s, const char *id, int attempts,
     int64_t now);
 
+/* ts_store_job_done for each of n jobs (their id and attempts), in one
+ * transaction where the store has them; rcs[i] receives job i's outcome.
+ * TS_ERR (and every rcs[i] TS_ERR) when the store failed. */
+ts_rc_e ts_store_jobs_done(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t now, ts_rc_e *rcs);
+
 /* A failed attempt: pending again at run_after, or dead (kept, with the
  * error, for admins) when dead is set. */
 ts_rc_e ts_store_job_fail(ts_store_t *s, const char *id, int attempts,

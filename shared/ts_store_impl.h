@@ -80,6 +80,9 @@ typedef struct {
                           size_t *n);
     ts_rc_e  (*job_done)(ts_store_t *s, const char *id, int attempts,
                          int64_t now);
+    /* optional: several job_done in one transaction */
+    ts_rc_e  (*jobs_done)(ts_store_t *s, const ts_job_t *jobs, size_t n,
+                          int64_t now, ts_rc_e *rcs);
     ts_rc_e  (*job_extend)(ts_store_t *s, const ts_job_t *jobs, size_t n,
                            int64_t lease_until);
     ts_rc_e  (*job_fail)(ts_store_t *s, const char *id, int attempts,

@@ -1259,6 +1259,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .analytics = ts_sqlite_analytics,
     .job_claim = ts_sqlite_job_claim,
     .job_done = ts_sqlite_job_done,
+    .jobs_done = ts_sqlite_jobs_done,
     .job_extend = ts_sqlite_job_extend,
     .job_fail = ts_sqlite_job_fail,
     .job_list = ts_sqlite_job_list,

@@ -102,6 +102,8 @@ json_t *ts_sqlite_col_json_time(sqlite3_stmt *st, int i);
 /* ts_store_sqlite_jobs.c: the job runner's and background work's ops. */
 ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
     int max, int max_triage, ts_job_t **jobs, size_t *n);
+ts_rc_e ts_sqlite_jobs_done(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t now, ts_rc_e *rcs);
 ts_rc_e ts_sqlite_job_done(ts_store_t *s, const char *id, int attempts,
     int64_t now);
 ts_rc_e ts_sqlite_job_extend(ts_store_t *s, const ts_job_t *jobs, size_t n,

@@ -259,6 +259,26 @@ ts_sqlite_job_done(ts_store_t *s, const char *id, int attempts, int64_t now)
 }
 
 
+/* One write transaction for a runner's batch of finished jobs. */
+ts_rc_e
+ts_sqlite_jobs_done(ts_store_t *s, const ts_job_t *jobs, size_t n,
+    int64_t now, ts_rc_e *rcs)
+{
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
+
+    if (ts_sqlite_begin(q) != TS_OK) {
+        return TS_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = ts_sqlite_job_done(s, jobs[i].id, jobs[i].attempts, now);
+        if (rcs[i] == TS_ERR) {
+            return ts_sqlite_rollback(q, TS_ERR);
+        }
+    }
+    return ts_sqlite_commit(q);
+}
+
+
 ts_rc_e
 ts_sqlite_job_fail(ts_store_t *s, const char *id, int attempts,
     const char *error, int dead, int64_t run_after, int64_t now)

@@ -522,6 +522,45 @@ jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt(void **state)
 
 
 static void
+jobs_done_in_one_batch_keep_their_own_outcomes(void **state)
+{
+    fixture_t     *f = *state;
+    ts_job_new_t   nj = { .kind = "email", .max_attempts = 3 };
+    ts_job_t      *jobs, keys[3];
+    ts_rc_e        rcs[3];
+    ts_job_counts_t counts;
+    size_t         n, i;
+    int64_t        t = 2000000;
+
+    nj.payload = json_pack("{s:s}", "to", "a@b.io");
+    nj.run_after = t;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(ts_store_job_insert(f->s, &nj, NULL), TS_OK);
+    }
+    json_decref(nj.payload);
+    assert_int_equal(ts_store_job_claim(f->s, t, 5000, 10, 10, &jobs, &n),
+                     TS_OK);
+    assert_int_equal(n, 3);
+    memset(keys, 0, sizeof(keys));
+    for (i = 0; i < 3; i++) {
+        memcpy(keys[i].id, jobs[i].id, sizeof(keys[i].id));
+        keys[i].attempts = jobs[i].attempts;
+    }
+    ts_jobs_free(jobs, n);
+    keys[1].attempts = 7;               /* a lease lost meanwhile */
+    assert_int_equal(ts_store_jobs_done(f->s, keys, 3, t + 10, rcs), TS_OK);
+    assert_int_equal(rcs[0], TS_OK);
+    assert_int_equal(rcs[1], TS_NOT_FOUND);
+    assert_int_equal(rcs[2], TS_OK);
+    assert_int_equal(ts_store_job_counts(f->s, &counts), TS_OK);
+    assert_int_equal(counts.done, 2);
+    assert_int_equal(counts.running, 1);
+    /* nothing to record is no transaction at all */
+    assert_int_equal(ts_store_jobs_done(f->s, keys, 0, t + 11, rcs), TS_OK);
+}
+
+
+static void
 triage_once_assign_once_stats_once(void **state)
 {
     fixture_t        *f = *state;
@@ -612,6 +651,8 @@ test_store_run(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             one_pending_request_and_decisions_are_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            jobs_done_in_one_batch_keep_their_own_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             jobs_are_leased_fenced_retried_and_dead_after_the_last_attempt,
             setup, teardown),
