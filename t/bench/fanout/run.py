@@ -134,7 +134,7 @@ class Ours:
         st = FanoutStack({"RATE_LIMIT": "1000000000", "LOCKOUT": "off",
                           "BCRYPT_COST": "4"})
         # comment notification mails go to the temporary folder, not ./outbox
-        st.daemon_args = ["--outbox", os.path.join(st.tmp, "outbox")]
+        st.daemon_args = ["--outbox", os.environ.get("FANOUT_OUTBOX") or os.path.join(st.tmp, "outbox")]
         if self.pause_jobs:
             # the comment mails wait in the store: only the fan-out runs
             st.daemon_args += ["--jobs", "0"]
@@ -342,6 +342,7 @@ def run_one(sysobj, n, opts):
          "--procs", str(opts.procs), "--token", sysobj.token or "-",
          "--ticket", sysobj.ticket or "-", "--events", str(opts.events),
          "--interval", str(opts.interval), "--burst", str(opts.burst),
+         "--pub-conc", str(opts.pub_conc),
          "--client", opts.client, "--wsgen", opts.wsgen],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=HERE)
     try:
@@ -405,6 +406,8 @@ def main():
     ap.add_argument("--interval", type=int, default=200)
     ap.add_argument("--burst", type=int, default=50)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--pub-conc", type=int, default=4,
+                    help="publish requests in flight during the burst")
     ap.add_argument("--systems", default="ours,nchan,sio")
     ap.add_argument("--pin", action="store_true",
                     help="server on CPU 0, generator on CPU 1")
