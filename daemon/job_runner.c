@@ -249,9 +249,9 @@ finished(job_t *j)
 typedef struct {
     job_t     *jobs;          /* linked by next_done */
     size_t     n;
-    ts_job_t  *keys;          /* their ids and attempts */
-    ts_rc_e   *rcs;
+    ts_rc_e   *rcs;           /* after keys, in the same allocation */
     char       err[256];      /* the store's message when it failed */
+    ts_job_t   keys[];        /* their ids and attempts */
 } done_batch_t;
 
 static void record_done(void);
@@ -270,6 +270,7 @@ done_batch_work(ts_store_t *s, void *arg)
 }
 
 
+/* status != 0: the batch never reached the store */
 static void
 done_batch_after(void *arg, int status)
 {
@@ -282,14 +283,14 @@ done_batch_after(void *arg, int status)
         next = j->next_done;
         j->rc = status != 0 ? TS_ERR : b->rcs[i];
         if (j->rc == TS_ERR) {
+            /* unrecorded: the lease expires and the job runs again,
+             * which every stage allows */
             snprintf(j->store_err, sizeof(j->store_err), "%s",
                      status != 0 ? "store unavailable"
                                  : b->err[0] ? b->err : "store failed");
         }
         finished(j);
     }
-    free(b->keys);
-    free(b->rcs);
     free(b);
     record_done();
 }
@@ -300,38 +301,30 @@ record_done(void)
 {
     done_batch_t  *b;
     job_t         *j, *next;
-    size_t         i;
+    size_t         n = 0, i = 0;
 
     if (jr.recording || jr.done_head == NULL) {
         return;
     }
-    b = calloc(1, sizeof(*b));
-    for (j = jr.done_head; j != NULL && b != NULL; j = j->next_done) {
-        b->n++;
+    for (j = jr.done_head; j != NULL; j = j->next_done) {
+        n++;
     }
-    if (b != NULL) {
-        b->keys = calloc(b->n, sizeof(ts_job_t));
-        b->rcs = calloc(b->n, sizeof(ts_rc_e));
-    }
-    if (b == NULL || b->keys == NULL || b->rcs == NULL) {
-        if (b != NULL) {
-            free(b->keys);
-            free(b->rcs);
-            free(b);
-        }
-        /* unrecorded: the leases expire and the jobs run again, which
-         * every stage allows */
-        for (j = jr.done_head; j != NULL; j = next) {
+    b = calloc(1, sizeof(*b) + n * (sizeof(ts_job_t) + sizeof(ts_rc_e)));
+    if (b == NULL) {
+        for (j = jr.done_head, jr.done_head = jr.done_tail = NULL; j != NULL;
+             j = next)
+        {
             next = j->next_done;
             j->rc = TS_ERR;
             snprintf(j->store_err, sizeof(j->store_err), "out of memory");
             finished(j);
         }
-        jr.done_head = jr.done_tail = NULL;
         return;
     }
     b->jobs = jr.done_head;
-    for (j = b->jobs, i = 0; j != NULL; j = j->next_done, i++) {
+    b->n = n;
+    b->rcs = (ts_rc_e *) (b->keys + n);
+    for (j = b->jobs; j != NULL; j = j->next_done, i++) {
         memcpy(b->keys[i].id, j->job.id, sizeof(b->keys[i].id));
         b->keys[i].attempts = j->job.attempts;
     }
