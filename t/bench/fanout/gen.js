@@ -231,6 +231,8 @@ async function parent(args) {
 
   async function phase(name, events, spacing) {
     await all({ cmd: 'phase', name }, 'phased');
+    // the runner reads the CPU time of every process at these marks
+    console.log(JSON.stringify({ mark: name + '-start' }));
     const start = now();
     let pubErrors = 0, sent = 0;
     if (spacing > 0) {
@@ -252,6 +254,7 @@ async function parent(args) {
     }
     const pubSeconds = (now() - start) / 1000;
     await waitDelivered(sent * expectedPer);
+    console.log(JSON.stringify({ mark: name + '-end' }));
     const res = await all({ cmd: 'collect' }, 'collect');
     let lat = [];
     for (const m of res) lat = lat.concat(m.lat);

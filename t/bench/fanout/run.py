@@ -25,14 +25,18 @@ latency from the publish call to the subscriber's message callback) and a
 burst phase (--burst events back to back: deliveries/s = deliveries / time
 from the first publish to the last delivery).  Generator, publisher and
 servers share the machine, so the figures include the generator's own
-CPU time.  Targets (issue): p99 and deliveries/s at least nchan's, at least
+CPU time; the CPU seconds each part used during the burst (server,
+subscribers, publisher; /proc/PID/stat at the generator's phase marks)
+are printed too, with the server's CPU per delivery.  Targets (issue): p99 and deliveries/s at least nchan's, at least
 5x socket.io's deliveries/s, < 16 KB per idle connection.  Figures are
 printed, never asserted.
 
 Usage: /usr/bin/python3 t/bench/fanout/run.py [--quick] [--sizes N1,N2]
            [--events K] [--interval MS] [--burst B] [--procs P]
-           [--systems ours,nchan,sio]
+           [--systems ours,nchan,sio] [--repeat K] [--pub-conc C]
+           [--pause-jobs] [--pin] [--client c|node] [--perf FILE]
   --quick   N = 200, 5 events, burst 10: a fast check that everything works
+  --perf    `perf record -a -g` during each burst, into FILE.<system>.<N>
 """
 import argparse
 import json
@@ -70,6 +74,19 @@ def rss_kb(pid):
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of the processes (every thread), in s."""
+    ticks = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children(ppid):
@@ -351,7 +368,30 @@ def run_one(sysobj, n, opts):
         after = sysobj.rss()
         gen.stdin.write(b"go\n")
         gen.stdin.flush()
-        res = read_json_line(gen, 600)["result"]
+        # CPU time of each part at the generator's phase marks
+        groups = {"server": server_pids(sysobj), "subscribers": children(gen.pid),
+                  "publisher": [gen.pid]}
+        if sysobj.name == "ours":
+            groups["ticketd"] = [sysobj.st.daemon.pid]
+        marks, perf = {}, None
+        while True:
+            msg = read_json_line(gen, 600)
+            if "mark" not in msg:
+                break
+            marks[msg["mark"]] = {k: cpu_seconds(v) for k, v in groups.items()}
+            if opts.perf and msg["mark"] == "burst-start":
+                perf = subprocess.Popen(
+                    ["perf", "record", "-a", "-g", "-q", "-o",
+                     "%s.%s.%d" % (opts.perf, sysobj.name, n)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elif perf is not None and msg["mark"] == "burst-end":
+                perf.send_signal(signal.SIGINT)
+                perf.wait()
+                perf = None
+        res = msg["result"]
+        if "burst-start" in marks and "burst-end" in marks:
+            res["cpu"] = {k: marks["burst-end"][k] - marks["burst-start"][k]
+                          for k in groups}
         gen.wait(timeout=30)
     finally:
         if gen.poll() is None:
@@ -391,6 +431,8 @@ def median_result(runs):
             out["burst"][key] = med((r.get("burst") or {}).get(key)
                                     for r in runs)
     out["kb_per_conn"] = med(r["kb_per_conn"] for r in runs)
+    if all(r.get("cpu") for r in runs):
+        out["cpu"] = {k: med(r["cpu"][k] for r in runs) for k in runs[0]["cpu"]}
     return out
 
 
@@ -414,6 +456,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per system and N (the systems take turns); "
                          "the table shows medians")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record `perf record -a -g` during each burst into "
+                         "FILE.<system>.<N> (the last run's)")
     ap.add_argument("--pause-jobs", action="store_true",
                     help="run ticketd with --jobs 0: the mail job each "
                          "comment queues is not sent during the run")
@@ -495,6 +540,26 @@ def main():
     print("  (p50/p99: latency phase; b.p50/b.p99: latency within the burst; "
           "KB/idle: server RSS growth / N%s)"
           % ("; medians of %d runs" % opts.repeat if opts.repeat > 1 else ""))
+    print()
+    print("  CPU seconds during the burst (user + system, every thread; "
+          "/proc/PID/stat at the generator's marks)")
+    print("  %-10s %6s %9s %9s %12s %10s %20s"
+          % ("system", "N", "server", "ticketd", "subscribers", "publisher",
+             "server us/delivery"))
+    for n in sizes:
+        for name in ("ours", "nchan", "socket.io"):
+            r = results.get((name, n))
+            if not r or not r.get("cpu") or not r.get("burst"):
+                continue
+            cpu, delivered = r["cpu"], r["burst"]["delivered"]
+            print("  %-10s %6d %9.2f %9s %12.2f %10.2f %20s"
+                  % (name, n, cpu["server"],
+                     "%.2f" % cpu["ticketd"] if "ticketd" in cpu else "-",
+                     cpu["subscribers"], cpu["publisher"],
+                     "%.2f" % (cpu["server"] * 1e6 / delivered) if delivered else "-"))
+    print("  (server, ours: both nginx workers, the master and ticketd -- the "
+          "REST publish, the store, the mail job and the fan-out; ticketd: "
+          "its part of that)")
     print()
     print("  targets: p99 <= nchan's, deliveries/s >= nchan's, >= 5x socket.io's, "
           "< 16 KB per idle connection")
