@@ -177,7 +177,7 @@ option_num(const char *name, const char *v, long min, long max)
     errno = 0;
     n = strtol(v, &end, 10);
     if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
-        fprintf(stderr, "ticketd: %s wants a number from %ld to %ld, not"
+        fprintf(stderr, "ticketd: --%s wants a number from %ld to %ld, not"
                 " \"%s\"\n", name, min, max, v);
         return -1;
     }
@@ -301,7 +301,7 @@ options_parse(int argc, char **argv, options_t *o)
     long               v;
     char           *end;
     unsigned long   n;
-    int             c;
+    int             c, li = 0;
 
     memset(o, 0, sizeof(*o));
     job_runner_cfg_default(jc);
@@ -311,7 +311,7 @@ options_parse(int argc, char **argv, options_t *o)
     o->presence_grace_ms = 5000;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hv", longopts, &li)) != -1) {
         switch (c) {
         case 's': o->socket_path = optarg; break;
         case 'S': o->store_uri = optarg; break;
@@ -336,7 +336,7 @@ options_parse(int argc, char **argv, options_t *o)
 
         case 1000: case 1001: case 1002: case 1003: case 1008: case 1009:
             /* --jobs 0: no job runner (a hub-only daemon, or tests) */
-            v = option_num(argv[optind - 1], optarg, c == 1000 ? 0 : 1,
+            v = option_num(longopts[li].name, optarg, c == 1000 ? 0 : 1,
                            c == 1002 || c == 1003 || c == 1008
                            ? 3600000 : 100000);
             if (v < 0) {
@@ -388,7 +388,7 @@ options_parse(int argc, char **argv, options_t *o)
         case 1016: smtp_pw_file = optarg; break;
         case 1017: jc->mail_from = optarg; break;
         case 1018:
-            v = option_num(argv[optind - 1], optarg, 0, 3600000);
+            v = option_num(longopts[li].name, optarg, 0, 3600000);
             if (v < 0) {
                 return -1;
             }

@@ -854,6 +854,7 @@ static ngx_int_t
 ngx_http_ticket_ws_handler(ngx_http_request_t *r)
 {
     ngx_http_ticket_loc_conf_t  *tlcf;
+    ngx_http_core_loc_conf_t    *clcf;
     ngx_http_ticket_ws_t        *ws;
     ngx_pool_cleanup_t          *cln;
     ngx_str_t                    v, transport;
@@ -950,6 +951,13 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
     r->connection->idle = 1;           /* a graceful shutdown reaches us */
     r->connection->log->action = "serving socket.io";
     r->main->count++;
+
+    /* events are small writes that must not wait for the peer's delayed
+     * ACK (Nagle); as nginx does for proxied upgrades, per tcp_nodelay */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(r->connection) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ws->ping.handler = ngx_http_ticket_ws_ping;
     ws->ping.data = ws;

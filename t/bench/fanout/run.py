@@ -151,7 +151,7 @@ class Ours:
         st = FanoutStack({"RATE_LIMIT": "1000000000", "LOCKOUT": "off",
                           "BCRYPT_COST": "4"})
         # comment notification mails go to the temporary folder, not ./outbox
-        st.daemon_args = ["--outbox", os.environ.get("FANOUT_OUTBOX") or os.path.join(st.tmp, "outbox")]
+        st.daemon_args = ["--outbox", os.path.join(st.tmp, "outbox")]
         if self.pause_jobs:
             # the comment mails wait in the store: only the fan-out runs
             st.daemon_args += ["--jobs", "0"]
