@@ -16,6 +16,7 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_json.h"
 
+#include <openssl/crypto.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -337,8 +338,26 @@ ngx_http_ticket_add_frame(ngx_http_ticket_task_t *t, json_t *msg)
 }
 
 
+/*
+ * OpenSSL keeps per-thread state (libjwt's HMAC, the MongoDB driver's
+ * hashes) and frees it from a thread-local destructor in pthread_exit().
+ * When a worker exits, nginx lets the main thread go on as soon as each
+ * pool thread has taken its exit task -- while that thread may still be in
+ * pthread_exit() -- and the main thread's exit() tears OpenSSL down
+ * (atexit): a pool thread crashed in libcrypto that way at a worker's exit.
+ * So a task frees its thread's OpenSSL state before it ends.
+ */
+void
+ngx_http_ticket_thread_run(void (*work)(void *data, ngx_log_t *log),
+    void *data, ngx_log_t *log)
+{
+    work(data, log);
+    OPENSSL_thread_stop();
+}
+
+
 static void
-ngx_http_ticket_thread(void *data, ngx_log_t *log)
+ngx_http_ticket_thread_call(void *data, ngx_log_t *log)
 {
     ngx_http_ticket_task_t  *t = data;
     json_t                  *ev;
@@ -387,6 +406,13 @@ ngx_http_ticket_thread(void *data, ngx_log_t *log)
     if (t->resp.job_stored) {
         ngx_http_ticket_add_frame(t, json_pack("{s:s}", "type", "wake"));
     }
+}
+
+
+static void
+ngx_http_ticket_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_ticket_thread_run(ngx_http_ticket_thread_call, data, log);
 }
 
 

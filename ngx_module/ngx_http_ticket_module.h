@@ -69,6 +69,9 @@ ngx_int_t ngx_http_ticket_verify(ngx_http_ticket_main_conf_t *tmcf,
 /* This thread's store connection, opened on first use; NULL with err. */
 ts_store_t *ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf,
     char *err, size_t errlen);
+/* Run a thread-pool task's work, leaving no OpenSSL state in the thread. */
+void ngx_http_ticket_thread_run(void (*work)(void *data, ngx_log_t *log),
+    void *data, ngx_log_t *log);
 
 /* ngx_http_ticket_ws.c: WebSocket + Engine.IO/Socket.IO ("ticket_socketio") */
 char *ngx_http_ticket_socketio(ngx_conf_t *cf, ngx_command_t *cmd,

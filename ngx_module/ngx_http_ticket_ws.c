@@ -378,7 +378,7 @@ typedef struct {
 
 
 static void
-ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
+ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
 {
     ngx_http_ticket_ws_task_t  *t = data;
     ts_store_t                 *s;
@@ -413,6 +413,13 @@ ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
     {
         t->ok = 1;
     }
+}
+
+
+static void
+ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
+{
+    ngx_http_ticket_thread_run(ngx_http_ticket_ws_task_call, data, log);
 }
 
 
