@@ -56,7 +56,7 @@ struct ngx_http_ticket_ws_s {
     ngx_uint_t                   tasks;        /* thread tasks in flight */
 
     ngx_uint_t                   nrooms;
-    ts_oid_t                     rooms[NGX_HTTP_TICKET_WS_ROOMS];
+    ngx_queue_t                  rooms;        /* its memberships */
 
     ngx_queue_t                  unsent;       /* in ngx_http_ticket_ws_unsent */
     ngx_uint_t                   queued;       /* ... when set */
@@ -64,6 +64,30 @@ struct ngx_http_ticket_ws_s {
 
 static ngx_queue_t  ngx_http_ticket_ws_sockets;
 static ngx_uint_t   ngx_http_ticket_ws_ready;
+
+/*
+ * The rooms of this worker, by ticket id (a red-black tree of the ids'
+ * CRC32s), each with its members in the order they joined: an event for a
+ * room costs its members, not every socket of the worker, and a socket
+ * pays only for the rooms it is in.  A room lives while it has members.
+ */
+typedef struct {
+    ngx_str_node_t   sn;           /* sn.str: id */
+    ngx_queue_t      members;      /* ngx_http_ticket_ws_member_t.in_room */
+    ts_oid_t         id;
+} ngx_http_ticket_ws_room_t;
+
+typedef struct {
+    ngx_queue_t                  in_room;
+    ngx_queue_t                  in_socket;    /* ngx_http_ticket_ws_t.rooms */
+    ngx_http_ticket_ws_room_t   *room;
+    ngx_http_ticket_ws_t        *ws;
+} ngx_http_ticket_ws_member_t;
+
+static ngx_rbtree_t                ngx_http_ticket_ws_rooms;
+static ngx_rbtree_node_t           ngx_http_ticket_ws_rooms_sentinel;
+/* the room an event is being delivered to: not freed under the loop */
+static ngx_http_ticket_ws_room_t  *ngx_http_ticket_ws_delivering;
 
 /*
  * Delivered events are queued on the sockets and written once per event
@@ -91,6 +115,7 @@ static void ngx_http_ticket_ws_read(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_write(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws,
     uint16_t code);
+static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
 
 
 char *
@@ -130,6 +155,12 @@ ngx_http_ticket_ws_flush(ngx_http_ticket_ws_t *ws)
         }
         ngx_memmove(ws->out, ws->out + n, ws->out_len - n);
         ws->out_len -= n;
+    }
+    if (ws->out_len == 0 && ws->out != NULL) {
+        /* an idle socket holds no send buffer */
+        free(ws->out);
+        ws->out = NULL;
+        ws->out_cap = 0;
     }
     if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
         ngx_http_ticket_ws_close(ws, 0);
@@ -311,6 +342,7 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
         ngx_del_timer(&ws->ping);
     }
     ngx_queue_remove(&ws->queue);
+    ngx_http_ticket_ws_leave_all(ws);
     if (ws->queued) {
         ws->queued = 0;
         ngx_queue_remove(&ws->unsent);
@@ -438,17 +470,108 @@ ngx_http_ticket_ws_ack(ngx_http_ticket_ws_t *ws, int64_t ack_id, json_t *v)
 }
 
 
-static ngx_int_t
-ngx_http_ticket_ws_in_room(ngx_http_ticket_ws_t *ws, const char *ticket)
-{
-    ngx_uint_t  i;
+/* --- rooms ------------------------------------------------------------------ */
 
-    for (i = 0; i < ws->nrooms; i++) {
-        if (ngx_strcmp(ws->rooms[i], ticket) == 0) {
-            return i;
+static ngx_http_ticket_ws_room_t *
+ngx_http_ticket_ws_room(const char *ticket, uint32_t *hash)
+{
+    ngx_str_t  key;
+
+    key.data = (u_char *) ticket;
+    key.len = TS_OID_LEN;
+    *hash = ngx_crc32_short(key.data, key.len);
+    return (ngx_http_ticket_ws_room_t *)
+           ngx_str_rbtree_lookup(&ngx_http_ticket_ws_rooms, &key, *hash);
+}
+
+
+static ngx_http_ticket_ws_member_t *
+ngx_http_ticket_ws_membership(ngx_http_ticket_ws_t *ws, const char *ticket)
+{
+    ngx_queue_t                  *q;
+    ngx_http_ticket_ws_member_t  *m;
+
+    for (q = ngx_queue_head(&ws->rooms);
+         q != ngx_queue_sentinel(&ws->rooms);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_socket);
+        if (ngx_strcmp(m->room->id, ticket) == 0) {
+            return m;
         }
     }
-    return -1;
+    return NULL;
+}
+
+
+/* NGX_OK (a member now or already), NGX_DECLINED at the limit of rooms,
+ * NGX_ERROR without memory. */
+static ngx_int_t
+ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
+{
+    ngx_http_ticket_ws_room_t    *room;
+    ngx_http_ticket_ws_member_t  *m;
+    uint32_t                      hash;
+
+    if (ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
+        return NGX_OK;
+    }
+    if (ws->nrooms >= NGX_HTTP_TICKET_WS_ROOMS) {
+        return NGX_DECLINED;
+    }
+    m = ngx_alloc(sizeof(*m), ws->request->connection->log);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+    room = ngx_http_ticket_ws_room(ticket, &hash);
+    if (room == NULL) {
+        room = ngx_calloc(sizeof(*room), ws->request->connection->log);
+        if (room == NULL) {
+            ngx_free(m);
+            return NGX_ERROR;
+        }
+        ngx_memcpy(room->id, ticket, sizeof(ts_oid_t));
+        room->sn.str.data = (u_char *) room->id;
+        room->sn.str.len = TS_OID_LEN;
+        room->sn.node.key = hash;
+        ngx_queue_init(&room->members);
+        ngx_rbtree_insert(&ngx_http_ticket_ws_rooms, &room->sn.node);
+    }
+    m->room = room;
+    m->ws = ws;
+    ngx_queue_insert_tail(&room->members, &m->in_room);
+    ngx_queue_insert_tail(&ws->rooms, &m->in_socket);
+    ws->nrooms++;
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m)
+{
+    ngx_http_ticket_ws_room_t  *room = m->room;
+
+    ngx_queue_remove(&m->in_room);
+    ngx_queue_remove(&m->in_socket);
+    m->ws->nrooms--;
+    ngx_free(m);
+    if (ngx_queue_empty(&room->members)
+        && room != ngx_http_ticket_ws_delivering)
+    {
+        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_free(room);
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws)
+{
+    while (!ngx_queue_empty(&ws->rooms)) {
+        ngx_http_ticket_ws_leave(ngx_queue_data(ngx_queue_head(&ws->rooms),
+                                                ngx_http_ticket_ws_member_t,
+                                                in_socket));
+    }
 }
 
 
@@ -460,6 +583,7 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
     ngx_http_ticket_ws_t       *ws = t->ws;
     ngx_http_request_t         *r = ws->request;
     ngx_connection_t           *c = r->connection;
+    ngx_int_t                   rc;
 
     r->main->blocked--;
     ws->tasks--;
@@ -487,15 +611,13 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
                 ts_sio_connect_error(NULL, t->err[0] ? t->err
                                                      : "Invalid token", NULL));
         }
-    } else if (t->ok) {
-        if (ngx_http_ticket_ws_in_room(ws, t->ticket) < 0
-            && ws->nrooms < NGX_HTTP_TICKET_WS_ROOMS)
-        {
-            ngx_memcpy(ws->rooms[ws->nrooms++], t->ticket, sizeof(ts_oid_t));
-        }
+    } else if (t->ok && ws->authed) {
+        rc = ngx_http_ticket_ws_join(ws, t->ticket);
         ngx_http_ticket_ws_ack(ws, t->ack_id,
-                               json_pack("{s:b, s:s}", "ok", 1,
-                                         "room", "joined"));
+            rc == NGX_OK ? json_pack("{s:b, s:s}", "ok", 1, "room", "joined")
+            : json_pack("{s:b, s:s}", "ok", 0, "error",
+                        rc == NGX_DECLINED ? "Too many rooms"
+                                           : "Internal server error"));
     } else {
         ngx_http_ticket_ws_ack(ws, t->ack_id,
                                json_pack("{s:b, s:s}", "ok", 0, "error",
@@ -581,8 +703,10 @@ ngx_http_ticket_ws_connect(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 static void
 ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 {
-    const char  *id = json_string_value(json_array_get(p->args, 0));
-    ngx_int_t    i;
+    const char                   *id;
+    ngx_http_ticket_ws_member_t  *m;
+
+    id = json_string_value(json_array_get(p->args, 0));
 
     if (!ws->authed) {
         return;                 /* events before CONNECT are ignored */
@@ -598,11 +722,8 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
         return;
     }
     if (ngx_strcmp(p->event, "leave_ticket") == 0) {
-        if (id != NULL
-            && (i = ngx_http_ticket_ws_in_room(ws, id)) >= 0)
-        {
-            ngx_memcpy(ws->rooms[i], ws->rooms[--ws->nrooms],
-                       sizeof(ts_oid_t));
+        if (id != NULL && (m = ngx_http_ticket_ws_membership(ws, id)) != NULL) {
+            ngx_http_ticket_ws_leave(m);
         }
         ngx_http_ticket_ws_ack(ws, p->ack_id, json_pack("{s:b}", "ok", 1));
         return;
@@ -651,7 +772,7 @@ ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws, const char *text,
             ngx_http_ticket_ws_event(ws, &p);
         } else if (p.sio == TS_SIO_DISCONNECT && ws->authed) {
             ws->authed = 0;
-            ws->nrooms = 0;
+            ngx_http_ticket_ws_leave_all(ws);
             ngx_http_ticket_ws_presence(ws, -1);
         }
         break;
@@ -773,12 +894,15 @@ ngx_http_ticket_ws_write(ngx_http_request_t *r)
 void
 ngx_http_ticket_ws_deliver(const char *payload, size_t len)
 {
-    json_t                *frame, *data, *args;
-    const char            *event, *room, *ticket = NULL;
-    char                  *packet;
-    size_t                 plen;
-    ngx_queue_t           *q, *next;
-    ngx_http_ticket_ws_t  *ws;
+    json_t                       *frame, *data, *args;
+    const char                   *event, *to, *ticket = NULL;
+    char                         *packet;
+    size_t                        plen;
+    uint32_t                      hash;
+    ngx_queue_t                  *q, *next;
+    ngx_http_ticket_ws_t         *ws;
+    ngx_http_ticket_ws_room_t    *room;
+    ngx_http_ticket_ws_member_t  *m;
 
     if (!ngx_http_ticket_ws_ready
         || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
@@ -787,18 +911,18 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
     }
     frame = json_loadb(payload, len, 0, NULL);
     event = json_string_value(json_object_get(frame, "event"));
-    room = json_string_value(json_object_get(frame, "room"));
+    to = json_string_value(json_object_get(frame, "room"));
     data = json_object_get(frame, "data");
     if (event == NULL || data == NULL) {
         json_decref(frame);
         return;
     }
-    if (room != NULL) {
-        if (ngx_strncmp(room, "ticket_", 7) != 0 || !ts_oid_valid(room + 7)) {
+    if (to != NULL) {
+        if (ngx_strncmp(to, "ticket_", 7) != 0 || !ts_oid_valid(to + 7)) {
             json_decref(frame);
             return;
         }
-        ticket = room + 7;
+        ticket = to + 7;
     }
 
     /* encoded once for every socket of this worker */
@@ -810,19 +934,38 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         return;
     }
 
-    for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
-         q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
-        if (!ws->authed) {
-            continue;
+    if (ticket == NULL) {
+        /* to every authenticated socket; a write may close the current
+         * one (a slow reader), never the next */
+        for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
+             q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
+            if (ws->authed) {
+                ngx_http_ticket_ws_send_later(ws, packet, plen);
+            }
         }
-        if (ticket != NULL && ngx_http_ticket_ws_in_room(ws, ticket) < 0) {
-            continue;
+
+    } else if ((room = ngx_http_ticket_ws_room(ticket, &hash)) != NULL) {
+        /* a closed member leaves; the room stays until the loop ends */
+        ngx_http_ticket_ws_delivering = room;
+        for (q = ngx_queue_head(&room->members);
+             q != ngx_queue_sentinel(&room->members);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
+            if (m->ws->authed) {
+                ngx_http_ticket_ws_send_later(m->ws, packet, plen);
+            }
         }
-        ngx_http_ticket_ws_send_later(ws, packet, plen);
+        ngx_http_ticket_ws_delivering = NULL;
+        if (ngx_queue_empty(&room->members)) {
+            ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+            ngx_free(room);
+        }
     }
     free(packet);
     json_decref(frame);
@@ -878,6 +1021,9 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
     if (!ngx_http_ticket_ws_ready) {
         ngx_queue_init(&ngx_http_ticket_ws_sockets);
         ngx_queue_init(&ngx_http_ticket_ws_unsent);
+        ngx_rbtree_init(&ngx_http_ticket_ws_rooms,
+                        &ngx_http_ticket_ws_rooms_sentinel,
+                        ngx_str_rbtree_insert_value);
         ngx_http_ticket_ws_flush_ev.handler = ngx_http_ticket_ws_flush_unsent;
         ngx_http_ticket_ws_flush_ev.log = ngx_cycle->log;
         ngx_http_ticket_ws_ready = 1;
@@ -924,6 +1070,7 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
     }
     ws->request = r;
     ws->conf = tlcf;
+    ngx_queue_init(&ws->rooms);
     ws->mconf = ngx_http_get_module_main_conf(r, ngx_http_ticket_module);
     ws->parser = ts_ws_parser_new(tlcf->ws_max_message);
     if (ws->parser == NULL) {

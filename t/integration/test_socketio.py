@@ -890,6 +890,39 @@ def test_leave_ticket_stops_delivery(stack):
         s.close()
 
 
+def test_a_socket_joins_at_most_64_rooms_and_leaving_frees_a_place(stack):
+    creator, ctoken = stack.signup()
+    tickets = [stack.create_ticket(ctoken)["_id"] for _ in range(65)]
+    s = Sio(stack.port, token=ctoken)
+    other = Sio(stack.port, token=ctoken)
+    try:
+        for i, tid in enumerate(tickets[:64]):
+            assert s.join(tid, ack=i + 1) == [{"ok": True, "room": "joined"}]
+        # joining a room again is no new place
+        assert s.join(tickets[0], ack=100) == [{"ok": True, "room": "joined"}]
+        assert s.join(tickets[64], ack=101) == [{"ok": False,
+                                                 "error": "Too many rooms"}]
+        # the refused room's events do not reach this socket
+        assert other.join(tickets[64], ack=1)[0]["ok"]
+        comment(stack, stack.admin_token, tickets[64], "not for s")
+        other.wait_event("comment_added", timeout=2)
+        s.drain(0.3)
+        assert s.room_events(tickets[64]) == [], s.events
+        assert s.call("leave_ticket", tickets[3], ack=102) == [{"ok": True}]
+        assert s.join(tickets[64], ack=103) == [{"ok": True,
+                                                 "room": "joined"}]
+        comment(stack, stack.admin_token, tickets[64], "now for s")
+        assert s.wait_event("comment_added", timeout=2)[0]["comment"][
+            "text"] == "now for s"
+        # every one of its rooms still delivers
+        comment(stack, stack.admin_token, tickets[63], "last of the first")
+        assert s.wait_event("comment_added", timeout=2)[0]["ticketId"] \
+            == tickets[63]
+    finally:
+        s.close()
+        other.close()
+
+
 # === 5. delivery ============================================================
 
 def check_comment_event(args, ticket_id, text, author, role):
