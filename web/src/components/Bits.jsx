@@ -1,6 +1,6 @@
 // Small presentational pieces shared by the pages.
 
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { usePresence } from '../session.jsx';
 
 const PRESENCE_LABEL = { online: 'Online', dnd: 'Do not disturb', offline: 'Offline' };
@@ -120,4 +120,25 @@ export function useTitle(title) {
   useEffect(() => {
     document.title = title ? `${title} · Ticket Assistant` : 'Ticket Assistant';
   }, [title]);
+}
+
+
+/* One request the user started (a form's submit, a select's change): busy
+   while it runs, and the server's message if it failed (clear() drops it).
+   run(fn) awaits fn. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  async function run(fn) {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, run, clear: () => setError(null) };
 }

@@ -5,29 +5,22 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api } from '../api.js';
 import { formatDate, hours, timeAgo } from '../format.js';
 import { useSession } from '../session.jsx';
-import { Alert, PageTitle, Person, RoleBadge, Skills, Spinner, useTitle } from '../components/Bits.jsx';
+import { Alert, PageTitle, Person, RoleBadge, Skills, Spinner, useAction, useTitle } from '../components/Bits.jsx';
 
 const ROLES = ['user', 'moderator', 'admin'];
 
 function EditUser({ user, onSaved, onCancel }) {
   const [role, setRole] = useState(user.role);
   const [skills, setSkills] = useState((user.skills || []).join(', '));
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  async function save(e) {
+  function save(e) {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     const list = skills.split(',').map((s) => s.trim()).filter(Boolean);
-    try {
+    run(async () => {
       const r = await api('/auth/update-user', { method: 'POST', body: { email: user.email, role, skills: list } });
       onSaved({ ...user, role, skills: list }, r.message || 'User updated');
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const id = `edit-${user._id}`;

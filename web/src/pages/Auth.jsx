@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { Link, useLocation, useNavigate } from 'react-router-dom';
 import { api } from '../api.js';
 import { useSession } from '../session.jsx';
-import { Alert, Logo, useTitle } from '../components/Bits.jsx';
+import { Alert, Logo, useAction, useTitle } from '../components/Bits.jsx';
 
 function AuthCard({ title, children, footer }) {
   return (
@@ -39,22 +39,15 @@ export function Login() {
   const navigate = useNavigate();
   const location = useLocation();
   const [form, setForm] = useState({ identifier: '', password: '' });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  async function submit(e) {
+  function submit(e) {
     e.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
+    run(async () => {
       const r = await api('/auth/login', { method: 'POST', body: form });
       signIn(r.user, r.token);
       navigate(location.state?.from || '/', { replace: true });
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -77,25 +70,18 @@ export function Signup() {
   const { signIn } = useSession();
   const navigate = useNavigate();
   const [form, setForm] = useState({ username: '', email: '', password: '', skills: '' });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  async function submit(e) {
+  function submit(e) {
     e.preventDefault();
-    setError(null);
-    setBusy(true);
     const skills = form.skills.split(',').map((s) => s.trim()).filter(Boolean);
     const body = { username: form.username.trim(), email: form.email.trim(), password: form.password };
     if (skills.length) body.skills = skills;
-    try {
+    run(async () => {
       const r = await api('/auth/signup', { method: 'POST', body });
       signIn(r.user, r.token);
       navigate('/', { replace: true });
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });

@@ -8,7 +8,7 @@ import { Link, useParams } from 'react-router-dom';
 import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
-import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useTitle } from '../components/Bits.jsx';
+import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
 import Markdown from '../components/Markdown.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 
@@ -56,26 +56,19 @@ function Assignment({ assignment, assignedTo }) {
 
 function Comments({ ticket, comments, onPosted, user }) {
   const [text, setText] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const staff = isStaff(user);
   const isCreator = idOf(ticket.createdBy) === user._id;
   const opened = comments.some((c) => c.role === 'admin' || c.role === 'moderator');
   const mayPost = user.role === 'admin' || (user.role === 'moderator' && idOf(ticket.assignedTo) === user._id) || (isCreator && opened);
 
-  async function submit(e) {
+  function submit(e) {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    run(async () => {
       const r = await api(`/tickets/${ticket._id}/comments`, { method: 'POST', body: { text } });
       setText('');
       onPosted(r.comments || []);
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   let hint = null;

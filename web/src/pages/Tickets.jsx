@@ -8,7 +8,7 @@ import { Link, useSearchParams } from 'react-router-dom';
 import { api, PRIORITIES, STATUSES } from '../api.js';
 import { formatDate, idOf, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
-import { Alert, Kpi, PageTitle, Person, PriorityBadge, Spinner, StatusBadge, useTitle } from '../components/Bits.jsx';
+import { Alert, Kpi, PageTitle, Person, PriorityBadge, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
 
 const LIMIT = 10;
 
@@ -19,20 +19,13 @@ export function canChangeStatus(user, ticket) {
 }
 
 export function StatusSelect({ ticket, onChanged, id, size = 'select-sm' }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  async function change(e) {
+  const { busy, error, run } = useAction();
+  function change(e) {
     const status = e.target.value;
-    setBusy(true);
-    setError(null);
-    try {
+    run(async () => {
       const r = await api(`/tickets/${ticket._id}/status`, { method: 'PATCH', body: { status } });
       onChanged(r.ticket || { ...ticket, status });
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <div className="flex flex-col gap-1">
@@ -69,23 +62,16 @@ function useKpis(refreshKey) {
 function NewTicket({ onCreated }) {
   const [open, setOpen] = useState(false);
   const [form, setForm] = useState({ title: '', description: '' });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run, clear } = useAction();
 
-  async function submit(e) {
+  function submit(e) {
     e.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
+    run(async () => {
       const r = await api('/tickets', { method: 'POST', body: { title: form.title, description: form.description } });
       setForm({ title: '', description: '' });
       setOpen(false);
       onCreated(r.ticket, r.message);
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   if (!open) {
@@ -105,7 +91,7 @@ function NewTicket({ onCreated }) {
         </div>
         <Alert>{error}</Alert>
         <div className="flex gap-2 justify-end">
-          <button type="button" className="btn btn-ghost" onClick={() => { setOpen(false); setError(null); }}>Cancel</button>
+          <button type="button" className="btn btn-ghost" onClick={() => { setOpen(false); clear(); }}>Cancel</button>
           <button type="submit" className="btn btn-primary" disabled={busy}>
             {busy && <span className="loading loading-spinner loading-sm" aria-hidden="true" />}Submit ticket
           </button>
