@@ -263,13 +263,24 @@ ts_cache_run_id(ts_cache_t *c)
 }
 
 
+/* 0 when r is a status reply ("+OK"); frees r. */
+static int
+ts_cache_status(redisReply *r)
+{
+    int  ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return ok ? 0 : -1;
+}
+
+
 /* Connected, or -1 (at once while paused). */
 static int
 ts_cache_ready(ts_cache_t *c)
 {
     struct timeval   tv;
-    redisReply      *r;
-    int              ok;
 
     if (c->ctx != NULL) {
         return ts_cache_catch_up(c);
@@ -288,30 +299,14 @@ ts_cache_ready(ts_cache_t *c)
         return -1;
     }
 
-    if (c->url.password[0]) {
-        r = ts_cache_command(c, "AUTH %s", c->url.password);
-        ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r) {
-            freeReplyObject(r);
-        }
-        if (!ok) {
-            ts_cache_drop(c);
-            return -1;
-        }
-    }
-    if (c->url.db != 0) {
-        r = ts_cache_command(c, "SELECT %d", c->url.db);
-        ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r) {
-            freeReplyObject(r);
-        }
-        if (!ok) {
-            ts_cache_drop(c);
-            return -1;
-        }
-    }
-
-    if (ts_cache_run_id(c) != 0) {
+    if ((c->url.password[0]
+         && ts_cache_status(ts_cache_command(c, "AUTH %s", c->url.password))
+            != 0)
+        || (c->url.db != 0
+            && ts_cache_status(ts_cache_command(c, "SELECT %d", c->url.db))
+               != 0)
+        || ts_cache_run_id(c) != 0)
+    {
         ts_cache_drop(c);
         return -1;
     }

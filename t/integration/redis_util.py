@@ -17,21 +17,24 @@ class RedisServer:
     """redis-server on a free port in a temp dir; restartable on the same
     port, keeping its dump (SHUTDOWN SAVE, then start again) or not."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, password=None):
         self.dir = str(workdir)
         self.port = free_port()
+        self.password = password      # requirepass; command() sends AUTH
         self.proc = None
         self.start()
 
     @property
     def url(self):
-        return "redis://127.0.0.1:%d" % self.port
+        return "redis://%s127.0.0.1:%d" % (
+            ":%s@" % self.password if self.password else "", self.port)
 
     def start(self):
         self.proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir,
-             "--dbfilename", "dump.rdb"],
+             "--dbfilename", "dump.rdb"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert poll(self._up, 5), "redis-server did not start"
 
@@ -63,10 +66,14 @@ class RedisServer:
             self.resume()
             self.kill()
 
-    def command(self, *args, expect_close=False):
+    def command(self, *args, expect_close=False, db=0):
         with socket.create_connection(("127.0.0.1", self.port), 5) as s:
-            s.sendall(encode(args))
             f = s.makefile("rb")
+            for first in ((("AUTH", self.password),) if self.password else ())\
+                    + ((("SELECT", db),) if db else ()):
+                s.sendall(encode(first))
+                assert decode(f) == "OK"
+            s.sendall(encode(args))
             try:
                 return decode(f)
             except EOFError:

@@ -3,11 +3,14 @@ redis-server: list pages and user lists are served from Redis until a write
 (a REST request or a background job, on any node) invalidates them; no
 password hash is ever stored there; and Redis stopping never fails a
 request, caching resuming when it returns."""
+import os
 import threading
 import time
 
+import pytest
+
 from conftest import Stack, _finish, poll, unique_name
-from redis_util import redis_server  # noqa: F401 (a fixture)
+from redis_util import REDIS, RedisServer, redis_server  # noqa: F401
 
 
 def cached_stack(make_stack, redis, outbox=None):
@@ -78,6 +81,34 @@ def test_cached_page_is_byte_identical_and_dates_survive(make_stack,
     # other queries are other pages, not the same entry
     other = list_page(st, token, "?page=2&limit=2&search=TICKET").json()
     assert [x["title"] for x in other["tickets"]] == ["ticket 0"]
+
+
+def test_password_and_database_of_the_url_are_used(make_stack, tmp_path):
+    if not os.path.exists(REDIS):
+        pytest.skip("redis-server is not installed (make deps installs it)")
+    server = RedisServer(tmp_path, password="s3cr:et")
+    try:
+        url = server.url + "/3"
+        st = make_stack(REDIS=url, TICKETD_ARGS="--redis %s --jobs 0" % url)
+        _, token = st.signup()
+        st.create_ticket(token, title="in db 3")
+        assert st.health()["redis"] == "ok"
+        first = list_page(st, token)
+        # the page went to database 3 (AUTH and SELECT took), not 0
+        assert server.command("KEYS", "ticket:*:list:*", db=3), \
+            "nothing cached in db 3"
+        assert server.command("KEYS", "*") == []
+        assert list_page(st, token).content == first.content
+
+        # a wrong password: nothing is cached, every request still answers
+        bad = "redis://:wrong@127.0.0.1:%d/3" % server.port
+        st2 = make_stack(REDIS=bad, TICKETD_ARGS="--redis %s --jobs 0" % bad)
+        _, token2 = st2.signup()
+        st2.create_ticket(token2, title="no cache")
+        assert st2.health()["redis"] == "unavailable"
+        assert list_page(st2, token2).json()["pagination"]["total"] == 1
+    finally:
+        server.close()
 
 
 def test_scopes_never_share_a_page(make_stack, redis_server):
