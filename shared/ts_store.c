@@ -163,6 +163,15 @@ ts_store_read_end(ts_store_t *s)
 }
 
 
+void
+ts_store_read_renew(ts_store_t *s)
+{
+    if (s->ops->read_renew) {
+        s->ops->read_renew(s);
+    }
+}
+
+
 ts_rc_e
 ts_store_ping(ts_store_t *s)
 {

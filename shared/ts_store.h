@@ -75,6 +75,10 @@ const char *ts_store_backend(ts_store_t *s);
 void ts_store_read_begin(ts_store_t *s);
 void ts_store_read_end(ts_store_t *s);
 
+/* If a read snapshot is open, start it again: what is read next is at
+ * least as new as anything written before this call. */
+void ts_store_read_renew(ts_store_t *s);
+
 /* A cheap round trip to the backend. */
 ts_rc_e ts_store_ping(ts_store_t *s);
 

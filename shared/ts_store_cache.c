@@ -64,6 +64,12 @@ ts_store_changed(ts_store_t *s, unsigned mask)
  * pointing into *val, which the caller frees) on a current hit; 0 on a
  * miss, with *version set when Redis answered (-1 when it did not: then
  * do not store).
+ *
+ * On a miss to be filled, the request's read snapshot starts again: it
+ * may have begun at an earlier query (the caller's authentication),
+ * before a write whose bump *version already counts, and a value read
+ * from it would be kept under that newer version -- stale until the next
+ * write (seen: a list missing a background job's triage for 15 s).
  */
 static int
 ts_store_cache_lookup(ts_store_t *s, ts_cache_version_e v, const char *key,
@@ -78,18 +84,20 @@ ts_store_cache_lookup(ts_store_t *s, ts_cache_version_e v, const char *key,
         *version = -1;
         return 0;
     }
-    if (*val == NULL) {
-        return 0;
-    }
-    bar = memchr(*val, '|', len);
-    if (bar == NULL || strtoll(*val, &stop, 10) != *version || stop != bar) {
+    if (*val != NULL) {
+        bar = memchr(*val, '|', len);
+        if (bar != NULL && strtoll(*val, &stop, 10) == *version
+            && stop == bar)
+        {
+            *payload = bar + 1;
+            *payload_len = len - (bar + 1 - *val);
+            return 1;
+        }
         free(*val);
         *val = NULL;
-        return 0;
     }
-    *payload = bar + 1;
-    *payload_len = len - (bar + 1 - *val);
-    return 1;
+    ts_store_read_renew(s);
+    return 0;
 }
 
 

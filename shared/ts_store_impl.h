@@ -14,6 +14,7 @@ typedef struct {
     void     (*close)(ts_store_t *s);
     ts_rc_e  (*ping)(ts_store_t *s);
     void     (*read_begin)(ts_store_t *s);    /* NULL: nothing to do */
+    void     (*read_renew)(ts_store_t *s);    /* NULL: nothing to do */
     void     (*read_end)(ts_store_t *s);
     ts_rc_e  (*user_signup)(ts_store_t *s, ts_user_t *u,
                             const ts_job_new_t *job, const char **which);

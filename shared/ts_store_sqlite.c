@@ -706,6 +706,18 @@ ts_sqlite_read_end(ts_store_t *s)
 }
 
 
+static void
+ts_sqlite_read_renew(ts_store_t *s)
+{
+    ts_sqlite_t  *q = (ts_sqlite_t *) s;
+
+    if (!sqlite3_get_autocommit(q->db)) {
+        (void) ts_sqlite_exec(q, TS_SQL_COMMIT);
+        (void) ts_sqlite_exec(q, TS_SQL_BEGIN_READ);
+    }
+}
+
+
 static ts_rc_e
 ts_sqlite_ping(ts_store_t *s)
 {
@@ -1227,6 +1239,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .ping = ts_sqlite_ping,
     .read_begin = ts_sqlite_read_begin,
     .read_end = ts_sqlite_read_end,
+    .read_renew = ts_sqlite_read_renew,
     .user_signup = ts_sqlite_user_signup,
     .user_by_id = ts_sqlite_user_by_id,
     .user_by_email = ts_sqlite_user_by_email,
