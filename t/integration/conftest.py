@@ -27,6 +27,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ import requests
 # TEST_STORE=mongodb / TEST_MONGODB_URI: the same suite on MongoDB
 from mongo_store import (BACKEND, IS_CONGO, CONGO_NO_TXN, CONGO_NO_UNIQUE,
                          SQLITE_ONLY, MongoStore, Unsupported, database_uri,
+                         decode_ticket_row,
                          server_uri, skip_unsupported)
 
 # markers for tests that cannot run on every backend (reason printed)
@@ -144,6 +146,14 @@ def exchange(conn, method, path, headers=None, body=None):
 
 def tail(text, lines=40):
     return "\n".join(text.splitlines()[-lines:])
+
+
+def skip_printed(what, reason):
+    """Skip with the reason printed on both streams, so that it shows in
+    make test's output even without -rs."""
+    print("SKIP %s: %s" % (what, reason), file=sys.stderr)
+    print("SKIP %s: %s" % (what, reason))
+    pytest.skip(reason)
 
 
 def read_text(path):
@@ -679,13 +689,7 @@ class Stack:
         if BACKEND == "mongodb":
             return self.mongo_store().ticket_row(ticket_id)
         rows = self.sql("SELECT * FROM tickets WHERE _id = ?", (ticket_id,))
-        if not rows:
-            return None
-        row = dict(rows[0])
-        for col in ("relatedSkills", "triage", "assignment"):
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
-        return row
+        return decode_ticket_row(rows[0]) if rows else None
 
     def job_states(self):
         """{state: count} over every job in the store."""

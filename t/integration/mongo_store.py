@@ -83,6 +83,16 @@ COLUMNS = {
 }
 
 
+
+def decode_ticket_row(row):
+    """A tickets row (SQLite's, or its translation here) with its JSON
+    columns decoded."""
+    row = dict(row)
+    for col in ("relatedSkills", "triage", "assignment"):
+        if isinstance(row.get(col), str):
+            row[col] = json.loads(row[col])
+    return row
+
 class Unsupported(Exception):
     pass
 
@@ -480,13 +490,7 @@ class MongoStore:
 
     def ticket_row(self, ticket_id):
         rows = [r for r in self.rows("tickets") if r["_id"] == ticket_id]
-        if not rows:
-            return None
-        row = dict(rows[0])
-        for col in ("relatedSkills", "triage", "assignment"):
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
-        return row
+        return decode_ticket_row(rows[0]) if rows else None
 
     def job_states(self):
         out = {}

@@ -120,10 +120,14 @@ def decode(f):
     raise RuntimeError("bad RESP line %r" % line)
 
 
-@pytest.fixture
-def redis_server(tmp_path):
+def require_redis():
     if not os.path.exists(REDIS):
         pytest.skip("redis-server is not installed (make deps installs it)")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    require_redis()
     server = RedisServer(tmp_path)
     yield server
     server.close()

@@ -3,14 +3,11 @@ redis-server: list pages and user lists are served from Redis until a write
 (a REST request or a background job, on any node) invalidates them; no
 password hash is ever stored there; and Redis stopping never fails a
 request, caching resuming when it returns."""
-import os
 import threading
 import time
 
-import pytest
-
 from conftest import Stack, _finish, poll, unique_name
-from redis_util import REDIS, RedisServer, redis_server  # noqa: F401
+from redis_util import RedisServer, redis_server, require_redis  # noqa: F401
 
 
 def cached_stack(make_stack, redis, outbox=None):
@@ -84,8 +81,7 @@ def test_cached_page_is_byte_identical_and_dates_survive(make_stack,
 
 
 def test_password_and_database_of_the_url_are_used(make_stack, tmp_path):
-    if not os.path.exists(REDIS):
-        pytest.skip("redis-server is not installed (make deps installs it)")
+    require_redis()
     server = RedisServer(tmp_path, password="s3cr:et")
     try:
         url = server.url + "/3"

@@ -12,20 +12,17 @@ reason printed otherwise.
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, tail, unique_name
+from conftest import skip_printed, REPO, tail, unique_name
 
 E2E = REPO / "t" / "e2e"
 SCRIPT = E2E / "e2e_socketio.test.js"
 
 
 def _skip(reason):
-    print("SKIP test_socketio_e2e: %s" % reason, file=sys.stderr)
-    print("SKIP test_socketio_e2e: %s" % reason)
-    pytest.skip(reason)
+    skip_printed("test_socketio_e2e", reason)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import DEFAULT_PASSWORD, REPO, tail, unique_name
+from conftest import skip_printed, DEFAULT_PASSWORD, REPO, tail, unique_name
 from test_jobs import key_file, runner_stack
 
 sys.path.insert(0, str(REPO / "t" / "fakes"))
@@ -51,9 +51,7 @@ TRIAGE = {
 
 
 def _skip(reason):
-    print("SKIP test_web_browser: %s" % reason, file=sys.stderr)
-    print("SKIP test_web_browser: %s" % reason)
-    pytest.skip(reason)
+    skip_printed("test_web_browser", reason)
 
 
 @pytest.fixture
