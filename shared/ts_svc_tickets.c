@@ -332,9 +332,13 @@ static void
 ts_comment_job(ts_job_new_t *job, json_t *to, json_t *ticket,
     const ts_user_t *author, const char *text)
 {
-    char  excerpt[256];
+    char    excerpt[200 * 4 + 1];
+    size_t  n;
 
-    snprintf(excerpt, sizeof(excerpt), "%.200s", text);
+    /* 200 characters, never a split one: the payload must stay UTF-8 */
+    n = ts_utf8_cut(text, strlen(text), 200, sizeof(excerpt) - 1);
+    memcpy(excerpt, text, n);
+    excerpt[n] = '\0';
     memset(job, 0, sizeof(*job));
     job->kind = "email";
     job->max_attempts = 8;

@@ -81,6 +81,28 @@ ts_utf8_len(const char *s, size_t len)
 }
 
 
+size_t
+ts_utf8_cut(const char *s, size_t len, size_t max_chars, size_t max_bytes)
+{
+    size_t  i, end = 0, chars = 0;
+
+    if (len > max_bytes) {
+        len = max_bytes + 1;    /* enough to see where the last char ends */
+    }
+    for (i = 0; i <= len; i++) {
+        /* a boundary: the end, or the first byte of a character */
+        if (i == len || ((unsigned char) s[i] & 0xc0) != 0x80) {
+            if (i > max_bytes || chars > max_chars) {
+                break;
+            }
+            end = i;
+            chars++;
+        }
+    }
+    return end;
+}
+
+
 char *
 ts_strndup_lower(const char *s, size_t len)
 {

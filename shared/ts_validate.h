@@ -62,6 +62,15 @@ int ts_valid_utf8(const char *s, size_t len);
 size_t ts_utf8_len(const char *s, size_t len);
 
 /*
+ * The one way text is shortened: the byte length of the longest prefix of
+ * s[0..len) holding at most max_chars code points and at most max_bytes
+ * bytes that ends on a character boundary (a cut never splits a UTF-8
+ * sequence, so valid text stays valid).
+ */
+size_t ts_utf8_cut(const char *s, size_t len, size_t max_chars,
+    size_t max_bytes);
+
+/*
  * Unicode lower-case copy (malloc'ed, NUL-terminated) of the UTF-8 text
  * s[0..len), for case-insensitive comparison beyond ASCII ("École" and
  * "école" fold alike); invalid sequences are copied as they are.  *outlen

@@ -250,6 +250,48 @@ percentiles_interpolate(void **state)
 }
 
 
+/*
+ * ts_utf8_cut over every limit pair on text mixing 1- to 4-byte
+ * characters: the prefix is valid UTF-8, within both limits, and the
+ * longest such (one more character would break a limit).
+ */
+static void
+utf8_cut_never_splits_a_character(void **state)
+{
+    static const char *texts[] = {
+        "\xd0\x97\xd0\xb4\xd1\x80 a \xe4\xbd\xa0\xe5\xa5\xbd "
+        "\xf0\x9f\x98\x80\xd8\xb9" "e\xcc\x81",
+        "plain ascii",
+        "",
+    };
+    size_t  t, len, mc, mb, n, next;
+
+    for (t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+        const char *s = texts[t];
+
+        len = strlen(s);
+        for (mc = 0; mc <= len + 1; mc++) {
+            for (mb = 0; mb <= len + 1; mb++) {
+                n = ts_utf8_cut(s, len, mc, mb);
+                assert_true(n <= len && n <= mb);
+                assert_true(ts_valid_utf8(s, n));
+                assert_true(ts_utf8_len(s, n) <= mc);
+                if (n < len) {
+                    /* the next character must not have fitted */
+                    next = n + 1;
+                    while (next < len && ((unsigned char) s[next] & 0xc0)
+                                         == 0x80)
+                    {
+                        next++;
+                    }
+                    assert_true(next > mb || ts_utf8_len(s, next) > mc);
+                }
+            }
+        }
+    }
+}
+
+
 int
 test_validate_run(void)
 {
@@ -263,6 +305,7 @@ test_validate_run(void)
         cmocka_unit_test(skills_merge_keeps_order_and_ignores_case),
         cmocka_unit_test(percentiles_interpolate),
         cmocka_unit_test(fold_lower_cases_beyond_ascii),
+        cmocka_unit_test(utf8_cut_never_splits_a_character),
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
