@@ -15,10 +15,13 @@
  * Prepared statements are cached per connection, indexed by ts_sql_e.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -26,6 +29,15 @@
 #include "ts_validate.h"
 
 #define TS_SQLITE_BUSY_MS  5000
+
+/*
+ * Mode of a store file this code creates.  SQLite would create it 0644
+ * (less the umask), readable by every local user; it gives the -wal and
+ * -shm files the mode of the database file, so creating the file first
+ * with this mode covers all three.  The module's workers and ticketd run
+ * as one user (docker/entrypoint.sh), which owns the file.
+ */
+#define TS_SQLITE_FILE_MODE  0640
 
 static const char *ts_sqlite_migrations[] = {
     /* 1: the initial schema */
@@ -617,6 +629,37 @@ ts_sqlite_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 
+/*
+ * Create the database file with TS_SQLITE_FILE_MODE unless it exists (an
+ * existing file keeps the mode its owner gave it).  O_EXCL: of several
+ * openers racing (nginx threads, ticketd), one creates, the others find
+ * it.  SQLite's special names (":memory:", "file:" URIs) are left to it.
+ */
+static int
+ts_sqlite_create_file(const char *path, char *err, size_t errlen)
+{
+    int  fd;
+
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0
+        || strncmp(path, "file:", 5) == 0)
+    {
+        return 0;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+              TS_SQLITE_FILE_MODE);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return 0;
+        }
+        snprintf(err, errlen, "cannot create SQLite file \"%s\": %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+
 ts_store_t *
 ts_store_sqlite_open(const char *path, char *err, size_t errlen)
 {
@@ -629,6 +672,11 @@ ts_store_sqlite_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     q->base.ops = &ts_sqlite_ops;
+
+    if (ts_sqlite_create_file(path, err, errlen) != 0) {
+        free(q);
+        return NULL;
+    }
 
     rc = sqlite3_open_v2(path, &q->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
