@@ -276,12 +276,12 @@ ts_store_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
 
 
 ts_rc_e
-ts_store_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_store_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out)
+    ts_login_attempts_t *out, int *allowed)
 {
-    return s->ops->login_fail(s, ident, now_ms, window_ms, max_failures,
-                              lock_ms, out);
+    return s->ops->login_attempt(s, key, now_ms, window_ms, max_failures,
+                                 lock_ms, out, allowed);
 }
 
 

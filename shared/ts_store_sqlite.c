@@ -318,9 +318,11 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
     [TS_SQL_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE sig = ?1",
     [TS_SQL_LOGIN_GET] = "SELECT failures, windowStart, lockedUntil"
         " FROM login_attempts WHERE identifier = ?1",
-    /* ?2 now, ?3 window, ?4 max failures, ?5 lock; "fresh" = the old
-     * window is over, so this failure starts a new one */
-    [TS_SQL_LOGIN_FAIL] =
+    /* ?2 now, ?3 window, ?4 max failures, ?5 lock.  A window that is over
+     * restarts at 1.  The WHERE makes a locked key a no-op: no row comes
+     * back, nothing is counted.  One statement under the write lock: the
+     * check and the count cannot interleave with another connection's. */
+    [TS_SQL_LOGIN_ATTEMPT] =
         "INSERT INTO login_attempts (identifier, failures, windowStart,"
         " lockedUntil) VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?5"
         " ELSE 0 END) ON CONFLICT (identifier) DO UPDATE SET"
@@ -330,6 +332,7 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
         "   ELSE failures + 1 END) >= ?4 THEN ?2 + ?5 ELSE lockedUntil END,"
         " windowStart = CASE WHEN windowStart <= ?2 - ?3 THEN ?2"
         "   ELSE windowStart END"
+        " WHERE lockedUntil <= ?2"
         " RETURNING failures, windowStart, lockedUntil",
     [TS_SQL_LOGIN_CLEAR] = "DELETE FROM login_attempts WHERE identifier = ?1",
     [TS_SQL_JOB_INSERT] =
@@ -1164,15 +1167,16 @@ ts_sqlite_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
 
 
 static ts_rc_e
-ts_sqlite_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_sqlite_login_attempt(ts_store_t *s, const char *ident, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out)
+    ts_login_attempts_t *out, int *allowed)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_FAIL);
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_ATTEMPT);
     int            rc;
 
     memset(out, 0, sizeof(*out));
+    *allowed = 0;
     if (st == NULL) {
         return TS_ERR;
     }
@@ -1187,10 +1191,21 @@ ts_sqlite_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
         out->failures = sqlite3_column_int(st, 0);
         out->window_start = sqlite3_column_int64(st, 1);
         out->locked_until = sqlite3_column_int64(st, 2);
+        *allowed = 1;
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "login attempts");
+    if (rc != SQLITE_DONE) {
+        *allowed = 0;
+        return ts_sqlite_fail(q, "login attempts");
+    }
+    if (*allowed) {
+        return TS_OK;
+    }
+    /* refused: the lock, for Retry-After (read after the statement, so it
+     * may have lifted meanwhile; the caller copes) */
+    rc = ts_sqlite_login_get(s, ident, out);
+    return rc == TS_ERR ? TS_ERR : TS_OK;
 }
 
 
@@ -1299,7 +1314,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .token_revoke = ts_sqlite_token_revoke,
     .token_revoked = ts_sqlite_token_revoked,
     .login_get = ts_sqlite_login_get,
-    .login_fail = ts_sqlite_login_fail,
+    .login_attempt = ts_sqlite_login_attempt,
     .login_clear = ts_sqlite_login_clear,
     .job_insert = ts_sqlite_job_insert,
     .job_counts = ts_sqlite_job_counts,

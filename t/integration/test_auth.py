@@ -366,6 +366,70 @@ def test_lockout_applies_to_unknown_identifier_too(stack):
     assert int(r.headers["Retry-After"]) > 0
 
 
+LOCKED = "Too many failed login attempts, please try again later."
+
+
+def test_lockout_is_per_account_username_and_email_share_it(stack):
+    user, _ = stack.signup()
+    idents = [user["username"], user["email"], user["username"].upper(),
+              user["email"].upper(), user["email"]]
+    for i, ident in enumerate(idents):
+        r = stack.post("/api/auth/login",
+                       json={"identifier": ident, "password": "wrong-%d" % i})
+        assert_error(r, 401, "Invalid credentials")
+    # five failures spread over both names lock the account under both
+    for ident in (user["username"], user["email"]):
+        r = stack.post("/api/auth/login", json={
+            "identifier": ident, "password": DEFAULT_PASSWORD})
+        assert_error(r, 429, LOCKED)
+        assert int(r.headers["Retry-After"]) > 0
+
+
+def test_lockout_unknown_identifiers_each_keep_their_own_count(stack):
+    ghost = unique_name("ghost")
+    for i in range(4):
+        r = stack.post("/api/auth/login",
+                       json={"identifier": ghost, "password": "pw-%d" % i})
+        assert_error(r, 401, "Invalid credentials")
+    # another unknown name is not the same counter: answered like any
+    r = stack.post("/api/auth/login", json={
+        "identifier": "%s@example.com" % ghost, "password": "pw-x"})
+    assert_error(r, 401, "Invalid credentials")
+    r = stack.post("/api/auth/login",
+                   json={"identifier": ghost, "password": "pw-4"})
+    assert_error(r, 401, "Invalid credentials")
+    r = stack.post("/api/auth/login",
+                   json={"identifier": ghost, "password": "pw-5"})
+    assert_error(r, 429, LOCKED)
+
+
+def test_concurrent_wrong_passwords_get_no_more_guesses_than_allowed(
+        make_stack):
+    # cost 10 (~50 ms a hash): the guesses overlap in the password pools
+    # of both workers, the race a check-then-count would lose
+    st = make_stack(BCRYPT_COST="10")
+    user, _ = st.signup()
+    start = threading.Barrier(30)
+
+    def guess(i):
+        start.wait()
+        return st.post("/api/auth/login", json={
+            "identifier": user["email"] if i % 2 else user["username"],
+            "password": "wrong-%d" % i})
+
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(guess, range(30)))
+    statuses = sorted(r.status_code for r in answers)
+    # a 401 is a password that was checked: exactly the five allowed
+    assert statuses.count(401) == 5, statuses
+    assert statuses.count(429) == 25, statuses
+    for r in answers:
+        assert_error(r, r.status_code)
+    r = st.post("/api/auth/login", json={
+        "identifier": user["username"], "password": DEFAULT_PASSWORD})
+    assert_error(r, 429, LOCKED)
+
+
 def test_lockout_lifts_after_the_lock_time(make_stack):
     st = make_stack(LOCKOUT="failures=3 window=15m lock=2s")
     user, _ = st.signup()

@@ -250,24 +250,44 @@ login_failures_lock_after_max_and_window_restarts(void **state)
     fixture_t            *f = *state;
     ts_login_attempts_t   a;
     int64_t               t = 1000000;
+    int                   allowed;
 
     for (int i = 1; i <= 2; i++) {
-        assert_int_equal(ts_store_login_fail(f->s, "eve", t + i, 60000, 3,
-                                             30000, &a), TS_OK);
+        assert_int_equal(ts_store_login_attempt(f->s, "eve", t + i, 60000, 3,
+                                                30000, &a, &allowed), TS_OK);
+        assert_true(allowed);
         assert_int_equal(a.failures, i);
         assert_int_equal(a.locked_until, 0);
     }
-    assert_int_equal(ts_store_login_fail(f->s, "eve", t + 3, 60000, 3, 30000,
-                                         &a), TS_OK);
+    /* the third attempt still reaches the password check, and locks */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 3, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
+    assert_int_equal(a.failures, 3);
+    assert_int_equal(a.locked_until, t + 3 + 30000);
+
+    /* locked: refused, and not counted */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 4, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_false(allowed);
     assert_int_equal(a.failures, 3);
     assert_int_equal(a.locked_until, t + 3 + 30000);
 
     assert_int_equal(ts_store_login_get(f->s, "eve", &a), TS_OK);
+    assert_int_equal(a.failures, 3);
     assert_int_equal(a.locked_until, t + 3 + 30000);
 
-    /* a failure after the window starts a new count */
-    assert_int_equal(ts_store_login_fail(f->s, "eve", t + 70000, 60000, 3,
-                                         30000, &a), TS_OK);
+    /* the lock over but the window not: one attempt, which locks again */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 30003, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
+    assert_int_equal(a.failures, 4);
+    assert_int_equal(a.locked_until, t + 30003 + 30000);
+
+    /* an attempt after the window (and the lock) starts a new count */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 70000, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
     assert_int_equal(a.failures, 1);
     assert_int_equal(a.window_start, t + 70000);
 
