@@ -546,6 +546,18 @@ ts_store_job_next_due(ts_store_t *s, int64_t *when)
 
 
 ts_rc_e
+ts_store_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
+    int limit, int64_t *removed)
+{
+    *removed = 0;
+    if (limit <= 0 || (done_before <= 0 && dead_before <= 0)) {
+        return TS_OK;
+    }
+    return s->ops->job_purge(s, done_before, dead_before, limit, removed);
+}
+
+
+ts_rc_e
 ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
     char **description, int *triaged)
 {

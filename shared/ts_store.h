@@ -321,6 +321,16 @@ ts_rc_e ts_store_job_retry(ts_store_t *s, const char *id, int64_t now);
 /* When the next pending job is due (TS_NOT_FOUND: none pending). */
 ts_rc_e ts_store_job_next_due(ts_store_t *s, int64_t *when);
 
+/*
+ * Delete at most limit finished jobs: done jobs finished (updatedAt)
+ * before done_before, dead jobs before dead_before; 0 purges none of that
+ * state.  Pending and running jobs are never touched.  *removed gets how
+ * many went; fewer than limit means nothing else is due, so a caller
+ * purges in small batches (each a short write) until then.
+ */
+ts_rc_e ts_store_job_purge(ts_store_t *s, int64_t done_before,
+    int64_t dead_before, int limit, int64_t *removed);
+
 /* --- background work on tickets ------------------------------------------ */
 
 /* A ticket's text for triage; *triaged is set when it has a result. */

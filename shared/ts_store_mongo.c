@@ -1170,6 +1170,7 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .job_list = ts_mg_job_list,
     .job_retry = ts_mg_job_retry,
     .job_next_due = ts_mg_job_next_due,
+    .job_purge = ts_mg_job_purge,
     .ticket_text = ts_mg_ticket_text,
     .ticket_set_triage = ts_mg_ticket_set_triage,
     .ticket_assign = ts_mg_ticket_assign,

@@ -217,6 +217,16 @@ main(void)
           && json_array_size(res) == 2);
     json_decref(res);
 
+    /* finished jobs purged in batches; the pending triage job stays */
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, 0, 1, &total) == TS_OK
+          && total == 1);
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, 0, 1, &total) == TS_OK
+          && total == 1);
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, ts_now_ms() + 1000, 1,
+                             &total) == TS_OK && total == 0);
+    CHECK(ts_store_job_counts(s, &jc) == TS_OK && jc.done == 0
+          && jc.pending == 1);
+
     /* triage once, then assignment to the only moderator */
     CHECK(ts_store_ticket_text(s, tid, &title, &desc, &triaged) == TS_OK
           && !triaged && strcmp(desc, "Payment fails") == 0);
