@@ -14,6 +14,7 @@ import requests
 from conftest import (DEFAULT_PASSWORD, JSON_CT, assert_error, contains_key,
                       needs_unique_indexes,
                       unique_name)
+from test_socketio import Sio
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -31,6 +32,16 @@ OPENBSD_HASH = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
 NODE_PASSWORD = "correct horse battery"
 NODE_HASH_2A = "$2a$10$zDU1jZvv9CcY1L3RRwJlsuSLJEgxyrJ3e5ABEd7IjbBrX.nGxt3ae"
 NODE_HASH_2B = "$2b$10$zDU1jZvv9CcY1L3RRwJlsuSLJEgxyrJ3e5ABEd7IjbBrX.nGxt3ae"
+
+
+def status_event(sio, user_id, status=None):
+    """The user_status_changed payload for user_id (with that status) that
+    the authenticated socket sio receives."""
+    [data] = sio.wait_event(
+        "user_status_changed",
+        pred=lambda a: a and a[0].get("userId") == user_id
+        and (status is None or a[0].get("status") == status), timeout=5)
+    return data
 
 
 def signup_body(**over):
@@ -499,9 +510,14 @@ def test_cost_10_stack_verifies_node_hash_and_hashes_at_cost_10(make_stack):
 @pytest.mark.parametrize("status", ["online", "offline", "dnd"])
 def test_status_update_returns_and_stores_presence(stack, status):
     user, token = stack.signup()
-    since = len(stack.daemon_log())
-    r = stack.patch("/api/auth/status", token=token, json={"status": status})
-    assert r.status_code == 200, r.text
+    sio = Sio(stack.port, token=stack.admin_token)
+    try:
+        r = stack.patch("/api/auth/status", token=token,
+                        json={"status": status})
+        assert r.status_code == 200, r.text
+        data = status_event(sio, user["_id"], status)
+    finally:
+        sio.close()
     body = r.json()
     assert body["status"] == status
     assert isinstance(body["message"], str) and body["message"]
@@ -509,10 +525,7 @@ def test_status_update_returns_and_stores_presence(stack, status):
     (row,) = stack.sql("SELECT status FROM users WHERE _id = ?",
                        (user["_id"],))
     assert row["status"] == status
-    line = stack.wait_daemon_log("event user_status_changed", user["_id"],
-                                 '"status":"%s"' % status, since=since)
-    assert line, "no user_status_changed for %s in ticketd log:\n%s" % (
-        user["_id"], stack.daemon_log()[since:][-2000:])
+    assert data["lastSeen"] == body["lastSeen"], data
 
 
 @pytest.mark.parametrize("body", [
@@ -529,14 +542,14 @@ def test_status_update_rejects_bad_values(stack, body):
 
 
 def test_signup_and_login_emit_user_status_changed(stack):
-    since = len(stack.daemon_log())
-    user, _ = stack.signup()
-    assert stack.wait_daemon_log("event user_status_changed", user["_id"],
-                                 '"online"', since=since)
-    since = len(stack.daemon_log())
-    stack.login(user["email"])
-    assert stack.wait_daemon_log("event user_status_changed", user["_id"],
-                                 since=since)
+    sio = Sio(stack.port, token=stack.admin_token)
+    try:
+        user, _ = stack.signup()
+        status_event(sio, user["_id"], "online")
+        stack.login(user["email"])
+        status_event(sio, user["_id"], "online")
+    finally:
+        sio.close()
 
 
 # --- hostile input --------------------------------------------------------
