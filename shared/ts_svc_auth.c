@@ -50,6 +50,7 @@ ts_reply_session(ts_call_t *c, const ts_user_t *u)
     free(token);
     c->resp->authenticated = 1;
     c->resp->role = u->role;
+    memcpy(c->resp->user_id, u->id, sizeof(ts_oid_t));
 }
 
 
