@@ -425,7 +425,7 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
     if (text != NULL) {
         link_server_broadcast(text, strlen(text));
         redis_bridge_publish(text, strlen(text));
-        log_info("event ticket_updated room=%s", room);
+        log_debug("event ticket_updated room=%s", room);
     }
     free(text);
 }

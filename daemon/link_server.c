@@ -237,14 +237,20 @@ link_on_event(link_t *l, json_t *msg)
         return;
     }
 
-    /* Absent data logs as null; long data is cut by the logger. */
-    dump = json_dumps(data != NULL ? data : json_null(),
-                      JSON_COMPACT | JSON_ENCODE_ANY);
-    log_info("link %" PRIu64 ": event %s room=%s %s", l->id,
-             json_string_value(name),
-             json_is_string(room) ? json_string_value(room) : "-",
-             dump != NULL ? dump : "?");
-    free(dump);
+    /*
+     * Debug only, and never the data: events carry users' text, emails
+     * and presence, and one line per event at info would fill the log
+     * with them.  Name, room and size are enough to trace the hub.
+     */
+    if (log_enabled(LOG_DEBUG)) {
+        dump = json_dumps(data != NULL ? data : json_null(),
+                          JSON_COMPACT | JSON_ENCODE_ANY);
+        log_debug("link %" PRIu64 ": event %s room=%s (%zu bytes)", l->id,
+                  json_string_value(name),
+                  json_is_string(room) ? json_string_value(room) : "-",
+                  dump != NULL ? strlen(dump) : (size_t) 0);
+        free(dump);
+    }
 
     /*
      * The hub: every worker gets every event -- the sender too, since its

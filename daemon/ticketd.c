@@ -40,6 +40,9 @@
 
 #define SWEEP_DEFAULT_S   600
 #define SWEEP_MAX_S       (7 * 24 * 3600)
+#define JOB_RETENTION_S        (7 * 24 * 3600)     /* done jobs */
+#define DEAD_JOB_RETENTION_S   (30 * 24 * 3600)    /* dead jobs */
+#define RETENTION_MAX_S        (3650L * 24 * 3600)
 #define EXIT_USAGE        2
 
 typedef struct {
@@ -48,6 +51,8 @@ typedef struct {
     const char        *log_path;
     const char        *pidfile;
     unsigned           sweep_interval;     /* seconds */
+    long               job_retention;      /* seconds, 0 = keep */
+    long               dead_job_retention; /* seconds, 0 = keep */
     int                verbose;
     job_runner_cfg_t   jobs;
     char              *ai_key;             /* read from a file or env */
@@ -96,6 +101,12 @@ usage(FILE *f)
         "  --pidfile FILE           write the process id to FILE\n"
         "  --sweep-interval SECONDS purge expired rows every SECONDS"
         " (default %d)\n"
+        "  --job-retention SECONDS  delete done jobs this long after they"
+        " finished\n"
+        "                           (default %d, 7 days; 0: keep them)\n"
+        "  --dead-job-retention SECONDS  delete dead jobs this long after"
+        " they died\n"
+        "                           (default %d, 30 days; 0: keep them)\n"
         "  -v, --verbose            log debug lines too\n"
         "  -h, --help               show this help\n"
         "\n"
@@ -137,7 +148,7 @@ usage(FILE *f)
         "                           (default 5000)\n"
         "  --mail-from ADDRESS      default \"Ticket Assistant"
         " <no-reply@example.com>\"\n",
-        SWEEP_DEFAULT_S);
+        SWEEP_DEFAULT_S, JOB_RETENTION_S, DEAD_JOB_RETENTION_S);
 }
 
 static const char *
@@ -293,6 +304,8 @@ options_parse(int argc, char **argv, options_t *o)
         { "mail-from",      required_argument, NULL, 1017 },
         { "presence-grace-ms", required_argument, NULL, 1018 },
         { "redis",          required_argument, NULL, 1019 },
+        { "job-retention",  required_argument, NULL, 1020 },
+        { "dead-job-retention", required_argument, NULL, 1021 },
         { NULL, 0, NULL, 0 }
     };
     job_runner_cfg_t  *jc = &o->jobs;
@@ -308,6 +321,8 @@ options_parse(int argc, char **argv, options_t *o)
     o->socket_path = env_default("TICKETD_SOCKET");
     o->store_uri = env_default("TICKETD_STORE");
     o->sweep_interval = SWEEP_DEFAULT_S;
+    o->job_retention = JOB_RETENTION_S;
+    o->dead_job_retention = DEAD_JOB_RETENTION_S;
     o->presence_grace_ms = 5000;
 
     opterr = 0;
@@ -395,6 +410,17 @@ options_parse(int argc, char **argv, options_t *o)
             o->presence_grace_ms = (uint64_t) v;
             break;
         case 1019: o->redis_url = optarg; break;
+        case 1020: case 1021:
+            v = option_num(longopts[li].name, optarg, 0, RETENTION_MAX_S);
+            if (v < 0) {
+                return -1;
+            }
+            if (c == 1020) {
+                o->job_retention = v;
+            } else {
+                o->dead_job_retention = v;
+            }
+            break;
 
         case ':':
             fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
@@ -516,7 +542,9 @@ daemon_listen(void)
     }
 
     if (housekeeping_start(&td.loop,
-                           (uint64_t) td.opt.sweep_interval * 1000) != 0)
+                           (uint64_t) td.opt.sweep_interval * 1000,
+                           (int64_t) td.opt.job_retention * 1000,
+                           (int64_t) td.opt.dead_job_retention * 1000) != 0)
     {
         log_error("cannot start the housekeeping timer");
         daemon_stop(1);

@@ -441,10 +441,15 @@ ngx_http_ticket_done(ngx_event_t *ev)
         t->frames = NULL;
     }
 
+    /* what $ticket_user_id / $ticket_user_role show from now on (the
+     * log phase): the session the store confirmed, or none */
     ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
     if (ctx && t->resp.authenticated) {
         ctx->role_known = 1;
         ctx->role = t->resp.role;
+        ngx_memcpy(ctx->user_id, t->resp.user_id, sizeof(ts_oid_t));
+    } else if (ctx && t->resp.session_refused) {
+        ctx->session_refused = 1;
     }
 
     if (c->error) {

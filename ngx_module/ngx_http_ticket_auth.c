@@ -5,8 +5,18 @@
  * Signature and expiry checks are cheap (one HMAC), so they run here: a
  * request without a valid token is refused without a thread-pool hop.
  * Revocation and the current role need the store; the API task checks
- * them and records the role in the request ctx, which the role variable
- * prefers over the token's claim.
+ * them and records the outcome in the request ctx.  So the variables
+ * are, by phase:
+ *
+ *   before the content phase (rewrite, access, map, limit_req keys), and
+ *   in every location without ticket_api: the token's claims, signature
+ *   and expiry checked -- a revoked token or a deleted user still shows,
+ *   with the role the token was issued with (asking the store here would
+ *   block the event loop);
+ *
+ *   after a ticket_api request ran (the log phase): the session the store
+ *   confirmed -- its user and current role, or the user a signup/login
+ *   just authenticated -- or nothing when the store refused the token.
  */
 
 #include "ngx_http_ticket_module.h"
@@ -170,11 +180,14 @@ ngx_http_ticket_variable_user_id(ngx_http_request_t *r,
 {
     ngx_http_ticket_ctx_t  *ctx = ngx_http_ticket_auth(r);
 
-    if (ctx == NULL || !ctx->token_valid) {
+    if (ctx == NULL || ctx->session_refused
+        || (!ctx->token_valid && !ctx->role_known))
+    {
         v->not_found = 1;
         return NGX_OK;
     }
-    v->data = (u_char *) ctx->claims.user_id;
+    v->data = (u_char *) (ctx->role_known ? ctx->user_id
+                                          : ctx->claims.user_id);
     v->len = TS_OID_LEN;
     v->valid = 1;
     v->no_cacheable = 1;
@@ -190,7 +203,9 @@ ngx_http_ticket_variable_user_role(ngx_http_request_t *r,
     ngx_http_ticket_ctx_t  *ctx = ngx_http_ticket_auth(r);
     const char             *role;
 
-    if (ctx == NULL || !ctx->token_valid) {
+    if (ctx == NULL || ctx->session_refused
+        || (!ctx->token_valid && !ctx->role_known))
+    {
         v->not_found = 1;
         return NGX_OK;
     }

@@ -48,7 +48,11 @@ typedef struct {
     ngx_uint_t           token_present;
     ngx_uint_t           token_valid;
     ts_claims_t          claims;
-    ngx_uint_t           role_known;      /* role re-read from the store */
+    ngx_uint_t           role_known;      /* the API ran: user_id and role
+                                           * are the store's session */
+    ngx_uint_t           session_refused; /* the API found the token
+                                           * revoked or its user gone */
+    ts_oid_t             user_id;
     ts_role_e            role;
     ngx_thread_task_t   *task;            /* the API call in flight */
 } ngx_http_ticket_ctx_t;

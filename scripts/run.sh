@@ -9,7 +9,10 @@ cd "$repo"
 port=${PORT:-8080}
 var=$repo/var
 prefix=$var/nginx
-mkdir -p "$prefix/logs" "$prefix/tmp" "$var/outbox"
+mkdir -p "$prefix/logs" "$prefix/tmp"
+# the outbox holds users' mail: not for other local users (as ticketd
+# itself would create it)
+mkdir -p -m 750 "$var/outbox"
 
 if [ ! -s "$var/jwt.secret" ]; then
     umask 077

@@ -253,6 +253,7 @@ ts_api_authenticate(ts_call_t *c)
 
     rc = ts_store_token_revoked(c->store, cl->sig);
     if (rc == TS_OK) {
+        c->resp->session_refused = 1;
         ts_api_error(c->resp, 401, "Invalid token");
         return -1;
     }
@@ -264,6 +265,7 @@ ts_api_authenticate(ts_call_t *c)
     /* the role comes from the store, not the token: demotion is instant */
     rc = ts_store_user_by_id(c->store, cl->user_id, &c->me);
     if (rc == TS_NOT_FOUND) {
+        c->resp->session_refused = 1;
         ts_api_error(c->resp, 401, "Invalid token");
         return -1;
     }
@@ -273,6 +275,7 @@ ts_api_authenticate(ts_call_t *c)
     }
     c->resp->authenticated = 1;
     c->resp->role = c->me.role;
+    memcpy(c->resp->user_id, c->me.id, sizeof(ts_oid_t));
 
     if (c->req->match.route->access == TS_ACCESS_ADMIN
         && c->me.role != TS_ROLE_ADMIN)

@@ -77,6 +77,9 @@ typedef struct {
     int        retry_after;   /* seconds, for 429; 0 = none */
     ts_role_e  role;          /* of the authenticated user */
     int        authenticated;
+    ts_oid_t   user_id;       /* the authenticated user (with it) */
+    int        session_refused;   /* valid signature, but the store says
+                                   * revoked token or deleted user */
 } ts_response_t;
 
 /* Route a path; returns 200 (match filled), 404 or 405.  For 405, allow

@@ -276,12 +276,12 @@ ts_store_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
 
 
 ts_rc_e
-ts_store_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_store_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out)
+    ts_login_attempts_t *out, int *allowed)
 {
-    return s->ops->login_fail(s, ident, now_ms, window_ms, max_failures,
-                              lock_ms, out);
+    return s->ops->login_attempt(s, key, now_ms, window_ms, max_failures,
+                                 lock_ms, out, allowed);
 }
 
 
@@ -542,6 +542,18 @@ ts_rc_e
 ts_store_job_next_due(ts_store_t *s, int64_t *when)
 {
     return s->ops->job_next_due(s, when);
+}
+
+
+ts_rc_e
+ts_store_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
+    int limit, int64_t *removed)
+{
+    *removed = 0;
+    if (limit <= 0 || (done_before <= 0 && dead_before <= 0)) {
+        return TS_OK;
+    }
+    return s->ops->job_purge(s, done_before, dead_before, limit, removed);
 }
 
 

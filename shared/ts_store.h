@@ -43,7 +43,8 @@ typedef struct {
     int64_t  pending, running, done, dead;
 } ts_job_counts_t;
 
-/* Login-failure bookkeeping for one identifier. */
+/* Login-attempt bookkeeping for one lockout key (ts_svc_auth.c: an
+ * account, or an identifier that names none). */
 typedef struct {
     int      failures;
     int64_t  window_start;     /* ms */
@@ -140,17 +141,25 @@ ts_rc_e ts_store_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 /* TS_OK when revoked, TS_NOT_FOUND when not. */
 ts_rc_e ts_store_token_revoked(ts_store_t *s, const char *sig);
 
-ts_rc_e ts_store_login_get(ts_store_t *s, const char *ident,
+ts_rc_e ts_store_login_get(ts_store_t *s, const char *key,
     ts_login_attempts_t *out);
+
 /*
- * Record one failed login atomically (concurrent failures are all
- * counted): a window older than window_ms restarts at 1; reaching
- * max_failures locks the identifier for lock_ms.  *out gets the new state.
+ * Take one login attempt for key, before its password is checked, as one
+ * atomic check-and-count: while the key is locked (locked_until > now_ms)
+ * nothing is counted and *allowed is 0; otherwise the attempt is counted
+ * as a failure in advance -- a window older than window_ms restarts at 1,
+ * reaching max_failures locks the key for lock_ms -- and *allowed is 1.
+ * Concurrent attempts are serialised, so at most max_failures of them
+ * reach the password check before the lock.  *out gets the state after
+ * the call.  A right password then clears the key (ts_store_login_clear).
  */
-ts_rc_e ts_store_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
-    int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out);
-ts_rc_e ts_store_login_clear(ts_store_t *s, const char *ident);
+ts_rc_e ts_store_login_attempt(ts_store_t *s, const char *key,
+    int64_t now_ms, int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out, int *allowed);
+
+/* Forget a key's attempts (after a successful login). */
+ts_rc_e ts_store_login_clear(ts_store_t *s, const char *key);
 
 /* --- jobs ------------------------------------------------------------- */
 
@@ -311,6 +320,16 @@ ts_rc_e ts_store_job_retry(ts_store_t *s, const char *id, int64_t now);
 
 /* When the next pending job is due (TS_NOT_FOUND: none pending). */
 ts_rc_e ts_store_job_next_due(ts_store_t *s, int64_t *when);
+
+/*
+ * Delete at most limit finished jobs: done jobs finished (updatedAt)
+ * before done_before, dead jobs before dead_before; 0 purges none of that
+ * state.  Pending and running jobs are never touched.  *removed gets how
+ * many went; fewer than limit means nothing else is due, so a caller
+ * purges in small batches (each a short write) until then.
+ */
+ts_rc_e ts_store_job_purge(ts_store_t *s, int64_t done_before,
+    int64_t dead_before, int limit, int64_t *removed);
 
 /* --- background work on tickets ------------------------------------------ */
 

@@ -35,9 +35,10 @@ typedef struct {
     ts_rc_e  (*token_revoked)(ts_store_t *s, const char *sig);
     ts_rc_e  (*login_get)(ts_store_t *s, const char *ident,
                           ts_login_attempts_t *out);
-    ts_rc_e  (*login_fail)(ts_store_t *s, const char *ident, int64_t now_ms,
-                           int64_t window_ms, int max_failures,
-                           int64_t lock_ms, ts_login_attempts_t *out);
+    ts_rc_e  (*login_attempt)(ts_store_t *s, const char *key,
+                              int64_t now_ms, int64_t window_ms,
+                              int max_failures, int64_t lock_ms,
+                              ts_login_attempts_t *out, int *allowed);
     ts_rc_e  (*login_clear)(ts_store_t *s, const char *ident);
     ts_rc_e  (*job_insert)(ts_store_t *s, const ts_job_new_t *job,
                            ts_oid_t out_id);
@@ -93,6 +94,8 @@ typedef struct {
                          json_t **out);
     ts_rc_e  (*job_retry)(ts_store_t *s, const char *id, int64_t now);
     ts_rc_e  (*job_next_due)(ts_store_t *s, int64_t *when);
+    ts_rc_e  (*job_purge)(ts_store_t *s, int64_t done_before,
+                          int64_t dead_before, int limit, int64_t *removed);
     ts_rc_e  (*ticket_text)(ts_store_t *s, const char *id, char **title,
                             char **description, int *triaged);
     ts_rc_e  (*ticket_set_triage)(ts_store_t *s, const char *id,

@@ -160,9 +160,9 @@ ts_rc_e ts_mg_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 ts_rc_e ts_mg_token_revoked(ts_store_t *s, const char *sig);
 ts_rc_e ts_mg_login_get(ts_store_t *s, const char *ident,
     ts_login_attempts_t *out);
-ts_rc_e ts_mg_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_rc_e ts_mg_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out);
+    ts_login_attempts_t *out, int *allowed);
 ts_rc_e ts_mg_login_clear(ts_store_t *s, const char *ident);
 
 /* ts_store_mongo_tickets.c */
@@ -210,6 +210,8 @@ ts_rc_e ts_mg_job_list(ts_store_t *s, const char *state, int64_t limit,
     json_t **out);
 ts_rc_e ts_mg_job_retry(ts_store_t *s, const char *id, int64_t now);
 ts_rc_e ts_mg_job_next_due(ts_store_t *s, int64_t *when);
+ts_rc_e ts_mg_job_purge(ts_store_t *s, int64_t done_before,
+    int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out);
 ts_rc_e ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
     char **description, int *triaged);

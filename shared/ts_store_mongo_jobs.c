@@ -341,6 +341,87 @@ ts_mg_job_next_due(ts_store_t *s, int64_t *when)
 }
 
 
+/*
+ * Up to limit jobs of one state finished before `before`: their ids are
+ * read (on the state_created index: updatedAt >= createdAt, so the
+ * createdAt bound is implied) and deleted with the state and time checked
+ * again, so a dead job an admin retried meanwhile stays.
+ */
+static ts_rc_e
+ts_mg_job_purge_state(ts_mongo_t *m, const char *state, int64_t before,
+    int limit, int64_t *removed)
+{
+    mongoc_cursor_t  *cur;
+    const bson_t     *d;
+    bson_t           *f, *opts, del, in, ids;
+    bson_iter_t       it;
+    bson_error_t      e;
+    bson_t            reply;
+    char              key[16];
+    uint32_t          n = 0;
+    ts_rc_e           rc = TS_OK;
+    bool              ok;
+
+    f = BCON_NEW("state", BCON_UTF8(state),
+                 "createdAt", "{", "$lt", BCON_DATE_TIME(before), "}",
+                 "updatedAt", "{", "$lt", BCON_DATE_TIME(before), "}");
+    opts = BCON_NEW("limit", BCON_INT64(limit),
+                    "projection", "{", "_id", BCON_INT32(1), "}");
+    bson_init(&del);
+    BSON_APPEND_DOCUMENT_BEGIN(&del, "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    cur = mongoc_collection_find_with_opts(m->jobs, f, opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        if (bson_iter_init_find(&it, d, "_id")) {
+            snprintf(key, sizeof(key), "%u", n++);
+            bson_append_iter(&ids, key, -1, &it);
+        }
+    }
+    if (mongoc_cursor_error(cur, &e)) {
+        rc = ts_mg_fail(m, "job purge", &e);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(&del, &in);
+
+    if (rc == TS_OK && n > 0) {
+        BSON_APPEND_UTF8(&del, "state", state);
+        bson_iter_init_find(&it, f, "updatedAt");
+        bson_append_iter(&del, "updatedAt", -1, &it);
+        ok = mongoc_collection_delete_many(m->jobs, &del, NULL, &reply, &e);
+        if (ok) {
+            *removed += ts_mg_get_int(&reply, "deletedCount", 0);
+        } else {
+            rc = ts_mg_fail(m, "job purge", &e);
+        }
+        bson_destroy(&reply);
+    }
+    bson_destroy(&del);
+    bson_destroy(f);
+    return rc;
+}
+
+
+ts_rc_e
+ts_mg_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
+    int limit, int64_t *removed)
+{
+    ts_mongo_t  *m = TS_MG(s);
+    ts_rc_e      rc = TS_OK;
+
+    *removed = 0;
+    if (done_before > 0) {
+        rc = ts_mg_job_purge_state(m, "done", done_before, limit, removed);
+    }
+    if (rc == TS_OK && dead_before > 0 && *removed < limit) {
+        rc = ts_mg_job_purge_state(m, "dead", dead_before,
+                                   limit - (int) *removed, removed);
+    }
+    return rc;
+}
+
+
 ts_rc_e
 ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
 {

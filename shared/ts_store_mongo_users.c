@@ -694,47 +694,61 @@ ts_mg_fam_login(ts_mongo_t *m, const bson_t *filter, const bson_t *update,
 
 
 /*
- * One failure, counted atomically: inside the window it is a $inc on the
- * document (findAndModify), and the lock is set from the count that
- * returned; a window that is over (or no document) restarts with an
- * upsert conditioned on the window being over, which a concurrent restart
- * turns into a duplicate _id -- then the $inc path counts it.
+ * One attempt, checked and counted atomically without a transaction: each
+ * step is a single-document findAndModify whose filter holds the whole
+ * check ("not locked", the window, the count so far), so two attempts can
+ * never both pass a check that only one of them may pass.
+ *
+ *   1. inside the window, not locked, below the last allowed failure:
+ *      $inc;
+ *   2. inside the window, not locked, at the last allowed failure: $inc
+ *      and the lock in the same update (a lock set by a second write
+ *      would let concurrent attempts through in between);
+ *   3. no document, or its window over: restart at 1 with an upsert
+ *      conditioned on that; when the document exists but does not match
+ *      (locked, or a concurrent restart) the upsert is a duplicate _id;
+ *   4. then read it: locked -> refused; otherwise go round again.
  */
 ts_rc_e
-ts_mg_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_mg_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out)
+    ts_login_attempts_t *out, int *allowed)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_oid_t   oid;
     bson_t      *f, *u;
-    int          found, tries;
+    int          found, tries, step;
     ts_rc_e      rc;
 
     memset(out, 0, sizeof(*out));
-    ts_mg_key_oid("login", ident, &oid);
+    *allowed = 0;
+    ts_mg_key_oid("login", key, &oid);
     for (tries = 0; tries < 5; tries++) {
-        f = BCON_NEW("_id", BCON_OID(&oid),
-                     "windowStart", "{", "$gt",
-                     BCON_DATE_TIME(now_ms - window_ms), "}");
-        u = BCON_NEW("$inc", "{", "failures", BCON_INT32(1), "}");
-        rc = ts_mg_fam_login(m, f, u, 0, out, &found);
-        bson_destroy(f);
-        bson_destroy(u);
-        if (rc != TS_OK) {
-            return rc;
-        }
-        if (found) {
-            if (out->failures >= max_failures) {
-                out->locked_until = now_ms + lock_ms;
-                f = BCON_NEW("_id", BCON_OID(&oid));
-                u = BCON_NEW("$max", "{", "lockedUntil",
-                             BCON_DATE_TIME(out->locked_until), "}");
-                rc = ts_mg_update(m, m->logins, f, u, 0, NULL);
-                bson_destroy(f);
-                bson_destroy(u);
+        for (step = 1; step <= 2; step++) {
+            f = BCON_NEW("_id", BCON_OID(&oid),
+                         "windowStart", "{", "$gt",
+                         BCON_DATE_TIME(now_ms - window_ms), "}",
+                         "lockedUntil", "{", "$lte", BCON_DATE_TIME(now_ms),
+                         "}",
+                         "failures", "{", step == 1 ? "$lt" : "$gte",
+                         BCON_INT32(max_failures - 1), "}");
+            if (step == 1) {
+                u = BCON_NEW("$inc", "{", "failures", BCON_INT32(1), "}");
+            } else {
+                u = BCON_NEW("$inc", "{", "failures", BCON_INT32(1), "}",
+                             "$set", "{", "lockedUntil",
+                             BCON_DATE_TIME(now_ms + lock_ms), "}");
             }
-            return rc;
+            rc = ts_mg_fam_login(m, f, u, 0, out, &found);
+            bson_destroy(f);
+            bson_destroy(u);
+            if (rc != TS_OK) {
+                return rc;
+            }
+            if (found) {
+                *allowed = 1;
+                return TS_OK;
+            }
         }
 
         f = BCON_NEW("_id", BCON_OID(&oid),
@@ -742,30 +756,35 @@ ts_mg_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
                      "{", "windowStart", "{", "$lte",
                      BCON_DATE_TIME(now_ms - window_ms), "}", "}",
                      "{", "windowStart", "{", "$exists", BCON_BOOL(false),
-                     "}", "}", "]");
-        if (max_failures <= 1) {
-            u = BCON_NEW("$set", "{", "failures", BCON_INT32(1),
-                         "windowStart", BCON_DATE_TIME(now_ms),
-                         "identifier", BCON_UTF8(ident),
-                         "lockedUntil", BCON_DATE_TIME(now_ms + lock_ms),
-                         "}");
-        } else {
-            u = BCON_NEW("$set", "{", "failures", BCON_INT32(1),
-                         "windowStart", BCON_DATE_TIME(now_ms),
-                         "identifier", BCON_UTF8(ident), "}",
-                         "$setOnInsert", "{", "lockedUntil",
-                         BCON_DATE_TIME(0), "}");
-        }
+                     "}", "}", "]",
+                     "lockedUntil", "{", "$lte", BCON_DATE_TIME(now_ms),
+                     "}");
+        u = BCON_NEW("$set", "{", "failures", BCON_INT32(1),
+                     "windowStart", BCON_DATE_TIME(now_ms),
+                     "identifier", BCON_UTF8(key),
+                     "lockedUntil",
+                     BCON_DATE_TIME(max_failures <= 1 ? now_ms + lock_ms
+                                                      : 0),
+                     "}");
         rc = ts_mg_fam_login(m, f, u, 1, out, &found);
         bson_destroy(f);
         bson_destroy(u);
         if (rc == TS_OK && found) {
+            *allowed = 1;
             return TS_OK;
         }
         if (rc != TS_CONFLICT && rc != TS_OK) {
             return rc;
         }
-        /* someone restarted the window meanwhile: count inside it */
+
+        rc = ts_mg_login_get(s, key, out);
+        if (rc == TS_ERR) {
+            return rc;
+        }
+        if (rc == TS_OK && out->locked_until > now_ms) {
+            return TS_OK;
+        }
+        /* the document changed between the steps: go round again */
     }
     return ts_store_fail(s, "mongodb login attempts: too much contention");
 }

@@ -15,10 +15,13 @@
  * Prepared statements are cached per connection, indexed by ts_sql_e.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -26,6 +29,15 @@
 #include "ts_validate.h"
 
 #define TS_SQLITE_BUSY_MS  5000
+
+/*
+ * Mode of a store file this code creates.  SQLite would create it 0644
+ * (less the umask), readable by every local user; it gives the -wal and
+ * -shm files the mode of the database file, so creating the file first
+ * with this mode covers all three.  The module's workers and ticketd run
+ * as one user (docker/entrypoint.sh), which owns the file.
+ */
+#define TS_SQLITE_FILE_MODE  0640
 
 static const char *ts_sqlite_migrations[] = {
     /* 1: the initial schema */
@@ -306,9 +318,11 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
     [TS_SQL_TOKEN_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE sig = ?1",
     [TS_SQL_LOGIN_GET] = "SELECT failures, windowStart, lockedUntil"
         " FROM login_attempts WHERE identifier = ?1",
-    /* ?2 now, ?3 window, ?4 max failures, ?5 lock; "fresh" = the old
-     * window is over, so this failure starts a new one */
-    [TS_SQL_LOGIN_FAIL] =
+    /* ?2 now, ?3 window, ?4 max failures, ?5 lock.  A window that is over
+     * restarts at 1.  The WHERE makes a locked key a no-op: no row comes
+     * back, nothing is counted.  One statement under the write lock: the
+     * check and the count cannot interleave with another connection's. */
+    [TS_SQL_LOGIN_ATTEMPT] =
         "INSERT INTO login_attempts (identifier, failures, windowStart,"
         " lockedUntil) VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?5"
         " ELSE 0 END) ON CONFLICT (identifier) DO UPDATE SET"
@@ -318,6 +332,7 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
         "   ELSE failures + 1 END) >= ?4 THEN ?2 + ?5 ELSE lockedUntil END,"
         " windowStart = CASE WHEN windowStart <= ?2 - ?3 THEN ?2"
         "   ELSE windowStart END"
+        " WHERE lockedUntil <= ?2"
         " RETURNING failures, windowStart, lockedUntil",
     [TS_SQL_LOGIN_CLEAR] = "DELETE FROM login_attempts WHERE identifier = ?1",
     [TS_SQL_JOB_INSERT] =
@@ -617,6 +632,37 @@ ts_sqlite_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 
+/*
+ * Create the database file with TS_SQLITE_FILE_MODE unless it exists (an
+ * existing file keeps the mode its owner gave it).  O_EXCL: of several
+ * openers racing (nginx threads, ticketd), one creates, the others find
+ * it.  SQLite's special names (":memory:", "file:" URIs) are left to it.
+ */
+static int
+ts_sqlite_create_file(const char *path, char *err, size_t errlen)
+{
+    int  fd;
+
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0
+        || strncmp(path, "file:", 5) == 0)
+    {
+        return 0;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+              TS_SQLITE_FILE_MODE);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return 0;
+        }
+        snprintf(err, errlen, "cannot create SQLite file \"%s\": %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+
 ts_store_t *
 ts_store_sqlite_open(const char *path, char *err, size_t errlen)
 {
@@ -629,6 +675,11 @@ ts_store_sqlite_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     q->base.ops = &ts_sqlite_ops;
+
+    if (ts_sqlite_create_file(path, err, errlen) != 0) {
+        free(q);
+        return NULL;
+    }
 
     rc = sqlite3_open_v2(path, &q->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
@@ -1116,15 +1167,16 @@ ts_sqlite_login_get(ts_store_t *s, const char *ident, ts_login_attempts_t *out)
 
 
 static ts_rc_e
-ts_sqlite_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
+ts_sqlite_login_attempt(ts_store_t *s, const char *ident, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
-    ts_login_attempts_t *out)
+    ts_login_attempts_t *out, int *allowed)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_FAIL);
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_LOGIN_ATTEMPT);
     int            rc;
 
     memset(out, 0, sizeof(*out));
+    *allowed = 0;
     if (st == NULL) {
         return TS_ERR;
     }
@@ -1139,10 +1191,21 @@ ts_sqlite_login_fail(ts_store_t *s, const char *ident, int64_t now_ms,
         out->failures = sqlite3_column_int(st, 0);
         out->window_start = sqlite3_column_int64(st, 1);
         out->locked_until = sqlite3_column_int64(st, 2);
+        *allowed = 1;
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "login attempts");
+    if (rc != SQLITE_DONE) {
+        *allowed = 0;
+        return ts_sqlite_fail(q, "login attempts");
+    }
+    if (*allowed) {
+        return TS_OK;
+    }
+    /* refused: the lock, for Retry-After (read after the statement, so it
+     * may have lifted meanwhile; the caller copes) */
+    rc = ts_sqlite_login_get(s, ident, out);
+    return rc == TS_ERR ? TS_ERR : TS_OK;
 }
 
 
@@ -1251,7 +1314,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .token_revoke = ts_sqlite_token_revoke,
     .token_revoked = ts_sqlite_token_revoked,
     .login_get = ts_sqlite_login_get,
-    .login_fail = ts_sqlite_login_fail,
+    .login_attempt = ts_sqlite_login_attempt,
     .login_clear = ts_sqlite_login_clear,
     .job_insert = ts_sqlite_job_insert,
     .job_counts = ts_sqlite_job_counts,
@@ -1278,6 +1341,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .job_list = ts_sqlite_job_list,
     .job_retry = ts_sqlite_job_retry,
     .job_next_due = ts_sqlite_job_next_due,
+    .job_purge = ts_sqlite_job_purge,
     .ticket_text = ts_sqlite_ticket_text,
     .ticket_set_triage = ts_sqlite_ticket_set_triage,
     .ticket_assign = ts_sqlite_ticket_assign,

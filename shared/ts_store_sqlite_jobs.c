@@ -36,6 +36,7 @@ typedef enum {
     TS_J_STATS_FLAG,
     TS_J_STATS_USER,
     TS_J_EXTEND,
+    TS_J_PURGE,
     TS_J_END
 } ts_jsql_e;
 
@@ -115,6 +116,16 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
     [TS_J_STATS_FLAG - TS_J_CLAIM] =
         "UPDATE tickets SET statsCounted = 1"
         " WHERE _id = ?1 AND statsCounted = 0",
+    /* updatedAt >= createdAt, so the createdAt bound is implied; it puts
+     * each half on a range of jobs_state_created instead of a scan of
+     * every done job.  ?1 or ?2 = 0 selects nothing of that state. */
+    [TS_J_PURGE - TS_J_CLAIM] =
+        "DELETE FROM jobs WHERE _id IN ("
+        "  SELECT _id FROM jobs WHERE state = 'done' AND createdAt < ?1"
+        "   AND updatedAt < ?1"
+        "  UNION ALL SELECT _id FROM jobs WHERE state = 'dead'"
+        "   AND createdAt < ?2 AND updatedAt < ?2"
+        "  LIMIT ?3)",
     [TS_J_EXTEND - TS_J_CLAIM] =
         "UPDATE jobs SET leaseUntil = ?3 WHERE _id = ?1 AND state = 'running'"
         " AND attempts = ?2",
@@ -383,6 +394,27 @@ ts_sqlite_job_next_due(ts_store_t *s, int64_t *when)
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? TS_NOT_FOUND : ts_sqlite_fail(q, "next due");
+}
+
+
+ts_rc_e
+ts_sqlite_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
+    int limit, int64_t *removed)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_jstmt(q, TS_J_PURGE);
+
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_int64(st, 1, done_before);
+    sqlite3_bind_int64(st, 2, dead_before);
+    sqlite3_bind_int(st, 3, limit);
+    if (ts_sqlite_done(q, st) != TS_OK) {
+        return TS_ERR;
+    }
+    *removed = sqlite3_changes(q->db);
+    return TS_OK;
 }
 
 

@@ -4,7 +4,14 @@
  *
  * Login never tells an unknown identifier from a wrong password: both
  * spend one bcrypt verification and answer the same 401, and both count
- * towards the identifier's lockout.
+ * towards a lockout.  The lockout is the account's: its username and its
+ * email share one counter ("user:<id>"), so alternating them buys no
+ * extra guesses; an identifier that names no account has a counter of its
+ * own ("ident:<identifier>"), which behaves the same way.  The attempt is
+ * counted before the password is checked, in one atomic store operation
+ * (ts_store_login_attempt), so concurrent guesses in the bcrypt thread
+ * pool cannot all pass the check before any of them is counted; a right
+ * password then clears the counter.
  */
 
 #include <stdio.h>
@@ -43,6 +50,7 @@ ts_reply_session(ts_call_t *c, const ts_user_t *u)
     free(token);
     c->resp->authenticated = 1;
     c->resp->role = u->role;
+    memcpy(c->resp->user_id, u->id, sizeof(ts_oid_t));
 }
 
 
@@ -152,11 +160,12 @@ ts_svc_login(ts_call_t *c)
     ts_errmsg_t           err;
     const char           *ident, *password, *field = "identifier";
     size_t                ilen, plen;
-    char                 *key = NULL, *pw = NULL;
+    char                 *key = NULL, *pw = NULL, *lock_key = NULL;
     ts_login_attempts_t   att;
     ts_user_t             u;
     ts_rc_e               rc;
-    int                   ok;
+    size_t                n;
+    int                   ok, allowed;
 
     memset(&u, 0, sizeof(u));
 
@@ -181,25 +190,43 @@ ts_svc_login(ts_call_t *c)
         goto done;
     }
 
-    if (cfg->lockout_failures > 0) {
-        rc = ts_store_login_get(c->store, key, &att);
-        if (rc == TS_ERR) {
-            ts_reply_store_error(c);
-            goto done;
-        }
-        if (rc == TS_OK && att.locked_until > c->now) {
-            c->resp->retry_after = (int) ((att.locked_until - c->now + 999)
-                                          / 1000);
-            ts_api_error(c->resp, 429, TS_MSG_LOCKED);
-            goto done;
-        }
-    }
-
     rc = ts_store_user_by_login(c->store, key, &u);
     if (rc == TS_ERR) {
         ts_reply_store_error(c);
         goto done;
     }
+
+    if (cfg->lockout_failures > 0) {
+        n = strlen(key) + TS_OID_LEN + sizeof("ident:");
+        lock_key = malloc(n);
+        if (lock_key == NULL) {
+            ts_reply_store_error(c);
+            goto done;
+        }
+        if (rc == TS_OK) {
+            snprintf(lock_key, n, "user:%s", u.id);
+        } else {
+            snprintf(lock_key, n, "ident:%s", key);
+        }
+        if (ts_store_login_attempt(c->store, lock_key, c->now,
+                                   cfg->lockout_window_ms,
+                                   cfg->lockout_failures, cfg->lockout_ms,
+                                   &att, &allowed)
+            != TS_OK)
+        {
+            ts_reply_store_error(c);
+            goto done;
+        }
+        if (!allowed) {
+            c->resp->retry_after = att.locked_until > c->now
+                                   ? (int) ((att.locked_until - c->now + 999)
+                                            / 1000)
+                                   : 1;
+            ts_api_error(c->resp, 429, TS_MSG_LOCKED);
+            goto done;
+        }
+    }
+
     if (rc == TS_OK) {
         ok = ts_password_verify(pw, u.password);
     } else {
@@ -208,21 +235,13 @@ ts_svc_login(ts_call_t *c)
     }
 
     if (!ok) {
-        if (cfg->lockout_failures > 0
-            && ts_store_login_fail(c->store, key, c->now,
-                                   cfg->lockout_window_ms,
-                                   cfg->lockout_failures, cfg->lockout_ms,
-                                   &att) != TS_OK)
-        {
-            ts_reply_store_error(c);
-            goto done;
-        }
+        /* counted already, by ts_store_login_attempt */
         ts_api_error(c->resp, 401, TS_MSG_BAD_LOGIN);
         goto done;
     }
 
-    if (cfg->lockout_failures > 0) {
-        (void) ts_store_login_clear(c->store, key);
+    if (lock_key != NULL) {
+        (void) ts_store_login_clear(c->store, lock_key);
     }
     if (ts_store_user_set_status(c->store, u.id, TS_PRESENCE_ONLINE, c->now,
                                  1)
@@ -242,6 +261,7 @@ done:
         free(pw);
     }
     free(key);
+    free(lock_key);
     ts_user_clear(&u);
 }
 

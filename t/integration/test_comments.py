@@ -8,6 +8,7 @@ import re
 import pytest
 
 from conftest import assert_error, contains_key
+from test_socketio import Sio
 
 OID = re.compile(r"^[0-9a-f]{24}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
@@ -202,13 +203,15 @@ def test_comment_role_is_the_role_when_written(stack, admin, scene):
 # --- events and email -------------------------------------------------------
 
 def test_comment_emits_comment_added_to_the_ticket_room(stack, scene):
-    since = len(stack.daemon_log())
-    r = comment(stack, scene["mod_token"], scene["t"], "event me")
-    assert r.status_code == 200, r.text
-    line = stack.wait_daemon_log("event comment_added",
-                                 "room=ticket_%s" % scene["t"], since=since)
-    assert line, stack.daemon_log()[since:][-2000:]
-    payload = json.loads(line[line.index("{"):])
+    sio = Sio(stack.port, token=scene["creator_token"])
+    try:
+        assert sio.join(scene["t"]) == [{"ok": True, "room": "joined"}]
+        r = comment(stack, scene["mod_token"], scene["t"], "event me")
+        assert r.status_code == 200, r.text
+        [payload] = sio.wait_event("comment_added", timeout=5)
+    finally:
+        sio.close()
+    line = json.dumps(payload)
     assert payload["ticketId"] == scene["t"]
     check_comment(payload["comment"], scene["mod"], "moderator", "event me")
     assert payload["comment"]["_id"] == r.json()["comments"][0]["_id"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE, REPO, nginx_test, render_conf
+from conftest import (DEFAULT_PASSWORD, MODULE, REPO, nginx_test, poll,
+                      render_conf, unique_name)
 
 
 @pytest.fixture
@@ -251,3 +252,67 @@ def test_conf_d_ticket_conf_passes_nginx_t(tmp_path):
     assert r.returncode == 0, "nginx -t failed on conf.d/ticket.conf " \
         "(paths moved: %s)\n%s\n--- wrapped conf ---\n%s" % (
             mapping, r.stderr, text)
+
+
+# --- $ticket_user_id / $ticket_user_role, phase by phase -------------------
+
+# a rewrite-phase reader of the variables (what map, if, limit_req_zone
+# keys and auth_request see): the token's claims only
+WHOAMI = ('        location = /__whoami { default_type text/plain; '
+          'return 200 "$ticket_user_id $ticket_user_role"; }')
+
+
+def access_line(st, marker):
+    """The access-log line (log_format ticket: "user=... role=...") of the
+    request whose URI holds marker."""
+    found = poll(lambda: [l for l in st.access_log().splitlines()
+                          if marker in l], 5)
+    assert found and len(found) == 1, (marker, st.access_log()[-2000:])
+    return found[0]
+
+
+def test_log_variables_show_the_session_the_store_confirmed(make_stack):
+    st = make_stack(EXTRA_SERVER=WHOAMI)
+    admin, admin_token = st.signup()
+    user, token = st.signup()
+    auth = {"Authorization": "Bearer %s" % token}
+
+    # a valid session: the user, with the store's current role
+    r = st.post("/api/auth/update-user", token=admin_token,
+                json={"email": user["email"], "role": "moderator"})
+    assert r.status_code == 200, r.text
+    marker = unique_name("live")
+    assert st.get("/api/tickets?%s" % marker, token=token).status_code == 200
+    assert "user=%s role=moderator " % user["_id"] in access_line(st, marker)
+
+    # login: the user it authenticated (no bearer token needed)
+    marker = unique_name("login")
+    r = st.post("/api/auth/login?%s" % marker,
+                json={"identifier": user["username"],
+                      "password": DEFAULT_PASSWORD})
+    assert r.status_code == 200, r.text
+    assert "user=%s role=moderator " % user["_id"] in access_line(st, marker)
+
+    # a revoked token: the API refuses it, the log shows nobody
+    assert st.post("/api/auth/logout", token=token).status_code == 200
+    marker = unique_name("revoked")
+    r = st.get("/api/tickets?%s" % marker, token=token)
+    assert r.status_code == 401, r.text
+    assert "user=- role=- " in access_line(st, marker)
+
+    # ... while a phase before the store check has only the token's
+    # signed claims: user and the role it was issued with
+    r = st.get("/__whoami", headers=auth)
+    assert r.text == "%s user" % user["_id"], r.text
+
+
+def test_log_variables_are_empty_for_a_deleted_user(make_stack):
+    st = make_stack()
+    st.signup()                                     # the admin
+    user, token = st.signup()
+    assert st.sql_write("DELETE FROM users WHERE _id = ?",
+                        (user["_id"],)) == 1
+    marker = unique_name("gone")
+    r = st.get("/api/tickets?%s" % marker, token=token)
+    assert r.status_code == 401, r.text
+    assert "user=- role=- " in access_line(st, marker)

@@ -5,6 +5,7 @@ import json
 import re
 
 from conftest import poll, unique_name
+from test_socketio import close_all, sio_on_workers
 
 HELLO = re.compile(r"link \d+: hello from nginx worker (\d+) pid (\d+)")
 
@@ -31,6 +32,17 @@ def hellos(text):
     return HELLO.findall(text)
 
 
+def status_event_everywhere(watchers, user_id, status=None):
+    """The user_status_changed payloads for user_id (with that status) as
+    every watcher socket -- one per worker, so through ticketd -- got
+    them."""
+    return [s.wait_event(
+        "user_status_changed",
+        pred=lambda a: a and a[0].get("userId") == user_id
+        and (status is None or a[0].get("status") == status),
+        timeout=5)[0] for _, s in watchers]
+
+
 def test_every_worker_says_hello_at_start(stack):
     found = poll(lambda: len(hellos(stack.daemon_log())) >= 2 and
                  hellos(stack.daemon_log()), 5)
@@ -41,25 +53,26 @@ def test_every_worker_says_hello_at_start(stack):
 
 
 def test_status_change_event_reaches_daemon_with_payload(stack):
-    _, token = stack.signup()
+    _, watcher_token = stack.signup()
     user, token = stack.signup()
-    since = len(stack.daemon_log())
-    r = stack.patch("/api/auth/status", token=token, json={"status": "dnd"})
-    assert r.status_code == 200
-    # the signup's own "online" event may reach the log after `since`:
-    # look for this change's line
-    line = stack.wait_daemon_log("event user_status_changed", user["_id"],
-                                 '"status":"dnd"', since=since)
-    assert line, stack.daemon_log()[since:]
-    payload = json.loads(line[line.index("{"):])
-    assert payload == {"userId": user["_id"], "status": "dnd",
-                       "lastSeen": r.json()["lastSeen"]}
-    assert "password" not in line
+    watchers = sio_on_workers(stack, watcher_token)
+    try:
+        r = stack.patch("/api/auth/status", token=token,
+                        json={"status": "dnd"})
+        assert r.status_code == 200
+        # the signup's own "online" event may come first: wait for this
+        # change's
+        payloads = status_event_everywhere(watchers, user["_id"], "dnd")
+    finally:
+        close_all(watchers)
+    for payload in payloads:
+        assert payload == {"userId": user["_id"], "status": "dnd",
+                           "lastSeen": r.json()["lastSeen"]}
 
 
 def test_daemon_restart_rest_keeps_working_and_workers_reconnect(make_stack):
     st = make_stack()
-    st.signup()                                   # the admin
+    _, admin_token = st.signup()                  # the admin
     assert poll(lambda: all_workers_say(st, "connected"), 5)
 
     assert st.stop_daemon() == 0                  # SIGTERM: clean exit
@@ -91,9 +104,12 @@ def test_daemon_restart_rest_keeps_working_and_workers_reconnect(make_stack):
     assert {w for w, _ in found} == {"0", "1"}, found
 
     # events flow again after the reconnect
-    other, _ = st.signup(username=unique_name("after"))
-    assert st.wait_daemon_log("event user_status_changed", other["_id"],
-                              since=since), st.daemon_log()[since:]
+    watchers = sio_on_workers(st, admin_token)
+    try:
+        other, _ = st.signup(username=unique_name("after"))
+        status_event_everywhere(watchers, other["_id"], "online")
+    finally:
+        close_all(watchers)
 
 
 def test_daemon_restart_keeps_stack_healthy(stack):
@@ -102,6 +118,9 @@ def test_daemon_restart_keeps_stack_healthy(stack):
     assert poll(lambda: all_workers_say(stack, "connected"), 10, 0.2), \
         health_states(stack)
     assert poll(lambda: len(hellos(stack.daemon_log()[since:])) >= 2, 5)
-    user, _ = stack.signup()
-    assert stack.wait_daemon_log("event user_status_changed", user["_id"],
-                                 since=since)
+    watchers = sio_on_workers(stack, stack.admin_token)
+    try:
+        user, _ = stack.signup()
+        status_event_everywhere(watchers, user["_id"], "online")
+    finally:
+        close_all(watchers)

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from conftest import assert_error, contains_key
+from test_socketio import Sio
 
 OID = re.compile(r"^[0-9a-f]{24}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
@@ -554,13 +555,14 @@ def test_status_update_emits_status_updated_to_the_ticket_room(stack, admin):
     _, admin_token = admin
     _, token = stack.signup()
     t = stack.create_ticket(token)
-    since = len(stack.daemon_log())
-    assert set_status(stack, admin_token, t["_id"],
-                      "In Progress").status_code == 200
-    line = stack.wait_daemon_log("event status_updated",
-                                 "room=ticket_%s" % t["_id"], since=since)
-    assert line, stack.daemon_log()[since:][-2000:]
-    payload = json.loads(line[line.index("{"):])
+    sio = Sio(stack.port, token=token)
+    try:
+        assert sio.join(t["_id"]) == [{"ok": True, "room": "joined"}]
+        assert set_status(stack, admin_token, t["_id"],
+                          "In Progress").status_code == 200
+        [payload] = sio.wait_event("status_updated", timeout=5)
+    finally:
+        sio.close()
     assert payload["ticketId"] == t["_id"]
     assert payload["status"] == "In Progress"
 

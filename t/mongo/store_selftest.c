@@ -89,7 +89,7 @@ main(void)
     json_t             *meta, *skills;
     size_t              n = 0, i;
     int64_t             total = 0, when;
-    int                 counted = 0, triaged = 0;
+    int                 counted = 0, triaged = 0, allowed = 0;
     char               *title = NULL, *desc = NULL, *list, *p;
     mongoc_uri_t       *mu;
     mongoc_client_t    *raw;
@@ -155,9 +155,13 @@ main(void)
     CHECK(ts_store_token_revoke(s, "sig1", ts_now_ms() + 60000) == TS_OK);
     CHECK(ts_store_token_revoked(s, "sig1") == TS_OK);
     for (i = 0; i < 3; i++) {
-        CHECK(ts_store_login_fail(s, "bob", ts_now_ms(), 60000, 3, 60000,
-                                  &la) == TS_OK);
+        CHECK(ts_store_login_attempt(s, "bob", ts_now_ms(), 60000, 3, 60000,
+                                     &la, &allowed) == TS_OK && allowed);
     }
+    CHECK(la.failures == 3 && la.locked_until > ts_now_ms());
+    /* locked: refused and not counted */
+    CHECK(ts_store_login_attempt(s, "bob", ts_now_ms(), 60000, 3, 60000,
+                                 &la, &allowed) == TS_OK && !allowed);
     CHECK(la.failures == 3 && la.locked_until > ts_now_ms());
     CHECK(ts_store_login_get(s, "bob", &la) == TS_OK && la.failures == 3);
     CHECK(ts_store_login_clear(s, "bob") == TS_OK);
@@ -212,6 +216,16 @@ main(void)
     CHECK(ts_store_job_list(s, "done", 10, &res) == TS_OK
           && json_array_size(res) == 2);
     json_decref(res);
+
+    /* finished jobs purged in batches; the pending triage job stays */
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, 0, 1, &total) == TS_OK
+          && total == 1);
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, 0, 1, &total) == TS_OK
+          && total == 1);
+    CHECK(ts_store_job_purge(s, ts_now_ms() + 1000, ts_now_ms() + 1000, 1,
+                             &total) == TS_OK && total == 0);
+    CHECK(ts_store_job_counts(s, &jc) == TS_OK && jc.done == 0
+          && jc.pending == 1);
 
     /* triage once, then assignment to the only moderator */
     CHECK(ts_store_ticket_text(s, tid, &title, &desc, &triaged) == TS_OK

@@ -2,8 +2,9 @@
  * test_store: the store contract on the SQLite backend (shared/ts_store.h).
  * Protects: migrations are idempotent, the first user (only) becomes
  * admin even under concurrent signups, uniqueness is case-insensitive, a
- * signup's job is stored with it, failed logins are counted atomically,
- * revocations persist and expire.
+ * signup's job is stored with it, login attempts are checked and counted
+ * atomically, revocations persist and expire, finished jobs are purged
+ * after their retention and nothing else is.
  */
 
 #include <stdarg.h>
@@ -250,24 +251,44 @@ login_failures_lock_after_max_and_window_restarts(void **state)
     fixture_t            *f = *state;
     ts_login_attempts_t   a;
     int64_t               t = 1000000;
+    int                   allowed;
 
     for (int i = 1; i <= 2; i++) {
-        assert_int_equal(ts_store_login_fail(f->s, "eve", t + i, 60000, 3,
-                                             30000, &a), TS_OK);
+        assert_int_equal(ts_store_login_attempt(f->s, "eve", t + i, 60000, 3,
+                                                30000, &a, &allowed), TS_OK);
+        assert_true(allowed);
         assert_int_equal(a.failures, i);
         assert_int_equal(a.locked_until, 0);
     }
-    assert_int_equal(ts_store_login_fail(f->s, "eve", t + 3, 60000, 3, 30000,
-                                         &a), TS_OK);
+    /* the third attempt still reaches the password check, and locks */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 3, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
+    assert_int_equal(a.failures, 3);
+    assert_int_equal(a.locked_until, t + 3 + 30000);
+
+    /* locked: refused, and not counted */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 4, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_false(allowed);
     assert_int_equal(a.failures, 3);
     assert_int_equal(a.locked_until, t + 3 + 30000);
 
     assert_int_equal(ts_store_login_get(f->s, "eve", &a), TS_OK);
+    assert_int_equal(a.failures, 3);
     assert_int_equal(a.locked_until, t + 3 + 30000);
 
-    /* a failure after the window starts a new count */
-    assert_int_equal(ts_store_login_fail(f->s, "eve", t + 70000, 60000, 3,
-                                         30000, &a), TS_OK);
+    /* the lock over but the window not: one attempt, which locks again */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 30003, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
+    assert_int_equal(a.failures, 4);
+    assert_int_equal(a.locked_until, t + 30003 + 30000);
+
+    /* an attempt after the window (and the lock) starts a new count */
+    assert_int_equal(ts_store_login_attempt(f->s, "eve", t + 70000, 60000, 3,
+                                            30000, &a, &allowed), TS_OK);
+    assert_true(allowed);
     assert_int_equal(a.failures, 1);
     assert_int_equal(a.window_start, t + 70000);
 
@@ -560,6 +581,75 @@ jobs_done_in_one_batch_keep_their_own_outcomes(void **state)
 }
 
 
+/* Finished jobs go after their retention, in batches; the rest stays. */
+static void
+finished_jobs_are_purged_after_their_retention_in_batches(void **state)
+{
+    fixture_t        *f = *state;
+    ts_job_new_t      nj = { .kind = "email", .max_attempts = 1 };
+    ts_job_counts_t   c;
+    ts_job_t         *jobs;
+    ts_oid_t          id[6];
+    size_t            n, i;
+    int64_t           t = ts_now_ms(), removed;
+
+    /* createdAt is the real clock: every time below is after it */
+    nj.payload = json_pack("{s:s}", "to", "a@b.io");
+    for (i = 0; i < 6; i++) {
+        nj.run_after = i == 5 ? t + 3600000 : 0;      /* 5: stays pending */
+        assert_int_equal(ts_store_job_insert(f->s, &nj, id[i]), TS_OK);
+    }
+    json_decref(nj.payload);
+    assert_int_equal(ts_store_job_claim(f->s, t + 1, 60000, 10, 10, &jobs,
+                                        &n), TS_OK);
+    assert_int_equal(n, 5);
+    ts_jobs_free(jobs, n);
+
+    /* 0, 1: done long ago; 2: done just now; 3: dead long ago;
+     * 4: still running */
+    assert_int_equal(ts_store_job_done(f->s, id[0], 1, t + 10), TS_OK);
+    assert_int_equal(ts_store_job_done(f->s, id[1], 1, t + 20), TS_OK);
+    assert_int_equal(ts_store_job_done(f->s, id[2], 1, t + 9000), TS_OK);
+    assert_int_equal(ts_store_job_fail(f->s, id[3], 1, "boom", 1, 0, t + 30),
+                     TS_OK);
+
+    /* nothing asked, nothing done */
+    assert_int_equal(ts_store_job_purge(f->s, 0, 0, 10, &removed), TS_OK);
+    assert_int_equal(removed, 0);
+
+    /* done before t + 5000, one per call: a full batch says "maybe more" */
+    assert_int_equal(ts_store_job_purge(f->s, t + 5000, 0, 1, &removed),
+                     TS_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(ts_store_job_purge(f->s, t + 5000, 0, 1, &removed),
+                     TS_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(ts_store_job_purge(f->s, t + 5000, 0, 1, &removed),
+                     TS_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(ts_store_job_counts(f->s, &c), TS_OK);
+    assert_int_equal(c.done, 1);
+    assert_int_equal(c.dead, 1);
+
+    /* dead jobs only with their own cutoff */
+    assert_int_equal(ts_store_job_purge(f->s, t + 5000, t + 5000, 10,
+                                        &removed), TS_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(ts_store_job_retry(f->s, id[3], t + 40), TS_NOT_FOUND);
+
+    /* a cutoff after everything: only finished jobs ever go */
+    assert_int_equal(ts_store_job_purge(f->s, t + 3600000 * 2,
+                                        t + 3600000 * 2, 10, &removed),
+                     TS_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(ts_store_job_counts(f->s, &c), TS_OK);
+    assert_int_equal(c.done, 0);
+    assert_int_equal(c.dead, 0);
+    assert_int_equal(c.running, 1);
+    assert_int_equal(c.pending, 1);
+}
+
+
 static void
 triage_once_assign_once_stats_once(void **state)
 {
@@ -658,6 +748,9 @@ test_store_run(void)
             setup, teardown),
         cmocka_unit_test_setup_teardown(
             triage_once_assign_once_stats_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            finished_jobs_are_purged_after_their_retention_in_batches, setup,
+            teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
