@@ -461,8 +461,12 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 }
 
 
-/* Finalize a closed socket's request, unless a thread task still uses it
- * (then the last task's completion finalizes). */
+/*
+ * Finalize a closed socket's request, unless a thread task still uses it:
+ * then the last task's completion finalizes, and meanwhile the closer is
+ * also a timer that is not cancelable, so a worker shutting down waits
+ * for the task instead of exiting with the connection open.
+ */
 static void
 ngx_http_ticket_ws_finalize(ngx_http_ticket_ws_t *ws)
 {
@@ -471,6 +475,8 @@ ngx_http_ticket_ws_finalize(ngx_http_ticket_ws_t *ws)
     }
     if (ws->tasks == 0) {
         ngx_http_finalize_request(ws->request, NGX_HTTP_CLOSE);
+    } else if (!ws->closer.timer_set) {
+        ngx_add_timer(&ws->closer, 1000);
     }
 }
 
@@ -1615,6 +1621,9 @@ ngx_http_ticket_ws_cleanup(void *data)
     }
     if (ws->closer.posted) {
         ngx_delete_posted_event(&ws->closer);
+    }
+    if (ws->closer.timer_set) {
+        ngx_del_timer(&ws->closer);
     }
 }
 

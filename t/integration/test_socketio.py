@@ -1349,8 +1349,10 @@ def test_byte_by_byte_delivery_works(stack, people):
             elif op == OP_PONG:
                 pongs.append(payload)
         assert texts[0].startswith("40{"), texts
-        assert texts[1] == '431[{"ok":true,"room":"joined"}]', texts
-        assert texts[2] == "3", texts
+        # the join's ack comes from the thread pool (a store check), the
+        # pong at once: either may come first
+        assert sorted(texts[1:3]) == sorted(
+            ['431[{"ok":true,"room":"joined"}]', "3"]), texts
         assert pongs == [b"bytewise"]
     finally:
         s.close()
