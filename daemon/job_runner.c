@@ -26,6 +26,7 @@
 #include "redis_bridge.h"
 #include "store_pool.h"
 #include "ts_mail.h"
+#include "ts_session.h"
 #include "ts_store.h"
 #include "ts_triage.h"
 
@@ -404,30 +405,57 @@ finish_fail(job_t *j)
 }
 
 
-/* Send a ticket_updated event for the ticket to every worker link. */
+/* Send an event frame (room may be NULL) to every worker link and, through
+ * the Redis bridge, to every other host. */
 static void
-emit_ticket_updated(const char *ticket_id, json_t *data)
+emit_event(const char *event, const char *room, json_t *data)
 {
-    char     room[64];
     json_t  *frame;
     char    *text;
 
-    /* everyone in the room gets it, the ticket's creator too: the
-     * assignment explanation (other moderators' names, presence and
-     * scores) is for staff, who read it with GET /api/tickets/:id */
-    json_object_del(data, "assignment");
-    snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
-    frame = json_pack("{s:s, s:s, s:s, s:O}", "type", "event",
-                      "event", "ticket_updated", "room", room, "data", data);
+    frame = json_pack("{s:s, s:s, s:s?, s:O}", "type", "event",
+                      "event", event, "room", room, "data", data);
+    if (frame != NULL && room == NULL) {
+        json_object_set_new(frame, "room", json_null());
+    }
     text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
                  : NULL;
     json_decref(frame);
     if (text != NULL) {
         link_server_broadcast(text, strlen(text));
         redis_bridge_publish(text, strlen(text));
-        log_debug("event ticket_updated room=%s", room);
+        log_debug("event %s room=%s", event, room ? room : "-");
     }
     free(text);
+}
+
+
+/* Send a ticket_updated event for the ticket to every worker link. */
+static void
+emit_ticket_updated(const char *ticket_id, json_t *data)
+{
+    char  room[64];
+
+    /* everyone in the room gets it, the ticket's creator too: the
+     * assignment explanation (other moderators' names, presence and
+     * scores) is for staff, who read it with GET /api/tickets/:id */
+    json_object_del(data, "assignment");
+    snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
+    emit_event("ticket_updated", room, data);
+}
+
+
+/* The ticket's assignee changed: every worker re-checks the members of
+ * its room against the visibility rule (a former assignee leaves). */
+static void
+emit_ticket_access_changed(const char *ticket_id)
+{
+    json_t  *data = ts_rights_ticket_access_changed(ticket_id);
+
+    if (data != NULL) {
+        emit_event(TS_EV_TICKET_ACCESS_CHANGED, NULL, data);
+        json_decref(data);
+    }
 }
 
 
@@ -719,6 +747,7 @@ static void
 assign_done(job_t *j)
 {
     if (j->rc == TS_OK) {
+        emit_ticket_access_changed(payload_str(j, "ticketId"));
         emit_ticket_updated(payload_str(j, "ticketId"), j->event);
         job_runner_wake();       /* the "Ticket Assigned" mail is due */
         finish_ok(j);

@@ -200,6 +200,10 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
                      "{\"type\":\"hello\",\"pid\":%P,\"worker\":%ui}",
                      ngx_pid, ngx_worker) - hello;
     ngx_http_ticket_link_send_message((const char *) hello, n);
+
+    /* rights pushes sent while the link was down are lost: the sockets
+     * fall back to the store (DESIGN.md section 7) */
+    ngx_http_ticket_ws_resync();
 }
 
 

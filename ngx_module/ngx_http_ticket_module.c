@@ -127,6 +127,27 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       offsetof(ngx_http_ticket_loc_conf_t, ws_send_buffer),
       NULL },
 
+    { ngx_string("ticket_socketio_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ticket_loc_conf_t, ws_connect_timeout),
+      NULL },
+
+    { ngx_string("ticket_socketio_event_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ticket_socketio_event_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_socketio_user_sockets"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ticket_ws_user_sockets,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ticket_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -212,6 +233,8 @@ ngx_http_ticket_create_main_conf(ngx_conf_t *cf)
     tmcf->lockout_failures = NGX_CONF_UNSET;
     tmcf->lockout_window = NGX_CONF_UNSET;
     tmcf->lockout_time = NGX_CONF_UNSET;
+    tmcf->ws_user_sockets = NGX_CONF_UNSET_UINT;
+    tmcf->ws_users_size = NGX_CONF_UNSET_SIZE;
 
     return tmcf;
 }
@@ -242,7 +265,7 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     tmcf->api.lockout_window_ms = (int64_t) tmcf->lockout_window * 1000;
     tmcf->api.lockout_ms = (int64_t) tmcf->lockout_time * 1000;
 
-    return NGX_CONF_OK;
+    return ngx_http_ticket_ws_users_conf(cf, tmcf);
 }
 
 
@@ -273,6 +296,9 @@ ngx_http_ticket_create_loc_conf(ngx_conf_t *cf)
     tlcf->ping_timeout = NGX_CONF_UNSET_MSEC;
     tlcf->ws_max_message = NGX_CONF_UNSET_SIZE;
     tlcf->ws_send_buffer = NGX_CONF_UNSET_SIZE;
+    tlcf->ws_connect_timeout = NGX_CONF_UNSET_MSEC;
+    tlcf->ws_event_rate = NGX_CONF_UNSET_UINT;
+    tlcf->ws_event_burst = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -308,6 +334,21 @@ ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ticket_socketio_max_message\" must be between "
                            "1k and 64m");
+        return NGX_CONF_ERROR;
+    }
+    ngx_conf_merge_msec_value(conf->ws_connect_timeout,
+                              prev->ws_connect_timeout, 10000);
+    if (conf->ws_event_rate == NGX_CONF_UNSET_UINT) {
+        conf->ws_event_rate = prev->ws_event_rate;
+        conf->ws_event_burst = prev->ws_event_burst;
+    }
+    ngx_conf_merge_uint_value(conf->ws_event_rate, prev->ws_event_rate, 20);
+    ngx_conf_merge_uint_value(conf->ws_event_burst, prev->ws_event_burst,
+                              100);
+    if (conf->ws_connect_timeout < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_socketio_connect_timeout\" must be at "
+                           "least 1s");
         return NGX_CONF_ERROR;
     }
     if (conf->ws_send_buffer < 16 * 1024) {

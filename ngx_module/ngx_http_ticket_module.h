@@ -24,6 +24,10 @@ typedef struct {
     ngx_str_t            redis;           /* ticket_redis URL, "" = none */
     ts_config_t          api;             /* the above, for shared/ */
     ngx_uint_t           used;            /* some location has ticket_api */
+    ngx_uint_t           socketio_used;   /* ... has ticket_socketio */
+    ngx_uint_t           ws_user_sockets; /* ticket_socketio_user_sockets */
+    size_t               ws_users_size;   /* ... zone=size */
+    ngx_shm_zone_t      *ws_users;        /* NULL: no limit */
 } ngx_http_ticket_main_conf_t;
 
 typedef struct {
@@ -40,6 +44,9 @@ typedef struct {
     ngx_msec_t           ping_timeout;
     size_t               ws_max_message;  /* ticket_socketio_max_message */
     size_t               ws_send_buffer;  /* ticket_socketio_send_buffer */
+    ngx_msec_t           ws_connect_timeout; /* ..._connect_timeout */
+    ngx_uint_t           ws_event_rate;   /* ticket_socketio_event_rate */
+    ngx_uint_t           ws_event_burst;
 } ngx_http_ticket_loc_conf_t;
 
 /* Per-request state: the bearer token is verified at most once. */
@@ -84,6 +91,25 @@ char *ngx_http_ticket_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_ticket_ws_deliver(const char *payload, size_t len);
 /* Close every socket with 1001 (the worker is going away). */
 void ngx_http_ticket_ws_shutdown(void);
+/* The link to ticketd is back: re-authorise every socket from the store
+ * (rights pushes may have been missed). */
+void ngx_http_ticket_ws_resync(void);
+char *ngx_http_ticket_socketio_event_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_ticket_ws_users.c: sockets per user across the workers. */
+char *ngx_http_ticket_ws_user_sockets(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* Defaults, and the shared zone when ticket_socketio is used. */
+char *ngx_http_ticket_ws_users_conf(ngx_conf_t *cf,
+    ngx_http_ticket_main_conf_t *tmcf);
+/* Take a place for a socket of the user: NGX_OK, NGX_DECLINED at the
+ * limit, NGX_ERROR when the zone is full (logged). */
+ngx_int_t ngx_http_ticket_ws_users_acquire(ngx_http_ticket_main_conf_t *tmcf,
+    const char *user_id);
+/* Give back a place taken by ngx_http_ticket_ws_users_acquire(). */
+void ngx_http_ticket_ws_users_release(ngx_http_ticket_main_conf_t *tmcf,
+    const char *user_id);
 ngx_int_t ngx_http_ticket_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_ticket_cors.c */

@@ -5,10 +5,27 @@
  * long-lived connection owned by this file: bytes go through ts_ws (frames)
  * and ts_sio (packets).  Engine.IO: the open packet, server pings every
  * ping interval, a missing pong within the timeout closes.  Socket.IO:
- * CONNECT must carry auth {token}; the token is checked here and the user
- * (and revocation) in the thread pool, then CONNECT or CONNECT_ERROR.
- * Events: join_ticket / leave_ticket (visibility checked in the thread
- * pool, like GET /api/tickets/:id).
+ * CONNECT must carry auth {token} within ticket_socketio_connect_timeout;
+ * the token is checked here and the session in the thread pool with
+ * ts_session_load(), REST's own function, then CONNECT or CONNECT_ERROR.
+ * Events: join_ticket / leave_ticket (ts_ticket_visible(), the rule of
+ * GET /api/tickets/:id, in the thread pool).
+ *
+ * Rights follow REST continuously (DESIGN.md section 7): no role or room
+ * is trusted past the push that can invalidate it.  ticketd's internal
+ * rights events (ts_session.h) are applied here and never reach a client:
+ * session_revoked closes that token's sockets, user_changed and
+ * ticket_access_changed re-authorise the sockets concerned in the thread
+ * pool (rooms no longer visible are left with a room_left event), and a
+ * link to ticketd that comes back re-authorises every socket, since
+ * pushes may have been missed.  The token's exp closes its socket.  A
+ * check in flight while such a push arrives is stale and is run again
+ * (ws->gen, ngx_http_ticket_ws_access_epoch).
+ *
+ * Abuse is bounded per socket: thread tasks in flight
+ * (NGX_HTTP_TICKET_WS_MAX_TASKS), client events by a token bucket
+ * (ticket_socketio_event_rate), and sockets per user across the node's
+ * workers (ticket_socketio_user_sockets, a shared-memory count).
  *
  * Delivery: ticketd sends every event to every worker; this worker encodes
  * it once and queues it on its local sockets in the room (or on every
@@ -26,10 +43,13 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_json.h"
 
+#include "ts_session.h"
 #include "ts_sio.h"
 #include "ts_ws.h"
 
 #define NGX_HTTP_TICKET_WS_ROOMS   64      /* rooms one socket may join */
+#define NGX_HTTP_TICKET_WS_MAX_TASKS  4    /* client tasks in flight */
+#define NGX_HTTP_TICKET_WS_MAX_REDO   8    /* stale checks run again */
 
 typedef struct ngx_http_ticket_ws_s  ngx_http_ticket_ws_t;
 
@@ -47,13 +67,24 @@ struct ngx_http_ticket_ws_s {
     ngx_event_t                  ping;
     ngx_uint_t                   awaiting_pong;
 
+    ngx_event_t                  deadline;     /* CONNECT due, then exp */
+    ngx_event_t                  closer;       /* finalizes after a close */
+
     char                         sid[TS_SIO_SID_LEN + 1];
     ts_claims_t                  claims;
-    ts_role_e                    role;
     ngx_uint_t                   connecting;   /* CONNECT being checked */
     ngx_uint_t                   authed;
+    ngx_uint_t                   counted;      /* in the per-user count */
     ngx_uint_t                   closed;
     ngx_uint_t                   tasks;        /* thread tasks in flight */
+    ngx_uint_t                   client_tasks; /* ... of them CONNECT/join */
+
+    ngx_uint_t                   gen;          /* rights pushes seen */
+    ngx_uint_t                   reauth;       /* re-authorisation running */
+    ngx_uint_t                   reauth_again; /* ... and another is due */
+
+    ngx_msec_t                   bucket_at;    /* event rate token bucket */
+    ngx_uint_t                   bucket;       /* tokens x 1000 */
 
     ngx_uint_t                   nrooms;
     ngx_queue_t                  rooms;        /* its memberships */
@@ -64,6 +95,9 @@ struct ngx_http_ticket_ws_s {
 
 static ngx_queue_t  ngx_http_ticket_ws_sockets;
 static ngx_uint_t   ngx_http_ticket_ws_ready;
+/* ticket_access_changed pushes seen: a join check older than one is
+ * stale */
+static ngx_uint_t   ngx_http_ticket_ws_access_epoch;
 
 /*
  * The rooms of this worker, by ticket id (a red-black tree of the ids'
@@ -116,20 +150,51 @@ static void ngx_http_ticket_ws_write(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws,
     uint16_t code);
 static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
+static void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
 
 
 char *
 ngx_http_ticket_socketio(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_ticket_loc_conf_t  *tlcf = conf;
-    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_ticket_loc_conf_t   *tlcf = conf;
+    ngx_http_ticket_main_conf_t  *tmcf;
+    ngx_http_core_loc_conf_t     *clcf;
 
     if (tlcf->socketio != NGX_CONF_UNSET) {
         return "is duplicate";
     }
     tlcf->socketio = 1;
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ticket_module);
+    tmcf->socketio_used = 1;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_ticket_ws_handler;
+    return NGX_CONF_OK;
+}
+
+
+/* ticket_socketio_event_rate rate [burst]: events per second per socket. */
+char *
+ngx_http_ticket_socketio_event_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ticket_loc_conf_t  *tlcf = conf;
+    ngx_str_t                   *value = cf->args->elts;
+    ngx_int_t                    rate, burst;
+
+    if (tlcf->ws_event_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+    rate = ngx_atoi(value[1].data, value[1].len);
+    burst = (cf->args->nelts == 3) ? ngx_atoi(value[2].data, value[2].len)
+                                   : rate;
+    if (rate == NGX_ERROR || rate < 1 || rate > 100000
+        || burst == NGX_ERROR || burst < 1 || burst > 100000)
+    {
+        return "wants an event rate per second and a burst, each from 1 "
+               "to 100000";
+    }
+    tlcf->ws_event_rate = (ngx_uint_t) rate;
+    tlcf->ws_event_burst = (ngx_uint_t) burst;
     return NGX_CONF_OK;
 }
 
@@ -191,6 +256,7 @@ ngx_http_ticket_ws_queue(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
                       "socket.io: slow reader, %uz bytes queued, closing",
                       ws->out_len);
         ws->out_len = 0;
+        ngx_http_ticket_ws_reset(ws);
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
         return -1;
     }
@@ -324,6 +390,26 @@ ngx_http_ticket_ws_send_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 }
 
 
+/* The socket's session ends (a close, or the client's DISCONNECT): ticketd
+ * and the per-user count are told, the token's expiry timer goes. */
+static void
+ngx_http_ticket_ws_unauth(ngx_http_ticket_ws_t *ws)
+{
+    if (!ws->authed) {
+        return;
+    }
+    ws->authed = 0;
+    ngx_http_ticket_ws_presence(ws, -1);
+    if (ws->counted) {
+        ws->counted = 0;
+        ngx_http_ticket_ws_users_release(ws->mconf, ws->claims.user_id);
+    }
+    if (ws->deadline.timer_set) {
+        ngx_del_timer(&ws->deadline);
+    }
+}
+
+
 /*
  * Everything a socket holds goes, once, on either way out: our own close,
  * or the request ending under us (the pool cleanup).  The peer is told
@@ -334,12 +420,12 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
 {
     ws->closed = 1;
     ngx_http_ticket_ws_send_close(ws, code);
-    if (ws->authed) {
-        ws->authed = 0;
-        ngx_http_ticket_ws_presence(ws, -1);
-    }
+    ngx_http_ticket_ws_unauth(ws);
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
+    }
+    if (ws->deadline.timer_set) {
+        ngx_del_timer(&ws->deadline);
     }
     ngx_queue_remove(&ws->queue);
     ngx_http_ticket_ws_leave_all(ws);
@@ -355,20 +441,74 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
 }
 
 
+/*
+ * Close a socket from anywhere: everything it holds is released now, the
+ * request is finalized by a posted event.  Callers may still look at ws
+ * (ws->closed) after this returns, and a close from outside the request's
+ * own handlers -- a delivery, a rights push, a timer -- still ends the
+ * connection at once: the termination nginx posts for a request with a
+ * write handler runs only when someone runs the connection's posted
+ * requests, which the closer does.
+ */
 static void
 ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 {
-    ngx_http_request_t  *r = ws->request;
-
     if (ws->closed) {
         return;
     }
     ngx_http_ticket_ws_release(ws, code);
+    ngx_post_event(&ws->closer, &ngx_posted_events);
+}
 
-    if (ws->tasks == 0) {
-        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+
+/*
+ * Finalize a closed socket's request, unless a thread task still uses it:
+ * then the last task's completion finalizes, and meanwhile the closer is
+ * also a timer that is not cancelable, so a worker shutting down waits
+ * for the task instead of exiting with the connection open.
+ */
+static void
+ngx_http_ticket_ws_finalize(ngx_http_ticket_ws_t *ws)
+{
+    if (ws->closer.posted) {
+        ngx_delete_posted_event(&ws->closer);
     }
-    /* else the last task's completion finalizes */
+    if (ws->tasks == 0) {
+        ngx_http_finalize_request(ws->request, NGX_HTTP_CLOSE);
+    } else if (!ws->closer.timer_set) {
+        ngx_add_timer(&ws->closer, 1000);
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_closer(ngx_event_t *ev)
+{
+    ngx_http_ticket_ws_t  *ws = ev->data;
+    ngx_connection_t      *c = ws->request->connection;
+
+    ngx_http_ticket_ws_finalize(ws);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* A reader too far behind: its connection is reset, so the kernel drops
+ * what it still buffers for it at once instead of holding the socket
+ * (and its send buffer) while the peer keeps its window shut. */
+static void
+ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws)
+{
+    ngx_connection_t  *c = ws->request->connection;
+    struct linger      linger;
+
+    linger.l_onoff = 1;
+    linger.l_linger = 0;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const void *) &linger,
+                   sizeof(struct linger)) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, ngx_socket_errno,
+                      "setsockopt(SO_LINGER) failed");
+    }
 }
 
 
@@ -377,96 +517,20 @@ ngx_http_ticket_ws_shutdown(void)
 {
     ngx_queue_t           *q;
     ngx_http_ticket_ws_t  *ws;
+    ngx_connection_t      *c;
 
     if (!ngx_http_ticket_ws_ready) {
         return;
     }
+    /* the process exits: no posted event runs any more */
     while (!ngx_queue_empty(&ngx_http_ticket_ws_sockets)) {
         q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
         ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
+        c = ws->request->connection;
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_GOING);
+        ngx_http_ticket_ws_finalize(ws);
+        ngx_http_run_posted_requests(c);
     }
-}
-
-
-/* --- thread tasks: the store checks of CONNECT and join_ticket ------------ */
-
-typedef enum {
-    NGX_HTTP_TICKET_WS_CONNECT,
-    NGX_HTTP_TICKET_WS_JOIN
-} ngx_http_ticket_ws_job_e;
-
-typedef struct {
-    ngx_http_ticket_ws_t      *ws;
-    ngx_http_ticket_ws_job_e   job;
-    ts_claims_t                claims;
-    ts_oid_t                   ticket;
-    int64_t                    ack_id;
-    /* results */
-    int                        ok;
-    ts_role_e                  role;
-    char                       err[128];
-} ngx_http_ticket_ws_task_t;
-
-
-static void
-ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
-{
-    ngx_http_ticket_ws_task_t  *t = data;
-    ts_store_t                 *s;
-    ts_user_t                   u;
-    ts_ticket_keys_t            k;
-    char                        err[200];
-
-    s = ngx_http_ticket_thread_store(t->ws->mconf, err, sizeof(err));
-    if (s == NULL) {
-        ngx_snprintf((u_char *) t->err, sizeof(t->err) - 1,
-                     "Service unavailable%Z");
-        return;
-    }
-
-    if (t->job == NGX_HTTP_TICKET_WS_CONNECT) {
-        ngx_memzero(&u, sizeof(u));
-        if (ts_store_token_revoked(s, t->claims.sig) == TS_NOT_FOUND
-            && ts_store_user_by_id(s, t->claims.user_id, &u) == TS_OK)
-        {
-            t->ok = 1;
-            t->role = u.role;
-        }
-        ts_user_clear(&u);
-        return;
-    }
-
-    /* join: the same visibility rule as GET /api/tickets/:id */
-    if (ts_store_ticket_get(s, t->ticket, 0, NULL, &k) == TS_OK
-        && (t->role == TS_ROLE_ADMIN
-            || ngx_strcmp(k.created_by, t->claims.user_id) == 0
-            || ngx_strcmp(k.assigned_to, t->claims.user_id) == 0))
-    {
-        t->ok = 1;
-    }
-}
-
-
-static void
-ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
-{
-    ngx_http_ticket_thread_run(ngx_http_ticket_ws_task_call, data, log);
-}
-
-
-static void
-ngx_http_ticket_ws_ack(ngx_http_ticket_ws_t *ws, int64_t ack_id, json_t *v)
-{
-    json_t  *args;
-
-    if (ack_id < 0) {
-        json_decref(v);
-        return;
-    }
-    args = json_pack("[o]", v);
-    ngx_http_ticket_ws_send_owned(ws, ts_sio_ack(NULL, ack_id, args, NULL));
-    json_decref(args);
 }
 
 
@@ -575,6 +639,272 @@ ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws)
 }
 
 
+/* --- thread tasks: the store checks ----------------------------------------- */
+
+/*
+ * Every task loads the session first (ts_session_load: revocation, the
+ * user, the role from the store) -- the role is never remembered between
+ * checks -- and then:
+ *   CONNECT  nothing more;
+ *   JOIN     the ticket's visibility (ts_ticket_visible);
+ *   REAUTH   the visibility of every room the socket was in when posted.
+ */
+typedef enum {
+    NGX_HTTP_TICKET_WS_CONNECT,
+    NGX_HTTP_TICKET_WS_JOIN,
+    NGX_HTTP_TICKET_WS_REAUTH
+} ngx_http_ticket_ws_job_e;
+
+typedef struct {
+    ngx_http_ticket_ws_t      *ws;
+    ngx_http_ticket_ws_job_e   job;
+    ts_claims_t                claims;
+    ts_oid_t                   ticket;
+    int64_t                    ack_id;
+    ngx_uint_t                 gen;          /* ws->gen when posted */
+    ngx_uint_t                 access;       /* the access epoch then */
+    ngx_uint_t                 redo;         /* times run again */
+    ngx_uint_t                 nrooms;       /* REAUTH: rooms to check */
+    ts_oid_t                   rooms[NGX_HTTP_TICKET_WS_ROOMS];
+    /* results */
+    ts_session_e               session;
+    int                        ok;           /* JOIN: visible */
+    u_char                     visible[NGX_HTTP_TICKET_WS_ROOMS];
+} ngx_http_ticket_ws_task_t;
+
+static ngx_int_t ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws,
+    ngx_http_ticket_ws_job_e job, const char *ticket, int64_t ack_id);
+
+
+/* ok: 1 visible, 0 not (or no such ticket); -1 when the store failed. */
+static int
+ngx_http_ticket_ws_visible(ts_store_t *s, const ts_user_t *u,
+    const char *ticket)
+{
+    ts_ticket_keys_t  k;
+
+    switch (ts_store_ticket_get(s, ticket, 0, NULL, &k)) {
+    case TS_OK:
+        return ts_ticket_visible(u, &k);
+    case TS_NOT_FOUND:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
+{
+    ngx_http_ticket_ws_task_t  *t = data;
+    ts_store_t                 *s;
+    ts_user_t                   u;
+    ngx_uint_t                  i;
+    int                         v;
+    char                        err[200];
+
+    t->ok = 0;
+    s = ngx_http_ticket_thread_store(t->ws->mconf, err, sizeof(err));
+    if (s == NULL) {
+        t->session = TS_SESSION_ERROR;
+        ngx_log_error(NGX_LOG_ERR, log, 0, "socket.io: store: %s", err);
+        return;
+    }
+
+    /* one snapshot for the session and its tickets */
+    ts_store_read_begin(s);
+    t->session = ts_session_load(s, &t->claims, &u);
+
+    if (t->session == TS_SESSION_OK) {
+        if (t->job == NGX_HTTP_TICKET_WS_JOIN) {
+            v = ngx_http_ticket_ws_visible(s, &u, t->ticket);
+            if (v < 0) {
+                t->session = TS_SESSION_ERROR;
+            }
+            t->ok = v > 0;
+
+        } else if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
+            for (i = 0; i < t->nrooms; i++) {
+                v = ngx_http_ticket_ws_visible(s, &u, t->rooms[i]);
+                if (v < 0) {
+                    t->session = TS_SESSION_ERROR;
+                    break;
+                }
+                t->visible[i] = (u_char) v;
+            }
+        }
+        ts_user_clear(&u);
+    }
+    ts_store_read_end(s);
+
+    if (t->session == TS_SESSION_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "socket.io: store: %s",
+                      ts_store_errmsg(s));
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
+{
+    ngx_http_ticket_thread_run(ngx_http_ticket_ws_task_call, data, log);
+}
+
+
+static void
+ngx_http_ticket_ws_ack(ngx_http_ticket_ws_t *ws, int64_t ack_id, json_t *v)
+{
+    json_t  *args;
+
+    if (ack_id < 0) {
+        json_decref(v);
+        return;
+    }
+    args = json_pack("[o]", v);
+    ngx_http_ticket_ws_send_owned(ws, ts_sio_ack(NULL, ack_id, args, NULL));
+    json_decref(args);
+}
+
+
+static void
+ngx_http_ticket_ws_ack_error(ngx_http_ticket_ws_t *ws, int64_t ack_id,
+    const char *error)
+{
+    ngx_http_ticket_ws_ack(ws, ack_id, json_pack("{s:b, s:s}", "ok", 0,
+                                                 "error", error));
+}
+
+
+/* The session is over (revoked, expired, user gone): a Socket.IO
+ * DISCONNECT, so the client does not reconnect by itself, then close. */
+static void
+ngx_http_ticket_ws_disconnect(ngx_http_ticket_ws_t *ws, const char *why)
+{
+    ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                  "socket.io: %s, disconnecting user %s", why,
+                  ws->claims.user_id);
+    ngx_http_ticket_ws_send_text(ws, "41", 2);
+    ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_NORMAL);
+}
+
+
+/* The session opened: counted, announced, and closed at the token's exp. */
+static void
+ngx_http_ticket_ws_authed(ngx_http_ticket_ws_t *ws)
+{
+    ngx_int_t  rc;
+    time_t     left;
+
+    rc = ngx_http_ticket_ws_users_acquire(ws->mconf, ws->claims.user_id);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                          "socket.io: user %s has %ui sockets already, "
+                          "refused", ws->claims.user_id,
+                          ws->mconf->ws_user_sockets);
+        }
+        ngx_http_ticket_ws_send_owned(ws,
+            ts_sio_connect_error(NULL, rc == NGX_DECLINED
+                                       ? "Too many connections"
+                                       : "Internal server error", NULL));
+        return;
+    }
+    ws->counted = ws->mconf->ws_users != NULL;
+
+    if (ws->deadline.timer_set) {
+        ngx_del_timer(&ws->deadline);           /* the CONNECT timeout */
+    }
+    ws->authed = 1;
+    ngx_http_ticket_ws_presence(ws, 1);
+    ngx_http_ticket_ws_send_owned(ws, ts_sio_connect_ok(NULL, ws->sid, NULL));
+    if (ws->closed) {
+        return;
+    }
+    left = (time_t) ws->claims.exp - ngx_time();
+    if (left <= 0) {
+        ngx_http_ticket_ws_disconnect(ws, "token expired");
+        return;
+    }
+    ngx_add_timer(&ws->deadline, (ngx_msec_t) left * 1000);
+}
+
+
+/* Apply a re-authorisation: rooms the user may no longer see are left,
+ * and the client told with room_left {ticketId}. */
+static void
+ngx_http_ticket_ws_reauthed(ngx_http_ticket_ws_t *ws,
+    ngx_http_ticket_ws_task_t *t)
+{
+    ngx_uint_t                    i;
+    ngx_http_ticket_ws_member_t  *m;
+    json_t                       *args;
+
+    switch (t->session) {
+    case TS_SESSION_OK:
+        break;
+    case TS_SESSION_INVALID:
+        ngx_http_ticket_ws_disconnect(ws, "session ended");
+        return;
+    default:
+        /* rights unknown: the client reconnects and is checked afresh */
+        ngx_log_error(NGX_LOG_ERR, ws->request->connection->log, 0,
+                      "socket.io: cannot re-authorise user %s, closing",
+                      ws->claims.user_id);
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+        return;
+    }
+
+    for (i = 0; i < t->nrooms && !ws->closed; i++) {
+        if (t->visible[i]
+            || (m = ngx_http_ticket_ws_membership(ws, t->rooms[i])) == NULL)
+        {
+            continue;
+        }
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "socket.io: user %s may no longer see ticket %s, "
+                      "leaving its room", ws->claims.user_id, t->rooms[i]);
+        ngx_http_ticket_ws_leave(m);
+        args = json_pack("[{s:s}]", "ticketId", t->rooms[i]);
+        if (args != NULL) {
+            ngx_http_ticket_ws_send_owned(ws,
+                ts_sio_event(NULL, "room_left", args, NULL));
+            json_decref(args);
+        }
+    }
+}
+
+
+/* A check that started before a rights push it may not have seen is run
+ * again; NGX_OK when it was. */
+static ngx_int_t
+ngx_http_ticket_ws_redo(ngx_http_ticket_ws_t *ws, ngx_thread_task_t *task,
+    ngx_http_ticket_ws_task_t *t)
+{
+    if (t->gen == ws->gen
+        && (t->job != NGX_HTTP_TICKET_WS_JOIN
+            || t->access == ngx_http_ticket_ws_access_epoch))
+    {
+        return NGX_DECLINED;
+    }
+    if (t->redo++ >= NGX_HTTP_TICKET_WS_MAX_REDO) {
+        return NGX_DECLINED;                    /* answered as an error */
+    }
+    t->gen = ws->gen;
+    t->access = ngx_http_ticket_ws_access_epoch;
+    if (ngx_thread_task_post(ws->conf->pool, task) != NGX_OK) {
+        t->redo = NGX_HTTP_TICKET_WS_MAX_REDO + 1;
+        return NGX_DECLINED;
+    }
+    ws->tasks++;
+    ws->request->main->blocked++;
+    if (t->job != NGX_HTTP_TICKET_WS_REAUTH) {
+        ws->client_tasks++;
+    }
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_ticket_ws_task_done(ngx_event_t *ev)
 {
@@ -583,45 +913,89 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
     ngx_http_ticket_ws_t       *ws = t->ws;
     ngx_http_request_t         *r = ws->request;
     ngx_connection_t           *c = r->connection;
+    ngx_uint_t                  stale;
     ngx_int_t                   rc;
 
     r->main->blocked--;
     ws->tasks--;
+    if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
+        ws->reauth = 0;
+    } else {
+        ws->client_tasks--;
+    }
 
     if (ws->closed) {
         if (ws->tasks == 0) {
-            ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+            ngx_http_ticket_ws_finalize(ws);
         }
         ngx_free(task);
         ngx_http_run_posted_requests(c);
         return;
     }
 
-    if (t->job == NGX_HTTP_TICKET_WS_CONNECT) {
+    if (t->job != NGX_HTTP_TICKET_WS_REAUTH
+        && ngx_http_ticket_ws_redo(ws, task, t) == NGX_OK)
+    {
+        return;
+    }
+    stale = t->redo > NGX_HTTP_TICKET_WS_MAX_REDO;
+
+    switch (t->job) {
+
+    case NGX_HTTP_TICKET_WS_CONNECT:
         ws->connecting = 0;
-        if (t->ok) {
-            ws->authed = 1;
-            ws->claims = t->claims;
-            ws->role = t->role;
-            ngx_http_ticket_ws_presence(ws, 1);
-            ngx_http_ticket_ws_send_owned(ws,
-                ts_sio_connect_ok(NULL, ws->sid, NULL));
+        if (t->session == TS_SESSION_OK && !stale) {
+            ngx_http_ticket_ws_authed(ws);
         } else {
             ngx_http_ticket_ws_send_owned(ws,
-                ts_sio_connect_error(NULL, t->err[0] ? t->err
-                                                     : "Invalid token", NULL));
+                ts_sio_connect_error(NULL,
+                                     t->session == TS_SESSION_INVALID
+                                     ? "Invalid token"
+                                     : "Internal server error", NULL));
         }
-    } else if (t->ok && ws->authed) {
-        rc = ngx_http_ticket_ws_join(ws, t->ticket);
-        ngx_http_ticket_ws_ack(ws, t->ack_id,
-            rc == NGX_OK ? json_pack("{s:b, s:s}", "ok", 1, "room", "joined")
-            : json_pack("{s:b, s:s}", "ok", 0, "error",
-                        rc == NGX_DECLINED ? "Too many rooms"
-                                           : "Internal server error"));
-    } else {
-        ngx_http_ticket_ws_ack(ws, t->ack_id,
-                               json_pack("{s:b, s:s}", "ok", 0, "error",
-                                         "Ticket not found"));
+        break;
+
+    case NGX_HTTP_TICKET_WS_JOIN:
+        if (!ws->authed) {
+            ngx_http_ticket_ws_ack_error(ws, t->ack_id, "Ticket not found");
+        } else if (t->session == TS_SESSION_INVALID) {
+            ngx_http_ticket_ws_disconnect(ws, "session ended");
+        } else if (t->session != TS_SESSION_OK || stale) {
+            ngx_http_ticket_ws_ack_error(ws, t->ack_id,
+                                         "Internal server error");
+        } else if (!t->ok) {
+            ngx_http_ticket_ws_ack_error(ws, t->ack_id, "Ticket not found");
+        } else {
+            rc = ngx_http_ticket_ws_join(ws, t->ticket);
+            if (rc == NGX_OK) {
+                ngx_http_ticket_ws_ack(ws, t->ack_id,
+                                       json_pack("{s:b, s:s}", "ok", 1,
+                                                 "room", "joined"));
+            } else {
+                ngx_http_ticket_ws_ack_error(ws, t->ack_id,
+                                             rc == NGX_DECLINED
+                                             ? "Too many rooms"
+                                             : "Internal server error");
+            }
+        }
+        break;
+
+    default: /* NGX_HTTP_TICKET_WS_REAUTH */
+        if (!ws->authed) {
+            ws->reauth_again = 0;               /* the client left */
+        } else if (ws->reauth_again) {
+            /* a newer push came meanwhile: only a check after it counts */
+            ws->reauth_again = 0;
+            if (ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_REAUTH, NULL,
+                                        -1)
+                != NGX_OK)
+            {
+                ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+            }
+        } else {
+            ngx_http_ticket_ws_reauthed(ws, t);
+        }
+        break;
     }
 
     ngx_free(task);
@@ -629,19 +1003,31 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
 }
 
 
-static void
+/*
+ * Post a check; NGX_OK, NGX_BUSY at the socket's limit of client tasks
+ * (nothing is queued), NGX_ERROR when it could not be posted (logged).
+ */
+static ngx_int_t
 ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws, ngx_http_ticket_ws_job_e job,
     const char *ticket, int64_t ack_id)
 {
-    ngx_thread_task_t          *task;
-    ngx_http_ticket_ws_task_t  *t;
+    ngx_thread_task_t            *task;
+    ngx_http_ticket_ws_task_t    *t;
+    ngx_queue_t                  *q;
+    ngx_http_ticket_ws_member_t  *m;
+
+    if (job != NGX_HTTP_TICKET_WS_REAUTH
+        && ws->client_tasks >= NGX_HTTP_TICKET_WS_MAX_TASKS)
+    {
+        return NGX_BUSY;
+    }
 
     /* malloc'ed, not from r->pool: a long connection must not grow it */
     task = ngx_calloc(sizeof(ngx_thread_task_t)
                       + sizeof(ngx_http_ticket_ws_task_t),
                       ws->request->connection->log);
     if (task == NULL) {
-        return;
+        return NGX_ERROR;
     }
     t = (ngx_http_ticket_ws_task_t *) (task + 1);
     task->ctx = t;
@@ -651,18 +1037,201 @@ ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws, ngx_http_ticket_ws_job_e job,
     t->ws = ws;
     t->job = job;
     t->claims = ws->claims;
-    t->role = ws->role;
     t->ack_id = ack_id;
+    t->gen = ws->gen;
+    t->access = ngx_http_ticket_ws_access_epoch;
     if (ticket) {
         ngx_memcpy(t->ticket, ticket, sizeof(ts_oid_t));
     }
+    if (job == NGX_HTTP_TICKET_WS_REAUTH) {
+        for (q = ngx_queue_head(&ws->rooms);
+             q != ngx_queue_sentinel(&ws->rooms)
+             && t->nrooms < NGX_HTTP_TICKET_WS_ROOMS;
+             q = ngx_queue_next(q))
+        {
+            m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_socket);
+            ngx_memcpy(t->rooms[t->nrooms++], m->room->id, sizeof(ts_oid_t));
+        }
+    }
 
     if (ngx_thread_task_post(ws->conf->pool, task) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ws->request->connection->log, 0,
+                      "socket.io: cannot post a check to thread pool "
+                      "\"%V\"", &ws->conf->pool_name);
         ngx_free(task);
-        return;
+        return NGX_ERROR;
     }
     ws->tasks++;
     ws->request->main->blocked++;
+    if (job == NGX_HTTP_TICKET_WS_REAUTH) {
+        ws->reauth = 1;
+    } else {
+        ws->client_tasks++;
+    }
+    return NGX_OK;
+}
+
+
+/* --- rights pushes ----------------------------------------------------------- */
+
+/*
+ * Something this socket's rights depend on changed: a check in flight is
+ * stale (gen), and an authenticated socket is re-authorised -- one check
+ * at a time; a push during one asks for another after it.
+ */
+static void
+ngx_http_ticket_ws_recheck(ngx_http_ticket_ws_t *ws)
+{
+    ws->gen++;
+    if (!ws->authed) {
+        return;                 /* a CONNECT in flight runs again */
+    }
+    if (ws->reauth) {
+        ws->reauth_again = 1;
+        return;
+    }
+    if (ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_REAUTH, NULL, -1)
+        != NGX_OK)
+    {
+        /* rights unknown: closed, the client reconnects and is checked */
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+    }
+}
+
+
+/* Each socket of this worker with a session (or a CONNECT in flight) of
+ * the user; sig, when not NULL, narrows to one token. */
+static void
+ngx_http_ticket_ws_each_session(const char *user_id, const char *sig,
+    void (*apply)(ngx_http_ticket_ws_t *ws))
+{
+    ngx_queue_t           *q, *next;
+    ngx_http_ticket_ws_t  *ws;
+
+    /* apply may close the current socket, never the next */
+    for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
+         q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
+        if ((ws->authed || ws->connecting)
+            && (user_id == NULL || ngx_strcmp(ws->claims.user_id, user_id)
+                                   == 0)
+            && (sig == NULL || ngx_strcmp(ws->claims.sig, sig) == 0))
+        {
+            apply(ws);
+        }
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_revoked(ngx_http_ticket_ws_t *ws)
+{
+    if (ws->authed) {
+        ngx_http_ticket_ws_disconnect(ws, "token revoked");
+    } else {
+        ws->gen++;              /* the CONNECT in flight runs again */
+    }
+}
+
+
+static void
+ngx_http_ticket_ws_access_changed(const char *ticket)
+{
+    ngx_queue_t                  *q, *next;
+    uint32_t                      hash;
+    ngx_http_ticket_ws_room_t    *room;
+    ngx_http_ticket_ws_member_t  *m;
+
+    ngx_http_ticket_ws_access_epoch++;          /* joins in flight redo */
+
+    room = ngx_http_ticket_ws_room(ticket, &hash);
+    if (room == NULL) {
+        return;
+    }
+    /* a closed member leaves; the room stays until the loop ends */
+    ngx_http_ticket_ws_delivering = room;
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
+        ngx_http_ticket_ws_recheck(m->ws);
+    }
+    ngx_http_ticket_ws_delivering = NULL;
+    if (ngx_queue_empty(&room->members)) {
+        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_free(room);
+    }
+}
+
+
+/* An internal rights event from ticketd: applied, never forwarded. */
+static void
+ngx_http_ticket_ws_rights(const char *event, json_t *data)
+{
+    ts_rights_t  rt;
+
+    if (ts_rights_parse(event, data, &rt) != 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "socket.io: malformed \"%s\" event from ticketd, "
+                      "ignored", event);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "socket.io: rights event %s %s", event,
+                   rt.kind == TS_RIGHTS_TICKET_ACCESS ? rt.ticket_id
+                                                      : rt.user_id);
+
+    switch (rt.kind) {
+    case TS_RIGHTS_SESSION_REVOKED:
+        ngx_http_ticket_ws_each_session(rt.user_id, rt.sig,
+                                        ngx_http_ticket_ws_revoked);
+        break;
+    case TS_RIGHTS_USER_CHANGED:
+        ngx_http_ticket_ws_each_session(rt.user_id, NULL,
+                                        ngx_http_ticket_ws_recheck);
+        break;
+    default: /* TS_RIGHTS_TICKET_ACCESS */
+        ngx_http_ticket_ws_access_changed(rt.ticket_id);
+        break;
+    }
+}
+
+
+void
+ngx_http_ticket_ws_resync(void)
+{
+    if (!ngx_http_ticket_ws_ready) {
+        return;
+    }
+    /* pushes may have been missed while the link was down: every session
+     * falls back to the store */
+    ngx_http_ticket_ws_access_epoch++;
+    ngx_http_ticket_ws_each_session(NULL, NULL, ngx_http_ticket_ws_recheck);
+}
+
+
+/* The token's exp (or, before CONNECT, the connect timeout) is reached. */
+static void
+ngx_http_ticket_ws_deadline(ngx_event_t *ev)
+{
+    ngx_http_ticket_ws_t  *ws = ev->data;
+    ngx_connection_t      *c = ws->request->connection;
+
+    if (ws->authed) {
+        ngx_http_ticket_ws_disconnect(ws, "token expired");
+    } else {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "socket.io: no CONNECT within %M ms, closing",
+                      ws->conf->ws_connect_timeout);
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
+    }
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -673,6 +1242,7 @@ ngx_http_ticket_ws_connect(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 {
     json_t       *token = json_object_get(p->data, "token");
     const char   *tok;
+    ngx_int_t     rc;
 
     if (ws->authed || ws->connecting) {
         return;
@@ -695,8 +1265,38 @@ ngx_http_ticket_ws_connect(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
             ts_sio_connect_error(NULL, "Invalid token", NULL));
         return;
     }
+    rc = ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_CONNECT, NULL, -1);
+    if (rc != NGX_OK) {
+        ngx_http_ticket_ws_send_owned(ws,
+            ts_sio_connect_error(NULL, rc == NGX_BUSY
+                                       ? "Too many requests in progress"
+                                       : "Internal server error", NULL));
+        return;
+    }
     ws->connecting = 1;
-    ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_CONNECT, NULL, -1);
+}
+
+
+/* 1 when the socket may send one more event now (a token bucket of
+ * ticket_socketio_event_rate per second, burst tokens deep). */
+static ngx_uint_t
+ngx_http_ticket_ws_rate(ngx_http_ticket_ws_t *ws)
+{
+    ngx_msec_int_t  ms;
+    ngx_uint_t      cap;
+
+    cap = ws->conf->ws_event_burst * 1000;
+    ms = (ngx_msec_int_t) (ngx_current_msec - ws->bucket_at);
+    ws->bucket_at = ngx_current_msec;
+    if (ms > 0) {
+        ws->bucket = ngx_min(cap, ws->bucket
+                                  + (ngx_uint_t) ms * ws->conf->ws_event_rate);
+    }
+    if (ws->bucket < 1000) {
+        return 0;
+    }
+    ws->bucket -= 1000;
+    return 1;
 }
 
 
@@ -705,20 +1305,32 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 {
     const char                   *id;
     ngx_http_ticket_ws_member_t  *m;
+    ngx_int_t                     rc;
 
     id = json_string_value(json_array_get(p->args, 0));
 
     if (!ws->authed) {
         return;                 /* events before CONNECT are ignored */
     }
+    if (!ngx_http_ticket_ws_rate(ws)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ws->request->connection->log, 0,
+                       "socket.io: event over the rate, refused");
+        ngx_http_ticket_ws_ack_error(ws, p->ack_id,
+                              "Too many requests, please try again later.");
+        return;
+    }
     if (ngx_strcmp(p->event, "join_ticket") == 0) {
         if (id == NULL || !ts_oid_valid(id)) {
-            ngx_http_ticket_ws_ack(ws, p->ack_id,
-                                   json_pack("{s:b, s:s}", "ok", 0, "error",
-                                             "Ticket not found"));
+            ngx_http_ticket_ws_ack_error(ws, p->ack_id, "Ticket not found");
             return;
         }
-        ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_JOIN, id, p->ack_id);
+        rc = ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_JOIN, id,
+                                     p->ack_id);
+        if (rc != NGX_OK) {
+            ngx_http_ticket_ws_ack_error(ws, p->ack_id, rc == NGX_BUSY
+                                         ? "Too many requests in progress"
+                                         : "Internal server error");
+        }
         return;
     }
     if (ngx_strcmp(p->event, "leave_ticket") == 0) {
@@ -728,9 +1340,7 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
         ngx_http_ticket_ws_ack(ws, p->ack_id, json_pack("{s:b}", "ok", 1));
         return;
     }
-    ngx_http_ticket_ws_ack(ws, p->ack_id,
-                           json_pack("{s:b, s:s}", "ok", 0, "error",
-                                     "Unknown event"));
+    ngx_http_ticket_ws_ack_error(ws, p->ack_id, "Unknown event");
 }
 
 
@@ -771,9 +1381,10 @@ ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws, const char *text,
         } else if (p.sio == TS_SIO_EVENT) {
             ngx_http_ticket_ws_event(ws, &p);
         } else if (p.sio == TS_SIO_DISCONNECT && ws->authed) {
-            ws->authed = 0;
+            ngx_http_ticket_ws_unauth(ws);
             ngx_http_ticket_ws_leave_all(ws);
-            ngx_http_ticket_ws_presence(ws, -1);
+            /* unauthenticated again: a new CONNECT is due in time */
+            ngx_add_timer(&ws->deadline, ws->conf->ws_connect_timeout);
         }
         break;
     default:
@@ -818,12 +1429,17 @@ ngx_http_ticket_ws_read(ngx_http_request_t *r)
     ts_ws_msg_t            msg;
     int                    rc;
 
-    if (ws == NULL || ws->closed) {
+    if (ws == NULL) {
         return;
     }
     if (c->close) {
-        /* ngx_close_idle_connections(): the worker is going away */
+        /* ngx_close_idle_connections(): the worker is going away, and
+         * may exit before a posted closer would run */
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_GOING);
+        ngx_http_ticket_ws_finalize(ws);
+        return;
+    }
+    if (ws->closed) {
         return;
     }
 
@@ -917,6 +1533,12 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         json_decref(frame);
         return;
     }
+    if (ts_rights_internal(event)) {
+        /* applied here, never sent to a client */
+        ngx_http_ticket_ws_rights(event, data);
+        json_decref(frame);
+        return;
+    }
     if (to != NULL) {
         if (ngx_strncmp(to, "ticket_", 7) != 0 || !ts_oid_valid(to + 7)) {
             json_decref(frame);
@@ -996,6 +1618,12 @@ ngx_http_ticket_ws_cleanup(void *data)
          * read handler runs).  The peer still gets a 1001.
          */
         ngx_http_ticket_ws_release(ws, TS_WS_CLOSE_GOING);
+    }
+    if (ws->closer.posted) {
+        ngx_delete_posted_event(&ws->closer);
+    }
+    if (ws->closer.timer_set) {
+        ngx_del_timer(&ws->closer);
     }
 }
 
@@ -1117,6 +1745,15 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
     ws->ping.data = ws;
     ws->ping.log = r->connection->log;
     ws->ping.cancelable = 1;
+    ws->deadline.handler = ngx_http_ticket_ws_deadline;
+    ws->deadline.data = ws;
+    ws->deadline.log = r->connection->log;
+    ws->deadline.cancelable = 1;
+    ws->closer.handler = ngx_http_ticket_ws_closer;
+    ws->closer.data = ws;
+    ws->closer.log = r->connection->log;
+    ws->bucket = tlcf->ws_event_burst * 1000;
+    ws->bucket_at = ngx_current_msec;
 
     open = ts_eio_open(ws->sid, (int) tlcf->ping_interval,
                        (int) tlcf->ping_timeout, (int) tlcf->ws_max_message,
@@ -1124,6 +1761,7 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
     ngx_http_ticket_ws_send_owned(ws, open);
     if (!ws->closed) {
         ngx_add_timer(&ws->ping, tlcf->ping_interval);
+        ngx_add_timer(&ws->deadline, tlcf->ws_connect_timeout);
     }
 
     if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {

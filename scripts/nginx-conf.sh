@@ -11,6 +11,7 @@
 #   MODULE (default build/nginx/ngx_http_ticket_module.so),
 #   REDIS (redis://... cache URL, default off),
 #   WEB_ROOT (the built web UI served at /, default web/dist),
+#   SIO_USER_SOCKETS (ticket_socketio_user_sockets, default the module's),
 #   EXTRA_SERVER (raw directives added to the server block)
 set -euo pipefail
 prefix=$1 port=$2 store=$3 secret=$4 sock=$5
@@ -63,6 +64,7 @@ http {
     ticket_redis ${REDIS:-off};
     ticket_bcrypt_cost ${BCRYPT_COST:-10};
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
+    ${SIO_USER_SOCKETS:+ticket_socketio_user_sockets $SIO_USER_SOCKETS;}
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;
 
     server {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_session.h"
 
 static const ts_route_t  ts_routes[] = {
     { TS_POST,  "/api/auth/signup",      TS_ACCESS_ANYONE, 1, 1,
@@ -244,32 +245,20 @@ static int
 ts_api_authenticate(ts_call_t *c)
 {
     const ts_claims_t  *cl = c->req->claims;
-    ts_rc_e             rc;
 
     if (cl == NULL) {
         ts_api_error(c->resp, 401, "Access Denied. No token found.");
         return -1;
     }
 
-    rc = ts_store_token_revoked(c->store, cl->sig);
-    if (rc == TS_OK) {
+    switch (ts_session_load(c->store, cl, &c->me)) {
+    case TS_SESSION_OK:
+        break;
+    case TS_SESSION_INVALID:
         c->resp->session_refused = 1;
         ts_api_error(c->resp, 401, "Invalid token");
         return -1;
-    }
-    if (rc != TS_NOT_FOUND) {
-        ts_reply_store_error(c);
-        return -1;
-    }
-
-    /* the role comes from the store, not the token: demotion is instant */
-    rc = ts_store_user_by_id(c->store, cl->user_id, &c->me);
-    if (rc == TS_NOT_FOUND) {
-        c->resp->session_refused = 1;
-        ts_api_error(c->resp, 401, "Invalid token");
-        return -1;
-    }
-    if (rc != TS_OK) {
+    default:
         ts_reply_store_error(c);
         return -1;
     }

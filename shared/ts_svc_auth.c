@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_session.h"
 
 #define TS_MSG_BAD_LOGIN  "Invalid credentials"
 #define TS_MSG_LOCKED     "Too many failed login attempts, please try again later."
@@ -280,6 +281,9 @@ ts_svc_logout(ts_call_t *c)
     }
     ts_reply(c, 200, json_pack("{s:s}", "message", "Logout successfully"));
     ts_emit_presence(c, c->me.id, TS_PRESENCE_OFFLINE, c->now);
+    /* the sockets opened with this token close on every worker and host */
+    ts_emit(c, TS_EV_SESSION_REVOKED, NULL,
+            ts_rights_session_revoked(c->me.id, cl->sig));
 }
 
 
@@ -395,6 +399,8 @@ ts_svc_update_user(ts_call_t *c)
     } else {
         ts_reply(c, 200, json_pack("{s:s}", "message",
                                    "User updated successfully"));
+        /* that user's sockets are re-authorised from the store */
+        ts_emit(c, TS_EV_USER_CHANGED, NULL, ts_rights_user_changed(u.id));
     }
 
 done:

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_session.h"
 
 #define TS_COOLDOWN_MS  (72 * 3600 * 1000LL)
 #define TS_HOUR_MS      (3600 * 1000LL)
@@ -168,6 +169,23 @@ ts_svc_modreq_list(ts_call_t *c)
 }
 
 
+/* The applicant's role changed: their sockets are re-authorised.  The
+ * applicant is an id, or a populated {_id, ...}. */
+static void
+ts_emit_user_changed(ts_call_t *c, json_t *applicant)
+{
+    const char  *id;
+
+    if (json_is_object(applicant)) {
+        applicant = json_object_get(applicant, "_id");
+    }
+    id = json_string_value(applicant);
+    if (id != NULL && ts_oid_valid(id)) {
+        ts_emit(c, TS_EV_USER_CHANGED, NULL, ts_rights_user_changed(id));
+    }
+}
+
+
 void
 ts_svc_modreq_decide(ts_call_t *c)
 {
@@ -224,6 +242,9 @@ ts_svc_modreq_decide(ts_call_t *c)
         ts_reply_store_error(c);
     } else {
         c->resp->job_stored = 1;
+        if (accept) {
+            ts_emit_user_changed(c, json_object_get(doc, "applicant"));
+        }
         ts_reply(c, 200, json_pack("{s:s, s:o}", "message",
                                    "Request processed", "request", doc));
     }

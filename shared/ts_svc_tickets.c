@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_session.h"
 
 #define TS_MSG_NO_TICKET   "Ticket not found"
 
@@ -31,15 +32,6 @@ ts_enum(const char *s, size_t len, const char **names, size_t n)
 }
 
 
-static int
-ts_ticket_visible(ts_call_t *c, const ts_ticket_keys_t *k)
-{
-    return c->me.role == TS_ROLE_ADMIN
-           || strcmp(k->created_by, c->me.id) == 0
-           || strcmp(k->assigned_to, c->me.id) == 0;
-}
-
-
 /*
  * Load the ticket named by the route's :id if the caller may see it; on
  * any other outcome the reply is already made and -1 returned.
@@ -52,7 +44,7 @@ ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
 
     rc = ts_store_ticket_get(c->store, c->req->match.params[0],
                              with_comments, doc, k);
-    if (rc == TS_OK && !ts_ticket_visible(c, k)) {
+    if (rc == TS_OK && !ts_ticket_visible(&c->me, k)) {
         if (doc) {
             json_decref(*doc);
             *doc = NULL;

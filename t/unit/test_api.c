@@ -4,7 +4,8 @@
  * HEAD), body parsing (invalid JSON, non-objects, duplicate keys, wrong
  * types), signup/login/logout semantics, lockout, admin-only routes, the
  * role re-read from the store, and that no password hash ever appears in
- * a response or event.
+ * a response or event; the one session-and-visibility rule (ts_session.h)
+ * and the rights events the routes emit for the sockets.
  */
 
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ts_api.h"
+#include "ts_session.h"
 
 int test_api_run(void);
 
@@ -375,6 +377,173 @@ update_user_changes_role_at_once_and_keeps_one_admin(void **state)
 }
 
 
+/* The events of a response named name (a new reference), else NULL. */
+static json_t *
+event_named(json_t *events, const char *name)
+{
+    size_t   i;
+    json_t  *ev;
+
+    json_array_foreach(events, i, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "event")), name)
+            == 0)
+        {
+            return json_incref(ev);
+        }
+    }
+    return NULL;
+}
+
+
+static void
+rights_events_follow_logout_and_role_changes(void **state)
+{
+    fixture_t    *f = *state;
+    json_t       *out, *events, *ev;
+    char          admin_id[32], user_id[32], body[256];
+    char         *ta = signup(f, "erin", admin_id);
+    char         *tu = signup(f, "frank", user_id);
+    ts_claims_t   cl;
+    ts_rights_t   rt;
+
+    /* logout: session_revoked {userId, sig of that token}, room null */
+    assert_int_equal(ts_token_verify(f->cfg.jwt_secret,
+                                     f->cfg.jwt_secret_len, tu, strlen(tu),
+                                     time(NULL), &cl), 0);
+    assert_int_equal(call(f, TS_POST, "/api/auth/logout", NULL, tu, &out,
+                          &events), 200);
+    ev = event_named(events, "session_revoked");
+    assert_non_null(ev);
+    assert_true(json_is_null(json_object_get(ev, "room"))
+                || json_object_get(ev, "room") == NULL);
+    assert_int_equal(ts_rights_parse("session_revoked",
+                                     json_object_get(ev, "data"), &rt), 0);
+    assert_string_equal(rt.user_id, user_id);
+    assert_string_equal(rt.sig, cl.sig);
+    json_decref(ev);
+    json_decref(events);
+    json_decref(out);
+
+    /* update-user: user_changed {userId} */
+    snprintf(body, sizeof(body), "{\"email\":\"frank@x.io\","
+             "\"role\":\"moderator\"}");
+    assert_int_equal(call(f, TS_POST, "/api/auth/update-user", body, ta,
+                          &out, &events), 200);
+    ev = event_named(events, "user_changed");
+    assert_non_null(ev);
+    assert_int_equal(ts_rights_parse("user_changed",
+                                     json_object_get(ev, "data"), &rt), 0);
+    assert_string_equal(rt.user_id, user_id);
+    json_decref(ev);
+    json_decref(events);
+    json_decref(out);
+
+    /* a refused update changes nothing and says nothing */
+    assert_int_equal(call(f, TS_POST, "/api/auth/update-user",
+                          "{\"email\":\"frank@x.io\",\"role\":\"king\"}",
+                          ta, &out, &events), 400);
+    assert_null(event_named(events, "user_changed"));
+    json_decref(events);
+    json_decref(out);
+    free(ta);
+    free(tu);
+}
+
+
+static void
+rights_events_are_schema_checked(void **state)
+{
+    ts_rights_t  rt;
+    json_t      *d;
+    const char  *oid = "0123456789abcdef01234567";
+
+    assert_false(ts_rights_internal("comment_added"));
+    assert_false(ts_rights_internal(NULL));
+    assert_true(ts_rights_internal("ticket_access_changed"));
+
+    d = ts_rights_session_revoked(oid, "abc_DEF-123");
+    assert_int_equal(ts_rights_parse("session_revoked", d, &rt), 0);
+    assert_int_equal(rt.kind, TS_RIGHTS_SESSION_REVOKED);
+    assert_string_equal(rt.sig, "abc_DEF-123");
+    /* a user_changed body is no session_revoked without its sig */
+    json_object_del(d, "sig");
+    assert_int_equal(ts_rights_parse("session_revoked", d, &rt), -1);
+    json_decref(d);
+
+    d = json_pack("{s:s, s:s}", "userId", oid, "sig", "a.b");  /* '.' */
+    assert_int_equal(ts_rights_parse("session_revoked", d, &rt), -1);
+    json_decref(d);
+    d = json_pack("{s:s}", "userId", "0123456789ABCDEF01234567");
+    assert_int_equal(ts_rights_parse("user_changed", d, &rt), -1);
+    json_decref(d);
+    d = json_pack("{s:i}", "ticketId", 7);
+    assert_int_equal(ts_rights_parse("ticket_access_changed", d, &rt), -1);
+    json_decref(d);
+    d = ts_rights_ticket_access_changed(oid);
+    assert_int_equal(ts_rights_parse("ticket_access_changed", d, &rt), 0);
+    assert_string_equal(rt.ticket_id, oid);
+    assert_int_equal(ts_rights_parse("comment_added", d, &rt), -1);
+    json_decref(d);
+    assert_int_equal(ts_rights_parse("user_changed", NULL, &rt), -1);
+}
+
+
+static void
+visibility_is_admin_creator_or_assignee(void **state)
+{
+    ts_user_t         u;
+    ts_ticket_keys_t  k;
+
+    memset(&u, 0, sizeof(u));
+    memset(&k, 0, sizeof(k));
+    strcpy(u.id, "aaaaaaaaaaaaaaaaaaaaaaaa");
+    strcpy(k.created_by, "bbbbbbbbbbbbbbbbbbbbbbbb");
+    u.role = TS_ROLE_MODERATOR;
+    assert_false(ts_ticket_visible(&u, &k));      /* unassigned */
+    strcpy(k.assigned_to, u.id);
+    assert_true(ts_ticket_visible(&u, &k));
+    k.assigned_to[0] = '\0';
+    u.role = TS_ROLE_ADMIN;
+    assert_true(ts_ticket_visible(&u, &k));
+    u.role = TS_ROLE_USER;
+    strcpy(k.created_by, u.id);
+    assert_true(ts_ticket_visible(&u, &k));
+}
+
+
+static void
+session_load_tells_invalid_from_store_errors(void **state)
+{
+    fixture_t     *f = *state;
+    char           id[32];
+    char          *t = signup(f, "gina", id);
+    ts_claims_t    cl;
+    ts_user_t      u;
+
+    assert_int_equal(ts_token_verify(f->cfg.jwt_secret,
+                                     f->cfg.jwt_secret_len, t, strlen(t),
+                                     time(NULL), &cl), 0);
+    assert_int_equal(ts_session_load(f->s, &cl, &u), TS_SESSION_OK);
+    assert_string_equal(u.id, id);
+    assert_int_equal(u.role, TS_ROLE_ADMIN);
+    ts_user_clear(&u);
+
+    /* an unknown user is invalid, not an error */
+    strcpy(cl.user_id, "0123456789abcdef01234567");
+    assert_int_equal(ts_session_load(f->s, &cl, &u), TS_SESSION_INVALID);
+    assert_null(u.username);
+
+    /* a revoked token is invalid */
+    assert_int_equal(ts_token_verify(f->cfg.jwt_secret,
+                                     f->cfg.jwt_secret_len, t, strlen(t),
+                                     time(NULL), &cl), 0);
+    assert_int_equal(ts_store_token_revoke(f->s, cl.sig,
+                                           (cl.exp + 60) * 1000), TS_OK);
+    assert_int_equal(ts_session_load(f->s, &cl, &u), TS_SESSION_INVALID);
+    free(t);
+}
+
+
 static void
 health_reports_store_and_daemon(void **state)
 {
@@ -410,6 +579,12 @@ test_api_run(void)
         cmocka_unit_test_setup_teardown(
             update_user_changes_role_at_once_and_keeps_one_admin, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            rights_events_follow_logout_and_role_changes, setup, teardown),
+        cmocka_unit_test(rights_events_are_schema_checked),
+        cmocka_unit_test(visibility_is_admin_creator_or_assignee),
+        cmocka_unit_test_setup_teardown(
+            session_load_tells_invalid_from_store_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(
             health_reports_store_and_daemon, setup, teardown),
     };

@@ -148,8 +148,9 @@ class Ours:
     pause_jobs = False
 
     def __enter__(self):
+        # one account holds every socket: no per-user socket limit
         st = FanoutStack({"RATE_LIMIT": "1000000000", "LOCKOUT": "off",
-                          "BCRYPT_COST": "4"})
+                          "BCRYPT_COST": "4", "SIO_USER_SOCKETS": "0"})
         # comment notification mails go to the temporary folder, not ./outbox
         st.daemon_args = ["--outbox", os.path.join(st.tmp, "outbox")]
         if self.pause_jobs:
