@@ -20,7 +20,12 @@
  * link to ticketd that comes back re-authorises every socket, since
  * pushes may have been missed.  The token's exp closes its socket.  A
  * check in flight while such a push arrives is stale and is run again
- * (ws->gen, ngx_http_ticket_ws_access_epoch).
+ * (ws->gen, ngx_http_ticket_ws_access_epoch).  While a socket is being
+ * re-authorised, the events for it are held, not sent: a push is applied
+ * before the events that follow it on the link (a comment posted right
+ * after a demotion, the ticket_updated that follows a reassignment), and
+ * the held events go out once the check is done, those of the rooms the
+ * socket left dropped.
  *
  * Abuse is bounded per socket: thread tasks in flight
  * (NGX_HTTP_TICKET_WS_MAX_TASKS), client events by a token bucket
@@ -82,6 +87,10 @@ struct ngx_http_ticket_ws_s {
     ngx_uint_t                   gen;          /* rights pushes seen */
     ngx_uint_t                   reauth;       /* re-authorisation running */
     ngx_uint_t                   reauth_again; /* ... and another is due */
+
+    u_char                      *held;         /* events held meanwhile */
+    size_t                       held_len;
+    size_t                       held_cap;
 
     ngx_msec_t                   bucket_at;    /* event rate token bucket */
     ngx_uint_t                   bucket;       /* tokens x 1000 */
@@ -151,6 +160,7 @@ static void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws,
     uint16_t code);
 static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
+static void ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws);
 
 
 char *
@@ -438,6 +448,9 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
     free(ws->out);
     ws->out = NULL;
     ws->out_len = ws->out_cap = 0;
+    free(ws->held);
+    ws->held = NULL;
+    ws->held_len = ws->held_cap = 0;
 }
 
 
@@ -995,6 +1008,9 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
         } else {
             ngx_http_ticket_ws_reauthed(ws, t);
         }
+        if (!ws->reauth) {
+            ngx_http_ticket_ws_release_held(ws);
+        }
         break;
     }
 
@@ -1507,6 +1523,96 @@ ngx_http_ticket_ws_write(ngx_http_request_t *r)
 
 /* --- delivery of ticketd's events ------------------------------------------ */
 
+/*
+ * Held events, one record each: the ticket id of the room it was sent to
+ * (all zero bytes for an event to every socket), the packet's length,
+ * the packet.  Bounded like the send buffer: a socket whose check takes
+ * longer than its buffer's worth of events is a slow reader.
+ */
+typedef struct {
+    ts_oid_t   ticket;
+    size_t     len;
+} ngx_http_ticket_ws_held_t;
+
+
+static void
+ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
+    const char *packet, size_t len)
+{
+    ngx_http_ticket_ws_held_t   h;
+    size_t                      need, cap;
+    u_char                     *nb;
+
+    need = ws->held_len + sizeof(h) + len;
+    if (ws->held_len > 0 && need > ws->conf->ws_send_buffer) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "socket.io: %uz bytes held during a re-check, "
+                      "closing", ws->held_len);
+        ngx_http_ticket_ws_reset(ws);
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
+        return;
+    }
+    if (need > ws->held_cap) {
+        cap = ngx_max(ws->held_cap * 2, ngx_max(need, 1024));
+        nb = realloc(ws->held, cap);
+        if (nb == NULL) {
+            ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+            return;
+        }
+        ws->held = nb;
+        ws->held_cap = cap;
+    }
+    ngx_memzero(&h, sizeof(h));
+    if (ticket != NULL) {
+        ngx_memcpy(h.ticket, ticket, sizeof(ts_oid_t));
+    }
+    h.len = len;
+    ngx_memcpy(ws->held + ws->held_len, &h, sizeof(h));
+    ngx_memcpy(ws->held + ws->held_len + sizeof(h), packet, len);
+    ws->held_len = need;
+}
+
+
+/* The socket's check is done: what it held goes out, but for the rooms
+ * it is no longer in. */
+static void
+ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws)
+{
+    u_char                     *held = ws->held;
+    size_t                      len = ws->held_len, off = 0;
+    ngx_http_ticket_ws_held_t   h;
+
+    ws->held = NULL;
+    ws->held_len = ws->held_cap = 0;
+
+    while (off < len && !ws->closed) {
+        ngx_memcpy(&h, held + off, sizeof(h));
+        off += sizeof(h);
+        if (h.ticket[0] == '\0'
+            || ngx_http_ticket_ws_membership(ws, h.ticket) != NULL)
+        {
+            ngx_http_ticket_ws_send_later(ws, (char *) held + off, h.len);
+        }
+        off += h.len;
+    }
+    free(held);
+}
+
+
+/* Queue an event on a socket, or hold it while the socket is re-checked
+ * (ticket: the room's ticket id, NULL for every socket). */
+static void
+ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
+    const char *packet, size_t len)
+{
+    if (ws->reauth) {
+        ngx_http_ticket_ws_hold(ws, ticket, packet, len);
+    } else {
+        ngx_http_ticket_ws_send_later(ws, packet, len);
+    }
+}
+
+
 void
 ngx_http_ticket_ws_deliver(const char *payload, size_t len)
 {
@@ -1566,7 +1672,7 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
             next = ngx_queue_next(q);
             ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
             if (ws->authed) {
-                ngx_http_ticket_ws_send_later(ws, packet, plen);
+                ngx_http_ticket_ws_offer(ws, NULL, packet, plen);
             }
         }
 
@@ -1580,7 +1686,7 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
             next = ngx_queue_next(q);
             m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
             if (m->ws->authed) {
-                ngx_http_ticket_ws_send_later(m->ws, packet, plen);
+                ngx_http_ticket_ws_offer(m->ws, ticket, packet, plen);
             }
         }
         ngx_http_ticket_ws_delivering = NULL;

@@ -118,6 +118,41 @@ def test_demoted_admin_leaves_the_rooms_they_may_no_longer_see(stack):
         close_all(socks)
 
 
+def test_events_right_after_a_demotion_never_reach_the_demoted(stack):
+    """The demotion's push is applied before the events behind it on the
+    link: a comment posted the moment update-user answers reaches the
+    other watchers, never the demoted admin's sockets (their re-check is
+    still in the thread pool then: what arrives meanwhile is held)."""
+    creator, ctoken = stack.signup()
+    admin2, a2token = stack.make_user("admin", prefix="racer")
+    watcher = Sio(stack.port, token=stack.admin_token)
+    socks = []
+    try:
+        for rnd in range(6):
+            tid = stack.create_ticket(ctoken)["_id"]
+            assert watcher.join(tid, ack=10 + rnd) == JOINED
+            demote(stack, admin2, "admin")
+            socks = sio_on_workers(stack, a2token)
+            for _, s in socks:
+                assert s.join(tid) == JOINED
+            demote(stack, admin2)
+            text = "round %d after the demotion" % rnd
+            comment(stack, stack.admin_token, tid, text)
+            watcher.wait_event(
+                "comment_added", timeout=5,
+                pred=lambda a, t=text: a[0]["comment"]["text"] == t)
+            for _, s in socks:
+                wait_room_left(s, tid)
+                s.drain(0.2)
+                got = [a for n, a in s.events if n == "comment_added"]
+                assert got == [], (rnd, got)
+            close_all(socks)
+            socks = []
+    finally:
+        close_all(socks)
+        watcher.close()
+
+
 # === reassignment ============================================================
 
 def test_reassignment_by_the_job_runner_removes_the_former_assignee(
@@ -153,8 +188,12 @@ def test_reassignment_by_the_job_runner_removes_the_former_assignee(
         row = wait_ticket(st, tid, lambda row: row["assignedTo"]
                           and row["assignedTo"] != old["_id"],
                           what="reassigned")
+        # the ticket_updated that follows the push on the link reached the
+        # creator, not the former assignee (held during the re-check)
+        watcher.wait_event("ticket_updated", timeout=5)
         for _, s in socks:
             wait_room_left(s, tid)
+            assert s.room_events(tid) == [], s.events
             assert s.join(tid, ack=5) == REFUSED
         comment(st, st.admin_token, tid, "after the reassignment")
         assert watcher.wait_event("comment_added", timeout=2)
