@@ -39,6 +39,7 @@ static struct {
     char                 origin[17];
     unsigned char        key[TS_WIRE_KEY_LEN];     /* the bridge key */
     log_limit_t          refused_log;
+    ts_wire_replay_t     seen;             /* accepted in the window */
     redisAsyncContext   *pub;
     redisAsyncContext   *sub;
     uv_timer_t           retry;
@@ -120,6 +121,13 @@ redis_deliver(const char *msg, size_t len)
         if (log_limited(&rb.refused_log, "redis bridge: dropped")) {
             log_warn("redis bridge: dropped a %zu-byte message: %s", len,
                      ts_wire_strerror(rc));
+        }
+        return;
+    }
+    if (ts_wire_replay_seen(&rb.seen, msg, ts_now_ms())) {
+        if (log_limited(&rb.refused_log, "redis bridge: dropped")) {
+            log_warn("redis bridge: dropped a %zu-byte message: a replay",
+                     len);
         }
         return;
     }

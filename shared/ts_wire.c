@@ -331,3 +331,38 @@ ts_wire_cache_open(const unsigned char key[TS_WIRE_KEY_LEN], const char *ns,
     *vallen = len - TS_WIRE_MAC_HEX;
     return TS_WIRE_OK;
 }
+
+
+int
+ts_wire_replay_seen(ts_wire_replay_t *r, const char *msg, int64_t now_ms)
+{
+    unsigned char  mac[16];
+    size_t         i, h, at, victim;
+    int            hi, lo;
+
+    for (i = 0; i < sizeof(mac); i++) {
+        hi = ts_wire_hexval(msg[2 * i]);
+        lo = ts_wire_hexval(msg[2 * i + 1]);
+        mac[i] = (unsigned char) ((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo));
+    }
+    /* MACs are uniform: their first bytes are a hash already */
+    h = ((size_t) mac[0] << 16 | (size_t) mac[1] << 8 | mac[2])
+        % TS_WIRE_REPLAY_SLOTS;
+    victim = h;
+    for (i = 0; i < TS_WIRE_REPLAY_PROBE; i++) {
+        at = (h + i) % TS_WIRE_REPLAY_SLOTS;
+        if (r->slot[at].until > now_ms
+            && memcmp(r->slot[at].mac, mac, sizeof(mac)) == 0)
+        {
+            return 1;
+        }
+        if (r->slot[at].until < r->slot[victim].until) {
+            victim = at;                /* free, expired, or oldest */
+        }
+    }
+    memcpy(r->slot[victim].mac, mac, sizeof(mac));
+    /* a message is fresh until TS_WIRE_WINDOW_MS after it was sent, which
+     * is at most that long after now */
+    r->slot[victim].until = now_ms + 2 * TS_WIRE_WINDOW_MS;
+    return 0;
+}

@@ -14,7 +14,8 @@
  *     <mac: 64 hex>|1|<origin: 16 hex>|<sent: ms since epoch>|<frame JSON>
  * mac = HMAC-SHA256(bridge key, everything after "<mac>|").  A message is
  * accepted only with a valid mac (compared in constant time) and a send
- * time within TS_WIRE_WINDOW_MS of the receiver's clock; the frame is then
+ * time within TS_WIRE_WINDOW_MS of the receiver's clock, and only once
+ * (ts_wire_replay_t remembers the MACs of the window); the frame is then
  * schema-checked by ts_event_check before anyone uses it.
  *
  * Cached values (ts_cache.c):
@@ -85,6 +86,29 @@ char *ts_wire_bridge_seal(const unsigned char key[TS_WIRE_KEY_LEN],
 ts_wire_rc_e ts_wire_bridge_open(const unsigned char key[TS_WIRE_KEY_LEN],
     const char *own, const char *msg, size_t len, int64_t now_ms,
     const char **json, size_t *json_len);
+
+/*
+ * The bridge messages accepted within the replay window, by MAC, so that a
+ * message copied off the channel and published again is refused.  Holds
+ * TS_WIRE_REPLAY_SLOTS messages: in a burst of more than that within one
+ * window, the oldest are forgotten early (and could be replayed until
+ * their window ends).  Zero it to start.  One thread.
+ */
+#define TS_WIRE_REPLAY_SLOTS  8192
+#define TS_WIRE_REPLAY_PROBE  8
+
+typedef struct {
+    struct {
+        unsigned char  mac[16];          /* the first half of a MAC */
+        int64_t        until;            /* ms; 0 = free */
+    } slot[TS_WIRE_REPLAY_SLOTS];
+} ts_wire_replay_t;
+
+/*
+ * For a message ts_wire_bridge_open accepted at now_ms: 1 when its MAC was
+ * seen within the window (a replay: drop it), else 0 and it is remembered.
+ */
+int ts_wire_replay_seen(ts_wire_replay_t *r, const char *msg, int64_t now_ms);
 
 /*
  * A cached value: mac || val for key in namespace ns (e.g.

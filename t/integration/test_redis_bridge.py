@@ -139,16 +139,16 @@ def test_redis_stopping_keeps_each_host_working_and_bridging_resumes(
 def test_forged_or_replayed_publish_reaches_no_socket(make_stack,
                                                       redis_server):
     """Anyone who reaches Redis can PUBLISH.  Only a message sealed with
-    the key derived from the JWT secret, sent within the last 60 s and
-    carrying a frame of the event schema is delivered; the rest is dropped
-    and logged.  (The old wire, "<origin>|<frame>", was delivered as is.)"""
+    the key derived from the JWT secret, sent within the last 60 s, not
+    seen before and carrying a frame of the event schema is delivered, once;
+    the rest is dropped and logged.  (The old wire, "<origin>|<frame>", was delivered as is.)"""
     st = make_stack(TICKETD_ARGS="--jobs 0 --redis redis://127.0.0.1:%d"
                     % redis_server.port)
     assert poll(lambda: "subscribed" in st.daemon_log(), 5)
     _, token = st.signup()
     ws = sio_connect(st, token)
     key = bridge_key(st.secret)
-    ids = ["%024x" % (0xf0f0 + i) for i in range(9)]
+    ids = ["%024x" % (0xf0f0 + i) for i in range(10)]
     forged = [
         # the old wire: origin|frame
         b"00000000000000aa|" + status_frame(ids[0]),
@@ -168,19 +168,25 @@ def test_forged_or_replayed_publish_reaches_no_socket(make_stack,
     try:
         for msg in forged:
             assert redis_server.command("PUBLISH", CHANNEL, msg) == 1
-        # a control that must arrive, published after the forgeries
+        # an authentic message, published twice (the copy is a replay),
+        # then a control that must arrive, after all the rest
+        control = seal(key, status_frame(ids[8]))
+        assert redis_server.command("PUBLISH", CHANNEL, control) == 1
+        assert redis_server.command("PUBLISH", CHANNEL, control) == 1
         assert redis_server.command("PUBLISH", CHANNEL,
-                                    seal(key, status_frame(ids[8]))) == 1
+                                    seal(key, status_frame(ids[9]))) == 1
         got = []
-        arrived = wait_event_collect(ws, ids[8], got)
+        arrived = wait_event_collect(ws, ids[9], got)
         leaked = [i for i in ids[:8] if any(i in m for m in got)]
         assert not leaked, (leaked, got)
         assert arrived, \
             "the authentic message never arrived\n" + st.daemon_log()[-3000:]
+        assert sum(ids[8] in m for m in got) == 1, got
     finally:
         ws.close()
     log = st.daemon_log()
-    assert log.count("redis bridge: dropped") >= 8, log[-3000:]
+    assert log.count("redis bridge: dropped") >= 9, log[-3000:]
+    assert "a replay" in log, log[-3000:]
     assert "bad MAC" in log and "replay window" in log, log[-3000:]
     assert "unknown event" in log, log[-3000:]
 

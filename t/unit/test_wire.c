@@ -193,6 +193,38 @@ bridge_refuses_messages_outside_the_replay_window(void **state)
 
 
 static void
+bridge_message_is_accepted_once(void **state)
+{
+    ts_wire_replay_t  *r = calloc(1, sizeof(*r));
+    size_t             len, len2, i;
+    char              *m = seal(key_a, OTHER, NOW, "{}", &len);
+    char              *m2 = seal(key_a, OTHER, NOW, "{\"a\":1}", &len2);
+    char              *many;
+
+    assert_non_null(r);
+    assert_int_equal(ts_wire_replay_seen(r, m, NOW), 0);
+    assert_int_equal(ts_wire_replay_seen(r, m2, NOW), 0);
+    assert_int_equal(ts_wire_replay_seen(r, m, NOW + 1000), 1);
+    assert_int_equal(ts_wire_replay_seen(r, m2, NOW + TS_WIRE_WINDOW_MS), 1);
+
+    /* a burst of other messages does not push a recent one out */
+    for (i = 0; i < TS_WIRE_REPLAY_SLOTS / 2; i++) {
+        char  frame[32];
+        size_t  n;
+
+        snprintf(frame, sizeof(frame), "{\"n\":%zu}", i);
+        many = seal(key_a, OTHER, NOW, frame, &n);
+        assert_int_equal(ts_wire_replay_seen(r, many, NOW + 2000), 0);
+        free(many);
+    }
+    assert_int_equal(ts_wire_replay_seen(r, m, NOW + 3000), 1);
+    free(m);
+    free(m2);
+    free(r);
+}
+
+
+static void
 cache_value_is_bound_to_key_and_namespace(void **state)
 {
     static const char  ns[] = "ticket:0123456789abcdef:";
@@ -404,6 +436,7 @@ test_wire_run(void)
         cmocka_unit_test(bridge_message_round_trips),
         cmocka_unit_test(bridge_refuses_any_changed_byte_and_other_keys),
         cmocka_unit_test(bridge_refuses_messages_outside_the_replay_window),
+        cmocka_unit_test(bridge_message_is_accepted_once),
         cmocka_unit_test(cache_value_is_bound_to_key_and_namespace),
         cmocka_unit_test(schema_accepts_every_event_this_system_sends),
         cmocka_unit_test(schema_refuses_forged_or_malformed_frames),
