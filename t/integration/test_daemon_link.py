@@ -5,6 +5,8 @@ user may use."""
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 
 from conftest import poll, unique_name
@@ -207,3 +209,38 @@ def test_the_link_user_may_link(make_stack):
     report = run_peer(st, user["_id"], trigger)
     assert report["bytes"] > 0 and user["_id"] in report["text"], report
     assert "refused a peer" not in st.daemon_log()
+
+
+def test_event_frames_off_the_schema_are_not_fanned_out(stack):
+    """Every event frame from a link is checked against the one event
+    schema before ticketd fans it out: an unknown event, a ticket event
+    to another room, or a rights event with extra data goes nowhere."""
+    def frame(obj):
+        data = json.dumps(obj).encode()
+        return struct.pack(">I", len(data)) + data
+
+    uid, tid = "%024x" % 0xabc, "%024x" % 0xdef
+    bad = [
+        {"type": "event", "event": "evil", "room": None, "data": {}},
+        {"type": "event", "event": "status_updated", "room": "ticket_" + uid,
+         "data": {"ticketId": tid, "status": "Completed"}},
+        {"type": "event", "event": "user_changed", "room": None,
+         "data": {"userId": uid, "role": "admin"}},
+    ]
+    good = {"type": "event", "event": "user_changed", "room": None,
+            "data": {"userId": "%024x" % 0x600d}}
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.connect(str(stack.sock))
+        s.sendall(b"".join(frame(b) for b in bad) + frame(good))
+        got = b""
+        while b"%024x" % 0x600d not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+    finally:
+        s.close()
+    assert b'"evil"' not in got and tid.encode() not in got \
+        and uid.encode() not in got, got
+    assert stack.daemon_log().count("event frame dropped") >= 3
