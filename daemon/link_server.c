@@ -15,7 +15,17 @@
  * Invariant: link->out_bytes is the sum of the lengths of the writes
  * queued on that link and not yet called back, and never exceeds
  * LINK_OUT_MAX.
+ *
+ * Trust: a link reads every event and may inject events and presence, so
+ * only the nginx workers may hold one.  The socket is 0660, and every
+ * accepted connection is checked with SO_PEERCRED before a byte is read
+ * or sent: its uid must be root, ticketd's own, or the --link-user's;
+ * any other peer is closed at once and logged (rate-limited).  Every event
+ * frame is then checked against the one event schema (ts_event_check)
+ * before it is fanned out or published.
  */
+
+#define _GNU_SOURCE             /* struct ucred */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +46,9 @@
 #include "log.h"
 #include "presence.h"
 #include "redis_bridge.h"
+#include "ts_event.h"
 #include "ts_link.h"
+#include "ts_model.h"
 
 #define LINK_BACKLOG   128
 #define LINK_READ_BUF  (64 * 1024)
@@ -52,6 +64,7 @@ struct link_s {
     json_int_t          pid;         /* from hello; -1 until then */
     json_int_t          worker;
     int                 closing;
+    int                 refused;     /* peer check failed: close quietly */
 };
 
 typedef struct {
@@ -81,6 +94,9 @@ static struct {
     uint64_t     next_id;
     uv_pipe_t    reject;             /* accepts and drops when out of memory */
     int          rejecting;
+    uid_t        peer_uid;           /* --link-user's uid ... */
+    int          peer_uid_set;       /* ... when one was given */
+    log_limit_t  refused_log;        /* peers refused, frames dropped */
 } server;
 
 /* Reads are consumed (copied into the decoder) before the next one starts,
@@ -219,6 +235,22 @@ link_on_hello(link_t *l, json_t *msg)
              " pid %" JSON_INTEGER_FORMAT, l->id, l->worker, l->pid);
 }
 
+/* 1 when msg is an event frame of the schema (ts_event.h); else the
+ * frame is logged (rate-limited) and must be dropped. */
+static int
+link_event_valid(link_t *l, json_t *msg)
+{
+    char  why[160];
+
+    if (ts_event_check(msg, why, sizeof(why)) == 0) {
+        return 1;
+    }
+    if (log_limited(&server.refused_log, "link: frames dropped")) {
+        log_warn("link %" PRIu64 ": event frame dropped: %s", l->id, why);
+    }
+    return 0;
+}
+
 static void
 link_on_event(link_t *l, json_t *msg)
 {
@@ -227,13 +259,7 @@ link_on_event(link_t *l, json_t *msg)
     json_t      *data = json_object_get(msg, "data");
     char        *dump;
 
-    if (!json_is_string(name) || json_string_length(name) == 0) {
-        log_warn("link %" PRIu64 ": event without a name, ignored", l->id);
-        return;
-    }
-    if (room != NULL && !json_is_null(room) && !json_is_string(room)) {
-        log_warn("link %" PRIu64 ": event %s with a non-string room,"
-                 " ignored", l->id, json_string_value(name));
+    if (!link_event_valid(l, msg)) {
         return;
     }
 
@@ -271,9 +297,13 @@ link_on_presence(link_t *l, json_t *msg)
     const char  *user = json_string_value(json_object_get(msg, "userId"));
     json_t      *delta = json_object_get(msg, "delta");
 
-    if (user == NULL || !json_is_integer(delta)) {
-        log_warn("link %" PRIu64 ": presence without userId and delta,"
-                 " ignored", l->id);
+    if (user == NULL || !json_is_integer(delta)
+        || json_string_length(json_object_get(msg, "userId")) != TS_OID_LEN
+        || !ts_oid_valid(user)
+        || (json_integer_value(delta) != 1 && json_integer_value(delta) != -1))
+    {
+        log_warn("link %" PRIu64 ": presence without a userId and a delta"
+                 " of 1 or -1, ignored", l->id);
         return;
     }
     presence_change(l->id, user, (int) json_integer_value(delta));
@@ -385,7 +415,9 @@ link_on_close(uv_handle_t *h)
 {
     link_t  *l = h->data;
 
-    log_info("link %" PRIu64 ": closed", l->id);
+    if (!l->refused) {
+        log_info("link %" PRIu64 ": closed", l->id);
+    }
     ts_link_decoder_free(&l->dec);
     free(l);
 }
@@ -436,6 +468,48 @@ link_reject(void)
     uv_close((uv_handle_t *) &server.reject, reject_on_close);
 }
 
+/*
+ * 1 when the peer of a just-accepted link may hold one: root, this
+ * daemon's own uid, or the --link-user's (see the top of this file).
+ */
+static int
+link_peer_allowed(link_t *l)
+{
+    struct ucred  cred;
+    socklen_t     len = sizeof(cred);
+    uv_os_fd_t    fd;
+
+    if (uv_fileno((uv_handle_t *) &l->pipe, &fd) != 0
+        || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0
+        || len != sizeof(cred))
+    {
+        if (log_limited(&server.refused_log, "link: peers refused")) {
+            log_warn("link %" PRIu64 ": refused: peer credentials"
+                     " unavailable: %s", l->id, strerror(errno));
+        }
+        return 0;
+    }
+    if (cred.uid == 0 || cred.uid == geteuid()
+        || (server.peer_uid_set && cred.uid == server.peer_uid))
+    {
+        return 1;
+    }
+    if (log_limited(&server.refused_log, "link: peers refused")) {
+        log_warn("link %" PRIu64 ": refused a peer with uid %ld (pid %ld):"
+                 " only root, ticketd's uid %ld%s may link", l->id,
+                 (long) cred.uid, (long) cred.pid, (long) geteuid(),
+                 server.peer_uid_set ? " and the --link-user" : "");
+    }
+    return 0;
+}
+
+void
+link_server_allow_uid(uid_t uid)
+{
+    server.peer_uid = uid;
+    server.peer_uid_set = 1;
+}
+
 static void
 link_on_connection(uv_stream_t *listener, int status)
 {
@@ -476,6 +550,11 @@ link_on_connection(uv_stream_t *listener, int status)
     server.nlinks++;
 
     rc = uv_accept(listener, (uv_stream_t *) &l->pipe);
+    if (rc == 0 && !link_peer_allowed(l)) {
+        l->refused = 1;
+        link_close(l);               /* before a byte is read or sent */
+        return;
+    }
     if (rc == 0) {
         rc = uv_read_start((uv_stream_t *) &l->pipe, link_on_alloc,
                            link_on_read);

@@ -18,6 +18,7 @@
 #define TICKETD_LINK_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <uv.h>
 
 /* Bytes that may wait in one link's outgoing queue. */
@@ -30,6 +31,11 @@
  */
 int link_server_start(uv_loop_t *loop, const char *path, char *err,
     size_t errlen);
+
+/* Also let peers running as uid link (the nginx workers' user); root and
+ * ticketd's own uid always may, every other peer is refused.  Call before
+ * link_server_start. */
+void link_server_allow_uid(uid_t uid);
 
 /* Stop accepting, close every link and remove the socket file; the
  * handles finish closing on the loop.  Safe to call when not started. */

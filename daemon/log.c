@@ -160,3 +160,29 @@ log_msg(log_level_e level, const char *fmt, ...)
     }
     pthread_mutex_unlock(&logger.lock);
 }
+
+
+int
+log_limited(log_limit_t *lim, const char *what)
+{
+    struct timespec      ts;
+    unsigned long long   now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (unsigned long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (lim->start_ms == 0 || now - lim->start_ms >= LOG_LIMIT_PERIOD_MS) {
+        if (lim->dropped > 0) {
+            log_warn("%s: %u more like it in the last %d s not logged", what,
+                     lim->dropped, LOG_LIMIT_PERIOD_MS / 1000);
+        }
+        lim->start_ms = now;
+        lim->lines = 0;
+        lim->dropped = 0;
+    }
+    if (lim->lines < LOG_LIMIT_BURST) {
+        lim->lines++;
+        return 1;
+    }
+    lim->dropped++;
+    return 0;
+}

@@ -46,6 +46,25 @@ int log_enabled(log_level_e level);
 void log_msg(log_level_e level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * A budget for lines a peer can cause (refused connections, forged
+ * messages): LOG_LIMIT_BURST lines per LOG_LIMIT_PERIOD_MS each, the rest
+ * counted and reported as one line when the next period starts.  Zero it
+ * to start; one thread per budget.
+ */
+#define LOG_LIMIT_BURST      10
+#define LOG_LIMIT_PERIOD_MS  10000
+
+typedef struct {
+    unsigned long long  start_ms;      /* of the current period */
+    unsigned            lines;         /* written in it */
+    unsigned            dropped;       /* suppressed in it */
+} log_limit_t;
+
+/* 1 when the caller may write its line now (within the budget), else 0
+ * (the line is counted as suppressed). */
+int log_limited(log_limit_t *lim, const char *what);
+
 #define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_WARN, __VA_ARGS__)

@@ -2,8 +2,13 @@
  * redis_bridge: events between hosts through Redis pub/sub (see
  * redis_bridge.h).
  *
- * Wire: PUBLISH ticket:events "<origin>|<event frame JSON>".  The origin
- * (16 random hex digits per daemon run) keeps a daemon from delivering its
+ * Wire: PUBLISH ticket:events "<mac>|1|<origin>|<ms>|<event frame JSON>",
+ * sealed and opened by ts_wire (shared/ts_wire.h) with the bridge key
+ * derived from the JWT secret.  Anyone who reaches Redis can publish, so a
+ * message is delivered only when its MAC holds, it was sent within the
+ * replay window, and its frame passes the event schema (ts_event_check);
+ * anything else is dropped and logged (rate-limited).  The origin (16
+ * random hex digits per daemon run) keeps a daemon from delivering its
  * own events twice.  hiredis 0.14's async API on its libuv adapter; it has
  * no timeouts, so a reconnect timer (1 s doubling to 30 s) drives
  * recovery.
@@ -20,6 +25,9 @@
 
 #include "link_server.h"
 #include "ts_cache.h"
+#include "ts_event.h"
+#include "ts_model.h"
+#include "ts_wire.h"
 #include "log.h"
 #include "redis_bridge.h"
 
@@ -29,6 +37,9 @@ static struct {
     uv_loop_t           *loop;
     ts_redis_url_t       url;
     char                 origin[17];
+    unsigned char        key[TS_WIRE_KEY_LEN];     /* the bridge key */
+    log_limit_t          refused_log;
+    ts_wire_replay_t     seen;             /* accepted in the window */
     redisAsyncContext   *pub;
     redisAsyncContext   *sub;
     uv_timer_t           retry;
@@ -89,12 +100,52 @@ redis_on_connect(const redisAsyncContext *ac, int status)
 }
 
 
+/*
+ * A message from the channel: authentic, recent, well-formed -- or
+ * dropped.  Only then does it reach the worker links.
+ */
+static void
+redis_deliver(const char *msg, size_t len)
+{
+    ts_wire_rc_e   rc;
+    const char    *json;
+    size_t         jlen;
+    char           why[160];
+
+    rc = ts_wire_bridge_open(rb.key, rb.origin, msg, len, ts_now_ms(), &json,
+                             &jlen);
+    if (rc == TS_WIRE_OWN) {
+        return;                  /* our own event, delivered already */
+    }
+    if (rc != TS_WIRE_OK) {
+        if (log_limited(&rb.refused_log, "redis bridge: dropped")) {
+            log_warn("redis bridge: dropped a %zu-byte message: %s", len,
+                     ts_wire_strerror(rc));
+        }
+        return;
+    }
+    if (ts_wire_replay_seen(&rb.seen, msg, ts_now_ms())) {
+        if (log_limited(&rb.refused_log, "redis bridge: dropped")) {
+            log_warn("redis bridge: dropped a %zu-byte message: a replay",
+                     len);
+        }
+        return;
+    }
+    if (ts_event_check_text(json, jlen, NULL, why, sizeof(why)) != 0) {
+        if (log_limited(&rb.refused_log, "redis bridge: dropped")) {
+            log_warn("redis bridge: dropped a signed message with a bad"
+                     " frame: %s", why);
+        }
+        return;
+    }
+    link_server_broadcast(json, jlen);
+}
+
+
 static void
 redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
 {
     redisReply  *reply = r;
-    const char  *msg, *bar;
-    size_t       len;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3
@@ -102,16 +153,7 @@ redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
     {
         return;                  /* subscribe confirmations and the like */
     }
-    msg = reply->element[2]->str;
-    len = reply->element[2]->len;
-    bar = memchr(msg, '|', len);
-    if (bar == NULL || bar - msg != 16) {
-        return;
-    }
-    if (memcmp(msg, rb.origin, 16) == 0) {
-        return;                  /* our own event, delivered already */
-    }
-    link_server_broadcast(bar + 1, len - 17);
+    redis_deliver(reply->element[2]->str, reply->element[2]->len);
 }
 
 
@@ -166,13 +208,15 @@ redis_connect_all(void)
 
 
 int
-redis_bridge_start(uv_loop_t *loop, const char *url)
+redis_bridge_start(uv_loop_t *loop, const char *url,
+    const unsigned char key[TS_WIRE_KEY_LEN])
 {
     unsigned char  rnd[8];
     char           err[128];
 
     memset(&rb, 0, sizeof(rb));
     rb.loop = loop;
+    memcpy(rb.key, key, TS_WIRE_KEY_LEN);
     rb.wait_ms = 1000;
 
     if (ts_redis_url_parse(url, &rb.url, err, sizeof(err)) != 0) {
@@ -200,20 +244,21 @@ redis_bridge_start(uv_loop_t *loop, const char *url)
 void
 redis_bridge_publish(const char *json, size_t len)
 {
-    char  *msg;
+    char    *msg;
+    size_t   mlen;
 
     if (!rb.started || rb.pub == NULL) {
         return;
     }
-    msg = malloc(len + 17);
+    msg = ts_wire_bridge_seal(rb.key, rb.origin, ts_now_ms(), json, len,
+                              &mlen);
     if (msg == NULL) {
+        log_warn("redis bridge: cannot seal a %zu-byte event, kept local",
+                 len);
         return;
     }
-    memcpy(msg, rb.origin, 16);
-    msg[16] = '|';
-    memcpy(msg + 17, json, len);
     redisAsyncCommand(rb.pub, NULL, NULL, "PUBLISH %s %b", REDIS_CHANNEL,
-                      msg, len + 17);
+                      msg, mlen);
     free(msg);
 }
 

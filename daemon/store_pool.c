@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "store_pool.h"
+#include "ts_wire.h"
 
 typedef enum {
     POOL_IDLE = 0,     /* never opened */
@@ -54,6 +55,7 @@ static struct {
     int               opening;          /* open work not yet done */
     char             *uri;              /* owned, for the open work */
     char             *cache_url;        /* owned, NULL = no cache */
+    unsigned char     cache_key[TS_WIRE_KEY_LEN];  /* MACs of its values */
     int               nconns;
     ts_store_t       *conns[STORE_POOL_MAX_CONNS];
     ts_store_t       *idle[STORE_POOL_MAX_CONNS];
@@ -92,7 +94,7 @@ pool_open_work(uv_work_t *req)
             pool.nconns = 0;
             return;
         }
-        ts_store_set_cache(pool.conns[i], pool.cache_url);
+        ts_store_set_cache(pool.conns[i], pool.cache_url, pool.cache_key);
     }
     snprintf(pool.backend, sizeof(pool.backend), "%s",
              ts_store_backend(pool.conns[0]));
@@ -129,12 +131,16 @@ pool_open_done(uv_work_t *req, int status)
 
 int
 store_pool_open(uv_loop_t *loop, const char *uri, const char *cache_url,
-    int nconns, store_open_cb cb, void *arg)
+    const unsigned char *cache_key, int nconns, store_open_cb cb, void *arg)
 {
     if (pool.state != POOL_IDLE || nconns < 1
-        || nconns > STORE_POOL_MAX_CONNS || cb == NULL)
+        || nconns > STORE_POOL_MAX_CONNS || cb == NULL
+        || (cache_url != NULL && cache_key == NULL))
     {
         return -1;
+    }
+    if (cache_key != NULL) {
+        memcpy(pool.cache_key, cache_key, TS_WIRE_KEY_LEN);
     }
     pool.uri = strdup(uri);
     pool.cache_url = cache_url ? strdup(cache_url) : NULL;

@@ -36,13 +36,13 @@ typedef void (*store_closed_cb)(void *arg);
 
 /*
  * Open nconns (1..STORE_POOL_MAX_CONNS) connections to uri off the loop,
- * each with the Redis cache at cache_url (NULL: none) in front, so what
- * the jobs write invalidates what nginx cached; cb reports the outcome.
- * 0 when started, -1 when the pool is already in use or the arguments are
- * bad.
+ * each with the Redis cache at cache_url (NULL: none; its values
+ * MAC'ed under cache_key, ts_store_set_cache) in front, so what the jobs
+ * write invalidates what nginx cached; cb reports the outcome.  0 when
+ * started, -1 when the pool is already in use or the arguments are bad.
  */
 int store_pool_open(uv_loop_t *loop, const char *uri, const char *cache_url,
-    int nconns, store_open_cb cb, void *arg);
+    const unsigned char *cache_key, int nconns, store_open_cb cb, void *arg);
 
 /* Backend name of the open store ("sqlite", "mongodb"), or "-". */
 const char *store_pool_backend(void);

@@ -16,9 +16,12 @@
  * is a failed write on that link, nothing more).
  */
 
+#define _GNU_SOURCE             /* asprintf */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "housekeeping.h"
@@ -37,6 +41,8 @@
 #include "presence.h"
 #include "redis_bridge.h"
 #include "store_pool.h"
+#include "ts_cache.h"
+#include "ts_wire.h"
 
 #define SWEEP_DEFAULT_S   600
 #define SWEEP_MAX_S       (7 * 24 * 3600)
@@ -44,6 +50,8 @@
 #define DEAD_JOB_RETENTION_S   (30 * 24 * 3600)    /* dead jobs */
 #define RETENTION_MAX_S        (3650L * 24 * 3600)
 #define EXIT_USAGE        2
+#define SECRET_MIN        32       /* as ticket_jwt_secret_file */
+#define SECRET_MAX        4096
 
 typedef struct {
     const char        *socket_path;
@@ -60,6 +68,11 @@ typedef struct {
     char              *smtp_password;
     uint64_t           presence_grace_ms;
     const char        *redis_url;          /* events between hosts */
+    char              *redis_url_auth;     /* redis_url with the password
+                                              of --redis-password-file */
+    int                have_secret;        /* --jwt-secret-file read */
+    unsigned char      bridge_key[TS_WIRE_KEY_LEN];
+    unsigned char      cache_key[TS_WIRE_KEY_LEN];
 } options_t;
 
 static struct {
@@ -137,12 +150,26 @@ usage(FILE *f)
         "  --smtp-url URL           smtp://host:port or smtps://...\n"
         "  --smtp-user NAME\n"
         "  --smtp-password-file FILE  default: $SMTP_PASSWORD\n"
-        "  --redis URL              redis://[:password@]host[:port][/db]:"
-        " events\n"
-        "                           to and from other hosts' ticketd"
-        " (pub/sub), and\n"
-        "                           what the jobs write invalidates nginx's"
-        " cache\n"
+        "  --redis URL              redis://host[:port][/db]: events to"
+        " and from\n"
+        "                           other hosts' ticketd (pub/sub), and"
+        " what the\n"
+        "                           jobs write invalidates nginx's cache;"
+        " needs\n"
+        "                           --jwt-secret-file\n"
+        "  --redis-password-file FILE  Redis AUTH password (never in the"
+        " URL:\n"
+        "                           a command line is public)\n"
+        "  --jwt-secret-file FILE   the file of ticket_jwt_secret_file: the"
+        " keys that\n"
+        "                           sign bridge messages and cached pages"
+        " derive\n"
+        "                           from it\n"
+        "  --link-user NAME         also let this user's processes (nginx's"
+        " \"user\",\n"
+        "                           e.g. www-data) link; root and ticketd's"
+        " own\n"
+        "                           user always may, others are refused\n"
         "  --presence-grace-ms MS   offline this long after the last socket"
         " closes\n"
         "                           (default 5000)\n"
@@ -175,6 +202,139 @@ secret_file(const char *path)
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
     return strdup(buf);
+}
+
+
+/*
+ * The wire keys from the JWT secret file, read as nginx reads
+ * ticket_jwt_secret_file (the whole file, trailing CR/LF dropped, 32 to
+ * 4096 bytes), so both derive the same keys.  0, or -1 (reported).
+ */
+static int
+options_secret(options_t *o, const char *path)
+{
+    unsigned char  buf[SECRET_MAX + 3];     /* + "\r\n", + 1 too many */
+    size_t         n;
+    FILE          *f = fopen(path, "r");
+
+    if (f == NULL) {
+        fprintf(stderr, "ticketd: cannot read %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    while (n > 0 && n < sizeof(buf)
+           && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    {
+        n--;
+    }
+    if (n > SECRET_MAX) {
+        fprintf(stderr, "ticketd: the secret in %s is larger than %d bytes"
+                "\n", path, SECRET_MAX);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return -1;
+    }
+    if (n < SECRET_MIN) {
+        fprintf(stderr, "ticketd: the secret in %s is shorter than %d bytes"
+                "\n", path, SECRET_MIN);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return -1;
+    }
+    ts_wire_derive(buf, n, TS_WIRE_LABEL_BRIDGE, o->bridge_key);
+    ts_wire_derive(buf, n, TS_WIRE_LABEL_CACHE, o->cache_key);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    o->have_secret = 1;
+    return 0;
+}
+
+
+/*
+ * --redis, --redis-password-file: a password is refused in the URL (argv
+ * is readable by every local user in /proc/<pid>/cmdline) and taken from
+ * the file instead; the URL used inside carries it.  0, or -1 (reported).
+ */
+static int
+options_redis(options_t *o, const char *pw_file)
+{
+    ts_redis_url_t   url;
+    char             err[128], *pw;
+    size_t           n;
+
+    if (o->redis_url == NULL) {
+        if (pw_file != NULL) {
+            fprintf(stderr, "ticketd: --redis-password-file needs --redis"
+                    "\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (ts_redis_url_parse(o->redis_url, &url, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ticketd: --redis: %s\n", err);
+        return -1;
+    }
+    if (url.password[0] != '\0') {
+        OPENSSL_cleanse(&url, sizeof(url));
+        fprintf(stderr, "ticketd: --redis: no password in the URL (every"
+                " local user can read a command line); put it in a file"
+                " readable only by ticketd and pass --redis-password-file"
+                " FILE\n");
+        return -1;
+    }
+    if (!o->have_secret) {
+        fprintf(stderr, "ticketd: --redis needs --jwt-secret-file FILE (the"
+                " file of ticket_jwt_secret_file): bridge messages and"
+                " cached pages are signed with keys derived from it\n");
+        return -1;
+    }
+    if (pw_file == NULL) {
+        return 0;
+    }
+    pw = secret_file(pw_file);
+    if (pw == NULL) {
+        fprintf(stderr, "ticketd: cannot read %s: %s\n", pw_file,
+                strerror(errno));
+        return -1;
+    }
+    n = strlen(pw);
+    if (n == 0 || n >= sizeof(url.password)) {
+        fprintf(stderr, "ticketd: the password in %s must be 1 to %zu"
+                " bytes\n", pw_file, sizeof(url.password) - 1);
+        OPENSSL_cleanse(pw, n);
+        free(pw);
+        return -1;
+    }
+    /* ts_redis_url_parse takes the password up to the last '@' */
+    if (asprintf(&o->redis_url_auth, "redis://:%s@%s", pw,
+                 o->redis_url + 8) < 0)
+    {
+        o->redis_url_auth = NULL;
+    }
+    OPENSSL_cleanse(pw, n);
+    free(pw);
+    if (o->redis_url_auth == NULL) {
+        fprintf(stderr, "ticketd: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+
+/* --link-user NAME: 0, or -1 (reported). */
+static int
+options_link_user(const char *name)
+{
+    struct passwd  *pw;
+
+    errno = 0;
+    pw = getpwnam(name);
+    if (pw == NULL) {
+        fprintf(stderr, "ticketd: --link-user: no user \"%s\"%s%s\n", name,
+                errno ? ": " : "", errno ? strerror(errno) : "");
+        return -1;
+    }
+    link_server_allow_uid(pw->pw_uid);
+    return 0;
 }
 
 
@@ -306,11 +466,16 @@ options_parse(int argc, char **argv, options_t *o)
         { "redis",          required_argument, NULL, 1019 },
         { "job-retention",  required_argument, NULL, 1020 },
         { "dead-job-retention", required_argument, NULL, 1021 },
+        { "redis-password-file", required_argument, NULL, 1022 },
+        { "jwt-secret-file", required_argument, NULL, 1023 },
+        { "link-user",      required_argument, NULL, 1024 },
         { NULL, 0, NULL, 0 }
     };
     job_runner_cfg_t  *jc = &o->jobs;
     const char        *ai_key_file = NULL, *sg_key_file = NULL;
     const char        *smtp_pw_file = NULL, *transport = NULL;
+    const char        *redis_pw_file = NULL, *secret_path = NULL;
+    const char        *link_user = NULL;
     long               v;
     char           *end;
     unsigned long   n;
@@ -421,6 +586,9 @@ options_parse(int argc, char **argv, options_t *o)
                 o->dead_job_retention = v;
             }
             break;
+        case 1022: redis_pw_file = optarg; break;
+        case 1023: secret_path = optarg; break;
+        case 1024: link_user = optarg; break;
 
         case ':':
             fprintf(stderr, "ticketd: %s needs a value\n", argv[optind - 1]);
@@ -464,8 +632,23 @@ options_parse(int argc, char **argv, options_t *o)
         fprintf(stderr, "ticketd: --log and --pidfile want a file name\n");
         return -1;
     }
+    if ((secret_path != NULL && options_secret(o, secret_path) != 0)
+        || options_redis(o, redis_pw_file) != 0
+        || (link_user != NULL && options_link_user(link_user) != 0))
+    {
+        return -1;
+    }
     return options_jobs(o, ai_key_file, sg_key_file, smtp_pw_file,
                         transport);
+}
+
+
+/* The Redis URL to connect with (the password inside when one was given
+ * in a file), or NULL for none. */
+static const char *
+options_redis_url(const options_t *o)
+{
+    return o->redis_url_auth != NULL ? o->redis_url_auth : o->redis_url;
 }
 
 /*
@@ -551,7 +734,8 @@ daemon_listen(void)
         return;
     }
     if (td.opt.redis_url != NULL
-        && redis_bridge_start(&td.loop, td.opt.redis_url) != 0)
+        && redis_bridge_start(&td.loop, options_redis_url(&td.opt),
+                              td.opt.bridge_key) != 0)
     {
         daemon_stop(1);
         return;
@@ -734,7 +918,8 @@ main(int argc, char **argv)
 
     /* A failure here still runs the loop, so handles made so far close. */
     if (signals_start() != 0
-        || store_pool_open(&td.loop, td.opt.store_uri, td.opt.redis_url, 1,
+        || store_pool_open(&td.loop, td.opt.store_uri,
+                           options_redis_url(&td.opt), td.opt.cache_key, 1,
                            store_opened, NULL)
            != 0)
     {
@@ -758,5 +943,11 @@ main(int argc, char **argv)
     free(td.opt.ai_key);
     free(td.opt.sendgrid_key);
     free(td.opt.smtp_password);
+    if (td.opt.redis_url_auth != NULL) {
+        OPENSSL_cleanse(td.opt.redis_url_auth, strlen(td.opt.redis_url_auth));
+        free(td.opt.redis_url_auth);
+    }
+    OPENSSL_cleanse(td.opt.bridge_key, sizeof(td.opt.bridge_key));
+    OPENSSL_cleanse(td.opt.cache_key, sizeof(td.opt.cache_key));
     return td.exit_code;
 }

@@ -15,6 +15,11 @@ sed -e "s#^ticket_store .*#ticket_store            $store;#" "$conf_in" > "$conf
 if [ -n "$redis" ]; then
     printf 'ticket_redis            %s;\n' "$redis" >> "$conf"
 fi
+# a Redis password only ever in a file (TICKET_REDIS_PASSWORD_FILE)
+redis_pw=/etc/ticket/redis.password
+if [ -n "$redis" ] && [ -n "${TICKET_REDIS_PASSWORD_FILE:-}" ]; then
+    printf 'ticket_redis_password_file %s;\n' "$redis_pw" >> "$conf"
+fi
 # (the tests render the configuration only, and check it with nginx -t)
 [ -n "${ENTRYPOINT_RENDER_ONLY:-}" ] && exit 0
 
@@ -29,11 +34,20 @@ elif [ ! -s "$secret" ]; then
 fi
 chgrp www-data "$secret"
 chmod 640 "$secret"
+if [ -n "$redis" ] && [ -n "${TICKET_REDIS_PASSWORD_FILE:-}" ]; then
+    cp "$TICKET_REDIS_PASSWORD_FILE" "$redis_pw"
+    chgrp www-data "$redis_pw"
+    chmod 640 "$redis_pw"
+fi
 nginx -t -q
 
+# the bridge and cache keys derive from the JWT secret (README: the wire)
 set -- --socket /run/ticket/ticketd.sock --store "$store" \
+       --jwt-secret-file "$secret" \
        --outbox /var/lib/ticket/outbox --log /dev/stderr
 [ -n "$redis" ] && set -- "$@" --redis "$redis"
+[ -n "$redis" ] && [ -n "${TICKET_REDIS_PASSWORD_FILE:-}" ] && \
+    set -- "$@" --redis-password-file "$redis_pw"
 [ -n "${TRIAGE_PROVIDER:-}" ] && set -- "$@" --triage-provider "$TRIAGE_PROVIDER"
 
 # ticketd runs as the worker user (the SQLite file and the socket are its)

@@ -56,7 +56,8 @@ ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf, char *err,
                                               err, errlen);
         if (ngx_http_ticket_store != NULL && tmcf->redis.len) {
             ts_store_set_cache(ngx_http_ticket_store,
-                               (const char *) tmcf->redis.data);
+                               (const char *) tmcf->redis.data,
+                               tmcf->cache_key);
         }
     }
     return ngx_http_ticket_store;

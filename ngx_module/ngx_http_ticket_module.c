@@ -8,6 +8,7 @@
  */
 
 #include "ts_cache.h"
+#include "ts_wire.h"
 #include <mongoc/mongoc.h>
 #include "ngx_http_ticket_module.h"
 
@@ -32,6 +33,12 @@ static char *ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ticket_redis_password_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_ticket_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    const char *what, size_t max, ngx_uint_t one_line, ngx_str_t *out);
+static char *ngx_http_ticket_redis_init(ngx_conf_t *cf,
+    ngx_http_ticket_main_conf_t *tmcf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -88,6 +95,13 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
     { ngx_string("ticket_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ticket_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_redis_password_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_redis_password_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -265,7 +279,59 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     tmcf->api.lockout_window_ms = (int64_t) tmcf->lockout_window * 1000;
     tmcf->api.lockout_ms = (int64_t) tmcf->lockout_time * 1000;
 
+    if (ngx_http_ticket_redis_init(cf, tmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
     return ngx_http_ticket_ws_users_conf(cf, tmcf);
+}
+
+
+/*
+ * The cache's MAC key and the URL the threads connect with.  The key is
+ * derived from the JWT secret as ticketd derives it (ts_wire.h), so pages
+ * either one writes verify in the other; without a secret there is no
+ * key and no cache (the module refuses ticket_api without one anyway).
+ */
+static char *
+ngx_http_ticket_redis_init(ngx_conf_t *cf, ngx_http_ticket_main_conf_t *tmcf)
+{
+    u_char  *url, *p;
+
+    if (tmcf->redis.len == 0) {
+        if (tmcf->redis_password.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ticket_redis_password_file\" needs "
+                               "\"ticket_redis\"");
+            return NGX_CONF_ERROR;
+        }
+        return NGX_CONF_OK;
+    }
+    if (tmcf->jwt_secret.len == 0) {
+        ngx_str_set(&tmcf->redis, "");
+        return NGX_CONF_OK;
+    }
+    ts_wire_derive(tmcf->jwt_secret.data, tmcf->jwt_secret.len,
+                   TS_WIRE_LABEL_CACHE, tmcf->cache_key);
+
+    if (tmcf->redis_password.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* "redis://" ":" password "@" rest: ts_redis_url_parse takes the
+     * password up to the last '@', whatever it holds */
+    url = ngx_pnalloc(cf->pool, tmcf->redis.len + tmcf->redis_password.len
+                                + 3);
+    if (url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    p = ngx_cpymem(url, "redis://:", 9);
+    p = ngx_cpymem(p, tmcf->redis_password.data, tmcf->redis_password.len);
+    *p++ = '@';
+    p = ngx_cpymem(p, tmcf->redis.data + 8, tmcf->redis.len - 8);
+    *p = '\0';
+    tmcf->redis.data = url;
+    tmcf->redis.len = p - url;
+    return NGX_CONF_OK;
 }
 
 
@@ -514,7 +580,48 @@ ngx_http_ticket_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &value[1], err);
         return NGX_CONF_ERROR;
     }
+    if (url.password[0] != '\0') {
+        ngx_explicit_memzero(&url, sizeof(url));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_redis\" takes no password: put it in "
+                           "a file only nginx can read and name it with "
+                           "\"ticket_redis_password_file\"");
+        return NGX_CONF_ERROR;
+    }
     tmcf->redis = value[1];
+    return NGX_CONF_OK;
+}
+
+
+/* ticket_redis_password_file path: the Redis AUTH password (first line) */
+static char *
+ngx_http_ticket_redis_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tmcf->redis_password.data != NULL) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    if (ngx_http_ticket_read_secret(cf, &value[1], "Redis password", 127,
+                                    1, &tmcf->redis_password)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+    if (tmcf->redis_password.len == 0
+        || ngx_strlchr(tmcf->redis_password.data,
+                       tmcf->redis_password.data + tmcf->redis_password.len,
+                       '\0') != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password in \"%V\" is empty or holds "
+                           "a NUL byte", &value[1]);
+        return NGX_CONF_ERROR;
+    }
     return NGX_CONF_OK;
 }
 
@@ -524,20 +631,48 @@ ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ticket_main_conf_t  *tmcf = conf;
 
-    ngx_str_t        *value, name;
+    ngx_str_t  *value;
+
+    if (tmcf->jwt_secret.data) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    if (ngx_http_ticket_read_secret(cf, &value[1], "JWT secret", 4096, 0,
+                                    &tmcf->jwt_secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+    if (tmcf->jwt_secret.len < NGX_HTTP_TICKET_MIN_SECRET) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "JWT secret in \"%V\" is shorter than %d bytes",
+                           &value[1], NGX_HTTP_TICKET_MIN_SECRET);
+        return NGX_CONF_ERROR;
+    }
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A secret from the file at path (relative to the prefix), at most max
+ * bytes, a trailing newline from "echo secret > file" not part of it (the
+ * rule ticketd's --jwt-secret-file follows too: both derive the same
+ * keys).  With one_line (a password), CR or LF inside is refused.
+ */
+static ngx_int_t
+ngx_http_ticket_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    const char *what, size_t max, ngx_uint_t one_line, ngx_str_t *out)
+{
+    ngx_str_t         name;
     ngx_file_t        file;
     ngx_file_info_t   fi;
     ssize_t           n;
     size_t            size;
     u_char           *buf;
 
-    if (tmcf->jwt_secret.data) {
-        return "is duplicate";
-    }
-    value = cf->args->elts;
-    name = value[1];
+    name = *path;
     if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_memzero(&file, sizeof(ngx_file_t));
@@ -547,7 +682,7 @@ ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_open_file_n " \"%s\" failed", name.data);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
@@ -556,10 +691,10 @@ ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto failed;
     }
     size = (size_t) ngx_file_size(&fi);
-    if (size > 4096) {
+    if (size > max + 2) {                   /* + "\r\n" */
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "JWT secret file \"%s\" is larger than 4096 bytes",
-                           name.data);
+                           "%s file \"%s\" is larger than %uz bytes",
+                           what, name.data, max);
         goto failed;
     }
 
@@ -572,25 +707,32 @@ ngx_http_ticket_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto failed;
     }
 
-    /* a trailing newline from "echo secret > file" is not part of it */
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
         n--;
     }
-    if (n < NGX_HTTP_TICKET_MIN_SECRET) {
+    if ((size_t) n > max) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "JWT secret in \"%s\" is shorter than %d bytes",
-                           name.data, NGX_HTTP_TICKET_MIN_SECRET);
+                           "%s file \"%s\" is larger than %uz bytes",
+                           what, name.data, max);
         goto failed;
     }
+    if (one_line
+        && (ngx_strlchr(buf, buf + n, '\n') || ngx_strlchr(buf, buf + n, '\r')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"%s\" must be one line", what, name.data);
+        goto failed;
+    }
+    buf[n] = '\0';
 
-    tmcf->jwt_secret.data = buf;
-    tmcf->jwt_secret.len = n;
+    out->data = buf;
+    out->len = n;
     ngx_close_file(file.fd);
-    return NGX_CONF_OK;
+    return NGX_OK;
 
 failed:
     ngx_close_file(file.fd);
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
 }
 
 

@@ -21,7 +21,13 @@ typedef struct {
     time_t               lockout_window;
     time_t               lockout_time;
     ngx_str_t            daemon;          /* ticket_daemon unix socket path */
-    ngx_str_t            redis;           /* ticket_redis URL, "" = none */
+    ngx_str_t            redis;           /* ticket_redis URL, "" = none;
+                                             with the password of
+                                             ticket_redis_password_file
+                                             once the http block is read */
+    ngx_str_t            redis_password;  /* ticket_redis_password_file */
+    u_char               cache_key[32];   /* MACs of cached values,
+                                             derived from jwt_secret */
     ts_config_t          api;             /* the above, for shared/ */
     ngx_uint_t           used;            /* some location has ticket_api */
     ngx_uint_t           socketio_used;   /* ... has ticket_socketio */

@@ -9,7 +9,8 @@
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
 #   MODULE (default build/nginx/ngx_http_ticket_module.so),
-#   REDIS (redis://... cache URL, default off),
+#   REDIS (redis://... cache URL, default off), REDIS_PASSWORD_FILE (its
+#   AUTH password, in a file),
 #   WEB_ROOT (the built web UI served at /, default web/dist),
 #   SIO_USER_SOCKETS (ticket_socketio_user_sockets, default the module's),
 #   EXTRA_SERVER (raw directives added to the server block)
@@ -62,6 +63,7 @@ http {
     ticket_jwt_secret_file $secret;
     ticket_daemon unix:$sock;
     ticket_redis ${REDIS:-off};
+${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
     ticket_bcrypt_cost ${BCRYPT_COST:-10};
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
     ${SIO_USER_SOCKETS:+ticket_socketio_user_sockets $SIO_USER_SOCKETS;}

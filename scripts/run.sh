@@ -62,11 +62,19 @@ ai_args=(--triage-provider "$provider")
 [ -n "${AI_MODEL:-}" ] && ai_args+=(--ai-model "$AI_MODEL")
 
 # REDIS=redis://host:port/db: nginx caches list pages there and ticketd
-# bridges events to other hosts through it (optional)
+# bridges events to other hosts through it (optional); both sign what they
+# put there with keys derived from var/jwt.secret.  A Redis password goes
+# in a file, REDIS_PASSWORD_FILE (never on a command line, where every
+# local user can read it).
 redis_args=()
-[ -n "${REDIS:-}" ] && redis_args=(--redis "$REDIS")
+if [ -n "${REDIS:-}" ]; then
+    redis_args=(--redis "$REDIS")
+    [ -n "${REDIS_PASSWORD_FILE:-}" ] && \
+        redis_args+=(--redis-password-file "$REDIS_PASSWORD_FILE")
+fi
 
 build/ticketd --socket "$var/ticketd.sock" --store "$store_uri" \
+    --jwt-secret-file "$var/jwt.secret" \
     --outbox "$var/outbox" "${ai_args[@]}" "${redis_args[@]}" \
     --log "$var/ticketd.log" &
 pids+=($!)

@@ -5,8 +5,14 @@
  * out, protocol error) drops the context and starts a one-second pause in
  * which calls return at once, so a dead or stalled Redis costs a request
  * at most one timeout per second per thread.
+ *
+ * Values go to Redis sealed by ts_wire_cache_seal and come back through
+ * ts_wire_cache_open, bound to "<prefix><key>": the store layer above
+ * (ts_store_cache.c) only ever sees bytes this system wrote for that very
+ * key under this very Redis run.
  */
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,7 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
 
 #include "ts_cache.h"
 
@@ -32,7 +39,21 @@ struct ts_cache_s {
     unsigned         missed;           /* bumps that did not reach Redis */
     unsigned         outages_seen;     /* ts_cache_outages, when caught up */
     char             prefix[32];       /* "ticket:<run id>:" */
+    unsigned char    key[TS_WIRE_KEY_LEN];     /* MACs of values */
 };
+
+/*
+ * The highest value of each version counter any handle of this process has
+ * read (or made, by INCR) under the Redis run ts_cache_seen.prefix.  The
+ * counters only grow, so a lower read means someone set one back by hand,
+ * to make an old page -- authentic, its MAC still good -- current again:
+ * that read is refused.  Process-wide, so one thread's view protects all.
+ */
+static struct {
+    pthread_mutex_t  lock;
+    char             prefix[32];
+    int64_t          seen[TS_CACHE_V_COUNT];
+} ts_cache_seen = { PTHREAD_MUTEX_INITIALIZER, "", { 0 } };
 
 /*
  * Failures seen by any handle of this process.  A handle that finds it
@@ -43,6 +64,29 @@ struct ts_cache_s {
  * after it.
  */
 static unsigned  ts_cache_outages;
+
+
+/* Note that counter v of c's run read version; 0, or -1 when it is lower
+ * than seen before (the caller must not use the read). */
+static int
+ts_cache_saw(ts_cache_t *c, ts_cache_version_e v, int64_t version)
+{
+    int  rc = 0;
+
+    pthread_mutex_lock(&ts_cache_seen.lock);
+    if (strcmp(ts_cache_seen.prefix, c->prefix) != 0) {
+        /* another Redis run: its counters start again from nothing */
+        memcpy(ts_cache_seen.prefix, c->prefix, sizeof(c->prefix));
+        memset(ts_cache_seen.seen, 0, sizeof(ts_cache_seen.seen));
+    }
+    if (version < ts_cache_seen.seen[v]) {
+        rc = -1;
+    } else {
+        ts_cache_seen.seen[v] = version;
+    }
+    pthread_mutex_unlock(&ts_cache_seen.lock);
+    return rc;
+}
 
 
 static int64_t
@@ -121,7 +165,7 @@ ts_redis_url_parse(const char *url, ts_redis_url_t *out, char *err,
 
 
 ts_cache_t *
-ts_cache_new(const char *url)
+ts_cache_new(const char *url, const unsigned char key[TS_WIRE_KEY_LEN])
 {
     ts_cache_t  *c;
     char         err[128];
@@ -134,6 +178,7 @@ ts_cache_new(const char *url)
         free(c);
         return NULL;
     }
+    memcpy(c->key, key, TS_WIRE_KEY_LEN);
     return c;
 }
 
@@ -147,6 +192,7 @@ ts_cache_free(ts_cache_t *c)
     if (c->ctx) {
         redisFree(c->ctx);
     }
+    OPENSSL_cleanse(c->key, sizeof(c->key));
     free(c);
 }
 
@@ -203,6 +249,8 @@ ts_cache_incr(ts_cache_t *c, unsigned mask)
         }
         if (r->type != REDIS_REPLY_INTEGER) {
             rc = -1;
+        } else {
+            (void) ts_cache_saw(c, (ts_cache_version_e) i, r->integer);
         }
         freeReplyObject(r);
     }
@@ -319,6 +367,8 @@ ts_cache_get(ts_cache_t *c, ts_cache_version_e v, const char *key,
     size_t keylen, int64_t *version, char **val, size_t *len)
 {
     redisReply  *r, *ver, *doc;
+    const char  *v_val;
+    size_t       v_len;
     int          rc = -1;
 
     *val = NULL;
@@ -343,14 +393,22 @@ ts_cache_get(ts_cache_t *c, ts_cache_version_e v, const char *key,
     } else {
         goto done;
     }
-    if (doc->type == REDIS_REPLY_STRING) {
-        *val = malloc(doc->len + 1);
+    /* Counters only grow (INCR): one that went back was set by hand, to
+     * make an old, authentic page current again. */
+    if (ts_cache_saw(c, v, *version) != 0) {
+        goto done;
+    }
+    if (doc->type == REDIS_REPLY_STRING
+        && ts_wire_cache_open(c->key, c->prefix, key, keylen, doc->str,
+                              doc->len, &v_val, &v_len) == TS_WIRE_OK)
+    {
+        *val = malloc(v_len + 1);
         if (*val == NULL) {
             goto done;
         }
-        memcpy(*val, doc->str, doc->len);
-        (*val)[doc->len] = '\0';
-        *len = doc->len;
+        memcpy(*val, v_val, v_len);
+        (*val)[v_len] = '\0';
+        *len = v_len;
     }
     rc = 0;
 
@@ -365,12 +423,20 @@ ts_cache_set(ts_cache_t *c, const char *key, size_t keylen, const char *val,
     size_t len, int ttl)
 {
     redisReply  *r;
+    char        *sealed;
+    size_t       slen;
 
     if (ts_cache_ready(c) != 0) {
         return;
     }
-    r = ts_cache_command(c, "SET %s%b %b EX %d", c->prefix, key, keylen, val,
-                         len, ttl);
+    sealed = ts_wire_cache_seal(c->key, c->prefix, key, keylen, val, len,
+                                &slen);
+    if (sealed == NULL) {
+        return;
+    }
+    r = ts_cache_command(c, "SET %s%b %b EX %d", c->prefix, key, keylen,
+                         sealed, slen, ttl);
+    free(sealed);
     if (r) {
         freeReplyObject(r);
     }

@@ -12,6 +12,15 @@
  * the version they were read under (see ts_store_cache.c), so nothing is
  * ever scanned or deleted by pattern.  Every key is stored under
  * "ticket:<Redis run id>:" (see ts_cache.c); callers name the rest.
+ *
+ * Nothing read from Redis is trusted (DESIGN.md section 7): every value is
+ * stored with a MAC over its namespace, key and bytes (ts_wire.h, the
+ * cache key derived from the JWT secret), and a value that fails it --
+ * written or rewritten by anyone without the key, or copied from another
+ * key -- is a miss, which the caller fills from the store and overwrites.
+ * A version counter read lower than this process saw before under the same
+ * run id (set back by hand, to make an old page current again) is treated
+ * as Redis unavailable: nothing is served or stored from it.
  */
 
 #ifndef TS_CACHE_H
@@ -19,6 +28,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ts_wire.h"
 
 /* A parsed redis://[:password@]host[:port][/db] URL. */
 typedef struct {
@@ -41,22 +52,26 @@ typedef enum {
     TS_CACHE_V_COUNT
 } ts_cache_version_e;
 
-/* A handle for url (not connected yet); NULL if the URL is bad or out of
+/* A handle for url (not connected yet) whose values carry MACs under key
+ * (TS_WIRE_LABEL_CACHE's derived key); NULL if the URL is bad or out of
  * memory.  One thread at a time. */
-ts_cache_t *ts_cache_new(const char *url);
+ts_cache_t *ts_cache_new(const char *url,
+    const unsigned char key[TS_WIRE_KEY_LEN]);
 
 void ts_cache_free(ts_cache_t *c);
 
 /*
  * One round trip: the current value of version counter v (0 if never
  * bumped) into *version, and the value stored at key into *val (malloc'ed,
- * *len bytes, NUL-terminated) or NULL.  Returns 0, or -1 when Redis is
- * unavailable (then nothing is returned and nothing should be stored).
+ * *len bytes, NUL-terminated) or NULL -- NULL too when the stored value
+ * fails its MAC.  Returns 0, or -1 when Redis is unavailable or its
+ * counter went back (then nothing is returned and nothing should be
+ * stored).
  */
 int ts_cache_get(ts_cache_t *c, ts_cache_version_e v, const char *key,
     size_t keylen, int64_t *version, char **val, size_t *len);
 
-/* Store val under key for ttl seconds; best effort. */
+/* Store val (with its MAC) under key for ttl seconds; best effort. */
 void ts_cache_set(ts_cache_t *c, const char *key, size_t keylen,
     const char *val, size_t len, int ttl);
 

@@ -86,10 +86,13 @@ ts_rc_e ts_store_ping(ts_store_t *s);
 /*
  * Put a Redis cache (redis://[:password@]host[:port][/db]; NULL or "" for
  * none) in front of this handle: list reads are cached, every write
- * invalidates what it changed (ts_store_cache.c).  Never required: with
- * Redis away every call goes to the store.
+ * invalidates what it changed (ts_store_cache.c).  Values carry MACs under
+ * key (32 bytes, ts_wire_derive(secret, TS_WIRE_LABEL_CACHE)); one that
+ * fails is a miss.  Never required: with Redis away every call goes to
+ * the store.
  */
-void ts_store_set_cache(ts_store_t *s, const char *redis_url);
+void ts_store_set_cache(ts_store_t *s, const char *redis_url,
+    const unsigned char *key);
 
 /* "disabled" without a cache, else "ok" or "unavailable" (a PING). */
 const char *ts_store_cache_state(ts_store_t *s);

@@ -23,6 +23,18 @@
  *   - a reader that read the store before the write stores old data under
  *     the old version, which the bump has already made stale.
  * One INCR invalidates every page at once; no key is scanned or deleted.
+ *
+ * The proof assumes the values and counters in Redis are the ones this
+ * system wrote.  Redis is not trusted (anyone who reaches it can SET), so
+ * ts_cache makes that true or turns the read into a miss: a value is
+ * served only when its MAC (ts_wire.h, keyed by the JWT secret) matches
+ * "<run prefix><key><version>|<payload>" -- so neither its payload nor its
+ * version can be changed, and no value moves to another key (another
+ * user's scope) or run -- and a counter that reads lower than the process
+ * has seen is refused, so an old authentic value cannot be made current
+ * again by setting the counter back (in a process that has read or bumped
+ * the newer value: nginx workers read it on every list request).  A value failing its MAC is a miss
+ * that the store fills and this handle overwrites.
  */
 
 #include <stdio.h>
@@ -36,10 +48,12 @@
 
 
 void
-ts_store_set_cache(ts_store_t *s, const char *redis_url)
+ts_store_set_cache(ts_store_t *s, const char *redis_url,
+    const unsigned char *key)
 {
     ts_cache_free(s->cache);
-    s->cache = redis_url && *redis_url ? ts_cache_new(redis_url) : NULL;
+    s->cache = redis_url && *redis_url && key != NULL
+               ? ts_cache_new(redis_url, key) : NULL;
 }
 
 

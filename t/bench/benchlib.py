@@ -128,6 +128,7 @@ class Stack:
         self.daemon = subprocess.Popen(
             [self.env.get("TICKETD", os.path.join(REPO, "build/ticketd")),
              "--socket", self.sock, "--store", uri,
+             "--jwt-secret-file", self.secret,
              "--log", os.path.join(self.tmp, "ticketd.log")]
             + self.daemon_args)
         self.nginx = subprocess.Popen(

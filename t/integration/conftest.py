@@ -318,6 +318,8 @@ class Stack:
         self.daemon_proc = subprocess.Popen(
             [str(TICKETD), "--socket", str(self.sock),
              "--store", self.store_uri,
+             # the wire keys (bridge, cache) derive from nginx's secret
+             "--jwt-secret-file", str(self.secret_file),
              "--log", str(self.daemon_log_path),
              "--pidfile", str(self.daemon_pidfile)]
             + self.env.get("TICKETD_ARGS", "").split(),

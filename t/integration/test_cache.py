@@ -3,20 +3,21 @@ redis-server: list pages and user lists are served from Redis until a write
 (a REST request or a background job, on any node) invalidates them; no
 password hash is ever stored there; and Redis stopping never fails a
 request, caching resuming when it returns."""
+import subprocess
 import threading
 import time
 
-from conftest import Stack, _finish, poll, unique_name
+from conftest import TICKETD, Stack, _finish, nginx_test, poll, unique_name
 from redis_util import RedisServer, redis_server, require_redis  # noqa: F401
 
 
-def cached_stack(make_stack, redis, outbox=None):
+def cached_stack(make_stack, redis, outbox=None, workers="2"):
     """A stack with the cache; with an outbox folder, ticketd runs jobs
     (offline triage, mail into that folder)."""
     args = "--redis %s %s" % (redis.url, "--triage-provider offline "
                               "--mail-transport outbox --outbox %s" % outbox
                               if outbox else "--jobs 0")
-    st = make_stack(REDIS=redis.url, TICKETD_ARGS=args)
+    st = make_stack(REDIS=redis.url, TICKETD_ARGS=args, WORKERS=workers)
     st.admin, st.admin_token = st.signup(username=unique_name("admin"))
     assert st.admin["role"] == "admin"
     return st
@@ -80,12 +81,29 @@ def test_cached_page_is_byte_identical_and_dates_survive(make_stack,
     assert [x["title"] for x in other["tickets"]] == ["ticket 0"]
 
 
-def test_password_and_database_of_the_url_are_used(make_stack, tmp_path):
+def test_password_from_a_file_and_database_of_the_url_are_used(
+        make_stack, tmp_path):
+    """The Redis password reaches nginx and ticketd through files
+    (ticket_redis_password_file, --redis-password-file), never a command
+    line: ticketd's /proc/<pid>/cmdline does not hold it while the cache
+    and the bridge work against a requirepass redis-server."""
     require_redis()
-    server = RedisServer(tmp_path, password="s3cr:et")
+    server = RedisServer(tmp_path, password="s3cr:et@/x")
+    pw_file = tmp_path / "redis.pw"
+    pw_file.write_text(server.password + "\n")
+    pw_file.chmod(0o600)
     try:
-        url = server.url + "/3"
-        st = make_stack(REDIS=url, TICKETD_ARGS="--redis %s --jobs 0" % url)
+        url = "redis://127.0.0.1:%d/3" % server.port
+        st = make_stack(REDIS=url, REDIS_PASSWORD_FILE=str(pw_file),
+                        TICKETD_ARGS="--redis %s --redis-password-file %s "
+                        "--jobs 0" % (url, pw_file))
+        cmdline = open("/proc/%d/cmdline" % st.daemon_proc.pid,
+                       "rb").read()
+        assert b"--redis-password-file" in cmdline
+        assert server.password.encode() not in cmdline, cmdline
+        assert b"s3cr" not in cmdline, cmdline
+        assert poll(lambda: "subscribed" in st.daemon_log(), 5), \
+            st.daemon_log()[-2000:]
         _, token = st.signup()
         st.create_ticket(token, title="in db 3")
         assert st.health()["redis"] == "ok"
@@ -97,14 +115,135 @@ def test_password_and_database_of_the_url_are_used(make_stack, tmp_path):
         assert list_page(st, token).content == first.content
 
         # a wrong password: nothing is cached, every request still answers
-        bad = "redis://:wrong@127.0.0.1:%d/3" % server.port
-        st2 = make_stack(REDIS=bad, TICKETD_ARGS="--redis %s --jobs 0" % bad)
+        bad_file = tmp_path / "wrong.pw"
+        bad_file.write_text("wrong")
+        st2 = make_stack(REDIS=url, REDIS_PASSWORD_FILE=str(bad_file),
+                         TICKETD_ARGS="--redis %s --redis-password-file %s "
+                         "--jobs 0" % (url, bad_file))
         _, token2 = st2.signup()
         st2.create_ticket(token2, title="no cache")
         assert st2.health()["redis"] == "unavailable"
         assert list_page(st2, token2).json()["pagination"]["total"] == 1
     finally:
         server.close()
+
+
+def test_a_password_on_a_command_line_or_in_the_url_is_refused(
+        tmp_path, stack):
+    """ticketd refuses --redis with a password in the URL (every local user
+    reads argv), and so does nginx -t for ticket_redis: the clear error
+    names the file option instead."""
+    r = subprocess.run(
+        [str(TICKETD), "--socket", str(tmp_path / "s.sock"), "--store",
+         "sqlite:%s" % (tmp_path / "x.db"), "--jwt-secret-file",
+         str(stack.secret_file), "--redis", "redis://:hunter2@127.0.0.1"],
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "--redis-password-file" in r.stderr, r.stderr
+    assert "hunter2" not in r.stderr
+
+    # and the wire keys need the secret
+    r = subprocess.run(
+        [str(TICKETD), "--socket", str(tmp_path / "s.sock"), "--store",
+         "sqlite:%s" % (tmp_path / "x.db"), "--redis", "redis://127.0.0.1"],
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "--jwt-secret-file" in r.stderr, r.stderr
+
+    conf = tmp_path / "nginx.conf"
+    text = stack.conf.read_text().replace(
+        "ticket_redis off;", "ticket_redis redis://:hunter2@127.0.0.1;")
+    assert "hunter2" in text
+    conf.write_text(text)
+    r = nginx_test(stack.prefix, conf)
+    assert r.returncode != 0
+    assert "ticket_redis_password_file" in r.stderr, r.stderr
+
+
+def cached_page_key(redis, scope_user=None):
+    keys = redis.command("KEYS", "ticket:*:list:*")
+    assert keys, "nothing cached"
+    if scope_user is not None:
+        keys = [k for k in keys if scope_user in k]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def test_tampered_cached_page_is_not_served_and_is_overwritten(
+        make_stack, redis_server):
+    """Whoever can write to Redis cannot change what GET /api/tickets
+    answers: a cached page whose bytes were changed, or that was made by
+    someone without the secret, fails its MAC, is a miss served from the
+    store, and is overwritten with an authentic page."""
+    st = cached_stack(make_stack, redis_server)
+    user, token = st.signup()
+    st.create_ticket(token, title="printer jams")
+    first = list_page(st, token)
+    key = cached_page_key(redis_server, user["_id"])
+    value = redis_server.command("GET", key)
+    assert "printer jams" in value
+
+    tampered = value.replace("printer jams", "pay to this IBAN")
+    assert redis_server.command("SET", key, tampered) == "OK"
+    for _ in range(6):                 # any worker, any thread
+        again = list_page(st, token)
+        assert again.content == first.content, again.text
+    assert redis_server.command("GET", key) == value   # overwritten
+
+    # a page as the old code wrote it, "<version>|<total>|<json>": forged
+    # by someone who read the version counter
+    version = redis_server.command("GET", key.split(":list:")[0]
+                                   + ":v:tickets") or "0"
+    forged = '%s|1|[{"_id":"%s","title":"forged"}]' % (version, "f" * 24)
+    assert redis_server.command("SET", key, forged) == "OK"
+    again = list_page(st, token)
+    assert again.content == first.content, again.text
+    assert "forged" not in again.text
+
+
+def test_a_page_copied_to_another_users_key_is_not_served(make_stack,
+                                                          redis_server):
+    """A cached value is bound to its key: the admin's page (every ticket)
+    copied under a user's key is not served to that user."""
+    st = cached_stack(make_stack, redis_server)
+    a, a_token = st.signup()
+    b, b_token = st.signup()
+    st.create_ticket(a_token, title="a's secret ticket")
+    assert list_page(st, b_token).json()["pagination"]["total"] == 0
+    assert list_page(st, a_token).json()["pagination"]["total"] == 1
+    a_key = cached_page_key(redis_server, a["_id"])
+    b_key = cached_page_key(redis_server, b["_id"])
+    assert redis_server.command("SET", b_key,
+                                redis_server.command("GET", a_key)) == "OK"
+    page = list_page(st, b_token)
+    assert page.json()["pagination"]["total"] == 0, page.text
+    assert "secret ticket" not in page.text
+
+
+def test_a_version_counter_set_back_does_not_revive_an_old_page(
+        make_stack, redis_server):
+    """The MAC binds a page to the version it was read under, and a counter
+    that goes back is refused: setting v:tickets to an old value does not
+    make the page from before a write current again."""
+    st = cached_stack(make_stack, redis_server, workers="1")
+    user, token = st.signup()
+    st.create_ticket(token, title="old")
+    for _ in range(10):                # every thread of the one worker
+        list_page(st, token)
+    key = cached_page_key(redis_server, user["_id"])
+    old_value = redis_server.command("GET", key)
+    vkey = key.split(":list:")[0] + ":v:tickets"
+    old_version = redis_server.command("GET", vkey)
+
+    st.create_ticket(token, title="new")
+    for _ in range(10):
+        assert titles(st, token)[0] == "new"
+
+    # roll the counter and the page back to before the write
+    assert redis_server.command("SET", vkey, old_version) == "OK"
+    assert redis_server.command("SET", key, old_value) == "OK"
+    for _ in range(10):
+        assert titles(st, token)[0] == "new"
 
 
 def test_scopes_never_share_a_page(make_stack, redis_server):

@@ -141,10 +141,36 @@ def test_nginx_t_accepts_secret_of_exactly_32_bytes(conf_dir):
 
 
 def test_nginx_t_accepts_a_redis_url_without_reaching_redis(conf_dir):
-    conf_dir.conf.write_text(edit(conf_dir.text, r"ticket_redis [^;]+;",
-                                  "ticket_redis redis://:pw@cache.invalid:6380/3;"))
+    pw = conf_dir.secret.parent / "redis.pw"
+    pw.write_text("pw\n")
+    conf_dir.conf.write_text(edit(
+        conf_dir.text, r"ticket_redis [^;]+;",
+        "ticket_redis redis://cache.invalid:6380/3; "
+        "ticket_redis_password_file %s;" % pw))
     r = nginx_test(conf_dir.prefix, conf_dir.conf)
     assert r.returncode == 0, r.stderr
+
+
+def test_nginx_t_rejects_a_redis_password_outside_a_file(conf_dir):
+    """Secrets only through *_file directives: a password in the URL, or
+    a password file that is empty or several lines, is refused."""
+    conf_dir.conf.write_text(edit(conf_dir.text, r"ticket_redis [^;]+;",
+                                  "ticket_redis redis://:pw@cache.invalid;"))
+    r = nginx_test(conf_dir.prefix, conf_dir.conf)
+    assert r.returncode != 0
+    assert "ticket_redis_password_file" in r.stderr, r.stderr
+    assert ":pw@" not in r.stderr.replace(str(conf_dir.conf), "")
+
+    pw = conf_dir.secret.parent / "redis.pw"
+    for bad in ("", "\n", "one\ntwo\n"):
+        pw.write_text(bad)
+        conf_dir.conf.write_text(edit(
+            conf_dir.text, r"ticket_redis [^;]+;",
+            "ticket_redis redis://cache.invalid; "
+            "ticket_redis_password_file %s;" % pw))
+        r = nginx_test(conf_dir.prefix, conf_dir.conf)
+        assert r.returncode != 0, (bad, r.stderr)
+        assert str(pw) in r.stderr, r.stderr
 
 
 def test_nginx_t_rejects_missing_secret_file(conf_dir):

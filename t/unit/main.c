@@ -16,6 +16,7 @@ int test_mail_run(void);
 int test_sio_run(void);
 int test_ws_run(void);
 int test_cache_run(void);
+int test_wire_run(void);
 
 int
 main(void)
@@ -33,6 +34,7 @@ main(void)
     failed += test_sio_run();
     failed += test_ws_run();
     failed += test_cache_run();
+    failed += test_wire_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);

@@ -22,6 +22,8 @@
 
 int test_cache_run(void);
 
+static const unsigned char  cache_key[TS_WIRE_KEY_LEN] = { 7 };
+
 
 static void
 url_parse_accepts_the_documented_forms(void **state)
@@ -66,7 +68,7 @@ url_parse_rejects_bad_urls_with_a_reason(void **state)
         }
         assert_true(err[0] != '\0');
     }
-    assert_null(ts_cache_new("redis://cache:99999"));
+    assert_null(ts_cache_new("redis://cache:99999", cache_key));
 }
 
 
@@ -83,7 +85,7 @@ now_ms(void)
 static void
 unreachable_redis_is_a_fast_miss(void **state)
 {
-    ts_cache_t  *c = ts_cache_new("redis://127.0.0.1:1");  /* refused */
+    ts_cache_t  *c = ts_cache_new("redis://127.0.0.1:1", cache_key);  /* refused */
     char        *val = (char *) 1;
     size_t       len = 7;
     int64_t      version = 42, t0;
@@ -148,7 +150,7 @@ store_answers_the_same_with_redis_away(void **state)
         assert_int_equal(total, 1);
         if (pass == 0) {
             a = ts_jw_finish(&w, &alen);
-            ts_store_set_cache(s, "redis://127.0.0.1:1");
+            ts_store_set_cache(s, "redis://127.0.0.1:1", cache_key);
             assert_string_equal(ts_store_cache_state(s), "unavailable");
         } else {
             b = ts_jw_finish(&w, &blen);
@@ -163,7 +165,7 @@ store_answers_the_same_with_redis_away(void **state)
     free(a);
     free(b);
     ts_user_clear(&u);
-    ts_store_set_cache(s, NULL);
+    ts_store_set_cache(s, NULL, NULL);
     assert_string_equal(ts_store_cache_state(s), "disabled");
     ts_store_close(s);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -1,0 +1,38 @@
+/*
+ * ts_event: the one schema of the event frames that cross the link and the
+ * Redis bridge (DESIGN.md section 6; the internal rights events of
+ * briefs/events.md).  ticketd checks every frame with ts_event_check
+ * before it fans it out to the workers or publishes it, whoever sent it: a
+ * worker over the link, or another host through Redis.
+ *
+ * A frame is {"type":"event","event":NAME,"room":ROOM,"data":{...}} (room
+ * may be absent, meaning null), at most TS_EVENT_MAX bytes as JSON text,
+ * with NAME one of the known events, ROOM what that event requires
+ * ("ticket_<24 hex>" with data.ticketId the same id, or null), and the
+ * data fields that event's consumers read present with their types and
+ * bounds.  Fields beyond those are tolerated in comment_added's comment
+ * and in ticket_updated (which carries whichever fields changed); every
+ * other event's data has exactly its fields.
+ */
+
+#ifndef TS_EVENT_H
+#define TS_EVENT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define TS_EVENT_MAX  (256 * 1024)      /* a frame as JSON text, bytes */
+
+/*
+ * 0 when frame is a well-formed event frame (see above); -1 with a short
+ * reason in why (whylen bytes, for a log line) otherwise.
+ */
+int ts_event_check(json_t *frame, char *why, size_t whylen);
+
+/* The same for the frame's JSON text json[0..len); on 0, *frame (when
+ * frame is not NULL) receives the parsed frame, which the caller owns. */
+int ts_event_check_text(const char *json, size_t len, json_t **frame,
+    char *why, size_t whylen);
+
+#endif /* TS_EVENT_H */
