@@ -13,11 +13,11 @@
 
 #include "ts_event.h"
 #include "ts_model.h"
+#include "ts_session.h"
 #include "ts_validate.h"
 
 #define TS_EVENT_TEXT_MAX   5000        /* a comment, code points */
 #define TS_EVENT_NAME_MAX   256         /* usernames, emails: bytes */
-#define TS_EVENT_SIG_MAX    128
 
 typedef enum {
     TS_ROOM_TICKET,             /* "ticket_<data.ticketId>" */
@@ -203,44 +203,42 @@ ts_event_check_presence(json_t *data, char *why, size_t whylen)
 }
 
 
+/* The rights events: ts_rights_parse (ts_session.c), the schema the
+ * workers apply them by, is the one check. */
+static int
+ts_event_check_rights(const char *name, json_t *data, char *why,
+    size_t whylen)
+{
+    ts_rights_t  rt;
+
+    if (ts_rights_parse(name, data, &rt) != 0) {
+        return ts_event_fail(why, whylen, "%s data is not its ids (24 hex)"
+                             " and sig (1-%d base64url characters)", name,
+                             TS_TOKEN_SIG_MAX);
+    }
+    return 0;
+}
+
+
 static int
 ts_event_check_revoked(json_t *data, char *why, size_t whylen)
 {
-    json_t       *sig = json_object_get(data, "sig");
-    const char   *s = json_string_value(sig);
-    size_t        n = json_string_length(sig);
-
-    if (!ts_event_oid(json_object_get(data, "userId"))) {
-        return ts_event_fail(why, whylen, "userId is not an id");
-    }
-    if (s == NULL || n == 0 || n > TS_EVENT_SIG_MAX
-        || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                     "0123456789_-") != n)
-    {
-        return ts_event_fail(why, whylen, "sig is not 1-%d base64url"
-                             " characters", TS_EVENT_SIG_MAX);
-    }
-    return 0;
+    return ts_event_check_rights(TS_EV_SESSION_REVOKED, data, why, whylen);
 }
 
 
 static int
 ts_event_check_user(json_t *data, char *why, size_t whylen)
 {
-    if (!ts_event_oid(json_object_get(data, "userId"))) {
-        return ts_event_fail(why, whylen, "userId is not an id");
-    }
-    return 0;
+    return ts_event_check_rights(TS_EV_USER_CHANGED, data, why, whylen);
 }
 
 
 static int
 ts_event_check_ticket(json_t *data, char *why, size_t whylen)
 {
-    if (!ts_event_oid(json_object_get(data, "ticketId"))) {
-        return ts_event_fail(why, whylen, "ticketId is not an id");
-    }
-    return 0;
+    return ts_event_check_rights(TS_EV_TICKET_ACCESS_CHANGED, data, why,
+                                 whylen);
 }
 
 
@@ -264,11 +262,11 @@ static const ts_event_spec_t  ts_event_specs[] = {
     { "user_status_changed", TS_ROOM_NONE, 0, ts_event_f_presence,
       ts_event_check_presence },
     /* internal rights events (applied by the workers, never forwarded) */
-    { "session_revoked", TS_ROOM_NONE, 0, ts_event_f_revoked,
+    { TS_EV_SESSION_REVOKED, TS_ROOM_NONE, 0, ts_event_f_revoked,
       ts_event_check_revoked },
-    { "user_changed", TS_ROOM_NONE, 0, ts_event_f_user,
+    { TS_EV_USER_CHANGED, TS_ROOM_NONE, 0, ts_event_f_user,
       ts_event_check_user },
-    { "ticket_access_changed", TS_ROOM_NONE, 0, ts_event_f_ticket,
+    { TS_EV_TICKET_ACCESS_CHANGED, TS_ROOM_NONE, 0, ts_event_f_ticket,
       ts_event_check_ticket },
 };
 
