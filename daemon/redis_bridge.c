@@ -27,6 +27,7 @@
 #include "ts_cache.h"
 #include "ts_event.h"
 #include "ts_model.h"
+#include "ts_session.h"
 #include "ts_wire.h"
 #include "log.h"
 #include "redis_bridge.h"
@@ -46,6 +47,8 @@ static struct {
     uint64_t             wait_ms;
     int                  started;
     int                  stopping;
+    int                  pub_before;   /* connected once already */
+    int                  sub_before;   /* subscribed once already */
 } rb;
 
 static void redis_connect_all(void);
@@ -96,6 +99,14 @@ redis_on_connect(const redisAsyncContext *ac, int status)
         log_info("redis bridge: subscribed to %s on %s:%d", REDIS_CHANNEL,
                  rb.url.host, rb.url.port);
         rb.wait_ms = 1000;
+    } else if (ac == rb.pub && rb.pub_before) {
+        /* what this host published while away (or had in flight) is
+         * lost: the other hosts' sockets fall back to the store */
+        redis_bridge_publish(TS_RIGHTS_RESYNC_FRAME,
+                             sizeof(TS_RIGHTS_RESYNC_FRAME) - 1);
+    }
+    if (ac == rb.pub) {
+        rb.pub_before = 1;
     }
 }
 
@@ -148,10 +159,25 @@ redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
     redisReply  *reply = r;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3
-        || reply->element[2]->type != REDIS_REPLY_STRING)
+        || reply->elements != 3)
     {
-        return;                  /* subscribe confirmations and the like */
+        return;
+    }
+    if (reply->element[0]->type == REDIS_REPLY_STRING
+        && strcmp(reply->element[0]->str, "subscribe") == 0)
+    {
+        /* subscribed again: the other hosts' events -- rights pushes
+         * among them -- were missed meanwhile, so this host's sockets
+         * fall back to the store */
+        if (rb.sub_before) {
+            link_server_broadcast(TS_RIGHTS_RESYNC_FRAME,
+                                  sizeof(TS_RIGHTS_RESYNC_FRAME) - 1);
+        }
+        rb.sub_before = 1;
+        return;
+    }
+    if (reply->element[2]->type != REDIS_REPLY_STRING) {
+        return;                  /* other confirmations */
     }
     redis_deliver(reply->element[2]->str, reply->element[2]->len);
 }

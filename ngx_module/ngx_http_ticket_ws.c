@@ -1212,6 +1212,9 @@ ngx_http_ticket_ws_rights(const char *event, json_t *data)
         ngx_http_ticket_ws_each_session(rt.user_id, NULL,
                                         ngx_http_ticket_ws_recheck);
         break;
+    case TS_RIGHTS_RESYNC:
+        ngx_http_ticket_ws_resync();
+        break;
     default: /* TS_RIGHTS_TICKET_ACCESS */
         ngx_http_ticket_ws_access_changed(rt.ticket_id);
         break;

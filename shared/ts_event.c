@@ -235,6 +235,13 @@ ts_event_check_user(json_t *data, char *why, size_t whylen)
 
 
 static int
+ts_event_check_resync(json_t *data, char *why, size_t whylen)
+{
+    return ts_event_check_rights(TS_EV_RIGHTS_RESYNC, data, why, whylen);
+}
+
+
+static int
 ts_event_check_ticket(json_t *data, char *why, size_t whylen)
 {
     return ts_event_check_rights(TS_EV_TICKET_ACCESS_CHANGED, data, why,
@@ -251,6 +258,7 @@ static const char *const  ts_event_f_presence[] = { "userId", "status",
 static const char *const  ts_event_f_revoked[] = { "userId", "sig", NULL };
 static const char *const  ts_event_f_user[] = { "userId", NULL };
 static const char *const  ts_event_f_ticket[] = { "ticketId", NULL };
+static const char *const  ts_event_f_none[] = { NULL };
 
 static const ts_event_spec_t  ts_event_specs[] = {
     /* to the sockets (DESIGN.md section 6) */
@@ -268,6 +276,8 @@ static const ts_event_spec_t  ts_event_specs[] = {
       ts_event_check_user },
     { TS_EV_TICKET_ACCESS_CHANGED, TS_ROOM_NONE, 0, ts_event_f_ticket,
       ts_event_check_ticket },
+    { TS_EV_RIGHTS_RESYNC, TS_ROOM_NONE, 0, ts_event_f_none,
+      ts_event_check_resync },
 };
 
 

@@ -59,6 +59,7 @@ static const struct {
     { TS_EV_SESSION_REVOKED,       TS_RIGHTS_SESSION_REVOKED },
     { TS_EV_USER_CHANGED,          TS_RIGHTS_USER_CHANGED },
     { TS_EV_TICKET_ACCESS_CHANGED, TS_RIGHTS_TICKET_ACCESS },
+    { TS_EV_RIGHTS_RESYNC,         TS_RIGHTS_RESYNC },
 };
 
 
@@ -156,6 +157,11 @@ ts_rights_parse(const char *event, const json_t *data, ts_rights_t *out)
         break;
     case TS_RIGHTS_USER_CHANGED:
         if (ts_rights_oid(data, "userId", out->user_id) == 0) {
+            return 0;
+        }
+        break;
+    case TS_RIGHTS_RESYNC:
+        if (json_object_size(data) == 0) {
             return 0;
         }
         break;

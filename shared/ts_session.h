@@ -43,12 +43,19 @@ int ts_ticket_visible(const ts_user_t *user, const ts_ticket_keys_t *k);
 #define TS_EV_SESSION_REVOKED        "session_revoked"
 #define TS_EV_USER_CHANGED           "user_changed"
 #define TS_EV_TICKET_ACCESS_CHANGED  "ticket_access_changed"
+/* data {}: pushes may have been missed (a host's Redis bridge was down);
+ * every socket falls back to the store, as after a link outage */
+#define TS_EV_RIGHTS_RESYNC          "rights_resync"
+#define TS_RIGHTS_RESYNC_FRAME \
+    "{\"type\":\"event\",\"event\":\"" TS_EV_RIGHTS_RESYNC "\"," \
+    "\"room\":null,\"data\":{}}"
 
 typedef enum {
     TS_RIGHTS_NONE = 0,             /* not a rights event */
     TS_RIGHTS_SESSION_REVOKED,      /* user_id, sig */
     TS_RIGHTS_USER_CHANGED,         /* user_id */
-    TS_RIGHTS_TICKET_ACCESS         /* ticket_id */
+    TS_RIGHTS_TICKET_ACCESS,        /* ticket_id */
+    TS_RIGHTS_RESYNC                /* nothing */
 } ts_rights_e;
 
 typedef struct {

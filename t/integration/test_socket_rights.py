@@ -15,7 +15,8 @@ from conftest import (Stack, _finish, jwt_claims, poll,
 from redis_util import redis_server  # noqa: F401 (a fixture)
 from test_socketio import Closed, Sio, close_all, comment, sio_on_workers
 
-INTERNAL = ("session_revoked", "user_changed", "ticket_access_changed")
+INTERNAL = ("session_revoked", "user_changed", "ticket_access_changed",
+            "rights_resync")
 JOINED = [{"ok": True, "room": "joined"}]
 REFUSED = [{"ok": False, "error": "Ticket not found"}]
 
@@ -310,3 +311,44 @@ def test_logout_on_one_host_closes_the_socket_held_by_the_other(
         close_all(socks)
         _finish(b)
 
+
+
+def test_a_host_whose_bridge_was_down_reauthorises_its_sockets(
+        make_stack, redis_server, tmp_path_factory):
+    """A demotion on A while Redis is away never crosses to B; when the
+    bridges are back, B's sockets fall back to the store (A tells the
+    others its publishes were lost, B knows it missed theirs), so the
+    demoted admin's socket on B leaves the room it may no longer see."""
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
+    a = make_stack(TICKETD_ARGS=args)
+    a.admin, a.admin_token = a.signup(username=unique_name("admin"))
+    b = Stack(tmp_path_factory.mktemp("stack"), {"TICKETD_ARGS": args})
+    b.store = a.store
+    b.secret = a.secret
+    b.secret_file.write_bytes(a.secret)
+    b.start()
+    socks = []
+    try:
+        assert poll(lambda: "subscribed" in a.daemon_log()
+                    and "subscribed" in b.daemon_log(), 5)
+        creator, ctoken = a.signup()
+        tid = a.create_ticket(ctoken)["_id"]
+        admin2, a2token = a.make_user("admin", prefix="admin2")
+        admin_b = Sio(b.port, token=a2token)
+        socks = [admin_b]
+        assert admin_b.join(tid) == JOINED
+
+        redis_server.kill()
+        assert poll(lambda: "disconnected" in a.daemon_log()
+                    and "disconnected" in b.daemon_log(), 5)
+        demote(a, admin2)
+        admin_b.drain(0.5)
+        assert "room_left" not in [n for n, _ in admin_b.events]
+
+        redis_server.start()
+        wait_room_left(admin_b, tid, timeout=40)
+        assert admin_b.join(tid, ack=2) == REFUSED
+        no_internal_events(admin_b)
+    finally:
+        close_all(socks)
+        _finish(b)
