@@ -28,6 +28,7 @@
 #include "ts_mail.h"
 #include "ts_store.h"
 #include "ts_triage.h"
+#include "ts_validate.h"
 
 #define RUNNER_MAX_BODY  (1024 * 1024)
 
@@ -391,6 +392,9 @@ finish_fail(job_t *j)
         snprintf(j->err, sizeof(j->err), "%s",
                  j->store_err[0] ? j->store_err : "failed");
     }
+    /* it may quote a provider's or mail server's text, cut by bytes: the
+     * store, GET /api/jobs and the log want whole characters */
+    ts_utf8_trim_tail(j->err);
 
     if (dead) {
         log_error("job %s (%s) dead after %d attempt(s): %s", j->job.id,
@@ -524,6 +528,7 @@ ai_done(const http_result_t *res, void *arg)
 
     snprintf(j->ai_error, sizeof(j->ai_error), "%s: %s", jr.cfg.provider,
              err);
+    ts_utf8_trim_tail(j->ai_error);     /* the ticket's triage.error */
     if (retryable && j->job.attempts < j->job.max_attempts) {
         snprintf(j->err, sizeof(j->err), "%s", j->ai_error);
         finish_fail(j);

@@ -65,10 +65,16 @@ size_t ts_utf8_len(const char *s, size_t len);
  * The one way text is shortened: the byte length of the longest prefix of
  * s[0..len) holding at most max_chars code points and at most max_bytes
  * bytes that ends on a character boundary (a cut never splits a UTF-8
- * sequence, so valid text stays valid).
+ * sequence, so valid text stays valid).  s may end inside a character
+ * (text already cut by bytes, by snprintf say): that partial character is
+ * left out too.
  */
 size_t ts_utf8_cut(const char *s, size_t len, size_t max_chars,
     size_t max_bytes);
+
+/* Drop a partial UTF-8 character at the end of the C string s (what a
+ * byte-bounded snprintf into a fixed buffer may leave). */
+void ts_utf8_trim_tail(char *s);
 
 /*
  * Unicode lower-case copy (malloc'ed, NUL-terminated) of the UTF-8 text

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -292,6 +293,40 @@ utf8_cut_never_splits_a_character(void **state)
 }
 
 
+/*
+ * Text already cut by bytes (snprintf into a fixed buffer) may end inside
+ * a character: ts_utf8_cut and ts_utf8_trim_tail leave that part out, so
+ * what reaches a log, a job error or JSON is valid UTF-8.
+ */
+static void
+utf8_cut_drops_a_partial_last_character(void **state)
+{
+    /* "ab" then U+1F600 (4 bytes) cut after 1, 2 and 3 of its bytes */
+    static const char  full[] = "ab\xf0\x9f\x98\x80";
+    char               buf[16];
+    size_t             k;
+
+    for (k = 1; k <= 3; k++) {
+        assert_int_equal(ts_utf8_cut(full, 2 + k, 100, 100), 2);
+        memcpy(buf, full, 2 + k);
+        buf[2 + k] = '\0';
+        assert_false(ts_valid_utf8(buf, strlen(buf)));
+        ts_utf8_trim_tail(buf);
+        assert_string_equal(buf, "ab");
+    }
+    assert_int_equal(ts_utf8_cut(full, 6, 100, 100), 6);
+    snprintf(buf, sizeof(buf), "%s", full);
+    ts_utf8_trim_tail(buf);
+    assert_string_equal(buf, full);
+
+    /* U+0416 (2 bytes) x 3 into 6 bytes with snprintf: 2 of them */
+    k = (size_t) *state + 6;            /* not a constant: no warning */
+    snprintf(buf, k, "%s", "\xd0\x96\xd0\x96\xd0\x96");
+    ts_utf8_trim_tail(buf);
+    assert_string_equal(buf, "\xd0\x96\xd0\x96");
+}
+
+
 int
 test_validate_run(void)
 {
@@ -306,6 +341,7 @@ test_validate_run(void)
         cmocka_unit_test(percentiles_interpolate),
         cmocka_unit_test(fold_lower_cases_beyond_ascii),
         cmocka_unit_test(utf8_cut_never_splits_a_character),
+        cmocka_unit_test(utf8_cut_drops_a_partial_last_character),
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
