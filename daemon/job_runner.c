@@ -668,15 +668,16 @@ triage_write_work(ts_store_t *s, job_t *j)
                                            1);
     }
     if (j->rc == TS_OK) {
-        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}",
+        /* the room holds the requester: no provenance (provider, its
+         * error) in the event, staff read it with the ticket */
+        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O}",
                              "ticketId", id,
                              "summary", json_object_get(triage, "summary"),
                              "priority", json_object_get(triage, "priority"),
                              "helpfulNotes",
                              json_object_get(triage, "helpfulNotes"),
                              "relatedSkills",
-                             json_object_get(triage, "relatedSkills"),
-                             "triage", meta);
+                             json_object_get(triage, "relatedSkills"));
     }
     json_decref(assign.payload);
     json_decref(triage);

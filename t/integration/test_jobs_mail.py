@@ -9,8 +9,8 @@ import pytest
 
 from conftest import assert_error, poll
 from test_jobs import (FRONTEND_SKILLS, FRONTEND_TICKET, WELCOME_SUBJECT,
-                       assert_no_secrets, assigned, key_file, moderator,
-                       runner_stack, wait_ticket)
+                       address_of, assert_no_secrets, assigned, key_file,
+                       moderator, runner_stack, wait_ticket)
 from client import SendGridFake, SmtpFake    # t/fakes, put on the path
                                              # by test_jobs
 
@@ -218,7 +218,8 @@ def test_smtp_delivers_the_mail_with_its_headers(make_stack, tmp_path, smtp):
     assert msgs[0]["to"] == [st.admin["email"]], msgs[0]
     mail = smtp.parsed()[0]
     assert mail["Subject"] == WELCOME_SUBJECT, mail
-    assert mail["To"] == st.admin["email"], mail
+    assert address_of(mail["To"]) == st.admin["email"], mail
+    assert mail["To"].addresses[0].display_name == st.admin["username"]
     assert MAIL_FROM in mail["From"], mail
     assert mail["Date"] and mail["Message-ID"], mail
     assert st.admin["username"] in mail.get_content(), mail.get_content()
