@@ -64,7 +64,7 @@ http {
     ticket_redis ${REDIS:-off};
     ticket_bcrypt_cost ${BCRYPT_COST:-10};
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
-    ticket_max_comments ${MAX_COMMENTS:-1000};
+    ${MAX_COMMENTS:+ticket_max_comments $MAX_COMMENTS;}
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;
 
     server {
