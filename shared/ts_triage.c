@@ -332,7 +332,7 @@ tt_skill_add(json_t *arr, const char *s, size_t len)
             return 0;
         }
     }
-    low = ts_strndup_lower(s, len);
+    low = ts_utf8_fold(s, len, &len);   /* as ts_get_skills() */
     if (low == NULL) {
         return -1;
     }

@@ -214,7 +214,8 @@ ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
                  TS_SKILL_MAX_LEN);
         return -1;
     }
-    low = ts_strndup_lower(s, len);
+    /* lower-cased beyond ASCII ("Русский" and "русский" are one skill) */
+    low = ts_utf8_fold(s, len, &len);
     if (low == NULL) {
         snprintf(err, TS_ERRMSG_MAX, "out of memory");
         return -1;
@@ -349,6 +350,20 @@ ts_valid_username(const char *s, size_t len)
 }
 
 
+/* 1 when a and b are the same text but for case (Unicode lower case). */
+static int
+ts_utf8_same(const char *a, const char *b)
+{
+    char  *fa = ts_utf8_fold(a, strlen(a), NULL);
+    char  *fb = ts_utf8_fold(b, strlen(b), NULL);
+    int    same = fa && fb ? strcmp(fa, fb) == 0 : strcasecmp(a, b) == 0;
+
+    free(fa);
+    free(fb);
+    return same;
+}
+
+
 json_t *
 ts_skills_merge(json_t *a, json_t *b)
 {
@@ -367,7 +382,7 @@ ts_skills_merge(json_t *a, json_t *b)
         }
         seen = 0;
         json_array_foreach(out, j, w) {
-            if (strcasecmp(json_string_value(w), json_string_value(v)) == 0) {
+            if (ts_utf8_same(json_string_value(w), json_string_value(v))) {
                 seen = 1;
                 break;
             }

@@ -28,8 +28,8 @@ int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
 
 /*
  * Skills: an array of strings or one comma-separated string; trimmed,
- * lower-cased, empty items dropped, de-duplicated, each 1..50 characters,
- * at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new
+ * lower-cased (Unicode, ts_utf8_fold), empty items dropped, de-duplicated,
+ * each 1..50 characters (code points), at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new
  * array in *out.
  */
 int ts_get_skills(json_t *obj, const char *field, json_t **out,
@@ -43,7 +43,8 @@ int ts_get_skills(json_t *obj, const char *field, json_t **out,
 int ts_query_get(const char *q, size_t len, const char *name, char *out,
     size_t outlen);
 
-/* A new array: a's skills, then b's not already there (case-insensitive). */
+/* A new array: a's skills, then b's not already there (case-insensitive,
+ * beyond ASCII too). */
 json_t *ts_skills_merge(json_t *a, json_t *b);
 
 /* 1 when s is a plausible e-mail address (local@domain.tld, <= 254). */
