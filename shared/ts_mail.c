@@ -3,6 +3,7 @@
  */
 
 #define _GNU_SOURCE             /* vasprintf */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,11 +226,10 @@ ts_mail_plain(const char *s)
 static int
 ts_mail_atoms(const char *s)
 {
+    static const char  atext[] = "!#$%&'*+-/=?^_`{|}~ ";
+
     for (; *s; s++) {
-        if (!(*s == ' ' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
-              || (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-/=?^_`{|}~",
-                                                     *s)))
-        {
+        if (!isalnum((unsigned char) *s) && strchr(atext, *s) == NULL) {
             return 0;
         }
     }
