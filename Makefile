@@ -149,7 +149,7 @@ MONGO_TESTS ?= $(addprefix t/integration/,test_http.py test_auth.py \
     test_jobs_mail.py test_jobs_reliability.py test_presence.py \
     test_socketio.py test_socketio_e2e.py test_daemon_link.py \
     test_original_db.py test_housekeeping.py test_data_exposure.py \
-    test_socket_rights.py)
+    test_socket_rights.py test_staff_only.py)
 
 # The MongoDB backend driven directly through ts_store.h under ASan+UBSan
 # (t/mongo/store_selftest.c), against TEST_MONGODB_URI or a CongoDB.

@@ -51,6 +51,7 @@
 
 #include "http_client.h"
 #include "log.h"
+#include "ts_validate.h"
 
 #define HTTP_BODY_MIN_CAP   4096
 #define HTTP_KEEPIDLE_S     60
@@ -418,7 +419,8 @@ req_on_debug(CURL *easy, curl_infotype type, char *data, size_t size,
     while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r')) {
         size--;
     }
-    n = size < sizeof(r->reply) - 1 ? size : sizeof(r->reply) - 1;
+    /* a server's text may be UTF-8: cut it between characters */
+    n = ts_utf8_cut(data, size, (size_t) -1, sizeof(r->reply) - 1);
     memcpy(r->reply, data, n);
     r->reply[n] = '\0';
     return 0;

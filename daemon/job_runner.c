@@ -29,6 +29,7 @@
 #include "ts_session.h"
 #include "ts_store.h"
 #include "ts_triage.h"
+#include "ts_validate.h"
 
 #define RUNNER_MAX_BODY  (1024 * 1024)
 
@@ -392,6 +393,9 @@ finish_fail(job_t *j)
         snprintf(j->err, sizeof(j->err), "%s",
                  j->store_err[0] ? j->store_err : "failed");
     }
+    /* it may quote a provider's or mail server's text, cut by bytes: the
+     * store, GET /api/jobs and the log want whole characters */
+    ts_utf8_trim_tail(j->err);
 
     if (dead) {
         log_error("job %s (%s) dead after %d attempt(s): %s", j->job.id,
@@ -552,6 +556,7 @@ ai_done(const http_result_t *res, void *arg)
 
     snprintf(j->ai_error, sizeof(j->ai_error), "%s: %s", jr.cfg.provider,
              err);
+    ts_utf8_trim_tail(j->ai_error);     /* the ticket's triage.error */
     if (retryable && j->job.attempts < j->job.max_attempts) {
         snprintf(j->err, sizeof(j->err), "%s", j->ai_error);
         finish_fail(j);
@@ -691,15 +696,16 @@ triage_write_work(ts_store_t *s, job_t *j)
                                            1);
     }
     if (j->rc == TS_OK) {
-        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}",
+        /* the room holds the requester: no provenance (provider, its
+         * error) in the event, staff read it with the ticket */
+        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O}",
                              "ticketId", id,
                              "summary", json_object_get(triage, "summary"),
                              "priority", json_object_get(triage, "priority"),
                              "helpfulNotes",
                              json_object_get(triage, "helpfulNotes"),
                              "relatedSkills",
-                             json_object_get(triage, "relatedSkills"),
-                             "triage", meta);
+                             json_object_get(triage, "relatedSkills"));
     }
     json_decref(assign.payload);
     json_decref(triage);

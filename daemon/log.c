@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ts_validate.h"
 
 static struct {
     pthread_mutex_t  lock;
@@ -139,8 +140,10 @@ log_msg(log_level_e level, const char *fmt, ...)
 
     n = head + (size_t) r;
     if (n > sizeof(line) - 2) {
-        /* Cut: keep room for "...\n". */
-        n = sizeof(line) - 5;
+        /* Cut: keep room for "...\n", and never inside a character (a
+         * long comment quoted in an event line is UTF-8 text). */
+        n = head + ts_utf8_cut(line + head, sizeof(line) - 2 - head,
+                               (size_t) -1, sizeof(line) - 5 - head);
         memcpy(line + n, "...", 3);
         n += 3;
     }

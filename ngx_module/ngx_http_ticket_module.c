@@ -85,6 +85,13 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ticket_max_comments"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ticket_main_conf_t, max_comments),
+      NULL },
+
     { ngx_string("ticket_daemon"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ticket_daemon,
@@ -249,6 +256,7 @@ ngx_http_ticket_create_main_conf(ngx_conf_t *cf)
     tmcf->lockout_time = NGX_CONF_UNSET;
     tmcf->ws_user_sockets = NGX_CONF_UNSET_UINT;
     tmcf->ws_users_size = NGX_CONF_UNSET_SIZE;
+    tmcf->max_comments = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -264,10 +272,19 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->lockout_failures, 5);
     ngx_conf_init_value(tmcf->lockout_window, 15 * 60);
     ngx_conf_init_value(tmcf->lockout_time, 15 * 60);
+    ngx_conf_init_value(tmcf->max_comments, TS_MAX_COMMENTS_DEFAULT);
 
     if (tmcf->jwt_lifetime < 60) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ticket_jwt_lifetime\" must be at least 60s");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a bound, not a quota: a thread is sent whole after every comment */
+    if (tmcf->max_comments < 1 || tmcf->max_comments > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_max_comments\" must be from 1 to "
+                           "100000");
         return NGX_CONF_ERROR;
     }
 
@@ -278,6 +295,7 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     tmcf->api.lockout_failures = (int) tmcf->lockout_failures;
     tmcf->api.lockout_window_ms = (int64_t) tmcf->lockout_window * 1000;
     tmcf->api.lockout_ms = (int64_t) tmcf->lockout_time * 1000;
+    tmcf->api.max_comments = (int64_t) tmcf->max_comments;
 
     if (ngx_http_ticket_redis_init(cf, tmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

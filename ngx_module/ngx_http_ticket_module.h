@@ -20,6 +20,7 @@ typedef struct {
     ngx_int_t            lockout_failures;
     time_t               lockout_window;
     time_t               lockout_time;
+    ngx_int_t            max_comments;    /* ticket_max_comments */
     ngx_str_t            daemon;          /* ticket_daemon unix socket path */
     ngx_str_t            redis;           /* ticket_redis URL, "" = none;
                                              with the password of

@@ -8,6 +8,7 @@
 # Environment: RATE_LIMIT (default 500), RATE_WINDOW (default 15m),
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
+#   MAX_COMMENTS (ticket_max_comments, default 1000),
 #   MODULE (default build/nginx/ngx_http_ticket_module.so),
 #   REDIS (redis://... cache URL, default off), REDIS_PASSWORD_FILE (its
 #   AUTH password, in a file),
@@ -67,6 +68,7 @@ ${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
     ticket_bcrypt_cost ${BCRYPT_COST:-10};
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
     ${SIO_USER_SOCKETS:+ticket_socketio_user_sockets $SIO_USER_SOCKETS;}
+    ${MAX_COMMENTS:+ticket_max_comments $MAX_COMMENTS;}
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;
 
     server {

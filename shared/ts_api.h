@@ -48,7 +48,11 @@ typedef struct {
     int                   lockout_failures;    /* 0 = no lockout */
     int64_t               lockout_window_ms;
     int64_t               lockout_ms;
+    int64_t               max_comments;        /* per ticket; 0 = default */
 } ts_config_t;
+
+/* Comments a ticket may hold unless ticket_max_comments says otherwise. */
+#define TS_MAX_COMMENTS_DEFAULT  1000
 
 typedef struct ts_route_s ts_route_t;
 

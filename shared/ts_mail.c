@@ -3,14 +3,24 @@
  */
 
 #define _GNU_SOURCE             /* vasprintf */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
+#include "ts_jw.h"
 #include "ts_mail.h"
 #include "ts_validate.h"
+
+#define TS_MAIL_LINE     76     /* longest line of encoded text (RFC 2045,
+                                   RFC 2047 section 2) */
+#define TS_MAIL_WORD     75     /* longest encoded-word */
+#define TS_MAIL_EW_HEAD  "=?UTF-8?B?"
+#define TS_MAIL_EW_TAIL  "?="
 
 /* A payload string field, or def when absent. */
 static const char *
@@ -23,19 +33,13 @@ ts_field(json_t *p, const char *key, const char *def)
 
 
 /* A copy of s safe for a header: CR, LF and other controls become ' ',
- * at most max bytes (cut at a UTF-8 boundary). */
+ * at most max characters (never a split one). */
 static char *
 ts_header_safe(const char *s, size_t max)
 {
-    size_t  n = strlen(s), i;
+    size_t  n = ts_utf8_cut(s, strlen(s), max, (size_t) -1), i;
     char   *d;
 
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
     d = malloc(n + 1);
     if (d == NULL) {
         return NULL;
@@ -76,7 +80,9 @@ ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
     const char  *id = ts_field(p, "ticketId", "");
     const char  *author = ts_field(p, "author", "Someone");
     const char  *excerpt = ts_field(p, "excerpt", "");
+    const char  *to_name = ts_field(p, "toName", NULL);
     char        *subject = NULL, *text = NULL, *skills = NULL;
+    int          to_user = 1;   /* "username" is the addressee's name */
 
     memset(out, 0, sizeof(*out));
     if (to == NULL || !ts_valid_email(to, strlen(to))) {
@@ -99,6 +105,7 @@ ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
         subject = ts_sprintf("New comment on \"%s\"", title);
         text = ts_sprintf("%s commented on \"%s\" (ticket %s):\n\n%s\n",
                           author, title, id, excerpt);
+        to_user = 0;
     } else if (strcmp(tmpl, "modreq_submitted") == 0) {
         subject = ts_sprintf("Your moderator application was received");
         text = ts_sprintf("Hi %s,\n\nwe received your application to "
@@ -109,6 +116,7 @@ ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
         text = ts_sprintf("%s applied to become a moderator (skills: %s).\n"
                           "Review it under Moderator requests.\n", user,
                           skills ? skills : "-");
+        to_user = 0;            /* the applicant's name, not the admin's */
     } else if (strcmp(tmpl, "modreq_accepted") == 0) {
         subject = ts_sprintf("You are now a moderator");
         text = ts_sprintf("Hi %s,\n\nyour application was accepted: you "
@@ -120,16 +128,25 @@ ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
                           "hours.\n", user);
     } else {
         free(skills);
-        snprintf(err, errlen, "unknown email template \"%.40s\"", tmpl);
+        snprintf(err, errlen, "unknown email template \"%.*s\"",
+                 (int) ts_utf8_cut(tmpl, strlen(tmpl), 40, (size_t) -1),
+                 tmpl);
         return -1;
     }
     free(skills);
 
+    if (to_name == NULL && to_user) {
+        to_name = ts_field(p, "username", NULL);
+    }
     out->to = strdup(to);
-    out->subject = subject ? ts_header_safe(subject, 200) : NULL;
+    out->to_name = to_name && *to_name ? ts_header_safe(to_name, 100) : NULL;
+    out->subject = subject ? ts_header_safe(subject, TS_MAIL_SUBJECT_MAX)
+                           : NULL;
     out->text = text;
     free(subject);
-    if (out->to == NULL || out->subject == NULL || out->text == NULL) {
+    if (out->to == NULL || out->subject == NULL || out->text == NULL
+        || (to_name && *to_name && out->to_name == NULL))
+    {
         ts_mail_clear(out);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -142,9 +159,231 @@ void
 ts_mail_clear(ts_mail_t *m)
 {
     free(m->to);
+    free(m->to_name);
     free(m->subject);
     free(m->text);
     memset(m, 0, sizeof(*m));
+}
+
+
+/*
+ * Split "Name <addr>" (or a bare "addr") into a display name (trimmed,
+ * header-safe, NULL when none) and an address; -1 when out of memory.
+ */
+static int
+ts_mail_split(const char *from, char **name, char **addr)
+{
+    const char  *lt = strchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    const char  *n;
+    size_t       nlen;
+    char        *raw;
+
+    *name = NULL;
+    if (lt == NULL || gt == NULL) {
+        *addr = strdup(from);
+        return *addr ? 0 : -1;
+    }
+    *addr = strndup(lt + 1, (size_t) (gt - lt - 1));
+    n = from;
+    nlen = (size_t) (lt - from);
+    ts_trim(&n, &nlen);
+    if (nlen >= 2 && n[0] == '"' && n[nlen - 1] == '"') {
+        n++;                    /* "Name" <addr>: the name inside */
+        nlen -= 2;
+    }
+    if (nlen > 0) {
+        raw = strndup(n, nlen);
+        *name = raw ? ts_header_safe(raw, 100) : NULL;
+        free(raw);
+        if (*name == NULL) {
+            free(*addr);
+            *addr = NULL;
+            return -1;
+        }
+    }
+    return *addr ? 0 : -1;
+}
+
+
+/* 1 when s is printable ASCII with no "=?" (which a reader would take for
+ * the start of an encoded-word). */
+static int
+ts_mail_plain(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char) *s < 0x20 || (unsigned char) *s > 0x7e
+            || (s[0] == '=' && s[1] == '?'))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* 1 when every character of the display name s is an atext character or
+ * a space (RFC 5322 3.2.3), so it may stand unquoted. */
+static int
+ts_mail_atoms(const char *s)
+{
+    static const char  atext[] = "!#$%&'*+-/=?^_`{|}~ ";
+
+    for (; *s; s++) {
+        if (!isalnum((unsigned char) *s) && strchr(atext, *s) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/*
+ * Append s as encoded-words, the first starting at column col: each word
+ * holds as many whole characters as fit its line (at most 76 columns, a
+ * word at most 75), and the next word goes on a folded line (CRLF SP).
+ * Readers drop the folding between two encoded-words, so the decoded text
+ * is s exactly.
+ */
+static void
+ts_mail_words(ts_jw_t *w, size_t col, const char *s, size_t len)
+{
+    unsigned char  b64[TS_MAIL_WORD];
+    size_t         room, n;
+    int            k;
+
+    do {
+        room = col < TS_MAIL_LINE ? TS_MAIL_LINE - col : 0;
+        if (room > TS_MAIL_WORD) {
+            room = TS_MAIL_WORD;
+        }
+        /* base64 of 3 bytes is 4 characters */
+        room = room > sizeof(TS_MAIL_EW_HEAD TS_MAIL_EW_TAIL) - 1
+               ? room - (sizeof(TS_MAIL_EW_HEAD TS_MAIL_EW_TAIL) - 1) : 0;
+        n = ts_utf8_cut(s, len, (size_t) -1, room / 4 * 3);
+        if (n == 0 && len > 0) {
+            /* not one character fits after what the line holds */
+            TS_JW_LIT(w, "\r\n ");
+            col = 1;
+            continue;
+        }
+        k = EVP_EncodeBlock(b64, (const unsigned char *) s, (int) n);
+        TS_JW_LIT(w, TS_MAIL_EW_HEAD);
+        ts_jw_raw(w, (const char *) b64, (size_t) k);
+        TS_JW_LIT(w, TS_MAIL_EW_TAIL);
+        s += n;
+        len -= n;
+        if (len > 0) {
+            TS_JW_LIT(w, "\r\n ");
+            col = 1;
+        }
+    } while (len > 0);
+}
+
+
+char *
+ts_mail_header(const char *field, const char *text, const char *addr)
+{
+    ts_jw_t      w;
+    size_t       col, i;
+    const char  *t = text ? text : "";
+
+    ts_jw_init(&w, 128);
+    ts_jw_lit(&w, field);
+    TS_JW_LIT(&w, ": ");
+    col = strlen(field) + 2;
+
+    if (addr != NULL && *t == '\0') {
+        ts_jw_lit(&w, addr);
+    } else if (addr != NULL && ts_mail_plain(t) && ts_mail_atoms(t)
+               && col + strlen(t) <= TS_MAIL_LINE)
+    {
+        ts_jw_lit(&w, t);
+    } else if (addr != NULL && ts_mail_plain(t)
+               && col + strlen(t) + 2 <= TS_MAIL_LINE)
+    {
+        /* specials (a dot in "ann.lee", say): a quoted-string */
+        TS_JW_LIT(&w, "\"");
+        for (i = 0; t[i]; i++) {
+            if (t[i] == '"' || t[i] == '\\') {
+                TS_JW_LIT(&w, "\\");
+            }
+            ts_jw_raw(&w, t + i, 1);
+        }
+        TS_JW_LIT(&w, "\"");
+    } else if (addr == NULL && ts_mail_plain(t)
+               && col + strlen(t) <= TS_MAIL_LINE)
+    {
+        ts_jw_lit(&w, t);
+    } else {
+        ts_mail_words(&w, col, t, strlen(t));
+    }
+
+    if (addr != NULL && *t != '\0') {
+        /* the address on a line of its own when it would not fit */
+        i = w.len;
+        while (i > 0 && w.buf[i - 1] != '\n') {
+            i--;
+        }
+        if (w.len - i + strlen(addr) + 3 > TS_MAIL_LINE) {
+            TS_JW_LIT(&w, "\r\n");
+        }
+        TS_JW_LIT(&w, " <");
+        ts_jw_lit(&w, addr);
+        TS_JW_LIT(&w, ">");
+    }
+    TS_JW_LIT(&w, "\r\n");
+    return ts_jw_finish(&w, NULL);
+}
+
+
+char *
+ts_mail_qp(const char *text, size_t len, size_t *outlen)
+{
+    static const char    hex[] = "0123456789ABCDEF";
+    const unsigned char  *s = (const unsigned char *) text;
+    ts_jw_t               w;
+    size_t                i, end, col, k;
+    char                  esc[3];
+    int                   literal;
+
+    ts_jw_init(&w, len + len / 8 + 16);
+    i = 0;
+    while (i < len) {
+        /* one line: s[i..end), then its line break (if any) */
+        for (end = i; end < len && s[end] != '\n'; end++) {
+            /* find the end */
+        }
+        k = end;
+        if (k > i && s[k - 1] == '\r') {
+            k--;                /* CRLF in the text: one line break */
+        }
+        col = 0;
+        for (; i < k; i++) {
+            literal = (s[i] >= 33 && s[i] <= 126 && s[i] != '=')
+                      || ((s[i] == ' ' || s[i] == '\t') && i + 1 < k);
+            /* keep room for the '=' of a soft break unless it is the
+             * line's last character */
+            if (col + (literal ? 1 : 3) > TS_MAIL_LINE - (i + 1 < k)) {
+                TS_JW_LIT(&w, "=\r\n");
+                col = 0;
+            }
+            if (literal) {
+                ts_jw_raw(&w, (const char *) s + i, 1);
+                col++;
+            } else {
+                esc[0] = '=';
+                esc[1] = hex[s[i] >> 4];
+                esc[2] = hex[s[i] & 0x0f];
+                ts_jw_raw(&w, esc, 3);
+                col += 3;
+            }
+        }
+        if (end < len) {
+            TS_JW_LIT(&w, "\r\n");
+        }
+        i = end + 1;
+    }
+    return ts_jw_finish(&w, outlen);
 }
 
 
@@ -152,44 +391,37 @@ char *
 ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *message_id,
     long long date_s, size_t *len)
 {
-    char        date[64], *safe_from, *out, *body, *o;
-    const char  *t;
-    time_t      ts = (time_t) date_s;
-    struct tm   tm;
-    size_t      n, extra = 0;
+    char       date[64], *name = NULL, *addr = NULL, *body = NULL;
+    char      *h_from = NULL, *h_to = NULL, *h_subject = NULL, *out = NULL;
+    time_t     ts = (time_t) date_s;
+    struct tm  tm;
 
     gmtime_r(&ts, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 
-    /* body with CRLF line ends and SMTP dot-stuffing left to curl */
-    for (t = m->text; *t; t++) {
-        extra += (*t == '\n');
-    }
-    body = malloc(strlen(m->text) + extra + 1);
-    safe_from = ts_header_safe(from, 200);
-    if (body == NULL || safe_from == NULL) {
-        free(body);
-        free(safe_from);
+    if (ts_mail_split(from, &name, &addr) != 0) {
         return NULL;
     }
-    for (o = body, t = m->text; *t; t++) {
-        if (*t == '\n' && (t == m->text || t[-1] != '\r')) {
-            *o++ = '\r';
-        }
-        *o++ = *t;
+    h_from = ts_mail_header("From", name, addr);
+    h_to = ts_mail_header("To", m->to_name, m->to);
+    h_subject = ts_mail_header("Subject", m->subject, NULL);
+    body = ts_mail_qp(m->text, strlen(m->text), NULL);
+    if (h_from && h_to && h_subject && body) {
+        out = ts_sprintf("%s%s%sDate: %s\r\n"
+                         "Message-ID: <%s@ticketd>\r\nMIME-Version: 1.0\r\n"
+                         "Content-Type: text/plain; charset=UTF-8\r\n"
+                         "Content-Transfer-Encoding: quoted-printable\r\n"
+                         "\r\n%s", h_from, h_to, h_subject, date, message_id,
+                         body);
     }
-    *o = '\0';
-
-    out = ts_sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
-                     "Message-ID: <%s@ticketd>\r\nMIME-Version: 1.0\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: 8bit\r\n\r\n%s",
-                     safe_from, m->to, m->subject, date, message_id, body);
+    free(name);
+    free(addr);
+    free(h_from);
+    free(h_to);
+    free(h_subject);
     free(body);
-    free(safe_from);
     if (out != NULL && len != NULL) {
-        n = strlen(out);
-        *len = n;
+        *len = strlen(out);
     }
     return out;
 }
@@ -198,30 +430,21 @@ ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *message_id,
 json_t *
 ts_mail_sendgrid(const ts_mail_t *m, const char *from)
 {
-    const char  *lt = strchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-    json_t      *sender;
-    char        *name = NULL, *addr;
+    json_t  *sender, *rcpt;
+    char    *name, *addr;
 
-    if (lt && gt && gt > lt) {
-        addr = strndup(lt + 1, (size_t) (gt - lt - 1));
-        name = strndup(from, (size_t) (lt - from));
-        while (name && *name && name[strlen(name) - 1] == ' ') {
-            name[strlen(name) - 1] = '\0';
-        }
-    } else {
-        addr = strdup(from);
-    }
-    if (addr == NULL) {
-        free(name);
+    if (ts_mail_split(from, &name, &addr) != 0) {
         return NULL;
     }
-    sender = (name && *name) ? json_pack("{s:s, s:s}", "email", addr,
-                                         "name", name)
-                             : json_pack("{s:s}", "email", addr);
+    sender = name ? json_pack("{s:s, s:s}", "email", addr, "name", name)
+                  : json_pack("{s:s}", "email", addr);
+    rcpt = m->to_name ? json_pack("{s:s, s:s}", "email", m->to, "name",
+                                  m->to_name)
+                      : json_pack("{s:s}", "email", m->to);
     free(addr);
     free(name);
-    return json_pack("{s:[{s:[{s:s}]}], s:o, s:s, s:[{s:s, s:s}]}",
-                     "personalizations", "to", "email", m->to,
+    return json_pack("{s:[{s:[o]}], s:o, s:s, s:[{s:s, s:s}]}",
+                     "personalizations", "to", rcpt,
                      "from", sender,
                      "subject", m->subject,
                      "content", "type", "text/plain", "value", m->text);

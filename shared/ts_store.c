@@ -363,14 +363,15 @@ ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 ts_rc_e
 ts_store_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *role, int64_t now, int64_t max_comments,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
         s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
-                            now, jobs, njobs));
+                            now, max_comments, jobs, njobs));
 }
 
 

@@ -174,6 +174,8 @@ ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
 
 /* --- tickets and comments ----------------------------------------------- */
 
+/* A list's scope is also its reader's: TS_SCOPE_CREATOR pages are a
+ * requester's and leave out the staff-only triage provenance. */
 typedef enum {
     TS_SCOPE_ALL = 0,          /* admin: every ticket */
     TS_SCOPE_CREATOR,          /* user: created by user_id */
@@ -220,10 +222,16 @@ ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
-/* Add a comment (id chosen by the caller), touch the ticket, store jobs. */
+/*
+ * Add a comment (id chosen by the caller), touch the ticket, store jobs,
+ * atomically; a ticket holding max_comments already is left alone
+ * (TS_CONFLICT, no job stored).  The count is checked in the same write
+ * (transaction, conditional update), so racing writers cannot pass it.
+ */
 ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *role, int64_t now, int64_t max_comments,
+    const ts_job_new_t *jobs, size_t njobs);
 
 /* A ticket's comments, oldest first, authors populated, appended to out
  * as a JSON array (written as text: a thread is sent whole after every

@@ -59,7 +59,8 @@ typedef struct {
     ts_rc_e  (*comment_add)(ts_store_t *s, const char *ticket_id,
                             const char *comment_id, const char *author,
                             const char *text, const char *role, int64_t now,
-                            const ts_job_new_t *jobs, size_t njobs);
+                            int64_t max_comments, const ts_job_new_t *jobs,
+                            size_t njobs);
     ts_rc_e  (*comment_list)(ts_store_t *s, const char *ticket_id,
                              ts_jw_t *out);
     ts_rc_e  (*user_list_role)(ts_store_t *s, ts_role_e role, json_t **out);

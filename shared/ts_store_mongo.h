@@ -177,7 +177,8 @@ ts_rc_e ts_mg_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *role, int64_t now, int64_t max_comments,
+    const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_comment_list(ts_store_t *s, const char *ticket_id,
     ts_jw_t *out);
 ts_rc_e ts_mg_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);

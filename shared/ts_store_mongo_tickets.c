@@ -515,6 +515,9 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         for (i = 0; i < n; i++) {
             if (rc == TS_OK) {
                 t = ts_ticket_json(kept[i], people);
+                if (t && q->scope == TS_SCOPE_CREATOR) {
+                    json_object_del(t, "triage");   /* staff-only */
+                }
                 if (t) {
                     json_array_append_new(docs, t);
                 }
@@ -593,13 +596,16 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 ts_rc_e
 ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *role, int64_t now, int64_t max_comments,
+    const ts_job_new_t *jobs, size_t njobs)
 {
-    ts_mongo_t  *m = TS_MG(s);
-    bson_t       upd = BSON_INITIALIZER, set, push, c, f = BSON_INITIALIZER;
-    bson_t       arr = BSON_INITIALIZER, each;
-    int64_t      matched = 0;
-    ts_rc_e      rc;
+    ts_mongo_t    *m = TS_MG(s);
+    bson_t         upd = BSON_INITIALIZER, set, push, c, f = BSON_INITIALIZER;
+    bson_t         arr = BSON_INITIALIZER, each, full, *idf;
+    bson_error_t   e;
+    char           slot[48];
+    int64_t        matched = 0, n;
+    ts_rc_e        rc;
 
     ts_mg_jobs_array(&arr, jobs, njobs, now);
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
@@ -620,10 +626,25 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     }
     bson_append_document_end(&upd, &push);
 
+    /* a conditional update: it matches only while the ticket has no
+     * comment at index max - 1, i.e. fewer than max (one document, so
+     * atomic without a transaction) */
     ts_mg_append_oid_hex(&f, "_id", ticket_id);
+    snprintf(slot, sizeof(slot), "comments.%lld",
+             (long long) (max_comments > 0 ? max_comments - 1 : 0));
+    BSON_APPEND_DOCUMENT_BEGIN(&f, slot, &full);
+    BSON_APPEND_BOOL(&full, "$exists", false);
+    bson_append_document_end(&f, &full);
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
-        rc = TS_NOT_FOUND;
+        /* no such ticket, or a full one */
+        idf = bson_new();
+        ts_mg_append_oid_hex(idf, "_id", ticket_id);
+        n = mongoc_collection_count_documents(m->tickets, idf, NULL, NULL,
+                                              NULL, &e);
+        bson_destroy(idf);
+        rc = n < 0 ? ts_mg_fail(m, "count", &e)
+             : n > 0 ? TS_CONFLICT : TS_NOT_FOUND;
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);

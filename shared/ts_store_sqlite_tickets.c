@@ -81,9 +81,12 @@ static const char *ts_tsql_text[TS_T_FIXED_COUNT] = {
         " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END"
         " WHERE _id = ?1",
     [TS_T_TOUCH] = "UPDATE tickets SET updatedAt = ?2 WHERE _id = ?1",
+    /* nothing inserted once the ticket holds ?7 comments: the count is
+     * read inside the write transaction, so no racing writer passes it */
     [TS_T_COMMENT_INSERT] =
         "INSERT INTO comments (_id, ticket, author, text, role, createdAt)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+        " WHERE (SELECT count(*) FROM comments WHERE ticket = ?2) < ?7",
     [TS_T_COMMENT_LIST] =
         "SELECT k._id, k.text, k.role, k.createdAt,"
         " u._id, u.email, u.username, u.status"
@@ -233,10 +236,11 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
 /*
  * The public JSON of a ticket row selected with TS_TICKET_COLS, written as
  * text: the list is the hottest route, and building a jansson tree per row
- * only to print it cost more than the query.
+ * only to print it cost more than the query.  Without staff, the triage
+ * provenance (provider, model, the provider's error) is left out.
  */
 static void
-ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st)
+ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff)
 {
     TS_JW_LIT(w, "{\"_id\":");
     ts_jw_col_text(w, st, 0);
@@ -260,8 +264,10 @@ ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st)
     ts_jw_col_time(w, st, 9);
     TS_JW_LIT(w, ",\"updatedAt\":");
     ts_jw_col_time(w, st, 10);
-    TS_JW_LIT(w, ",\"triage\":");
-    ts_jw_col_doc(w, st, 11, "null");
+    if (staff) {
+        TS_JW_LIT(w, ",\"triage\":");
+        ts_jw_col_doc(w, st, 11, "null");
+    }
     TS_JW_LIT(w, ",\"createdBy\":");
     ts_jw_col_person(w, st, 12);
     TS_JW_LIT(w, ",\"assignedTo\":");
@@ -280,7 +286,7 @@ ts_row_ticket(sqlite3_stmt *st)
     json_t   *t;
 
     ts_jw_init(&w, 1024);
-    ts_jw_ticket(&w, st);
+    ts_jw_ticket(&w, st, 1);
     text = ts_jw_finish(&w, &len);
     if (text == NULL) {
         return NULL;
@@ -643,7 +649,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (rows++) {
             ts_jw_raw(out, ",", 1);
         }
-        ts_jw_ticket(out, st);
+        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR);
     }
     ts_jw_raw(out, "]", 1);
     sqlite3_reset(st);
@@ -683,7 +689,8 @@ ts_sqlite_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 ts_rc_e
 ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *role, int64_t now, int64_t max_comments,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
@@ -713,7 +720,10 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, role, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 6, now);
-    return ts_finish(q, ts_sqlite_done(q, st), jobs, njobs, now);
+    sqlite3_bind_int64(st, 7, max_comments);
+    rc = ts_sqlite_update_one(q, st);
+    return ts_finish(q, rc == TS_NOT_FOUND ? TS_CONFLICT : rc, jobs, njobs,
+                     now);
 }
 
 

@@ -40,10 +40,11 @@ ts_cooldown_hours(ts_call_t *c, int64_t *hours)
 }
 
 
-/* An email job from a template to one address (borrowed strings). */
+/* An email job from a template to one address (borrowed strings); the
+ * addressee's name to_name may be NULL (then "username" is theirs). */
 static void
-ts_mail(ts_job_new_t *job, const char *tmpl, json_t *to, const char *user,
-    json_t *skills)
+ts_mail(ts_job_new_t *job, const char *tmpl, json_t *to, json_t *to_name,
+    const char *user, json_t *skills)
 {
     memset(job, 0, sizeof(*job));
     job->kind = "email";
@@ -51,6 +52,9 @@ ts_mail(ts_job_new_t *job, const char *tmpl, json_t *to, const char *user,
     job->payload = json_pack("{s:s, s:O, s:s, s:O}", "template", tmpl,
                              "to", to, "username", user,
                              "skills", skills ? skills : json_null());
+    if (job->payload != NULL && json_is_string(to_name)) {
+        json_object_set(job->payload, "toName", to_name);
+    }
 }
 
 
@@ -59,7 +63,7 @@ ts_svc_modreq_create(ts_call_t *c)
 {
     ts_errmsg_t    err;
     json_t        *skills = NULL, *admins = NULL, *doc = NULL, *a, *email;
-    ts_job_new_t   jobs[17];
+    ts_job_new_t  *jobs = NULL;
     size_t         njobs = 0, i;
     int64_t        hours;
     ts_oid_t       id;
@@ -99,15 +103,19 @@ ts_svc_modreq_create(ts_call_t *c)
         goto done;
     }
 
+    /* the applicant's receipt, then one notice to every admin */
+    jobs = calloc(json_array_size(admins) + 1, sizeof(*jobs));
+    if (jobs == NULL) {
+        ts_reply_store_error(c);
+        goto done;
+    }
     email = json_string(c->me.email);
-    ts_mail(&jobs[njobs++], "modreq_submitted", email, c->me.username,
+    ts_mail(&jobs[njobs++], "modreq_submitted", email, NULL, c->me.username,
             skills);
     json_decref(email);
     json_array_foreach(admins, i, a) {
-        if (njobs < sizeof(jobs) / sizeof(jobs[0])) {
-            ts_mail(&jobs[njobs++], "modreq_new", json_object_get(a, "email"),
-                    c->me.username, skills);
-        }
+        ts_mail(&jobs[njobs++], "modreq_new", json_object_get(a, "email"),
+                json_object_get(a, "username"), c->me.username, skills);
     }
 
     ts_oid_new(id);
@@ -130,6 +138,7 @@ done:
     for (i = 0; i < njobs; i++) {
         json_decref(jobs[i].payload);
     }
+    free(jobs);
     json_decref(admins);
     json_decref(skills);
 }
@@ -222,7 +231,7 @@ ts_svc_modreq_decide(ts_call_t *c)
     }
 
     ts_mail(&job, accept ? "modreq_accepted" : "modreq_rejected",
-            json_object_get(doc, "email"),
+            json_object_get(doc, "email"), NULL,
             json_string_value(json_object_get(doc, "username")),
             json_object_get(doc, "skills"));
     rc = ts_store_modreq_decide(c->store, id, accept, c->me.id, c->now, &job,

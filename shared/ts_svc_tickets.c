@@ -59,9 +59,11 @@ ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
         ts_reply_store_error(c);
         return -1;
     }
-    /* the assignment explanation is for staff */
+    /* the assignment explanation and the triage provenance (provider,
+     * model, fallback, the provider's error text) are for staff */
     if (doc && c->me.role == TS_ROLE_USER) {
         json_object_del(*doc, "assignment");
+        json_object_del(*doc, "triage");
     }
     return 0;
 }
@@ -118,6 +120,9 @@ ts_svc_ticket_create(ts_call_t *c)
         ts_reply_store_error(c);
     } else {
         json_object_del(doc, "assignment");
+        if (c->me.role == TS_ROLE_USER) {
+            json_object_del(doc, "triage");
+        }
         c->resp->job_stored = 1;
         ts_reply(c, 201, json_pack("{s:s, s:o}", "message",
                                    "Ticket created and processing started",
@@ -334,9 +339,10 @@ ts_comment_job(ts_job_new_t *job, json_t *to, json_t *ticket,
     memset(job, 0, sizeof(*job));
     job->kind = "email";
     job->max_attempts = 8;
-    job->payload = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s}",
+    job->payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s}",
                              "template", "comment",
                              "to", json_object_get(to, "email"),
+                             "toName", json_object_get(to, "username"),
                              "ticketId", json_object_get(ticket, "_id"),
                              "ticketTitle", json_object_get(ticket, "title"),
                              "author", author->username,
@@ -355,7 +361,7 @@ ts_svc_comment_add(ts_call_t *c)
     char              *text = NULL, room[TS_ROOM_LEN];
     json_t            *doc = NULL, *admins = NULL, *v;
     ts_jw_t            w;
-    ts_job_new_t       jobs[16];
+    ts_job_new_t       one, *jobs = &one;
     ts_oid_t           cid;
     int                creator, staff;
     ts_rc_e            rc;
@@ -389,20 +395,33 @@ ts_svc_comment_add(ts_call_t *c)
     } else if (!staff && k.assigned_to[0]) {
         ts_comment_job(&jobs[njobs++], json_object_get(doc, "assignedTo"),
                        doc, &c->me, text);
-    } else if (!staff
-               && ts_store_user_list_role(c->store, TS_ROLE_ADMIN, &admins)
-                  == TS_OK)
-    {
+    } else if (!staff) {
+        /* every admin, however many: one job each */
+        if (ts_store_user_list_role(c->store, TS_ROLE_ADMIN, &admins)
+            != TS_OK
+            || (jobs = calloc(json_array_size(admins) + 1, sizeof(*jobs)))
+               == NULL)
+        {
+            jobs = &one;
+            ts_reply_store_error(c);
+            goto done;
+        }
         json_array_foreach(admins, i, v) {
-            if (njobs < sizeof(jobs) / sizeof(jobs[0])) {
-                ts_comment_job(&jobs[njobs++], v, doc, &c->me, text);
-            }
+            ts_comment_job(&jobs[njobs++], v, doc, &c->me, text);
         }
     }
 
     ts_oid_new(cid);
     rc = ts_store_comment_add(c->store, id, cid, c->me.id, text,
-                              ts_role_name(c->me.role), c->now, jobs, njobs);
+                              ts_role_name(c->me.role), c->now,
+                              c->cfg->max_comments > 0
+                              ? c->cfg->max_comments
+                              : TS_MAX_COMMENTS_DEFAULT, jobs, njobs);
+    if (rc == TS_CONFLICT) {
+        ts_api_error(c->resp, 409, "This ticket has reached its limit of "
+                                   "comments");
+        goto done;
+    }
     ts_jw_init(&w, 4096);
     TS_JW_LIT(&w, "{\"comments\":");
     if (rc == TS_OK) {
@@ -427,6 +446,9 @@ ts_svc_comment_add(ts_call_t *c)
 done:
     for (i = 0; i < njobs; i++) {
         json_decref(jobs[i].payload);
+    }
+    if (jobs != &one) {
+        free(jobs);
     }
     json_decref(admins);
     json_decref(doc);

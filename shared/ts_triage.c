@@ -68,41 +68,6 @@ tt_err(char *err, size_t errlen, const char *fmt, ...)
 
 
 /*
- * Bytes of the longest prefix of s[0..len) holding at most max bytes and
- * not splitting a UTF-8 character.
- */
-static size_t
-tt_utf8_cut_bytes(const char *s, size_t len, size_t max)
-{
-    if (len <= max) {
-        return len;
-    }
-    while (max > 0 && ((unsigned char) s[max] & 0xc0) == 0x80) {
-        max--;
-    }
-    return max;
-}
-
-
-/* Bytes of the longest prefix of UTF-8 s[0..len) of at most max chars. */
-static size_t
-tt_utf8_cut_chars(const char *s, size_t len, size_t max)
-{
-    size_t  i, n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (((unsigned char) s[i] & 0xc0) != 0x80) {
-            if (n == max) {
-                return i;
-            }
-            n++;
-        }
-    }
-    return len;
-}
-
-
-/*
  * err = prefix + s (provider text, valid UTF-8), s cut to fit on a
  * character boundary with control characters as spaces.
  */
@@ -123,7 +88,7 @@ tt_err_text(char *err, size_t errlen, const char *prefix, const char *s)
     if (room > TT_ERR_QUOTE) {
         room = TT_ERR_QUOTE;
     }
-    k = tt_utf8_cut_bytes(s, strlen(s), room);
+    k = ts_utf8_cut(s, strlen(s), (size_t) -1, room);
     for (i = 0; i < k; i++) {
         unsigned char c = (unsigned char) s[i];
         err[n + i] = (char) ((c < 0x20 || c == 0x7f) ? ' ' : c);
@@ -367,7 +332,7 @@ tt_skill_add(json_t *arr, const char *s, size_t len)
             return 0;
         }
     }
-    low = ts_strndup_lower(s, len);
+    low = ts_utf8_fold(s, len, &len);   /* as ts_get_skills() */
     if (low == NULL) {
         return -1;
     }
@@ -474,7 +439,7 @@ tt_string(json_t *v, size_t max, char **out)
     s = json_string_value(v);
     len = json_string_length(v);
     ts_trim(&s, &len);
-    len = tt_utf8_cut_chars(s, len, max);
+    len = ts_utf8_cut(s, len, max, len);
     *out = strndup(s, len);
     return 0;
 }
@@ -1351,8 +1316,8 @@ tt_offline_summary(const char *title, const char *desc)
     }
     if (ts_utf8_len(w.buf, w.len) > TS_TRIAGE_OFFLINE_SUMMARY_MAX) {
         /* keep 299 characters and add an ellipsis (1 character) */
-        cut = tt_utf8_cut_chars(w.buf, w.len,
-                                TS_TRIAGE_OFFLINE_SUMMARY_MAX - 1);
+        cut = ts_utf8_cut(w.buf, w.len, TS_TRIAGE_OFFLINE_SUMMARY_MAX - 1,
+                          w.len);
         while (cut > 0 && w.buf[cut - 1] == ' ') {
             cut--;
         }

@@ -84,22 +84,30 @@ ts_utf8_len(const char *s, size_t len)
 size_t
 ts_utf8_cut(const char *s, size_t len, size_t max_chars, size_t max_bytes)
 {
-    size_t  i, end = 0, chars = 0;
+    const unsigned char  *p = (const unsigned char *) s;
+    size_t                i = 0, n, chars = 0;
 
-    if (len > max_bytes) {
-        len = max_bytes + 1;    /* enough to see where the last char ends */
-    }
-    for (i = 0; i <= len; i++) {
-        /* a boundary: the end, or the first byte of a character */
-        if (i == len || ((unsigned char) s[i] & 0xc0) != 0x80) {
-            if (i > max_bytes || chars > max_chars) {
-                break;
-            }
-            end = i;
-            chars++;
+    /*
+     * Whole characters only: a lead byte says how long its sequence is,
+     * and a sequence that would pass len or max_bytes is left out, so text
+     * cut short by bytes elsewhere (snprintf) loses its partial tail too.
+     */
+    while (i < len && chars < max_chars) {
+        n = p[i] < 0xc0 ? 1 : p[i] < 0xe0 ? 2 : p[i] < 0xf0 ? 3 : 4;
+        if (n > max_bytes - i || n > len - i) {
+            break;
         }
+        i += n;
+        chars++;
     }
-    return end;
+    return i;
+}
+
+
+void
+ts_utf8_trim_tail(char *s)
+{
+    s[ts_utf8_cut(s, strlen(s), (size_t) -1, (size_t) -1)] = '\0';
 }
 
 
@@ -206,7 +214,8 @@ ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
                  TS_SKILL_MAX_LEN);
         return -1;
     }
-    low = ts_strndup_lower(s, len);
+    /* lower-cased beyond ASCII ("Русский" and "русский" are one skill) */
+    low = ts_utf8_fold(s, len, &len);
     if (low == NULL) {
         snprintf(err, TS_ERRMSG_MAX, "out of memory");
         return -1;
@@ -341,6 +350,20 @@ ts_valid_username(const char *s, size_t len)
 }
 
 
+/* 1 when a and b are the same text but for case (Unicode lower case). */
+static int
+ts_utf8_same(const char *a, const char *b)
+{
+    char  *fa = ts_utf8_fold(a, strlen(a), NULL);
+    char  *fb = ts_utf8_fold(b, strlen(b), NULL);
+    int    same = fa && fb ? strcmp(fa, fb) == 0 : strcasecmp(a, b) == 0;
+
+    free(fa);
+    free(fb);
+    return same;
+}
+
+
 json_t *
 ts_skills_merge(json_t *a, json_t *b)
 {
@@ -359,7 +382,7 @@ ts_skills_merge(json_t *a, json_t *b)
         }
         seen = 0;
         json_array_foreach(out, j, w) {
-            if (strcasecmp(json_string_value(w), json_string_value(v)) == 0) {
+            if (ts_utf8_same(json_string_value(w), json_string_value(v))) {
                 seen = 1;
                 break;
             }

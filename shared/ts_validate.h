@@ -28,8 +28,8 @@ int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
 
 /*
  * Skills: an array of strings or one comma-separated string; trimmed,
- * lower-cased, empty items dropped, de-duplicated, each 1..50 characters,
- * at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new
+ * lower-cased (Unicode, ts_utf8_fold), empty items dropped, de-duplicated,
+ * each 1..50 characters (code points), at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new
  * array in *out.
  */
 int ts_get_skills(json_t *obj, const char *field, json_t **out,
@@ -43,7 +43,8 @@ int ts_get_skills(json_t *obj, const char *field, json_t **out,
 int ts_query_get(const char *q, size_t len, const char *name, char *out,
     size_t outlen);
 
-/* A new array: a's skills, then b's not already there (case-insensitive). */
+/* A new array: a's skills, then b's not already there (case-insensitive,
+ * beyond ASCII too). */
 json_t *ts_skills_merge(json_t *a, json_t *b);
 
 /* 1 when s is a plausible e-mail address (local@domain.tld, <= 254). */
@@ -65,10 +66,16 @@ size_t ts_utf8_len(const char *s, size_t len);
  * The one way text is shortened: the byte length of the longest prefix of
  * s[0..len) holding at most max_chars code points and at most max_bytes
  * bytes that ends on a character boundary (a cut never splits a UTF-8
- * sequence, so valid text stays valid).
+ * sequence, so valid text stays valid).  s may end inside a character
+ * (text already cut by bytes, by snprintf say): that partial character is
+ * left out too.
  */
 size_t ts_utf8_cut(const char *s, size_t len, size_t max_chars,
     size_t max_bytes);
+
+/* Drop a partial UTF-8 character at the end of the C string s (what a
+ * byte-bounded snprintf into a fixed buffer may leave). */
+void ts_utf8_trim_tail(char *s);
 
 /*
  * Unicode lower-case copy (malloc'ed, NUL-terminated) of the UTF-8 text

@@ -925,6 +925,22 @@ class SMTPHandler(socketserver.StreamRequestHandler):
         self.mail_from, self.mail_params, self.rcpts = None, "", []
         self.mode, self.delay = {"mode": "ok"}, 0
 
+    def refusal(self, lines):
+        """The strict server's 554 for a message the RFCs forbid, or None:
+        a line over 998 characters (RFC 5322 2.1.1), 8-bit bytes when MAIL
+        FROM declared neither BODY=8BITMIME (RFC 6152) nor SMTPUTF8 (RFC
+        6531) -- raw UTF-8 in a Subject, or an 8bit body, sent plainly."""
+        params = self.mail_params.upper().split()
+        eight_ok = "BODY=8BITMIME" in params or "SMTPUTF8" in params
+        for line in lines:
+            if len(line.rstrip(b"\r\n")) > 998:
+                return ("554 5.6.0 Error: message has a line over 998 "
+                        "characters")
+            if not eight_ok and any(b > 0x7f for b in line):
+                return ("554 5.6.1 Error: 8-bit data without BODY=8BITMIME "
+                        "or SMTPUTF8")
+        return None
+
     def cmd_EHLO(self, arg, st):
         if not arg:
             return self.reply("501 5.5.4 Syntax: EHLO hostname")
@@ -1045,6 +1061,10 @@ class SMTPHandler(socketserver.StreamRequestHandler):
         if size > SMTP_MAX_DATA:
             self.reset_tx()
             return self.reply("552 5.3.4 Error: message file too big")
+        refusal = self.refusal(data)
+        if refusal:
+            self.reset_tx()
+            return self.reply(refusal)
         qid = secrets.token_hex(5).upper()
         st.record({"id": qid, "from": self.mail_from, "to": self.rcpts,
                    "data": b"".join(data).decode("utf-8", "replace"),

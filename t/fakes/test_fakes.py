@@ -712,6 +712,28 @@ def test_smtp_enforces_command_order(smtp):
     assert smtp.messages() == []
 
 
+@pytest.mark.parametrize("message,params,code", [
+    ("Subject: caf\u00e9\r\n\r\nhi\r\n", [], 554),
+    ("Subject: x\r\n\r\n\u043f\u0440\u0438\u0432\u0435\u0442\r\n", [], 554),
+    ("Subject: x\r\n\r\n" + "a" * 999 + "\r\n", [], 554),
+    ("Subject: caf\u00e9\r\n\r\nhi\r\n", ["BODY=8BITMIME"], 250),
+    ("Subject: =?UTF-8?B?Y2Fmw6k=?=\r\n\r\n" + "a" * 998 + "\r\n", [], 250),
+])
+def test_smtp_refuses_8bit_without_8bitmime_and_long_lines(smtp, message,
+                                                          params, code):
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as s:
+        s.ehlo()
+        if code == 250:
+            s.sendmail("a@example.com", ["b@example.com"],
+                       message.encode(), mail_options=params)
+        else:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                s.sendmail("a@example.com", ["b@example.com"],
+                           message.encode(), mail_options=params)
+            assert e.value.smtp_code == code
+    assert len(smtp.messages()) == (1 if code == 250 else 0)
+
+
 def test_smtp_delivers_with_curl(smtp, tmp_path):
     msg = tmp_path / "msg.txt"
     msg.write_bytes(MESSAGE.encode())

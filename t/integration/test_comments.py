@@ -267,3 +267,192 @@ def test_creator_comment_on_unassigned_ticket_emails_every_admin(stack,
         r = stack.post("/api/auth/update-user", token=admin_token,
                        json={"email": second_admin["email"], "role": "user"})
         assert r.status_code == 200, r.text
+
+
+# --- text is Unicode (DESIGN §7) --------------------------------------------
+
+# The bug report: an admin's Russian comment of ~300 characters got 500 and
+# was lost (the mail excerpt was cut inside a character).
+HELLO_RU = "Здравствуйте! " + "Привет " * 40
+SCRIPTS = {
+    "cyrillic": HELLO_RU,
+    "cjk": "登录失败：无法访问我的账户。请帮忙！" * 5,
+    "arabic": "لا يمكنني تسجيل الدخول منذ الأمس (login)",
+    "emoji": "🙂🔥🚀 4-byte " * 20,
+    "combining": "Cafe\u0301 re\u0301sume\u0301 Z\u0351\u0357a\u034cl\u0301g\u0312o",
+    "zero_width": "zero\u200bwidth\u200c join\u200d\ufeff rtl\u200f mark",
+}
+EMOJI = "😀"          # U+1F600: one code point, 4 bytes of UTF-8
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_comment_in_any_script_comes_back_byte_identical(stack, admin,
+                                                         scene, name):
+    _, admin_token = admin
+    text = SCRIPTS[name]
+    r = comment(stack, admin_token, scene["t"], text)
+    assert r.status_code == 200, r.text
+    assert texts(r) == [text.strip()]
+    for tok in (scene["creator_token"], scene["mod_token"]):
+        assert texts(comments_of(stack, tok, scene["t"])) == [text.strip()]
+    one = stack.get("/api/tickets/" + scene["t"],
+                    token=scene["creator_token"]).json()["ticket"]
+    assert [c["text"] for c in one["comments"]] == [text.strip()]
+    [job] = email_jobs_to(stack, scene["creator"]["email"])[-1:]
+    excerpt = job["payload"]["excerpt"]
+    assert text.strip().startswith(excerpt) and len(excerpt) <= 200, excerpt
+    assert len(excerpt) == min(200, len(text.strip()))
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_title_and_description_in_any_script_come_back_identical(
+        stack, scene, name):
+    title = SCRIPTS[name][:200].strip()
+    description = (SCRIPTS[name] + "\n") * 3
+    t = stack.create_ticket(scene["creator_token"], title, description)
+    assert t["title"] == title
+    assert t["description"] == description.strip()
+    got = stack.get("/api/tickets/" + t["_id"],
+                    token=scene["creator_token"]).json()["ticket"]
+    assert (got["title"], got["description"]) == (title,
+                                                   description.strip())
+    listed = stack.get("/api/tickets?limit=100",
+                       token=scene["creator_token"]).json()["tickets"]
+    [row] = [x for x in listed if x["_id"] == t["_id"]]
+    assert (row["title"], row["description"]) == (title,
+                                                  description.strip())
+
+
+@pytest.mark.parametrize("unit", [EMOJI, "e\u0301", "\u200b", "ж"])
+def test_comment_limit_counts_code_points(stack, scene, unit):
+    """5000 code points pass whatever their size in bytes (20000 for
+    emoji); one more is 400 and nothing is stored.  A letter with a
+    combining mark is two code points."""
+    per = len(unit)
+    text = (unit * (5000 // per + 1))[:5000]
+    over = text + "x"
+    r = comment(stack, scene["mod_token"], scene["t"], over)
+    assert_error(r, 400)
+    assert texts(comments_of(stack, scene["mod_token"], scene["t"])) == []
+    r = comment(stack, scene["mod_token"], scene["t"], text)
+    assert r.status_code == 200, r.text
+    assert texts(r) == [text]
+
+
+@pytest.mark.parametrize("field,limit,other", [
+    ("title", 200, {"description": "d"}),
+    ("description", 10000, {"title": "t"}),
+])
+def test_ticket_text_limits_count_code_points(stack, scene, field, limit,
+                                              other):
+    token = scene["creator_token"]
+
+    def post(body):
+        # raw UTF-8 (4 bytes an emoji), not \\ud83d\\ude00 escapes (12):
+        # 10001 escaped emoji would pass the 100 KB body limit
+        return stack.post("/api/tickets", token=token,
+                          data=json.dumps(body, ensure_ascii=False).encode(),
+                          headers={"Content-Type": "application/json"})
+
+    body = dict(other, **{field: EMOJI * (limit + 1)})
+    assert_error(post(body), 400)
+    body[field] = EMOJI * limit
+    r = post(body)
+    assert r.status_code == 201, r.text
+    assert r.json()["ticket"][field] == EMOJI * limit
+
+
+def test_comment_mail_in_any_script_decodes_from_the_outbox(make_stack,
+                                                            tmp_path):
+    """With ticketd running jobs: the notification .eml is 7-bit MIME
+    (RFC 2047 Subject, quoted-printable body, lines <= 76), and Python's
+    email package decodes it to the ticket title in the Subject and a
+    200-character prefix of the comment in the body."""
+    from test_jobs import mails_to, outbox_mails, runner_stack
+    st = runner_stack(make_stack, tmp_path)
+    creator, token = st.signup()
+    title = "Не могу войти 登录失败 🙂 " + "ж" * 150
+    tid = st.create_ticket(token, title, "Пароль не подходит")["_id"]
+    for text in (HELLO_RU, SCRIPTS["emoji"] * 3, SCRIPTS["combining"],
+                 SCRIPTS["arabic"]):
+        r = st.post("/api/tickets/%s/comments" % tid, token=st.admin_token,
+                    json={"text": text})
+        assert r.status_code == 200, r.text
+    assert set(st.wait_jobs_settled()) == {"done"}, st.jobs(kind="email")
+    mails = [m for m in mails_to(outbox_mails(st.outbox), creator["email"])
+             if str(m["Subject"]).startswith("New comment")]
+    assert len(mails) == 4, outbox_mails(st.outbox)
+    subject = 'New comment on "%s"' % title
+    excerpts = []
+    for m in mails:
+        assert str(m["Subject"]) == subject[:200], m["Subject"]
+        assert m.get_content_type() == "text/plain"
+        assert m.get_content_charset() == "utf-8"
+        assert m["Content-Transfer-Encoding"] in ("quoted-printable",
+                                                  "base64")
+        body = m.get_content().replace("\r\n", "\n")
+        excerpts.append(body.split("\n\n", 1)[1].rstrip("\n"))
+    for text in (HELLO_RU, SCRIPTS["emoji"] * 3, SCRIPTS["combining"],
+                 SCRIPTS["arabic"]):
+        want = text.strip()[:200]
+        assert want in excerpts, (want, excerpts)
+    for path in st.outbox.glob("*.eml"):
+        raw = path.read_bytes()
+        assert max(raw) < 0x80, path          # 7-bit: no raw UTF-8
+        for line in raw.split(b"\r\n"):
+            assert len(line) <= 76, line
+
+
+def test_comments_per_ticket_are_bounded(make_stack):
+    """ticket_max_comments 3: the fourth comment is 409 and nothing of it
+    (comment, mail job) is stored; racing posts never pass the limit."""
+    st = make_stack(MAX_COMMENTS="3")
+    st.admin, st.admin_token = st.signup()
+    creator, token = st.signup()
+    tid = st.create_ticket(token)["_id"]
+    for i in range(3):
+        r = comment(st, st.admin_token, tid, "c%d" % i)
+        assert r.status_code == 200, r.text
+    before = len(email_jobs_to(st, creator["email"]))
+    r = comment(st, st.admin_token, tid, "one too many")
+    assert_error(r, 409)
+    assert texts(comments_of(st, token, tid)) == ["c0", "c1", "c2"]
+    assert len(email_jobs_to(st, creator["email"])) == before
+
+    # a second ticket, filled by 8 concurrent posts: exactly 3 land
+    from concurrent.futures import ThreadPoolExecutor
+    tid2 = st.create_ticket(token)["_id"]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(
+            lambda i: comment(st, st.admin_token, tid2,
+                              "r%d" % i).status_code, range(8)))
+    assert sorted(codes) == [200] * 3 + [409] * 5, codes
+    assert len(texts(comments_of(st, token, tid2))) == 3
+
+
+def test_notices_reach_every_admin_however_many(make_stack):
+    """20 admins: a creator's comment on an unassigned ticket and a new
+    moderator application each store one mail job per admin (the list used
+    to stop at 16)."""
+    st = make_stack()
+    st.admin, st.admin_token = st.signup()
+    for _ in range(19):
+        st.make_user("admin", prefix="adm")
+    every = admins(st)
+    assert len(every) == 20, every
+    _, token = st.signup()
+    tid = st.create_ticket(token)["_id"]
+    assert comment(st, st.admin_token, tid, "open").status_code == 200
+    assert comment(st, token, tid, "reply").status_code == 200
+    jobs = [j for j in st.jobs(kind="email")
+            if j["payload"]["template"] == "comment"
+            and j["payload"]["excerpt"] == "reply"]
+    assert sorted(j["payload"]["to"] for j in jobs) == \
+        sorted(a["email"] for a in every)
+
+    r = st.post("/api/mod-requests", token=token, json={"skills": "css"})
+    assert r.status_code == 201, r.text
+    jobs = [j for j in st.jobs(kind="email")
+            if j["payload"]["template"] == "modreq_new"]
+    assert sorted(j["payload"]["to"] for j in jobs) == \
+        sorted(a["email"] for a in every)

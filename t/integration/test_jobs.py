@@ -112,11 +112,16 @@ def outbox_mails(folder):
             for p in sorted(folder.glob("*.eml"))}
 
 
+def address_of(header):
+    """The address of a To/From header, without its display name."""
+    return header.addresses[0].addr_spec
+
+
 def mails_to(mails, address, subject_prefix=""):
     """The mails of outbox_mails() addressed to address whose subject
     starts with subject_prefix."""
     return [m for m in mails.values()
-            if m["To"] == address
+            if address_of(m["To"]) == address
             and str(m["Subject"]).startswith(subject_prefix)]
 
 

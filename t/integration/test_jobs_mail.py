@@ -9,8 +9,8 @@ import pytest
 
 from conftest import assert_error, poll
 from test_jobs import (FRONTEND_SKILLS, FRONTEND_TICKET, WELCOME_SUBJECT,
-                       assert_no_secrets, assigned, key_file, moderator,
-                       runner_stack, wait_ticket)
+                       address_of, assert_no_secrets, assigned, key_file,
+                       moderator, runner_stack, wait_ticket)
 from client import SendGridFake, SmtpFake    # t/fakes, put on the path
                                              # by test_jobs
 
@@ -218,7 +218,8 @@ def test_smtp_delivers_the_mail_with_its_headers(make_stack, tmp_path, smtp):
     assert msgs[0]["to"] == [st.admin["email"]], msgs[0]
     mail = smtp.parsed()[0]
     assert mail["Subject"] == WELCOME_SUBJECT, mail
-    assert mail["To"] == st.admin["email"], mail
+    assert address_of(mail["To"]) == st.admin["email"], mail
+    assert mail["To"].addresses[0].display_name == st.admin["username"]
     assert MAIL_FROM in mail["From"], mail
     assert mail["Date"] and mail["Message-ID"], mail
     assert st.admin["username"] in mail.get_content(), mail.get_content()
@@ -249,3 +250,60 @@ def test_smtp_temporary_failure_is_retried_until_delivered(
     assert job["attempts"] == 2, job
     msgs = [m for m in smtp.messages() if m["to"] == [user["email"]]]
     assert len(msgs) == 1, smtp.messages()
+
+
+# --- Unicode ----------------------------------------------------------------
+
+UNICODE_TITLE = "Не могу войти — 登录失败 🙂"
+UNICODE_COMMENT = "Здравствуйте! " + "Привет " * 40
+
+
+def unicode_comment_mail(st):
+    """A ticket with a non-ASCII title and an admin's Russian comment on
+    it; returns the creator, once every job is done."""
+    creator, token = st.signup()
+    tid = st.create_ticket(token, UNICODE_TITLE, "Пароль не подходит")["_id"]
+    r = st.post("/api/tickets/%s/comments" % tid, token=st.admin_token,
+                json={"text": UNICODE_COMMENT})
+    assert r.status_code == 200, r.text
+    states = st.wait_jobs_settled()
+    assert set(states) == {"done"}, (states, st.jobs(kind="email"))
+    return creator
+
+
+def test_smtp_sends_unicode_subject_and_body_as_7bit_mime(make_stack,
+                                                          tmp_path, smtp):
+    """The fake refuses raw 8-bit data (no BODY=8BITMIME was declared) and
+    lines over 998, as a strict server does: the message gets through
+    only as RFC 2047 words and quoted-printable, and decodes back."""
+    st = smtp_stack(make_stack, tmp_path, smtp)
+    creator = unicode_comment_mail(st)
+    [msg] = [m for m in smtp.messages() if m["to"] == [creator["email"]]
+             and "comment" in m["data"]]
+    assert all(ord(ch) < 0x80 for ch in msg["data"]), msg["data"][:400]
+    assert all(len(line) <= 76 for line in msg["data"].split("\r\n"))
+    mail = [m for m in smtp.parsed()
+            if address_of(m["To"]) == creator["email"]
+            and str(m["Subject"]).startswith("New comment")][0]
+    assert str(mail["Subject"]) == 'New comment on "%s"' % UNICODE_TITLE
+    assert mail["To"].addresses[0].display_name == creator["username"]
+    assert mail.get_content_charset() == "utf-8"
+    body = mail.get_content().replace("\r\n", "\n")
+    assert UNICODE_COMMENT.strip()[:200] in body, body
+
+
+def test_sendgrid_carries_unicode_as_json_text(make_stack, tmp_path,
+                                               sendgrid):
+    st = sendgrid_stack(make_stack, tmp_path, sendgrid)
+    creator = unicode_comment_mail(st)
+    [mail] = [m for m in sent_to(sendgrid.mails(), creator["email"])
+              if m["subject"].startswith("New comment")]
+    assert mail["subject"] == 'New comment on "%s"' % UNICODE_TITLE
+    assert UNICODE_COMMENT.strip()[:200] in mail["content"][0]["value"]
+    to = mail["body"]["personalizations"][0]["to"][0]
+    assert to == {"email": creator["email"], "name": creator["username"]}
+    # the request body itself was valid UTF-8 JSON
+    [req] = [r for r in sendgrid.requests(path="/v3/mail/send")
+             if creator["email"] in json.dumps(r["body"])
+             and "New comment" in json.dumps(r["body"])]
+    assert isinstance(req["body"], dict), req

@@ -12,8 +12,8 @@ import time
 from conftest import poll
 from test_jobs import (BILLING_SKILLS, BILLING_TICKET, DEVOPS_SKILLS,
                        DEVOPS_TICKET, FRONTEND_SKILLS, FRONTEND_TICKET,
-                       WELCOME_SUBJECT, key_file, moderator, outbox_mails,
-                       runner_stack)
+                       WELCOME_SUBJECT, address_of, key_file, moderator,
+                       outbox_mails, runner_stack)
 from client import GeminiFake                # t/fakes, put on the path
                                              # by test_jobs
 
@@ -111,10 +111,11 @@ def test_killed_daemon_resumes_and_every_ticket_is_assigned_once(
             tid = payload["ticketId"]
             assigned_mails[tid] += 1
             assert str(mail["Subject"]).startswith("Ticket Assigned"), mail
-            assert mail["To"] == owner[by_ticket[tid]["assignedTo"]][
-                "email"], (tid, mail["To"])
+            assert address_of(mail["To"]) == owner[by_ticket[tid][
+                "assignedTo"]]["email"], (tid, mail["To"])
     assert assigned_mails == {tid: 1 for tid in ids}, assigned_mails
-    welcome = collections.Counter(str(m["To"]) for m in mails.values()
+    welcome = collections.Counter(address_of(m["To"])
+                                  for m in mails.values()
                                   if m["Subject"] == WELCOME_SUBJECT)
     people = [st.admin] + mods + [u for u, _ in users]
     assert welcome == {p["email"]: 1 for p in people}, welcome

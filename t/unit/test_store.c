@@ -428,7 +428,7 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     json_decref(out);
 
     assert_int_equal(ts_store_comment_add(f->s, t3, t1, u2, "hello", "user",
-                                          7000, NULL, 0), TS_OK);
+                                          7000, 2, NULL, 0), TS_OK);
     assert_int_equal(ts_store_ticket_get(f->s, t3, 1, &out, &k), TS_OK);
     assert_int_equal(k.comments, 1);
     assert_string_equal(k.created_by, u2);

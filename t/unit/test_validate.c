@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -292,6 +293,87 @@ utf8_cut_never_splits_a_character(void **state)
 }
 
 
+/*
+ * Text already cut by bytes (snprintf into a fixed buffer) may end inside
+ * a character: ts_utf8_cut and ts_utf8_trim_tail leave that part out, so
+ * what reaches a log, a job error or JSON is valid UTF-8.
+ */
+static void
+utf8_cut_drops_a_partial_last_character(void **state)
+{
+    /* "ab" then U+1F600 (4 bytes) cut after 1, 2 and 3 of its bytes */
+    static const char  full[] = "ab\xf0\x9f\x98\x80";
+    char               buf[16];
+    size_t             k;
+
+    for (k = 1; k <= 3; k++) {
+        assert_int_equal(ts_utf8_cut(full, 2 + k, 100, 100), 2);
+        memcpy(buf, full, 2 + k);
+        buf[2 + k] = '\0';
+        assert_false(ts_valid_utf8(buf, strlen(buf)));
+        ts_utf8_trim_tail(buf);
+        assert_string_equal(buf, "ab");
+    }
+    assert_int_equal(ts_utf8_cut(full, 6, 100, 100), 6);
+    snprintf(buf, sizeof(buf), "%s", full);
+    ts_utf8_trim_tail(buf);
+    assert_string_equal(buf, full);
+
+    /* U+0416 (2 bytes) x 3 into 6 bytes with snprintf: 2 of them */
+    k = (size_t) *state + 6;            /* not a constant: no warning */
+    snprintf(buf, k, "%s", "\xd0\x96\xd0\x96\xd0\x96");
+    ts_utf8_trim_tail(buf);
+    assert_string_equal(buf, "\xd0\x96\xd0\x96");
+}
+
+
+/* Skills are lower-cased beyond ASCII, so one skill in two cases is one
+ * skill, and merging compares the same way; limits count code points. */
+static void
+skills_fold_case_beyond_ascii(void **state)
+{
+    ts_errmsg_t  err;
+    json_t      *in, *out, *a, *b, *m;
+    char         long_skill[4 * 51 + 1];
+    size_t       i;
+
+    in = json_pack("{s:s}", "skills", "\xd0\xa0\xd1\x83\xd1\x81\xd1\x81"
+                   "\xd0\xba\xd0\xb8\xd0\xb9, \xd0\xa0\xd0\xa3\xd0\xa1"
+                   "\xd0\xa1\xd0\x9a\xd0\x98\xd0\x99,Python");
+    assert_int_equal(ts_get_skills(in, "skills", &out, err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(json_string_value(json_array_get(out, 0)),
+                        "\xd1\x80\xd1\x83\xd1\x81\xd1\x81\xd0\xba"
+                        "\xd0\xb8\xd0\xb9");
+    assert_string_equal(json_string_value(json_array_get(out, 1)), "python");
+    json_decref(out);
+    json_decref(in);
+
+    /* 50 emoji is one skill of 50 characters; 51 is too long */
+    for (i = 0; i < 51; i++) {
+        memcpy(long_skill + 4 * i, "\xf0\x9f\x98\x80", 4);
+    }
+    long_skill[4 * 50] = '\0';
+    in = json_pack("{s:[s]}", "skills", long_skill);
+    assert_int_equal(ts_get_skills(in, "skills", &out, err), 0);
+    json_decref(out);
+    json_decref(in);
+    long_skill[4 * 50] = '\xf0';
+    long_skill[4 * 51] = '\0';
+    in = json_pack("{s:[s]}", "skills", long_skill);
+    assert_int_equal(ts_get_skills(in, "skills", &out, err), -1);
+    json_decref(in);
+
+    a = json_pack("[s]", "\xc3\xa9" "cole");
+    b = json_pack("[s, s]", "\xc3\x89" "COLE", "go");
+    m = ts_skills_merge(a, b);
+    assert_int_equal(json_array_size(m), 2);
+    json_decref(a);
+    json_decref(b);
+    json_decref(m);
+}
+
+
 int
 test_validate_run(void)
 {
@@ -306,6 +388,8 @@ test_validate_run(void)
         cmocka_unit_test(percentiles_interpolate),
         cmocka_unit_test(fold_lower_cases_beyond_ascii),
         cmocka_unit_test(utf8_cut_never_splits_a_character),
+        cmocka_unit_test(utf8_cut_drops_a_partial_last_character),
+        cmocka_unit_test(skills_fold_case_beyond_ascii),
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);

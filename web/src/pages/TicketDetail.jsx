@@ -166,9 +166,9 @@ export default function TicketDetail() {
     const { ticketId, ...rest } = ev;
     setTicket((t) => t && { ...t, ...rest });
     setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'AI triage finished');
-    // the room event carries no explanation (the creator is in the room
-    // too); staff read it with the ticket
-    if (rest.assignedTo && isStaff(user)) load();
+    // the room event carries no explanation nor triage provenance (the
+    // creator is in the room too); staff read them with the ticket
+    if (isStaff(user)) load();
   });
 
   if (error) {
