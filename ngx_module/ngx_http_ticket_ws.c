@@ -55,6 +55,8 @@
 #define NGX_HTTP_TICKET_WS_ROOMS   64      /* rooms one socket may join */
 #define NGX_HTTP_TICKET_WS_MAX_TASKS  4    /* client tasks in flight */
 #define NGX_HTTP_TICKET_WS_MAX_REDO   8    /* stale checks run again */
+#define NGX_HTTP_TICKET_WS_EARLY      8    /* events kept before CONNECT's
+                                              answer */
 
 typedef struct ngx_http_ticket_ws_s  ngx_http_ticket_ws_t;
 
@@ -87,6 +89,11 @@ struct ngx_http_ticket_ws_s {
     ngx_uint_t                   gen;          /* rights pushes seen */
     ngx_uint_t                   reauth;       /* re-authorisation running */
     ngx_uint_t                   reauth_again; /* ... and another is due */
+
+    u_char                      *early;        /* events before CONNECT's
+                                                  answer, replayed after */
+    size_t                       early_len;
+    ngx_uint_t                   nearly;
 
     u_char                      *held;         /* events held meanwhile */
     size_t                       held_len;
@@ -161,6 +168,9 @@ static void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws,
 static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws);
+static void ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws);
+static void ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws,
+    const char *text, size_t len);
 
 
 char *
@@ -451,6 +461,9 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
     free(ws->held);
     ws->held = NULL;
     ws->held_len = ws->held_cap = 0;
+    free(ws->early);
+    ws->early = NULL;
+    ws->early_len = ws->nearly = 0;
 }
 
 
@@ -966,6 +979,7 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
                                      ? "Invalid token"
                                      : "Internal server error", NULL));
         }
+        ngx_http_ticket_ws_replay_early(ws);
         break;
 
     case NGX_HTTP_TICKET_WS_JOIN:
@@ -1363,6 +1377,58 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 }
 
 
+/*
+ * An event sent after CONNECT but before its answer (a client that
+ * pipelines, or a CONNECT check slow in the thread pool) is kept, up to
+ * NGX_HTTP_TICKET_WS_EARLY of them, and handled in order once the session
+ * is known -- not dropped in silence.  Records: length, then the packet.
+ */
+static void
+ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
+    size_t len)
+{
+    u_char  *nb;
+
+    if (ws->nearly == NGX_HTTP_TICKET_WS_EARLY) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "socket.io: more than %d events before CONNECT's "
+                      "answer, closing", NGX_HTTP_TICKET_WS_EARLY);
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
+        return;
+    }
+    nb = realloc(ws->early, ws->early_len + sizeof(size_t) + len);
+    if (nb == NULL) {
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+        return;
+    }
+    ngx_memcpy(nb + ws->early_len, &len, sizeof(size_t));
+    ngx_memcpy(nb + ws->early_len + sizeof(size_t), text, len);
+    ws->early = nb;
+    ws->early_len += sizeof(size_t) + len;
+    ws->nearly++;
+}
+
+
+/* CONNECT is answered: the events kept meanwhile are handled now (and,
+ * without a session, ignored as any event before CONNECT is). */
+static void
+ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws)
+{
+    u_char  *early = ws->early;
+    size_t   len = ws->early_len, off = 0, n;
+
+    ws->early = NULL;
+    ws->early_len = ws->nearly = 0;
+    while (off < len && !ws->closed) {
+        ngx_memcpy(&n, early + off, sizeof(size_t));
+        off += sizeof(size_t);
+        ngx_http_ticket_ws_packet(ws, (char *) early + off, n);
+        off += n;
+    }
+    free(early);
+}
+
+
 static void
 ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws, const char *text,
     size_t len)
@@ -1397,6 +1463,8 @@ ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws, const char *text,
         }
         if (p.sio == TS_SIO_CONNECT) {
             ngx_http_ticket_ws_connect(ws, &p);
+        } else if (p.sio == TS_SIO_EVENT && ws->connecting) {
+            ngx_http_ticket_ws_keep_early(ws, text, len);
         } else if (p.sio == TS_SIO_EVENT) {
             ngx_http_ticket_ws_event(ws, &p);
         } else if (p.sio == TS_SIO_DISCONNECT && ws->authed) {

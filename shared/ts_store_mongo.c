@@ -750,6 +750,11 @@ ts_mg_update(ts_mongo_t *m, mongoc_collection_t *c, const bson_t *filter,
                    + ts_mg_get_int(&reply, "upsertedCount", 0);
     }
     bson_destroy(&reply);
+    if (!ok && (e.code == 17419 || e.code == 10334)) {
+        /* the document would pass MongoDB's 16 MB: full, as a ticket at
+         * its comment limit is (a conflict, not a store failure) */
+        return TS_CONFLICT;
+    }
     return ok ? TS_OK : ts_mg_fail(m, "update", &e);
 }
 

@@ -1311,6 +1311,39 @@ def test_fragmented_messages_work(stack, people):
         s.close()
 
 
+def test_events_pipelined_behind_connect_are_answered(stack, people):
+    """A client that sends CONNECT and its first events in one write (they
+    reach the server before the CONNECT check is back from the thread
+    pool) gets every one answered, after the CONNECT answer --
+    none is dropped in silence."""
+    creator, ctoken, ticket, _, _ = people
+    s = RawWS(stack.port)
+    try:
+        fin, op, payload = s.recv_frame(3)
+        assert payload.startswith(b"0{"), payload
+        s.send_raw(encode_frame(OP_TEXT, '40{"token":"%s"}' % ctoken)
+                   + encode_frame(OP_TEXT, '421["join_ticket","%s"]'
+                                  % ticket["_id"])
+                   + encode_frame(OP_TEXT, '422["join_ticket","%s"]'
+                                  % ("0" * 24))
+                   + encode_frame(OP_TEXT, '423["leave_ticket","%s"]'
+                                  % ticket["_id"]))
+        texts = []
+        while len(texts) < 4:
+            fin, op, payload = s.recv_frame(5)
+            if op == OP_TEXT and not payload.startswith(
+                    STATUS_EVENT.encode()):
+                texts.append(payload.decode())
+        assert texts[0].startswith("40{"), texts
+        # joins are answered from the thread pool, a leave at once
+        assert sorted(texts[1:]) == [
+            '431[{"ok":true,"room":"joined"}]',
+            '432[{"ok":false,"error":"Ticket not found"}]',
+            '433[{"ok":true}]'], texts
+    finally:
+        s.close()
+
+
 def test_byte_by_byte_delivery_works(stack, people):
     """The handshake, then (after the 101, as RFC 6455 4.1 wants) the
     frames, one byte per write."""
