@@ -169,6 +169,7 @@ static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws);
+static void ngx_http_ticket_ws_expiry(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws,
     const char *text, size_t len);
 
@@ -820,7 +821,6 @@ static void
 ngx_http_ticket_ws_authed(ngx_http_ticket_ws_t *ws)
 {
     ngx_int_t  rc;
-    time_t     left;
 
     rc = ngx_http_ticket_ws_users_acquire(ws->mconf, ws->claims.user_id);
     if (rc != NGX_OK) {
@@ -847,12 +847,23 @@ ngx_http_ticket_ws_authed(ngx_http_ticket_ws_t *ws)
     if (ws->closed) {
         return;
     }
-    left = (time_t) ws->claims.exp - ngx_time();
+    ngx_http_ticket_ws_expiry(ws);
+}
+
+
+/* Disconnect at the token's exp: the timer runs at most a day at a time,
+ * so any exp a token may carry is a sane timer. */
+static void
+ngx_http_ticket_ws_expiry(ngx_http_ticket_ws_t *ws)
+{
+    int64_t  left;
+
+    left = ws->claims.exp - (int64_t) ngx_time();
     if (left <= 0) {
         ngx_http_ticket_ws_disconnect(ws, "token expired");
         return;
     }
-    ngx_add_timer(&ws->deadline, (ngx_msec_t) left * 1000);
+    ngx_add_timer(&ws->deadline, (ngx_msec_t) ngx_min(left, 86400) * 1000);
 }
 
 
@@ -1167,21 +1178,24 @@ ngx_http_ticket_ws_revoked(ngx_http_ticket_ws_t *ws)
 }
 
 
+/*
+ * apply(member socket, arg) for each member of the ticket's room, if this
+ * worker has one.  apply may close the current member (it leaves), never
+ * the next; the room stays until the loop ends, then goes if empty.
+ */
 static void
-ngx_http_ticket_ws_access_changed(const char *ticket)
+ngx_http_ticket_ws_room_each(const char *ticket,
+    void (*apply)(ngx_http_ticket_ws_t *ws, void *arg), void *arg)
 {
     ngx_queue_t                  *q, *next;
     uint32_t                      hash;
     ngx_http_ticket_ws_room_t    *room;
     ngx_http_ticket_ws_member_t  *m;
 
-    ngx_http_ticket_ws_access_epoch++;          /* joins in flight redo */
-
     room = ngx_http_ticket_ws_room(ticket, &hash);
     if (room == NULL) {
         return;
     }
-    /* a closed member leaves; the room stays until the loop ends */
     ngx_http_ticket_ws_delivering = room;
     for (q = ngx_queue_head(&room->members);
          q != ngx_queue_sentinel(&room->members);
@@ -1189,13 +1203,29 @@ ngx_http_ticket_ws_access_changed(const char *ticket)
     {
         next = ngx_queue_next(q);
         m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
-        ngx_http_ticket_ws_recheck(m->ws);
+        apply(m->ws, arg);
     }
     ngx_http_ticket_ws_delivering = NULL;
     if (ngx_queue_empty(&room->members)) {
         ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
         ngx_free(room);
     }
+}
+
+
+static void
+ngx_http_ticket_ws_recheck_member(ngx_http_ticket_ws_t *ws, void *arg)
+{
+    ngx_http_ticket_ws_recheck(ws);
+}
+
+
+static void
+ngx_http_ticket_ws_access_changed(const char *ticket)
+{
+    ngx_http_ticket_ws_access_epoch++;          /* joins in flight redo */
+    ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_recheck_member,
+                                 NULL);
 }
 
 
@@ -1257,7 +1287,7 @@ ngx_http_ticket_ws_deadline(ngx_event_t *ev)
     ngx_connection_t      *c = ws->request->connection;
 
     if (ws->authed) {
-        ngx_http_ticket_ws_disconnect(ws, "token expired");
+        ngx_http_ticket_ws_expiry(ws);
     } else {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "socket.io: no CONNECT within %M ms, closing",
@@ -1684,18 +1714,34 @@ ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
 }
 
 
+typedef struct {
+    const char  *ticket;
+    const char  *packet;
+    size_t       len;
+} ngx_http_ticket_ws_out_t;
+
+
+static void
+ngx_http_ticket_ws_offer_member(ngx_http_ticket_ws_t *ws, void *arg)
+{
+    ngx_http_ticket_ws_out_t  *out = arg;
+
+    if (ws->authed) {
+        ngx_http_ticket_ws_offer(ws, out->ticket, out->packet, out->len);
+    }
+}
+
+
 void
 ngx_http_ticket_ws_deliver(const char *payload, size_t len)
 {
-    json_t                       *frame, *data, *args;
-    const char                   *event, *to, *ticket = NULL;
-    char                         *packet;
-    size_t                        plen;
-    uint32_t                      hash;
-    ngx_queue_t                  *q, *next;
-    ngx_http_ticket_ws_t         *ws;
-    ngx_http_ticket_ws_room_t    *room;
-    ngx_http_ticket_ws_member_t  *m;
+    json_t                    *frame, *data, *args;
+    const char                *event, *to, *ticket = NULL;
+    char                      *packet;
+    size_t                     plen;
+    ngx_queue_t               *q, *next;
+    ngx_http_ticket_ws_t      *ws;
+    ngx_http_ticket_ws_out_t   out;
 
     if (!ngx_http_ticket_ws_ready
         || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
@@ -1747,24 +1793,12 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
             }
         }
 
-    } else if ((room = ngx_http_ticket_ws_room(ticket, &hash)) != NULL) {
-        /* a closed member leaves; the room stays until the loop ends */
-        ngx_http_ticket_ws_delivering = room;
-        for (q = ngx_queue_head(&room->members);
-             q != ngx_queue_sentinel(&room->members);
-             q = next)
-        {
-            next = ngx_queue_next(q);
-            m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
-            if (m->ws->authed) {
-                ngx_http_ticket_ws_offer(m->ws, ticket, packet, plen);
-            }
-        }
-        ngx_http_ticket_ws_delivering = NULL;
-        if (ngx_queue_empty(&room->members)) {
-            ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
-            ngx_free(room);
-        }
+    } else {
+        out.ticket = ticket;
+        out.packet = packet;
+        out.len = plen;
+        ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_offer_member,
+                                     &out);
     }
     free(packet);
     json_decref(frame);

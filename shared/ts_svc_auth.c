@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ts_api_internal.h"
@@ -271,8 +272,12 @@ void
 ts_svc_logout(ts_call_t *c)
 {
     const ts_claims_t  *cl = c->req->claims;
+    int64_t             until;
 
-    if (ts_store_token_revoke(c->store, cl->sig, cl->exp * 1000) != TS_OK
+    /* kept until the token's exp; one signed with an absurd exp must not
+     * overflow into the past and be purged early */
+    until = cl->exp > INT64_MAX / 1000 ? INT64_MAX : cl->exp * 1000;
+    if (ts_store_token_revoke(c->store, cl->sig, until) != TS_OK
         || ts_store_user_set_status(c->store, c->me.id, TS_PRESENCE_OFFLINE,
                                     c->now, 0) == TS_ERR)
     {

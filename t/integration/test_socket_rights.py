@@ -276,11 +276,9 @@ def test_a_store_error_at_connect_is_a_server_error_not_invalid_token(
 
 # === two hosts through Redis =================================================
 
-def test_logout_on_one_host_closes_the_socket_held_by_the_other(
-        make_stack, redis_server, tmp_path_factory):
+def two_hosts(make_stack, redis_server, tmp_path_factory):
     """Two nginx+ticketd nodes over one store and one secret, bridged by
-    Redis: a logout on A closes that token's socket on B; a demotion on A
-    makes B's socket leave the room."""
+    Redis, both subscribed; the caller _finish()es b."""
     args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
     a = make_stack(TICKETD_ARGS=args)
     a.admin, a.admin_token = a.signup(username=unique_name("admin"))
@@ -289,10 +287,23 @@ def test_logout_on_one_host_closes_the_socket_held_by_the_other(
     b.secret = a.secret
     b.secret_file.write_bytes(a.secret)
     b.start()
-    socks = []
     try:
         assert poll(lambda: "subscribed" in a.daemon_log()
                     and "subscribed" in b.daemon_log(), 5)
+    except BaseException:
+        _finish(b)
+        raise
+    return a, b
+
+
+def test_logout_on_one_host_closes_the_socket_held_by_the_other(
+        make_stack, redis_server, tmp_path_factory):
+    """Two nginx+ticketd nodes over one store and one secret, bridged by
+    Redis: a logout on A closes that token's socket on B; a demotion on A
+    makes B's socket leave the room."""
+    a, b = two_hosts(make_stack, redis_server, tmp_path_factory)
+    socks = []
+    try:
         user, token = a.signup()
         creator, ctoken = a.signup()
         tid = a.create_ticket(ctoken)["_id"]
@@ -319,18 +330,9 @@ def test_a_host_whose_bridge_was_down_reauthorises_its_sockets(
     bridges are back, B's sockets fall back to the store (A tells the
     others its publishes were lost, B knows it missed theirs), so the
     demoted admin's socket on B leaves the room it may no longer see."""
-    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
-    a = make_stack(TICKETD_ARGS=args)
-    a.admin, a.admin_token = a.signup(username=unique_name("admin"))
-    b = Stack(tmp_path_factory.mktemp("stack"), {"TICKETD_ARGS": args})
-    b.store = a.store
-    b.secret = a.secret
-    b.secret_file.write_bytes(a.secret)
-    b.start()
+    a, b = two_hosts(make_stack, redis_server, tmp_path_factory)
     socks = []
     try:
-        assert poll(lambda: "subscribed" in a.daemon_log()
-                    and "subscribed" in b.daemon_log(), 5)
         creator, ctoken = a.signup()
         tid = a.create_ticket(ctoken)["_id"]
         admin2, a2token = a.make_user("admin", prefix="admin2")

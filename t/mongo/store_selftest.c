@@ -259,11 +259,18 @@ main(void)
     /* comments, the document, stats once */
     ts_oid_new(cid);
     CHECK(ts_store_comment_add(s, tid, cid, c.id, "Looking", "moderator",
-                               ts_now_ms(), NULL, 0) == TS_OK);
+                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    /* the limit: a second comment fits, a third is a conflict */
+    ts_oid_new(cid);
+    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Second", "moderator",
+                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    ts_oid_new(cid);
+    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Third", "moderator",
+                               ts_now_ms(), 2, NULL, 0) == TS_CONFLICT);
     CHECK(ts_store_ticket_get(s, tid, 1, &doc, &keys) == TS_OK);
-    CHECK(keys.comments == 1 && strcmp(keys.created_by, b.id) == 0
+    CHECK(keys.comments == 2 && strcmp(keys.created_by, b.id) == 0
           && keys.assigned_to[0] != '\0');
-    CHECK(doc && json_array_size(json_object_get(doc, "comments")) == 1);
+    CHECK(doc && json_array_size(json_object_get(doc, "comments")) == 2);
     CHECK(doc && strcmp(json_string_value(json_object_get(json_object_get(
               json_array_get(json_object_get(doc, "comments"), 0), "author"),
               "username")), "carol") == 0);
