@@ -266,6 +266,7 @@ def world(stack):
         stack.make_token(claims, alg="HS512"),
         stack.make_token(dict(claims, _id="not-an-id")),
         stack.make_token(dict(claims, _id=12345)),
+        # (index 15: the explicit example of the bad-token test)
         stack.make_token(dict(claims, _id=w.user["_id"].upper())),
         stack.make_token(dict(claims, exp="tomorrow")),
         stack.make_token({k: v for k, v in claims.items() if k != "exp"}),
@@ -564,6 +565,7 @@ def test_any_request_gets_json_and_a_refusal_changes_nothing(world, req):
                                               "/api/health")]),
        which=st.integers(0, 1000),
        token=st.one_of(any_text(60), st.binary(max_size=60)))
+@example(route=ROUTES[3], which=15, token="")    # "_id" in upper case
 def test_a_bad_token_is_401_on_every_route_and_changes_nothing(
         world, route, which, token):
     """Malformed, revoked, expired and unknown-user tokens: 401 "Invalid
@@ -597,18 +599,46 @@ def test_a_bad_token_is_401_on_every_route_and_changes_nothing(
                              "Access Denied. No token found."), body
 
 
+def test_an_id_in_upper_case_names_nothing(world):
+    """Ids are lower-case hex, as both backends store them.  Found by the
+    properties on MongoDB, where the driver read an upper-case id (and a
+    token's upper-case "_id") as the same ObjectId: SQLite said 404."""
+    st_ = world.stack
+    assert world.ticket.upper() != world.ticket
+    for method, path, body in [
+            ("GET", "/api/tickets/%s" % world.ticket.upper(), None),
+            ("GET", "/api/tickets/%s/comments" % world.ticket.upper(), None),
+            ("PATCH", "/api/tickets/%s/status" % world.ticket.upper(),
+             {"status": "Completed"}),
+            ("POST", "/api/tickets/%s/comments" % world.ticket.upper(),
+             {"text": "hello"}),
+            ("POST", "/api/mod-requests/%s/decide" % world.modreq.upper(),
+             {"action": "reject"}),
+            ("POST", "/api/jobs/%s/retry" % world.job.upper(), None)]:
+        r, body = refused_changes_nothing(
+            st_, lambda: call(st_, method, path, world.admin_token, body))
+        assert r.status == 404, (method, path, r)
+
+
 # --- (c) round trips, with an oracle of the rules ----------------------------------
 
 def fits_jansson(v):
     """jansson parses it: every integer within int64."""
     if isinstance(v, bool) or v is None:
         return True
+    if isinstance(v, str):
+        try:
+            v.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return False        # a lone surrogate
+        return "\x00" not in v
     if isinstance(v, int):
         return -2 ** 63 <= v < 2 ** 63
     if isinstance(v, list):
         return all(fits_jansson(x) for x in v)
     if isinstance(v, dict):
-        return all(fits_jansson(x) for x in v.values())
+        return all(fits_jansson(k) and fits_jansson(x)
+                   for k, x in v.items())
     return True
 
 
@@ -777,6 +807,8 @@ USERNAME_CHARS = st.sampled_from(list("aZ09_.-") + ["\u0661", "\u00e9",
                        st.just("Jo.Doe")),
        password=text_field([8, 128]),
        skills=skills_values)
+@example(username="abc", local="Jo.Doe", password="\U0001f600" * 128,
+         skills=[])
 def test_signup_round_trips_username_email_and_skills(world, username, local,
                                                       password, skills):
     st_ = world.stack

@@ -292,6 +292,23 @@ utf8_cut_never_splits_a_character(void **state)
 }
 
 
+/* Found by test_api_properties.py: on MongoDB an upper-case id (or a
+ * token's "_id") named the same ObjectId, on SQLite nothing. */
+static void
+oid_is_24_lower_case_hex_digits(void **state)
+{
+    (void) state;
+    assert_true(ts_oid_valid("0123456789abcdef01234567"));
+    assert_false(ts_oid_valid("0123456789ABCDEF01234567"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456A"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456"));
+    assert_false(ts_oid_valid("0123456789abcdef012345678"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456g"));
+    assert_false(ts_oid_valid(""));
+    assert_false(ts_oid_valid(NULL));
+}
+
+
 int
 test_validate_run(void)
 {
@@ -307,6 +324,7 @@ test_validate_run(void)
         cmocka_unit_test(fold_lower_cases_beyond_ascii),
         cmocka_unit_test(utf8_cut_never_splits_a_character),
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
+        cmocka_unit_test(oid_is_24_lower_case_hex_digits),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
