@@ -138,7 +138,7 @@ def call(stack, method, path, token=None, body=None, ctype=b"application/json",
     if data is not None and ctype is not None:
         headers.append((b"Content-Type", ctype))
     if isinstance(path, str):
-        path = path.encode()
+        path = encode_target(path)
     return send(stack, method.encode(), path, headers, data)
 
 
@@ -1073,6 +1073,7 @@ def jobs_oracle(parts):
                                "%09%0a7", "-0", "0500"]))), max_size=3))
 @example(parts=[("limit", "%2B5")])
 @example(parts=[("limit", "+5")])
+@example(parts=[("state", " 1")])       # a blank in the request line
 def test_job_list_query_is_checked_like_the_ticket_list(world, parts):
     """The same strict integers as GET /api/tickets: digits only (no sign,
     no blanks, no '+' that decodes to a blank)."""
