@@ -21,12 +21,35 @@
 #include "ts_auth.h"
 
 
+/*
+ * bcrypt reads at most the first 72 bytes of a password (every variant,
+ * $2a$ $2b$ $2y$), while libxcrypt refuses a phrase of 512 bytes or more
+ * outright -- and 128 characters, the longest password the API accepts,
+ * may be 512 bytes of UTF-8.  So crypt sees only the bytes bcrypt reads:
+ * the same hash for every password, and none too long.
+ */
+#define TS_BCRYPT_KEY_MAX  72
+
+static const char *
+ts_bcrypt_key(const char *password, char buf[TS_BCRYPT_KEY_MAX + 1])
+{
+    size_t  n = strnlen(password, TS_BCRYPT_KEY_MAX + 1);
+
+    if (n <= TS_BCRYPT_KEY_MAX) {
+        return password;
+    }
+    memcpy(buf, password, TS_BCRYPT_KEY_MAX);
+    buf[TS_BCRYPT_KEY_MAX] = '\0';
+    return buf;
+}
+
+
 int
 ts_password_hash(const char *password, int cost, char out[TS_HASH_MAX])
 {
     struct crypt_data  *cd;
     char                setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    char                rbytes[16];
+    char                rbytes[16], key[TS_BCRYPT_KEY_MAX + 1];
     const char         *h;
     int                 rc = -1;
 
@@ -46,12 +69,13 @@ ts_password_hash(const char *password, int cost, char out[TS_HASH_MAX])
     if (cd == NULL) {
         return -1;
     }
-    h = crypt_rn(password, setting, cd, sizeof(*cd));
+    h = crypt_rn(ts_bcrypt_key(password, key), setting, cd, sizeof(*cd));
     if (h != NULL && h[0] == '$' && strlen(h) < TS_HASH_MAX) {
         strcpy(out, h);
         rc = 0;
     }
     explicit_bzero(cd, sizeof(*cd));
+    explicit_bzero(key, sizeof(key));
     free(cd);
     return rc;
 }
@@ -62,6 +86,7 @@ ts_password_verify(const char *password, const char *hash)
 {
     struct crypt_data  *cd;
     const char         *h;
+    char                key[TS_BCRYPT_KEY_MAX + 1];
     size_t              n, i;
     unsigned char       diff;
 
@@ -72,13 +97,14 @@ ts_password_verify(const char *password, const char *hash)
     if (cd == NULL) {
         return 0;
     }
-    h = crypt_rn(password, hash, cd, sizeof(*cd));
+    h = crypt_rn(ts_bcrypt_key(password, key), hash, cd, sizeof(*cd));
     n = strlen(hash);
     diff = (h == NULL || h[0] == '*' || strlen(h) != n);
     for (i = 0; h != NULL && i < n && h[i] != '\0'; i++) {
         diff |= (unsigned char) (h[i] ^ hash[i]);
     }
     explicit_bzero(cd, sizeof(*cd));
+    explicit_bzero(key, sizeof(key));
     free(cd);
     return diff == 0;
 }

@@ -180,9 +180,10 @@ ts_oid_valid(const char *s)
     }
     for (i = 0; i < TS_OID_LEN; i++) {
         char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-              || (c >= 'A' && c <= 'F')))
-        {
+        /* lower case only: the one spelling both backends store, so an
+         * id (or a token's "_id") in upper case names nothing on MongoDB
+         * either, where the driver would read it as the same ObjectId */
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
             return 0;
         }
     }

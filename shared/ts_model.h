@@ -65,7 +65,7 @@ int ts_presence_parse(const char *s, ts_presence_e *p); /* 0 ok, -1 bad */
  * 3-byte counter), thread-safe and fork-safe. */
 void ts_oid_new(ts_oid_t oid);
 
-/* 1 when s is exactly 24 hex digits (either case). */
+/* 1 when s is exactly 24 lower-case hex digits (an id as stored). */
 int ts_oid_valid(const char *s);
 
 /* Current wall-clock time in milliseconds. */

@@ -37,16 +37,8 @@ ts_svc_job_list(ts_call_t *c)
     }
     rc = ts_query_get(c->req->query, c->req->query_len, "limit", v,
                       sizeof(v));
-    if (rc == 1) {
-        char *end;
-        long  n = strtol(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || n < 1 || n > 500) {
-            ts_api_error(c->resp, 400, "limit must be an integer from 1 "
-                                       "to 500");
-            return;
-        }
-        limit = n;
-    } else if (rc < 0) {
+    /* the ticket list's strict integers: "+5" or " 5" is no number */
+    if (rc < 0 || (rc == 1 && ts_query_int(v, 1, 500, &limit) != 0)) {
         ts_api_error(c->resp, 400, "limit must be an integer from 1 to 500");
         return;
     }

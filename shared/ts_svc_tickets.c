@@ -134,29 +134,6 @@ ts_svc_ticket_create(ts_call_t *c)
 }
 
 
-/* Parse a positive integer query value within [min, max]. */
-static int
-ts_query_int(const char *v, int64_t min, int64_t max, int64_t *out)
-{
-    int64_t  n = 0;
-
-    if (*v == '\0' || strlen(v) > 10) {
-        return -1;
-    }
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9') {
-            return -1;
-        }
-        n = n * 10 + (*v - '0');
-    }
-    if (n < min || n > max) {
-        return -1;
-    }
-    *out = n;
-    return 0;
-}
-
-
 void
 ts_svc_ticket_list(ts_call_t *c)
 {

@@ -474,6 +474,28 @@ ts_query_get(const char *q, size_t len, const char *name, char *out,
 }
 
 
+int
+ts_query_int(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    int64_t  n = 0;
+
+    if (*v == '\0' || strlen(v) > 10) {
+        return -1;
+    }
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9') {
+            return -1;
+        }
+        n = n * 10 + (*v - '0');
+    }
+    if (n < min || n > max) {
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+
 static locale_t        ts_utf8_locale;
 static pthread_once_t  ts_utf8_once = PTHREAD_ONCE_INIT;
 

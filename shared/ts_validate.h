@@ -9,6 +9,7 @@
 #define TS_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #define TS_ERRMSG_MAX  160
@@ -42,6 +43,12 @@ int ts_get_skills(json_t *obj, const char *field, json_t **out,
  */
 int ts_query_get(const char *q, size_t len, const char *name, char *out,
     size_t outlen);
+
+/*
+ * A decoded query value as an integer within [min, max]: 1 to 10 ASCII
+ * digits, nothing else (no sign, blank or exponent).  0 and *out, or -1.
+ */
+int ts_query_int(const char *v, int64_t min, int64_t max, int64_t *out);
 
 /* A new array: a's skills, then b's not already there (case-insensitive,
  * beyond ASCII too). */

@@ -374,6 +374,48 @@ skills_fold_case_beyond_ascii(void **state)
 }
 
 
+/* Found by test_api_properties.py: on MongoDB an upper-case id (or a
+ * token's "_id") named the same ObjectId, on SQLite nothing. */
+static void
+oid_is_24_lower_case_hex_digits(void **state)
+{
+    (void) state;
+    assert_true(ts_oid_valid("0123456789abcdef01234567"));
+    assert_false(ts_oid_valid("0123456789ABCDEF01234567"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456A"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456"));
+    assert_false(ts_oid_valid("0123456789abcdef012345678"));
+    assert_false(ts_oid_valid("0123456789abcdef0123456g"));
+    assert_false(ts_oid_valid(""));
+    assert_false(ts_oid_valid(NULL));
+}
+
+
+/* GET /api/jobs took "+5", " 5" and "5 " (strtol) where GET /api/tickets
+ * refused them; both parse with ts_query_int now. */
+static void
+query_integers_are_plain_digits(void **state)
+{
+    int64_t  n = 0;
+
+    (void) state;
+    assert_int_equal(ts_query_int("5", 1, 500, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(ts_query_int("0500", 1, 500, &n), 0);
+    assert_int_equal(n, 500);
+    assert_int_equal(ts_query_int("1000000000", 1, 1000000000, &n), 0);
+    assert_int_equal(ts_query_int("501", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("0", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("+5", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int(" 5", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("5 ", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("-0", 0, 500, &n), -1);
+    assert_int_equal(ts_query_int("5e1", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("", 1, 500, &n), -1);
+    assert_int_equal(ts_query_int("00000000001", 1, 500, &n), -1);
+}
+
+
 int
 test_validate_run(void)
 {
@@ -391,6 +433,8 @@ test_validate_run(void)
         cmocka_unit_test(utf8_cut_drops_a_partial_last_character),
         cmocka_unit_test(skills_fold_case_beyond_ascii),
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
+        cmocka_unit_test(oid_is_24_lower_case_hex_digits),
+        cmocka_unit_test(query_integers_are_plain_digits),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
