@@ -75,6 +75,10 @@ ${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
         listen 127.0.0.1:$port;
         server_name localhost;
 
+        # a request nginx refuses before any location (a bad request line,
+        # an escaped NUL in the path, headers too large) answers in JSON too
+        error_page 400 494 /.ticket-400;
+
         location /api/ {
             ticket_api;
             ticket_limit api;
@@ -91,6 +95,13 @@ ${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
             ticket_socketio;
             ticket_thread_pool ticket;
             ticket_socketio_ping ${SIO_PING:-25s 20s};
+        }
+
+        location = /.ticket-400 {
+            # a named location cannot take a request whose URI did not parse
+            internal;
+            default_type "application/json; charset=utf-8";
+            return 400 '{"error":"Bad request","message":"Bad request"}';
         }
 
         location @ticket_413 {

@@ -122,6 +122,40 @@ def test_body_over_client_max_body_size_is_413_json_too(stack):
     assert stack.user_count() == before
 
 
+def raw_request(port, data):
+    """Send data as it is; the status line and the body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(data)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], head, body
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /api/tickets/%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /api/../../etc/passwd HTTP/1.1\r\nHost: x\r\n"
+    b"Connection: close\r\n\r\n",
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000
+    + b"\r\nConnection: close\r\n\r\n",
+    b"BREW\x01 /api/health HTTP/1.1\r\nHost: x\r\n\r\n",
+], ids=["escaped-nul", "above-root", "header-too-large", "bad-method"])
+def test_requests_nginx_refuses_itself_answer_json(stack, request_bytes):
+    """What nginx refuses before any location runs (a NUL escaped in the
+    path, a path above the root, headers past the buffers, a malformed
+    request line) still answers a JSON error, through the server's
+    error_page, never nginx's HTML page."""
+    status, head, body = raw_request(stack.port, request_bytes)
+    assert status.startswith(b"HTTP/1.1 400"), (status, body[:200])
+    assert b"application/json" in head, head
+    assert json.loads(body) == {"error": "Bad request",
+                                "message": "Bad request"}
+
+
 def test_chunked_body_over_100kb_is_413_json(stack):
     before = stack.user_count()
 
