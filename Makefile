@@ -20,14 +20,18 @@ WARN       := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
               -Wpointer-arith -Wformat=2 -Werror=format-security
 CFLAGS     ?= -g -O2
 CFLAGS     += -std=gnu11 $(WARN) -D_FILE_OFFSET_BITS=64 -fstack-protector-strong \
-              -Ishared $(shell pkg-config --cflags hiredis 2>/dev/null) \
+              $(addprefix -I,$(SHARED_DIRS)) \
+              $(shell pkg-config --cflags hiredis 2>/dev/null) \
               $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
 LIBS       := -luv -lcurl -lhiredis -ljansson -ljwt -lsqlite3 -lcrypt -lcrypto -lpthread -lm \
               $(shell pkg-config --libs libmongoc-1.0 2>/dev/null || echo -lmongoc-1.0 -lbson-1.0)
 ASAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-SHARED_SRC := $(sort $(wildcard shared/*.c))
-SHARED_HDR := $(wildcard shared/*.h)
+# shared/ is split by layer (ARCHITECTURE.md): core, proto, domain, store
+# (with sqlite/ and mongo/), api; every folder is on the include path
+SHARED_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard shared/*/*.[ch] shared/*/*/*.[ch]))))
+SHARED_SRC := $(sort $(wildcard shared/*/*.c shared/*/*/*.c))
+SHARED_HDR := $(wildcard shared/*/*.h shared/*/*/*.h)
 MOD_SRC    := $(sort $(wildcard ngx_module/*.c))
 MOD_HDR    := $(wildcard ngx_module/*.h)
 DAEMON_SRC := $(sort $(wildcard daemon/*.c))
@@ -37,7 +41,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test unit fuzz-smoke fuzz fuzz-api integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
+.PHONY: all build deps run test check-layers unit fuzz-smoke fuzz fuzz-api integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -120,7 +124,7 @@ fuzz: $(SHARED_SRC)
 	@command -v clang >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(BUILD)/libfuzzer
 	for t in ws sio; do \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined $(addprefix -I,$(SHARED_DIRS)) \
 	        -o $(BUILD)/libfuzzer/fuzz_$$t t/fuzz/fuzz_$$t.c $(SHARED_SRC) \
 	        $(LIBS) && \
 	    $(BUILD)/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
@@ -180,6 +184,10 @@ integration-mongo: build mongo-selftest
 	@[ -n "$$TEST_MONGODB_URI" ] || t/mongo/setup.sh
 	TEST_STORE=mongodb MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) \
 	    $(PYTEST) -q -rs $(MONGO_TESTS)
+
+# The include rules of ARCHITECTURE.md ("What may include what").
+check-layers:
+	@scripts/check-layers.py
 
 test: deps build web unit fuzz-smoke integration integration-mongo
 

@@ -14,7 +14,7 @@
  */
 
 #include "ngx_http_ticket_module.h"
-#include "ngx_http_ticket_json.h"
+#include "ngx_http_ticket_reply.h"
 
 #include <openssl/crypto.h>
 #include <sys/resource.h>

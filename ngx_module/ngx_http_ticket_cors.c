@@ -9,7 +9,7 @@
  */
 
 #include "ngx_http_ticket_module.h"
-#include "ngx_http_ticket_json.h"
+#include "ngx_http_ticket_reply.h"
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 

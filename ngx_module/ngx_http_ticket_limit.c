@@ -19,7 +19,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ticket_json.h"
+#include "ngx_http_ticket_reply.h"
 
 
 /* keys are stored with a one-byte length; longer keys are not limited */

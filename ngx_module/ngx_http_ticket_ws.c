@@ -46,7 +46,7 @@
  */
 
 #include "ngx_http_ticket_module.h"
-#include "ngx_http_ticket_json.h"
+#include "ngx_http_ticket_reply.h"
 
 #include "ts_session.h"
 #include "ts_sio.h"

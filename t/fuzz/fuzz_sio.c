@@ -12,8 +12,8 @@
  *     refused by the encoders or comes back unchanged through the parser.
  *
  * Build (libFuzzer):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared \
- *       shared/ts_sio.c t/fuzz/fuzz_sio.c -o /tmp/fuzz_sio -ljansson
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared/proto \
+ *       shared/proto/ts_sio.c t/fuzz/fuzz_sio.c -o /tmp/fuzz_sio -ljansson
  *   /tmp/fuzz_sio -max_total_time=60 -max_len=4096 [corpus-dir]
  *
  * Without libFuzzer, -DTS_FUZZ_STANDALONE adds a main() that mutates a few

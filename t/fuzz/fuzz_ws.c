@@ -22,8 +22,8 @@
  * the header values.
  *
  * Build and run (clang, libFuzzer):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared \
- *     shared/ts_ws.c shared/ts_validate.c shared/ts_model.c \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ishared/proto -Ishared/core \
+ *     shared/proto/ts_ws.c shared/core/ts_validate.c shared/core/ts_model.c \
  *     t/fuzz/fuzz_ws.c -o /tmp/fuzz_ws -ljansson -lcrypto -lpthread
  *   /tmp/fuzz_ws -max_total_time=60
  * Without libFuzzer, add -DTS_FUZZ_STANDALONE (and drop "fuzzer," from

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_model.h"
 #include "ts_validate.h"
 

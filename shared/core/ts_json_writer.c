@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_model.h"
 
 static int

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_triage.h"
 #include "ts_validate.h"
 

@@ -12,7 +12,7 @@
 
 #include <openssl/evp.h>
 
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_mail.h"
 #include "ts_validate.h"
 

@@ -5,8 +5,8 @@
  * rate limiter and CORS.
  */
 
-#ifndef NGX_HTTP_TICKET_JSON_H
-#define NGX_HTTP_TICKET_JSON_H
+#ifndef NGX_HTTP_TICKET_REPLY_H
+#define NGX_HTTP_TICKET_REPLY_H
 
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -35,4 +35,4 @@ ngx_table_elt_t *ngx_http_ticket_find_header(ngx_http_request_t *r,
  * Access-Control-Request-Method. */
 ngx_uint_t ngx_http_ticket_is_preflight(ngx_http_request_t *r);
 
-#endif /* NGX_HTTP_TICKET_JSON_H */
+#endif /* NGX_HTTP_TICKET_REPLY_H */

@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "ts_assign.h"
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 
 #define TS_ASSIGN_SKILL_NONE   0.5  /* ticket lists no skills */
 #define TS_ASSIGN_PERF_NEW     0.7  /* never resolved a ticket */

@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "ts_assign.h"
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_model.h"
 
 typedef enum {

@@ -3,7 +3,7 @@
  * ngx_http_ticket_json.h).
  */
 
-#include "ngx_http_ticket_json.h"
+#include "ngx_http_ticket_reply.h"
 
 static ngx_str_t  ngx_http_ticket_json_type =
     ngx_string("application/json; charset=utf-8");

@@ -1,12 +1,12 @@
 /*
- * ts_jw: a JSON text writer for hot paths (the ticket list), where
+ * ts_json_writer (functions ts_jw_*): a JSON text writer for hot paths (the ticket list), where
  * building a jansson tree only to print it costs more than the query.
  * Appends to one growing buffer; an allocation failure sticks in err and
  * makes ts_jw_finish() return NULL.  Callers write punctuation themselves.
  */
 
-#ifndef TS_JW_H
-#define TS_JW_H
+#ifndef TS_JSON_WRITER_H
+#define TS_JSON_WRITER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,4 +47,4 @@ char *ts_jw_finish(ts_jw_t *w, size_t *len);
 /* Free the buffer without taking it. */
 void ts_jw_free(ts_jw_t *w);
 
-#endif /* TS_JW_H */
+#endif /* TS_JSON_WRITER_H */

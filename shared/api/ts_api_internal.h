@@ -7,7 +7,7 @@
 #define TS_API_INTERNAL_H
 
 #include "ts_api.h"
-#include "ts_jw.h"
+#include "ts_json_writer.h"
 #include "ts_validate.h"
 
 /* One request in flight inside ts_api_call(). */
