@@ -41,7 +41,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test check-layers unit fuzz-smoke fuzz fuzz-api integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
+.PHONY: all build deps run test check-layers unit store-contract-mongo fuzz-smoke fuzz fuzz-api integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -180,7 +180,16 @@ $(BUILD)/mongo-selftest: t/mongo/store_selftest.c $(SHARED_ASAN_OBJ)
 mongo-selftest: $(BUILD)/mongo-selftest
 	ASAN_OPTIONS=detect_leaks=1 t/mongo/with-server.sh $(BUILD)/mongo-selftest
 
-integration-mongo: build mongo-selftest
+# The store contract (t/unit/test_store.c, the suite SQLite runs in make
+# unit) against MongoDB: a new database per test on TEST_MONGODB_URI or a
+# CongoDB (which enforces no unique index: those tests skip, saying so).
+store-contract-mongo: $(UNIT)
+	@congo=; [ -n "$$TEST_MONGODB_URI" ] || congo=1; \
+	    TEST_STORE_NO_UNIQUE=$$congo t/mongo/with-server.sh sh -c \
+	    'TEST_STORE_URI="$$TEST_MONGODB_URI" ASAN_OPTIONS=detect_leaks=1 \
+	     exec $(UNIT) store'
+
+integration-mongo: build mongo-selftest store-contract-mongo
 	@[ -n "$$TEST_MONGODB_URI" ] || t/mongo/setup.sh
 	TEST_STORE=mongodb MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) \
 	    $(PYTEST) -q -rs $(MONGO_TESTS)
