@@ -5,11 +5,12 @@
  * there (make store-contract-mongo: a CongoDB, or TEST_MONGODB_URI).  A
  * test that needs what a server lacks (CongoDB enforces no unique index:
  * TEST_STORE_NO_UNIQUE=1) or that looks at SQLite's own files is skipped
- * with its reason printed.  Protects: migrations are idempotent, the first user (only) becomes
- * admin even under concurrent signups, uniqueness is case-insensitive, a
- * signup's job is stored with it, login attempts are checked and counted
- * atomically, revocations persist and expire, finished jobs are purged
- * after their retention and nothing else is.
+ * with its reason printed.  Protects: migrations are idempotent, the
+ * first user (only) becomes admin even under concurrent signups,
+ * uniqueness is case-insensitive, a signup's job is stored with it, login
+ * attempts are checked and counted atomically, revocations persist and
+ * expire, finished jobs are purged after their retention and nothing else
+ * is.
  */
 
 #include <stdarg.h>
