@@ -90,7 +90,6 @@ static struct {
     int          listening;
     char        *path;               /* owned; set once the file is ours */
     link_t      *links;
-    size_t       nlinks;
     uint64_t     next_id;
     uv_pipe_t    reject;             /* accepts and drops when out of memory */
     int          rejecting;
@@ -439,7 +438,6 @@ link_close(link_t *l)
         l->next->prev = l->prev;
     }
     l->prev = l->next = NULL;
-    server.nlinks--;
     presence_link_closed(l->id);       /* its sockets are gone */
 
     uv_close((uv_handle_t *) &l->pipe, link_on_close);
@@ -547,7 +545,6 @@ link_on_connection(uv_stream_t *listener, int status)
         server.links->prev = l;
     }
     server.links = l;
-    server.nlinks++;
 
     rc = uv_accept(listener, (uv_stream_t *) &l->pipe);
     if (rc == 0 && !link_peer_allowed(l)) {
@@ -566,12 +563,6 @@ link_on_connection(uv_stream_t *listener, int status)
         return;
     }
     log_info("link %" PRIu64 ": connected", l->id);
-}
-
-size_t
-link_server_count(void)
-{
-    return server.nlinks;
 }
 
 /* --- the socket ------------------------------------------------------- */

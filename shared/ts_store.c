@@ -540,13 +540,6 @@ ts_store_job_retry(ts_store_t *s, const char *id, int64_t now)
 
 
 ts_rc_e
-ts_store_job_next_due(ts_store_t *s, int64_t *when)
-{
-    return s->ops->job_next_due(s, when);
-}
-
-
-ts_rc_e
 ts_store_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
     int limit, int64_t *removed)
 {

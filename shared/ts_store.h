@@ -329,9 +329,6 @@ ts_rc_e ts_store_job_list(ts_store_t *s, const char *state, int64_t limit,
  * TS_CONFLICT when it is not dead. */
 ts_rc_e ts_store_job_retry(ts_store_t *s, const char *id, int64_t now);
 
-/* When the next pending job is due (TS_NOT_FOUND: none pending). */
-ts_rc_e ts_store_job_next_due(ts_store_t *s, int64_t *when);
-
 /*
  * Delete at most limit finished jobs: done jobs finished (updatedAt)
  * before done_before, dead jobs before dead_before; 0 purges none of that

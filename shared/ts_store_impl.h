@@ -94,7 +94,6 @@ typedef struct {
     ts_rc_e  (*job_list)(ts_store_t *s, const char *state, int64_t limit,
                          json_t **out);
     ts_rc_e  (*job_retry)(ts_store_t *s, const char *id, int64_t now);
-    ts_rc_e  (*job_next_due)(ts_store_t *s, int64_t *when);
     ts_rc_e  (*job_purge)(ts_store_t *s, int64_t done_before,
                           int64_t dead_before, int limit, int64_t *removed);
     ts_rc_e  (*ticket_text)(ts_store_t *s, const char *id, char **title,
