@@ -17,7 +17,7 @@
 
 /* Statement slots in q->more[], after the tickets file's. */
 typedef enum {
-    TS_J_CLAIM = 80,
+    TS_J_CLAIM = TS_SQLITE_TICKET_STMTS,
     TS_J_DONE,
     TS_J_FAIL,
     TS_J_LIST_STATE,
@@ -38,6 +38,9 @@ typedef enum {
     TS_J_PURGE,
     TS_J_END
 } ts_jsql_e;
+
+_Static_assert(TS_J_END <= TS_SQLITE_MORE_STMTS,
+               "job statements overflow their q->more[] range");
 
 #define TS_JOB_COLS \
     "_id, kind, payload, state, attempts, maxAttempts, runAfter," \
