@@ -11,8 +11,8 @@
  */
 
 #include "ts_cache.h"
+#include "ts_store.h"
 #include "ts_wire.h"
-#include <mongoc/mongoc.h>
 #include "ngx_http_ticket_module.h"
 
 #define NGX_HTTP_TICKET_MIN_SECRET  32
@@ -551,17 +551,17 @@ ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         /* parsed here so `nginx -t` reports a bad URI; connections are
          * made later, per worker thread (ts_store_mongo.c) */
-        mongoc_uri_t  *uri;
-        bson_error_t   e;
+        char  err[512];
 
-        uri = mongoc_uri_new_with_error((const char *) value[1].data, &e);
-        if (uri == NULL) {
+        if (ts_store_uri_check((const char *) value[1].data, err,
+                               sizeof(err))
+            != 0)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid MongoDB URI in \"ticket_store\": %s",
-                               e.message);
+                               err);
             return NGX_CONF_ERROR;
         }
-        mongoc_uri_destroy(uri);
         tmcf->store = value[1];          /* NUL-terminated by the parser */
         return NGX_CONF_OK;
     }

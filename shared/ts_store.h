@@ -59,6 +59,13 @@ typedef struct {
  */
 ts_store_t *ts_store_open(const char *uri, char *err, size_t errlen);
 
+/*
+ * Check a store URI's syntax without opening anything (for configuration
+ * checks): 0 when ts_store_open would try it, else -1 and the reason in
+ * err.  A MongoDB URI is parsed by libmongoc; err is then its message.
+ */
+int ts_store_uri_check(const char *uri, char *err, size_t errlen);
+
 /* Close the connection and free the handle. */
 void ts_store_close(ts_store_t *s);
 

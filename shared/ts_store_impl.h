@@ -152,5 +152,7 @@ ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
 ts_store_t *ts_store_sqlite_open(const char *path, char *err, size_t errlen);
 /* "mongodb://..." or "mongodb+srv://..." (ts_store_mongo.c). */
 ts_store_t *ts_store_mongo_open(const char *uri, char *err, size_t errlen);
+/* 0 when libmongoc parses uri; else -1 and the parser's reason in err. */
+int ts_store_mongo_uri_check(const char *uri, char *err, size_t errlen);
 
 #endif /* TS_STORE_IMPL_H */

@@ -231,6 +231,22 @@ ts_mg_pool_get(const char *uri_text, int *fresh, char *err, size_t errlen)
 }
 
 
+int
+ts_store_mongo_uri_check(const char *uri, char *err, size_t errlen)
+{
+    mongoc_uri_t  *u;
+    bson_error_t   e;
+
+    u = mongoc_uri_new_with_error(uri, &e);
+    if (u == NULL) {
+        snprintf(err, errlen, "%s", e.message);
+        return -1;
+    }
+    mongoc_uri_destroy(u);
+    return 0;
+}
+
+
 ts_store_t *
 ts_store_mongo_open(const char *uri, char *err, size_t errlen)
 {
