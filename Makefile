@@ -198,7 +198,7 @@ integration-mongo: build mongo-selftest store-contract-mongo
 check-layers:
 	@scripts/check-layers.py
 
-test: deps build web unit fuzz-smoke integration integration-mongo
+test: deps build web check-layers unit fuzz-smoke integration integration-mongo
 
 # --- web UI -----------------------------------------------------------------
 # web/dist (served by nginx at /) is rebuilt when a source, the build config

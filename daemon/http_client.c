@@ -144,15 +144,6 @@ http_client_global_init(void)
     return 0;
 }
 
-void
-http_client_global_cleanup(void)
-{
-    if (global_ready) {
-        curl_global_cleanup();
-        global_ready = 0;
-    }
-}
-
 /* --- libuv handles ---------------------------------------------------- */
 
 /* A handle of c finished closing; the last one frees the client. */
@@ -712,21 +703,6 @@ http_client_new(uv_loop_t *loop, size_t max_body)
     return c;
 }
 
-int
-http_client_set_max_connections(http_client_t *c, long n)
-{
-    if (n < 1 || c->closing) {
-        return -1;
-    }
-    if (curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n)
-        != CURLM_OK
-        || curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n) != CURLM_OK)
-    {
-        return -1;
-    }
-    return 0;
-}
-
 /* 1 when every string in the NULL-terminated list is a single line. */
 static int
 headers_valid(const char *const *headers)
@@ -917,12 +893,6 @@ http_client_smtp(http_client_t *c, const char *url, const char *user,
 fail:
     req_free(r);
     return -1;
-}
-
-size_t
-http_client_active(http_client_t *c)
-{
-    return c->nreqs;
 }
 
 /*

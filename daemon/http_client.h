@@ -64,21 +64,12 @@ typedef void (*http_done_cb)(const http_result_t *res, void *arg);
  */
 int http_client_global_init(void);
 
-/* Release libcurl's global state at exit, after every client has closed. */
-void http_client_global_cleanup(void);
-
 /*
  * Create a client on loop.  Responses longer than max_body bytes fail
  * with "response too large" (the transfer is aborted, nothing is kept).
  * NULL when out of memory or http_client_global_init() has not run.
  */
 http_client_t *http_client_new(uv_loop_t *loop, size_t max_body);
-
-/*
- * Let at most n (>= 1) connections be open at once; also the number of
- * idle connections kept for reuse.  0, or -1 when n is out of range.
- */
-int http_client_set_max_connections(http_client_t *c, long n);
 
 /*
  * Start an HTTP(S) request.  method is "GET" (no body) or "POST" (or
@@ -111,9 +102,6 @@ int http_client_smtp(http_client_t *c, const char *url, const char *user,
     const char *password, const char *from, const char *const *rcpt,
     const char *message, size_t message_len, long timeout_ms,
     http_done_cb cb, void *arg);
-
-/* Transfers started and not yet called back (queued ones included). */
-size_t http_client_active(http_client_t *c);
 
 /*
  * Cancel every transfer in flight (each callback runs with "cancelled"

@@ -65,6 +65,8 @@ struct link_s {
     json_int_t          worker;
     int                 closing;
     int                 refused;     /* peer check failed: close quietly */
+    const char         *text;        /* the frame being handled, as */
+    size_t              text_len;    /*   received (its JSON text) */
 };
 
 typedef struct {
@@ -90,7 +92,6 @@ static struct {
     int          listening;
     char        *path;               /* owned; set once the file is ours */
     link_t      *links;
-    size_t       nlinks;
     uint64_t     next_id;
     uv_pipe_t    reject;             /* accepts and drops when out of memory */
     int          rejecting;
@@ -262,6 +263,14 @@ link_on_event(link_t *l, json_t *msg)
     if (!link_event_valid(l, msg)) {
         return;
     }
+    if (l->text_len > TS_EVENT_MAX) {
+        /* the checked size is the compact one; what goes on is this */
+        if (log_limited(&server.refused_log, "link: frames dropped")) {
+            log_warn("link %" PRIu64 ": event frame dropped: over %d bytes",
+                     l->id, TS_EVENT_MAX);
+        }
+        return;
+    }
 
     /*
      * Debug only, and never the data: events carry users' text, emails
@@ -282,13 +291,12 @@ link_on_event(link_t *l, json_t *msg)
      * The hub: every worker gets every event -- the sender too, since its
      * own sockets may be in the room -- and delivers it to its local
      * members.  (A Redis bridge to other hosts hooks in here as well.)
+     * The bytes received go on as they are: checked, not re-encoded (the
+     * parse refused duplicate keys, so every later reader of these bytes
+     * sees the object that was checked).
      */
-    dump = json_dumps(msg, JSON_COMPACT);
-    if (dump != NULL) {
-        link_server_broadcast(dump, strlen(dump));
-        redis_bridge_publish(dump, strlen(dump));     /* other hosts */
-        free(dump);
-    }
+    link_server_broadcast(l->text, l->text_len);
+    redis_bridge_publish(l->text, l->text_len);     /* other hosts */
 }
 
 static void
@@ -332,7 +340,7 @@ link_handle_frame(link_t *l, const char *payload, size_t len)
     const char    *t;
     size_t         i;
 
-    msg = json_loadb(payload, len, 0, &jerr);
+    msg = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (msg == NULL) {
         log_warn("link %" PRIu64 ": invalid JSON frame (%s at byte %d),"
                  " ignored", l->id, jerr.text, jerr.position);
@@ -350,7 +358,11 @@ link_handle_frame(link_t *l, const char *payload, size_t len)
     t = json_string_value(type);
     for (i = 0; i < sizeof(link_handlers) / sizeof(link_handlers[0]); i++) {
         if (strcmp(t, link_handlers[i].type) == 0) {
+            l->text = payload;
+            l->text_len = len;
             link_handlers[i].handle(l, msg);
+            l->text = NULL;
+            l->text_len = 0;
             json_decref(msg);
             return;
         }
@@ -439,7 +451,6 @@ link_close(link_t *l)
         l->next->prev = l->prev;
     }
     l->prev = l->next = NULL;
-    server.nlinks--;
     presence_link_closed(l->id);       /* its sockets are gone */
 
     uv_close((uv_handle_t *) &l->pipe, link_on_close);
@@ -547,7 +558,6 @@ link_on_connection(uv_stream_t *listener, int status)
         server.links->prev = l;
     }
     server.links = l;
-    server.nlinks++;
 
     rc = uv_accept(listener, (uv_stream_t *) &l->pipe);
     if (rc == 0 && !link_peer_allowed(l)) {
@@ -566,12 +576,6 @@ link_on_connection(uv_stream_t *listener, int status)
         return;
     }
     log_info("link %" PRIu64 ": connected", l->id);
-}
-
-size_t
-link_server_count(void)
-{
-    return server.nlinks;
 }
 
 /* --- the socket ------------------------------------------------------- */

@@ -41,9 +41,6 @@ void link_server_allow_uid(uid_t uid);
  * handles finish closing on the loop.  Safe to call when not started. */
 void link_server_stop(void);
 
-/* Number of open links. */
-size_t link_server_count(void);
-
 /*
  * Frame the JSON object text json[0..len) once and queue it on every open
  * link; links whose queue would overflow are closed.  Returns how many

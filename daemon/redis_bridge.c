@@ -11,9 +11,13 @@
  * random hex digits per daemon run) keeps a daemon from delivering its
  * own events twice.  hiredis 0.14's async API on its libuv adapter; it has
  * no timeouts, so a reconnect timer (1 s doubling to 30 s) drives
- * recovery.
+ * recovery.  The host name is resolved with uv_getaddrinfo (off the loop)
+ * before each round of connecting, and hiredis is given the address;
+ * every connection starts with the cache's handshake (ts_redis_handshake)
+ * and is dropped, and retried later, when Redis refuses a step of it.
  */
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +48,11 @@ static struct {
     redisAsyncContext   *pub;
     redisAsyncContext   *sub;
     uv_timer_t           retry;
+    uv_getaddrinfo_t     resolve;
+    int                  resolving;    /* resolve is in flight */
+    char                 addr[64];     /* the host's address, as text */
+    unsigned             addr_pick;    /* which of the host's addresses */
+    int                  connect_failed;   /* in the last round */
     uint64_t             wait_ms;
     int                  started;
     int                  stopping;
@@ -85,8 +94,9 @@ static void
 redis_on_connect(const redisAsyncContext *ac, int status)
 {
     if (status != REDIS_OK) {
-        log_warn("redis bridge: cannot connect to %s:%d: %s", rb.url.host,
-                 rb.url.port, ac->errstr);
+        log_warn("redis bridge: cannot connect to %s:%d (%s): %s",
+                 rb.url.host, rb.url.port, rb.addr, ac->errstr);
+        rb.connect_failed = 1;     /* the next round takes the next address */
         if (ac == rb.pub) {
             rb.pub = NULL;
         } else if (ac == rb.sub) {
@@ -95,11 +105,7 @@ redis_on_connect(const redisAsyncContext *ac, int status)
         redis_schedule();
         return;
     }
-    if (ac == rb.sub) {
-        log_info("redis bridge: subscribed to %s on %s:%d", REDIS_CHANNEL,
-                 rb.url.host, rb.url.port);
-        rb.wait_ms = 1000;
-    } else if (ac == rb.pub && rb.pub_before) {
+    if (ac == rb.pub && rb.pub_before) {
         /* what this host published while away (or had in flight) is
          * lost: the other hosts' sockets fall back to the store */
         redis_bridge_publish(TS_RIGHTS_RESYNC_FRAME,
@@ -166,6 +172,9 @@ redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->element[0]->type == REDIS_REPLY_STRING
         && strcmp(reply->element[0]->str, "subscribe") == 0)
     {
+        log_info("redis bridge: subscribed to %s on %s:%d", REDIS_CHANNEL,
+                 rb.url.host, rb.url.port);
+        rb.wait_ms = 1000;
         /* subscribed again: the other hosts' events -- rights pushes
          * among them -- were missed meanwhile, so this host's sockets
          * fall back to the store */
@@ -183,10 +192,30 @@ redis_on_message(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
+/* A handshake step's reply: anything but a status reply ("+OK") drops
+ * the connection, which the disconnect callback schedules again. */
+static void
+redis_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply  *reply = r;
+    const char  *step = privdata;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_STATUS) {
+        return;                  /* NULL: the connection is going away */
+    }
+    log_warn("redis bridge: %s refused by %s:%d: %s", step, rb.url.host,
+             rb.url.port,
+             reply->type == REDIS_REPLY_ERROR ? reply->str : "not +OK");
+    redisAsyncDisconnect(ac);
+}
+
+
 static redisAsyncContext *
 redis_open(void)
 {
-    redisAsyncContext  *ac = redisAsyncConnect(rb.url.host, rb.url.port);
+    redisAsyncContext  *ac = redisAsyncConnect(rb.addr, rb.url.port);
+    ts_redis_cmd_t      hs[TS_REDIS_HANDSHAKE_MAX];
+    int                 i, n;
 
     if (ac == NULL || ac->err) {
         if (ac) {
@@ -201,22 +230,52 @@ redis_open(void)
     }
     redisAsyncSetConnectCallback(ac, redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
-    if (rb.url.password[0]) {
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rb.url.password);
-    }
-    if (rb.url.db) {
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rb.url.db);
+    n = ts_redis_handshake(&rb.url, hs);
+    for (i = 0; i < n; i++) {
+        redisAsyncCommandArgv(ac, redis_on_handshake, (void *) hs[i].name,
+                              hs[i].argc, hs[i].argv, hs[i].argvlen);
     }
     return ac;
 }
 
 
+/*
+ * The host resolved (or not): open what is missing, by address.  One
+ * address per round, the next one after a round whose connect failed (a
+ * "localhost" may list ::1 first while Redis listens on 127.0.0.1 only).
+ */
 static void
-redis_connect_all(void)
+redis_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-    if (rb.stopping) {
+    struct addrinfo  *ai;
+    unsigned          n = 0;
+    int               rc = status;
+
+    rb.resolving = 0;
+    if (status == 0) {
+        if (rb.connect_failed) {
+            rb.addr_pick++;
+            rb.connect_failed = 0;
+        }
+        for (ai = res; ai != NULL; ai = ai->ai_next) {
+            n++;
+        }
+        for (ai = res, n = rb.addr_pick % n; n > 0; n--) {
+            ai = ai->ai_next;
+        }
+        rc = uv_ip_name(ai->ai_addr, rb.addr, sizeof(rb.addr));
+    }
+    uv_freeaddrinfo(res);
+    if (rb.stopping || status == UV_ECANCELED) {
         return;
     }
+    if (rc != 0) {
+        log_warn("redis bridge: cannot resolve %s: %s", rb.url.host,
+                 uv_strerror(rc));
+        redis_schedule();
+        return;
+    }
+
     if (rb.pub == NULL) {
         rb.pub = redis_open();
     }
@@ -230,6 +289,33 @@ redis_connect_all(void)
     if (rb.pub == NULL || rb.sub == NULL) {
         redis_schedule();
     }
+}
+
+
+/* Resolve the host off the loop, then connect (redis_on_resolved). */
+static void
+redis_connect_all(void)
+{
+    struct addrinfo  hints;
+    char             port[8];
+    int              rc;
+
+    if (rb.stopping || rb.resolving || (rb.pub != NULL && rb.sub != NULL)) {
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", rb.url.port);
+    rc = uv_getaddrinfo(rb.loop, &rb.resolve, redis_on_resolved, rb.url.host,
+                        port, &hints);
+    if (rc != 0) {
+        log_warn("redis bridge: cannot resolve %s: %s", rb.url.host,
+                 uv_strerror(rc));
+        redis_schedule();
+        return;
+    }
+    rb.resolving = 1;
 }
 
 
@@ -296,6 +382,9 @@ redis_bridge_stop(void)
         return;
     }
     rb.stopping = 1;
+    if (rb.resolving) {
+        uv_cancel((uv_req_t *) &rb.resolve);   /* its callback still runs */
+    }
     uv_timer_stop(&rb.retry);
     uv_close((uv_handle_t *) &rb.retry, NULL);
     if (rb.pub) {

@@ -131,6 +131,11 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
 
     route = ts_api_match(method, (const char *) r->uri.data, r->uri.len,
                          &match, allow, sizeof(allow));
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ticket api: %V \"%V\" route %d", &r->method_name,
+                   &r->uri, route);
+
     if (route == 404) {
         return ngx_http_ticket_early_error(r, NGX_HTTP_NOT_FOUND,
                                            "Route not found");
@@ -200,6 +205,11 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     ctx->task = task;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ticket_body_handler);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ticket api: reading body: %i, %s task", rc,
+                   t->heavy ? "heavy" : "quick");
+
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
     }
@@ -261,6 +271,10 @@ ngx_http_ticket_body_handler(ngx_http_request_t *r)
         t->req.body = (const char *) t->body;
         t->req.body_len = len;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ticket api: body %uz bytes%s, posting task #%ui",
+                   len, in_file ? " in a file" : "", task->id);
 
     if (ngx_thread_task_post(t->heavy ? tlcf->pw_pool : tlcf->pool, task)
         != NGX_OK)
@@ -365,6 +379,10 @@ ngx_http_ticket_thread_call(void *data, ngx_log_t *log)
     size_t                   i;
     char                     err[200];
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ticket api thread: start, %uz body bytes%s",
+                   t->req.body_len, t->bufs ? " (in a file)" : "");
+
     /*
      * bcrypt is CPU-bound for tens of milliseconds: a thread that runs it
      * drops to nice 5 so the workers' event loops and the threads doing
@@ -407,6 +425,11 @@ ngx_http_ticket_thread_call(void *data, ngx_log_t *log)
     if (t->resp.job_stored) {
         ngx_http_ticket_add_frame(t, json_pack("{s:s}", "type", "wake"));
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ticket api thread: done, status %d, %uz events,"
+                   " %uz frame bytes", t->resp.status,
+                   json_array_size(t->resp.events), t->frames_len);
 }
 
 
@@ -430,6 +453,10 @@ ngx_http_ticket_done(ngx_event_t *ev)
     ngx_int_t                rc;
 
     r->main->blocked--;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ticket api: task #%ui done, status %d%s", task->id,
+                   t->resp.status, c->error ? ", client gone" : "");
 
     if (t->err[0]) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0, "ticket api: %s", t->err);

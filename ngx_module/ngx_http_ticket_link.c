@@ -133,6 +133,9 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
         return;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, l->log, 0,
+                   "ticket link: connecting to \"%V\"", &l->path);
+
     s = ngx_socket(AF_UNIX, SOCK_STREAM, 0);
     if (s == (ngx_socket_t) -1) {
         ngx_log_error(NGX_LOG_ALERT, l->log, ngx_socket_errno,
@@ -212,6 +215,10 @@ ngx_http_ticket_link_close(ngx_uint_t reconnect)
 {
     ngx_http_ticket_link_t  *l = &ngx_http_ticket_link;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "ticket link: close, %uz bytes unsent dropped%s",
+                   l->out_len, reconnect ? ", reconnecting" : "");
+
     if (l->retry.timer_set) {
         ngx_del_timer(&l->retry);
     }
@@ -265,6 +272,9 @@ ngx_http_ticket_link_read(ngx_event_t *ev)
         }
         while ((rc = ts_link_decoder_next(&l->dec, &payload, &len)) == 1) {
             /* daemon -> worker: events for this worker's sockets */
+            ngx_log_debug1(NGX_LOG_DEBUG_EVENT, l->log, 0,
+                           "ticket link: frame of %uz bytes from ticketd",
+                           len);
             ngx_http_ticket_ws_deliver(payload, len);
         }
         if (rc < 0) {
@@ -330,8 +340,14 @@ ngx_http_ticket_link_send(const u_char *frames, size_t len)
     u_char                  *nb;
 
     if (l->path.data == NULL || l->c == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                       "ticket link: down, %uz bytes not sent", len);
         return;                 /* no daemon: events are ephemeral */
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, l->log, 0,
+                   "ticket link: queue %uz bytes after %uz", len,
+                   l->out_len);
 
     if (l->out_len + len > NGX_HTTP_TICKET_LINK_MAX_OUT) {
         if (l->dropped++ % 1000 == 0) {

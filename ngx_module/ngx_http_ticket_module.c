@@ -3,13 +3,16 @@
  *
  * The REST handler lives in ngx_http_ticket_api.c, token checks and the
  * $ticket_user_* variables in ngx_http_ticket_auth.c, CORS in
- * ngx_http_ticket_cors.c, the link to ticketd in ngx_http_ticket_link.c
- * and the rate limiter, a module of its own, in ngx_http_ticket_limit.c.
+ * ngx_http_ticket_cors.c, the link to ticketd in ngx_http_ticket_link.c,
+ * the WebSocket/Socket.IO endpoint in ngx_http_ticket_ws.c (its sockets
+ * per user across the workers in ngx_http_ticket_ws_users.c), JSON
+ * responses and header helpers in ngx_http_ticket_json.c and the rate
+ * limiter, a module of its own, in ngx_http_ticket_limit.c.
  */
 
 #include "ts_cache.h"
+#include "ts_store.h"
 #include "ts_wire.h"
-#include <mongoc/mongoc.h>
 #include "ngx_http_ticket_module.h"
 
 #define NGX_HTTP_TICKET_MIN_SECRET  32
@@ -41,11 +44,20 @@ static char *ngx_http_ticket_redis_init(ngx_conf_t *cf,
     ngx_http_ticket_main_conf_t *tmcf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_ticket_socketio_ping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
+/* libxcrypt accepts 4..31; below 10 is for tests, not production */
+static ngx_conf_num_bounds_t  ngx_http_ticket_bcrypt_cost_bounds = {
+    ngx_http_ticket_num_bounds, 4, 31
+};
+
+/* a bound, not a quota: a thread is sent whole after every comment */
+static ngx_conf_num_bounds_t  ngx_http_ticket_max_comments_bounds = {
+    ngx_http_ticket_num_bounds, 1, 100000
+};
 
 
 static ngx_command_t  ngx_http_ticket_commands[] = {
@@ -73,10 +85,10 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
 
     { ngx_string("ticket_bcrypt_cost"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_ticket_bcrypt_cost,
+      ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ticket_main_conf_t, bcrypt_cost),
-      NULL },
+      &ngx_http_ticket_bcrypt_cost_bounds },
 
     { ngx_string("ticket_login_lockout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -90,7 +102,7 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ticket_main_conf_t, max_comments),
-      NULL },
+      &ngx_http_ticket_max_comments_bounds },
 
     { ngx_string("ticket_daemon"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -277,14 +289,6 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     if (tmcf->jwt_lifetime < 60) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ticket_jwt_lifetime\" must be at least 60s");
-        return NGX_CONF_ERROR;
-    }
-
-    /* a bound, not a quota: a thread is sent whole after every comment */
-    if (tmcf->max_comments < 1 || tmcf->max_comments > 100000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ticket_max_comments\" must be from 1 to "
-                           "100000");
         return NGX_CONF_ERROR;
     }
 
@@ -548,17 +552,17 @@ ngx_http_ticket_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         /* parsed here so `nginx -t` reports a bad URI; connections are
          * made later, per worker thread (ts_store_mongo.c) */
-        mongoc_uri_t  *uri;
-        bson_error_t   e;
+        char  err[512];
 
-        uri = mongoc_uri_new_with_error((const char *) value[1].data, &e);
-        if (uri == NULL) {
+        if (ts_store_uri_check((const char *) value[1].data, err,
+                               sizeof(err))
+            != 0)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid MongoDB URI in \"ticket_store\": %s",
-                               e.message);
+                               err);
             return NGX_CONF_ERROR;
         }
-        mongoc_uri_destroy(uri);
         tmcf->store = value[1];          /* NUL-terminated by the parser */
         return NGX_CONF_OK;
     }
@@ -852,22 +856,30 @@ invalid:
 }
 
 
+/*
+ * The ngx_conf_num_bounds_t post handler of a number directive: nginx's
+ * own (ngx_conf_check_num_bounds) says "value must be between ..." without
+ * the directive's name; this one's answer is logged after the name.
+ */
 static char *
-ngx_http_ticket_bcrypt_cost(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_ticket_main_conf_t  *tmcf = conf;
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_int_t              *np = data;
 
-    char  *rv;
+    u_char  *msg;
 
-    rv = ngx_conf_set_num_slot(cf, cmd, conf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
+    if (*np >= bounds->low && *np <= bounds->high) {
+        return NGX_CONF_OK;
     }
-    /* libxcrypt accepts 4..31; below 10 is for tests, not production */
-    if (tmcf->bcrypt_cost < 4 || tmcf->bcrypt_cost > 31) {
-        return "must be between 4 and 31";
+    msg = ngx_pnalloc(cf->pool, sizeof("must be between  and ")
+                                + 2 * NGX_INT_T_LEN);
+    if (msg == NULL) {
+        return NGX_CONF_ERROR;
     }
-    return NGX_CONF_OK;
+    ngx_sprintf(msg, "must be between %i and %i%Z", bounds->low,
+                bounds->high);
+    return (char *) msg;
 }
 
 

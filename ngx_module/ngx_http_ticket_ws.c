@@ -483,6 +483,9 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
     if (ws->closed) {
         return;
     }
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->request->connection->log, 0,
+                   "socket.io: close %ui, %ui tasks in flight",
+                   (ngx_uint_t) code, ws->tasks);
     ngx_http_ticket_ws_release(ws, code);
     ngx_post_event(&ws->closer, &ngx_posted_events);
 }
@@ -769,6 +772,10 @@ ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
         ngx_log_error(NGX_LOG_ERR, log, 0, "socket.io: store: %s",
                       ts_store_errmsg(s));
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "socket.io thread: job %d, session %d, ok %d",
+                   (int) t->job, (int) t->session, t->ok);
 }
 
 
@@ -955,6 +962,9 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
 
     r->main->blocked--;
     ws->tasks--;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "socket.io: task #%ui done, job %d%s", task->id,
+                   (int) t->job, ws->closed ? ", socket closed" : "");
     if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
         ws->reauth = 0;
     } else {
@@ -1094,6 +1104,10 @@ ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws, ngx_http_ticket_ws_job_e job,
             ngx_memcpy(t->rooms[t->nrooms++], m->room->id, sizeof(ts_oid_t));
         }
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->request->connection->log, 0,
+                   "socket.io: posting task #%ui, job %d, %ui rooms",
+                   task->id, (int) job, t->nrooms);
 
     if (ngx_thread_task_post(ws->conf->pool, task) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ws->request->connection->log, 0,
@@ -1752,6 +1766,10 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
     event = json_string_value(json_object_get(frame, "event"));
     to = json_string_value(json_object_get(frame, "room"));
     data = json_object_get(frame, "data");
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "socket.io: deliver \"%s\" to room \"%s\", %uz bytes",
+                   event ? event : "-", to ? to : "-", len);
     if (event == NULL || data == NULL) {
         json_decref(frame);
         return;
@@ -1856,6 +1874,9 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ticket_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "socket.io: %V \"%V\"", &r->method_name, &r->uri);
 
     if (!ngx_http_ticket_ws_ready) {
         ngx_queue_init(&ngx_http_ticket_ws_sockets);

@@ -9,9 +9,16 @@
  *
  *   worker -> daemon  {"type":"hello","pid":N,"worker":N}
  *                     {"type":"event","event":"<name>","room":"<room>"|null,
- *                      "data":{...}}
+ *                      "data":{...}}       checked against ts_event.h
  *                     {"type":"wake"}          a job was stored, look now
- *   daemon -> worker  {"type":"event", ...}   fan-out (real-time issue)
+ *                     {"type":"presence","userId":"<id>","delta":1|-1}
+ *                                          a Socket.IO session of the
+ *                                          user began / ended
+ *   daemon -> worker  {"type":"event", ...}   fan-out: events from any
+ *                                          worker, the job runner,
+ *                                          presence (user_status_changed)
+ *                                          and other hosts (Redis bridge,
+ *                                          including rights_resync)
  *
  * The decoder is incremental: feed it whatever bytes arrived, then pull
  * complete frames.  It owns no socket and does no I/O, so both the nginx

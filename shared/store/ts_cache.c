@@ -164,6 +164,36 @@ ts_redis_url_parse(const char *url, ts_redis_url_t *out, char *err,
 }
 
 
+int
+ts_redis_handshake(const ts_redis_url_t *url,
+    ts_redis_cmd_t cmds[TS_REDIS_HANDSHAKE_MAX])
+{
+    ts_redis_cmd_t  *c;
+    int              n = 0;
+
+    if (url->password[0]) {
+        c = &cmds[n++];
+        c->name = "AUTH";
+        c->argc = 2;
+        c->argv[0] = "AUTH";
+        c->argvlen[0] = 4;
+        c->argv[1] = url->password;
+        c->argvlen[1] = strlen(url->password);
+    }
+    if (url->db != 0) {
+        c = &cmds[n++];
+        c->name = "SELECT";
+        c->argc = 2;
+        c->argv[0] = "SELECT";
+        c->argvlen[0] = 6;
+        c->argvlen[1] = (size_t) snprintf(c->num, sizeof(c->num), "%d",
+                                          url->db);
+        c->argv[1] = c->num;
+    }
+    return n;
+}
+
+
 ts_cache_t *
 ts_cache_new(const char *url, const unsigned char key[TS_WIRE_KEY_LEN])
 {
@@ -329,6 +359,9 @@ static int
 ts_cache_ready(ts_cache_t *c)
 {
     struct timeval   tv;
+    ts_redis_cmd_t   hs[TS_REDIS_HANDSHAKE_MAX];
+    redisReply      *r;
+    int              i, n;
 
     if (c->ctx != NULL) {
         return ts_cache_catch_up(c);
@@ -347,14 +380,15 @@ ts_cache_ready(ts_cache_t *c)
         return -1;
     }
 
-    if ((c->url.password[0]
-         && ts_cache_status(ts_cache_command(c, "AUTH %s", c->url.password))
-            != 0)
-        || (c->url.db != 0
-            && ts_cache_status(ts_cache_command(c, "SELECT %d", c->url.db))
-               != 0)
-        || ts_cache_run_id(c) != 0)
-    {
+    n = ts_redis_handshake(&c->url, hs);
+    for (i = 0; i < n; i++) {
+        r = redisCommandArgv(c->ctx, hs[i].argc, hs[i].argv, hs[i].argvlen);
+        if (ts_cache_status(r) != 0) {
+            ts_cache_drop(c);
+            return -1;
+        }
+    }
+    if (ts_cache_run_id(c) != 0) {
         ts_cache_drop(c);
         return -1;
     }

@@ -43,6 +43,29 @@ typedef struct {
 int ts_redis_url_parse(const char *url, ts_redis_url_t *out, char *err,
     size_t errlen);
 
+/* One command of a connection's handshake, as hiredis argv (its argv
+ * may point into the struct and into the URL: use it in place). */
+typedef struct {
+    const char  *name;          /* "AUTH" or "SELECT", for logs */
+    int          argc;
+    const char  *argv[2];
+    size_t       argvlen[2];
+    char         num[12];       /* SELECT's database as text */
+} ts_redis_cmd_t;
+
+#define TS_REDIS_HANDSHAKE_MAX  2
+
+/*
+ * The commands that start every connection to url's server, in order:
+ * AUTH when it has a password, SELECT when its database is not 0.  Each
+ * worked only when it is answered with a status reply ("+OK"); on any
+ * other reply the connection must not be used.  Fills cmds; returns how
+ * many (0 .. TS_REDIS_HANDSHAKE_MAX).  The cache and ticketd's Redis
+ * bridge both send these.
+ */
+int ts_redis_handshake(const ts_redis_url_t *url,
+    ts_redis_cmd_t cmds[TS_REDIS_HANDSHAKE_MAX]);
+
 typedef struct ts_cache_s ts_cache_t;
 
 /* The version counters (keys) a cached value may depend on. */

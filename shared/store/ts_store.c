@@ -35,6 +35,33 @@ ts_store_open(const char *uri, char *err, size_t errlen)
 }
 
 
+int
+ts_store_uri_check(const char *uri, char *err, size_t errlen)
+{
+    if (uri == NULL || *uri == '\0') {
+        snprintf(err, errlen, "empty store URI");
+        return -1;
+    }
+    if (strncmp(uri, "mongodb://", 10) == 0
+        || strncmp(uri, "mongodb+srv://", 14) == 0)
+    {
+        return ts_store_mongo_uri_check(uri, err, errlen);
+    }
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        if (uri[7] == '\0') {
+            snprintf(err, errlen, "no file path after \"sqlite:\"");
+            return -1;
+        }
+        return 0;
+    }
+    if (strstr(uri, "://") != NULL) {
+        snprintf(err, errlen, "unknown store scheme in \"%s\"", uri);
+        return -1;
+    }
+    return 0;
+}
+
+
 void
 ts_store_close(ts_store_t *s)
 {
@@ -536,13 +563,6 @@ ts_store_job_retry(ts_store_t *s, const char *id, int64_t now)
         return TS_NOT_FOUND;
     }
     return s->ops->job_retry(s, id, now);
-}
-
-
-ts_rc_e
-ts_store_job_next_due(ts_store_t *s, int64_t *when)
-{
-    return s->ops->job_next_due(s, when);
 }
 
 

@@ -59,6 +59,13 @@ typedef struct {
  */
 ts_store_t *ts_store_open(const char *uri, char *err, size_t errlen);
 
+/*
+ * Check a store URI's syntax without opening anything (for configuration
+ * checks): 0 when ts_store_open would try it, else -1 and the reason in
+ * err.  A MongoDB URI is parsed by libmongoc; err is then its message.
+ */
+int ts_store_uri_check(const char *uri, char *err, size_t errlen);
+
 /* Close the connection and free the handle. */
 void ts_store_close(ts_store_t *s);
 
@@ -328,9 +335,6 @@ ts_rc_e ts_store_job_list(ts_store_t *s, const char *state, int64_t limit,
 /* A dead job back to pending with a fresh set of attempts;
  * TS_CONFLICT when it is not dead. */
 ts_rc_e ts_store_job_retry(ts_store_t *s, const char *id, int64_t now);
-
-/* When the next pending job is due (TS_NOT_FOUND: none pending). */
-ts_rc_e ts_store_job_next_due(ts_store_t *s, int64_t *when);
 
 /*
  * Delete at most limit finished jobs: done jobs finished (updatedAt)

@@ -94,7 +94,6 @@ typedef struct {
     ts_rc_e  (*job_list)(ts_store_t *s, const char *state, int64_t limit,
                          json_t **out);
     ts_rc_e  (*job_retry)(ts_store_t *s, const char *id, int64_t now);
-    ts_rc_e  (*job_next_due)(ts_store_t *s, int64_t *when);
     ts_rc_e  (*job_purge)(ts_store_t *s, int64_t done_before,
                           int64_t dead_before, int limit, int64_t *removed);
     ts_rc_e  (*ticket_text)(ts_store_t *s, const char *id, char **title,
@@ -153,5 +152,7 @@ ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)
 ts_store_t *ts_store_sqlite_open(const char *path, char *err, size_t errlen);
 /* "mongodb://..." or "mongodb+srv://..." (ts_store_mongo.c). */
 ts_store_t *ts_store_mongo_open(const char *uri, char *err, size_t errlen);
+/* 0 when libmongoc parses uri; else -1 and the parser's reason in err. */
+int ts_store_mongo_uri_check(const char *uri, char *err, size_t errlen);
 
 #endif /* TS_STORE_IMPL_H */

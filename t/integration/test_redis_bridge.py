@@ -193,3 +193,35 @@ def test_forged_or_replayed_publish_reaches_no_socket(make_stack,
     assert "a replay" in log, log[-3000:]
     assert "bad MAC" in log and "replay window" in log, log[-3000:]
     assert "unknown event" in log, log[-3000:]
+
+
+def test_bridge_checks_its_handshake_and_resolves_the_host_name(
+        make_stack, tmp_path):
+    """The bridge sends the cache's AUTH/SELECT and reads the replies: a
+    wrong password is logged and the connection dropped (and retried), it
+    never counts as subscribed; the right one, given with a host name that
+    ticketd resolves itself, subscribes."""
+    from redis_util import RedisServer, require_redis
+    require_redis()
+    server = RedisServer(tmp_path, password="right")
+    wrong, right = tmp_path / "wrong.pw", tmp_path / "right.pw"
+    wrong.write_text("wrong\n")
+    right.write_text("right\n")
+    for f in (wrong, right):
+        f.chmod(0o600)
+    try:
+        bad = make_stack(TICKETD_ARGS="--jobs 0 --redis "
+                         "redis://127.0.0.1:%d/2 --redis-password-file %s"
+                         % (server.port, wrong))
+        assert poll(lambda: "AUTH refused" in bad.daemon_log(), 5), \
+            bad.daemon_log()[-2000:]
+        assert "subscribed" not in bad.daemon_log()
+
+        good = make_stack(TICKETD_ARGS="--jobs 0 --redis "
+                          "redis://localhost:%d/2 --redis-password-file %s"
+                          % (server.port, right))
+        assert poll(lambda: "subscribed" in good.daemon_log(), 10), \
+            good.daemon_log()[-2000:]
+        assert "refused" not in good.daemon_log()
+    finally:
+        server.close()

@@ -88,7 +88,7 @@ main(void)
     json_t             *doc = NULL, *res = NULL, *an = NULL, *triage_res;
     json_t             *meta, *skills;
     size_t              n = 0, i;
-    int64_t             total = 0, when;
+    int64_t             total = 0;
     int                 counted = 0, triaged = 0, allowed = 0;
     char               *title = NULL, *desc = NULL, *list, *p;
     mongoc_uri_t       *mu;
@@ -210,7 +210,6 @@ main(void)
                                 ts_now_ms()) == TS_OK);
         CHECK(ts_store_job_retry(s, jobs[0].id, ts_now_ms()) == TS_OK);
         CHECK(ts_store_job_retry(s, jobs[0].id, ts_now_ms()) == TS_CONFLICT);
-        CHECK(ts_store_job_next_due(s, &when) == TS_OK);
     }
     ts_jobs_free(jobs, n);
     CHECK(ts_store_job_list(s, "done", 10, &res) == TS_OK

@@ -6,6 +6,9 @@
  *
  * A standalone program with its own main(), built by hand by the script
  * (it needs libcurl and daemon/, which the unit-test binary does not link).
+ * It includes daemon/http_client.c itself, so the probes only the tests
+ * use (active count, connection limit, global cleanup) live here, next to
+ * the client's internals, instead of in ticketd.
  * The Makefile builds every .c file of t/unit into build/unit-tests, so the
  * whole file is compiled only when HTTP_CLIENT_SELFTEST is defined; without
  * it this is an empty translation unit and adds nothing there.
@@ -26,11 +29,47 @@
 
 #include <uv.h>
 
-#include "http_client.h"
+#include "http_client.c"
 #include "log.h"
 
 #define MAX_CALLS   128
 #define MIB         (1024 * 1024)
+
+/* Transfers started and not yet called back (queued ones included). */
+static size_t
+http_client_active(http_client_t *c)
+{
+    return c->nreqs;
+}
+
+/*
+ * Let at most n (>= 1) connections be open at once; also the number of
+ * idle connections kept for reuse.  0, or -1 when n is out of range.
+ */
+static int
+http_client_set_max_connections(http_client_t *c, long n)
+{
+    if (n < 1 || c->closing) {
+        return -1;
+    }
+    if (curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n)
+        != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n) != CURLM_OK)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+/* Release libcurl's global state at exit, after every client has closed. */
+static void
+http_client_global_cleanup(void)
+{
+    if (global_ready) {
+        curl_global_cleanup();
+        global_ready = 0;
+    }
+}
 
 /* What one request's callback saw. */
 typedef struct {

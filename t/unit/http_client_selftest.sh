@@ -216,7 +216,7 @@ DEAD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 
 echo "  CC      $BIN"
 # shellcheck disable=SC2086
-$CC $CFLAGS -Idaemon -Ishared/core daemon/http_client.c daemon/log.c \
+$CC $CFLAGS -Idaemon -Ishared/core daemon/log.c \
     shared/core/ts_validate.c t/unit/http_client_selftest.c -o "$BIN" -luv \
     -lcurl -ljansson -lpthread
 

@@ -72,6 +72,38 @@ url_parse_rejects_bad_urls_with_a_reason(void **state)
 }
 
 
+static void
+handshake_is_auth_then_select_as_needed(void **state)
+{
+    ts_redis_url_t  u;
+    ts_redis_cmd_t  hs[TS_REDIS_HANDSHAKE_MAX];
+    char            err[128];
+
+    assert_int_equal(ts_redis_url_parse("redis://cache", &u, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(ts_redis_handshake(&u, hs), 0);
+
+    assert_int_equal(ts_redis_url_parse("redis://cache/12", &u, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(ts_redis_handshake(&u, hs), 1);
+    assert_string_equal(hs[0].name, "SELECT");
+    assert_int_equal(hs[0].argc, 2);
+    assert_memory_equal(hs[0].argv[1], "12", 2);
+    assert_int_equal(hs[0].argvlen[1], 2);
+
+    assert_int_equal(ts_redis_url_parse("redis://:p w@cache/3", &u, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(ts_redis_handshake(&u, hs), 2);
+    assert_string_equal(hs[0].name, "AUTH");
+    assert_memory_equal(hs[0].argv[0], "AUTH", hs[0].argvlen[0]);
+    assert_memory_equal(hs[0].argv[1], "p w", 3);
+    assert_int_equal(hs[0].argvlen[1], 3);
+    assert_string_equal(hs[1].name, "SELECT");
+    assert_memory_equal(hs[1].argv[1], "3", 1);
+    assert_int_equal(hs[1].argvlen[1], 1);
+}
+
+
 static int64_t
 now_ms(void)
 {
@@ -179,6 +211,7 @@ test_cache_run(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(url_parse_accepts_the_documented_forms),
         cmocka_unit_test(url_parse_rejects_bad_urls_with_a_reason),
+        cmocka_unit_test(handshake_is_auth_then_select_as_needed),
         cmocka_unit_test(unreachable_redis_is_a_fast_miss),
         cmocka_unit_test(store_answers_the_same_with_redis_away),
     };

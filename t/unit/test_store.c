@@ -150,6 +150,18 @@ migrations_run_once_and_reopen_cleanly(void **state)
                               sizeof(err)));
     assert_non_null(strstr(err, "MongoDB"));
     assert_null(ts_store_open("redis://x", err, sizeof(err)));
+
+    /* the syntax check opens nothing */
+    assert_int_equal(ts_store_uri_check("mongodb://127.0.0.1:1/x", err,
+                                        sizeof(err)), 0);
+    assert_int_equal(ts_store_uri_check("mongodb://x:notaport/db", err,
+                                        sizeof(err)), -1);
+    assert_true(err[0] != '\0');
+    assert_int_equal(ts_store_uri_check("sqlite:/tmp/x.db", err,
+                                        sizeof(err)), 0);
+    assert_int_equal(ts_store_uri_check("sqlite:", err, sizeof(err)), -1);
+    assert_int_equal(ts_store_uri_check("redis://x", err, sizeof(err)), -1);
+    assert_int_equal(ts_store_uri_check("", err, sizeof(err)), -1);
 }
 
 

@@ -30,7 +30,7 @@
  *    key by SHA-1 when it has one, a fresh ObjectId otherwise), so a
  *    repeated insert fails on the _id and changes nothing.  If the writer
  *    dies between the steps, the sweep -- at the first open in a process
- *    and at most every 2 s from job_claim/job_next_due -- finds documents
+ *    and at most every 2 s from job_claim -- finds documents
  *    whose pendingJobs is not empty and does the same two steps: a job is
  *    never lost (it is in the owner until it is in "jobs") and never
  *    doubled (one _id).  Jobs with a dedupe key also have a unique index
@@ -228,6 +228,22 @@ ts_mg_pool_get(const char *uri_text, int *fresh, char *err, size_t errlen)
     *fresh = 1;
     pthread_mutex_unlock(&ts_mg_lock);
     return p;
+}
+
+
+int
+ts_store_mongo_uri_check(const char *uri, char *err, size_t errlen)
+{
+    mongoc_uri_t  *u;
+    bson_error_t   e;
+
+    u = mongoc_uri_new_with_error(uri, &e);
+    if (u == NULL) {
+        snprintf(err, errlen, "%s", e.message);
+        return -1;
+    }
+    mongoc_uri_destroy(u);
+    return 0;
 }
 
 
@@ -1174,7 +1190,6 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .job_fail = ts_mg_job_fail,
     .job_list = ts_mg_job_list,
     .job_retry = ts_mg_job_retry,
-    .job_next_due = ts_mg_job_next_due,
     .job_purge = ts_mg_job_purge,
     .ticket_text = ts_mg_ticket_text,
     .ticket_set_triage = ts_mg_ticket_set_triage,

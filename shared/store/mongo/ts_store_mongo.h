@@ -210,7 +210,6 @@ ts_rc_e ts_mg_job_fail(ts_store_t *s, const char *id, int attempts,
 ts_rc_e ts_mg_job_list(ts_store_t *s, const char *state, int64_t limit,
     json_t **out);
 ts_rc_e ts_mg_job_retry(ts_store_t *s, const char *id, int64_t now);
-ts_rc_e ts_mg_job_next_due(ts_store_t *s, int64_t *when);
 ts_rc_e ts_mg_job_purge(ts_store_t *s, int64_t done_before,
     int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out);

@@ -312,35 +312,6 @@ ts_mg_job_retry(ts_store_t *s, const char *id, int64_t now)
 }
 
 
-ts_rc_e
-ts_mg_job_next_due(ts_store_t *s, int64_t *when)
-{
-    ts_mongo_t       *m = TS_MG(s);
-    mongoc_cursor_t  *cur;
-    const bson_t     *d;
-    bson_t           *f, *opts;
-    bson_error_t      e;
-    ts_rc_e           rc = TS_NOT_FOUND;
-
-    ts_mg_sweep(m, 0);
-    f = BCON_NEW("state", BCON_UTF8("pending"));
-    opts = BCON_NEW("sort", "{", "runAfter", BCON_INT32(1), "}",
-                    "limit", BCON_INT64(1),
-                    "projection", "{", "runAfter", BCON_INT32(1), "}");
-    cur = mongoc_collection_find_with_opts(m->jobs, f, opts, NULL);
-    if (mongoc_cursor_next(cur, &d)) {
-        *when = ts_mg_get_time(d, "runAfter");
-        rc = TS_OK;
-    } else if (mongoc_cursor_error(cur, &e)) {
-        rc = ts_mg_fail(m, "next due", &e);
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(f);
-    bson_destroy(opts);
-    return rc;
-}
-
-
 /*
  * Up to limit jobs of one state finished before `before`: their ids are
  * read (on the state_created index: updatedAt >= createdAt, so the

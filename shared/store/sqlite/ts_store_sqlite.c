@@ -1340,7 +1340,6 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .job_fail = ts_sqlite_job_fail,
     .job_list = ts_sqlite_job_list,
     .job_retry = ts_sqlite_job_retry,
-    .job_next_due = ts_sqlite_job_next_due,
     .job_purge = ts_sqlite_job_purge,
     .ticket_text = ts_sqlite_ticket_text,
     .ticket_set_triage = ts_sqlite_ticket_set_triage,

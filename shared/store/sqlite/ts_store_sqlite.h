@@ -3,8 +3,9 @@
  * the statement cache and the small helpers.  Internal to shared/.
  *
  * ts_store_sqlite.c owns the connection, migrations, users, tokens and
- * jobs; ts_store_sqlite_tickets.c owns tickets, comments, moderator
- * requests and analytics.
+ * job inserts; ts_store_sqlite_tickets.c owns tickets, comments, moderator
+ * requests and analytics; ts_store_sqlite_jobs.c claims and finishes jobs
+ * and makes background work's writes (triage, assignment, stats).
  */
 
 #ifndef TS_STORE_SQLITE_H
@@ -43,8 +44,15 @@ typedef enum {
     TS_SQL_COUNT
 } ts_sql_e;
 
-/* Statement slots for ts_store_sqlite_tickets.c (see its ts_tsql_e). */
-#define TS_SQLITE_MORE_STMTS  128
+/*
+ * Statement slots in q->more[]: ts_store_sqlite_tickets.c's ts_tsql_e
+ * uses [0, TS_SQLITE_TICKET_STMTS), ts_store_sqlite_jobs.c's ts_jsql_e
+ * the TS_SQLITE_JOB_STMTS after them.  Each enum is numbered from its
+ * range's start and each file _Static_asserts that it ends within it.
+ */
+#define TS_SQLITE_TICKET_STMTS  80
+#define TS_SQLITE_JOB_STMTS     24
+#define TS_SQLITE_MORE_STMTS    (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
 
 typedef struct {
     struct ts_store_s   base;
@@ -113,7 +121,6 @@ ts_rc_e ts_sqlite_job_fail(ts_store_t *s, const char *id, int attempts,
 ts_rc_e ts_sqlite_job_list(ts_store_t *s, const char *state, int64_t limit,
     json_t **out);
 ts_rc_e ts_sqlite_job_retry(ts_store_t *s, const char *id, int64_t now);
-ts_rc_e ts_sqlite_job_next_due(ts_store_t *s, int64_t *when);
 ts_rc_e ts_sqlite_job_purge(ts_store_t *s, int64_t done_before,
     int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,

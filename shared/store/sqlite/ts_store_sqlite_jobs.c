@@ -17,14 +17,13 @@
 
 /* Statement slots in q->more[], after the tickets file's. */
 typedef enum {
-    TS_J_CLAIM = 80,
+    TS_J_CLAIM = TS_SQLITE_TICKET_STMTS,
     TS_J_DONE,
     TS_J_FAIL,
     TS_J_LIST_STATE,
     TS_J_LIST_ALL,
     TS_J_RETRY,
     TS_J_EXISTS,
-    TS_J_NEXT_DUE,
     TS_J_TICKET_TEXT,
     TS_J_SET_TRIAGE,
     TS_J_TICKET_EXISTS,
@@ -39,6 +38,9 @@ typedef enum {
     TS_J_PURGE,
     TS_J_END
 } ts_jsql_e;
+
+_Static_assert(TS_J_END <= TS_SQLITE_MORE_STMTS,
+               "job statements overflow their q->more[] range");
 
 #define TS_JOB_COLS \
     "_id, kind, payload, state, attempts, maxAttempts, runAfter," \
@@ -79,8 +81,6 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
         " leaseUntil = NULL, updatedAt = ?2"
         " WHERE _id = ?1 AND state = 'dead'",
     [TS_J_EXISTS - TS_J_CLAIM] = "SELECT 1 FROM jobs WHERE _id = ?1",
-    [TS_J_NEXT_DUE - TS_J_CLAIM] =
-        "SELECT min(runAfter) FROM jobs WHERE state = 'pending'",
     [TS_J_TICKET_TEXT - TS_J_CLAIM] =
         "SELECT title, description, triage IS NOT NULL FROM tickets"
         " WHERE _id = ?1",
@@ -373,27 +373,6 @@ ts_sqlite_job_retry(ts_store_t *s, const char *id, int64_t now)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     rc = ts_sqlite_scalar(q, st, &one);
     return rc == TS_OK ? TS_CONFLICT : rc;
-}
-
-
-ts_rc_e
-ts_sqlite_job_next_due(ts_store_t *s, int64_t *when)
-{
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_jstmt(q, TS_J_NEXT_DUE);
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        *when = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        return TS_OK;
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? TS_NOT_FOUND : ts_sqlite_fail(q, "next due");
 }
 
 

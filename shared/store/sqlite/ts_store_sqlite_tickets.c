@@ -46,9 +46,15 @@ typedef enum {
     TS_T_A_RESOLUTION,
     TS_T_A_FIRST_RESPONSE,
     TS_T_A_MODERATORS,
-    TS_T_FIXED_COUNT,
-    TS_T_LIST_BASE = 32          /* 24 list + 24 count variants follow */
+    TS_T_LIST_BASE,              /* list variants, then count variants */
+    TS_T_LIST_SHAPES = 24,       /* per kind: see ts_list_stmt */
+    TS_T_END = TS_T_LIST_BASE + 2 * TS_T_LIST_SHAPES
 } ts_tsql_e;
+
+_Static_assert(TS_T_END <= TS_SQLITE_TICKET_STMTS,
+               "ticket statements overflow their q->more[] range");
+_Static_assert(TS_SCOPE_MODERATOR * 8 + 7 < TS_T_LIST_SHAPES,
+               "a list shape past its range");
 
 #define TS_PEOPLE_COLS \
     " c._id, c.email, c.username, c.status," \
@@ -67,7 +73,7 @@ typedef enum {
     "m._id, m.applicant, m.username, m.email, m.skills, m.status," \
     " m.reviewedBy, m.createdAt, m.updatedAt, m.rejectedAt"
 
-static const char *ts_tsql_text[TS_T_FIXED_COUNT] = {
+static const char *ts_tsql_text[TS_T_LIST_BASE] = {
     [TS_T_INSERT] =
         "INSERT INTO tickets (_id, title, description, status, relatedSkills,"
         " createdBy, createdAt, updatedAt)"
@@ -483,17 +489,18 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
 static sqlite3_stmt *
 ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
 {
-    char         sql[2048], where[512];
-    const char  *from, *plus;
-    int          shape, n = 0;
+    char           sql[2048], where[512];
+    const char    *from, *plus;
+    sqlite3_stmt **slot;
+    int            shape, n = 0;
     int    has_status = tq->status != NULL;
     int    has_prio = tq->priority != NULL;
     int    has_search = tq->search != NULL;
 
     shape = (int) tq->scope * 8 + has_status * 4 + has_prio * 2 + has_search;
-    if (q->more[TS_T_LIST_BASE + count * 24 + shape] != NULL) {
-        return ts_sqlite_cached(q, &q->more[TS_T_LIST_BASE + count * 24
-                                            + shape], NULL);
+    slot = &q->more[TS_T_LIST_BASE + count * TS_T_LIST_SHAPES + shape];
+    if (*slot != NULL) {
+        return ts_sqlite_cached(q, slot, NULL);
     }
 
     /*
@@ -537,8 +544,7 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                  " WHERE 1%s ORDER BY t.updatedAt DESC, t._id"
                  " LIMIT ?5 OFFSET ?6", from, where);
     }
-    return ts_sqlite_cached(q, &q->more[TS_T_LIST_BASE + count * 24 + shape],
-                            sql);
+    return ts_sqlite_cached(q, slot, sql);
 }
 
 
