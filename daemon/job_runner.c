@@ -25,6 +25,7 @@
 #include "log.h"
 #include "redis_bridge.h"
 #include "store_pool.h"
+#include "ts_jobs.h"
 #include "ts_mail.h"
 #include "ts_session.h"
 #include "ts_store.h"
@@ -670,7 +671,7 @@ triage_write_work(ts_store_t *s, job_t *j)
     const char    *id = payload_str(j, "ticketId");
     json_t        *triage = ts_triage_json(&j->result);
     json_t        *meta;
-    char           dedupe[64];
+    char           key[TS_JOB_KEY_LEN];
     ts_job_new_t   assign;
 
     meta = json_pack("{s:s, s:s?, s:b, s:s?, s:o}", "provider", j->provider,
@@ -680,12 +681,7 @@ triage_write_work(ts_store_t *s, job_t *j)
                      "error", j->ai_error[0] ? j->ai_error : NULL,
                      "at", ts_iso_json(ts_now_ms()));
 
-    snprintf(dedupe, sizeof(dedupe), "assign:%s", id);
-    memset(&assign, 0, sizeof(assign));
-    assign.kind = "assign";
-    assign.dedupe_key = dedupe;
-    assign.max_attempts = 8;
-    assign.payload = json_pack("{s:s}", "ticketId", id);
+    ts_job_assign(&assign, key, id);
 
     if (triage == NULL || meta == NULL || assign.payload == NULL) {
         j->rc = TS_ERR;
@@ -745,7 +741,8 @@ static void
 assign_work(ts_store_t *s, job_t *j)
 {
     j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
-                                   &jr.cfg.assign, ts_now_ms(), &j->event);
+                                   &jr.cfg.assign, ts_job_mail_assigned,
+                                   ts_now_ms(), &j->event);
 }
 
 

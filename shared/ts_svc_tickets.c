@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_jobs.h"
 #include "ts_session.h"
 
 #define TS_MSG_NO_TICKET   "Ticket not found"
@@ -85,7 +86,7 @@ ts_svc_ticket_create(ts_call_t *c)
     ts_errmsg_t    err;
     const char    *title, *desc;
     size_t         tlen, dlen;
-    char          *t = NULL, *d = NULL, dedupe[64];
+    char          *t = NULL, *d = NULL, key[TS_JOB_KEY_LEN];
     ts_oid_t       id;
     ts_job_new_t   job;
     json_t        *doc = NULL;
@@ -100,12 +101,7 @@ ts_svc_ticket_create(ts_call_t *c)
     }
 
     ts_oid_new(id);
-    snprintf(dedupe, sizeof(dedupe), "triage:%s", id);
-    memset(&job, 0, sizeof(job));
-    job.kind = "triage";
-    job.dedupe_key = dedupe;
-    job.max_attempts = 5;
-    job.payload = json_pack("{s:s}", "ticketId", id);
+    ts_job_triage(&job, key, id);
 
     t = strndup(title, tlen);
     d = strndup(desc, dlen);
@@ -242,7 +238,7 @@ ts_svc_ticket_status(ts_call_t *c)
     size_t             len;
     ts_job_new_t       job;
     size_t             njobs = 0;
-    char               dedupe[96], room[TS_ROOM_LEN];
+    char               key[TS_JOB_KEY_LEN], room[TS_ROOM_LEN];
     json_t            *doc = NULL;
     ts_rc_e            rc;
 
@@ -265,17 +261,10 @@ ts_svc_ticket_status(ts_call_t *c)
         return;
     }
 
-    /* the dedupe key counts a ticket once, however often it completes */
     memset(&job, 0, sizeof(job));
     if (strcmp(status, "Completed") == 0 && k.assigned_to[0]) {
-        snprintf(dedupe, sizeof(dedupe), "stats:%s", id);
-        job.kind = "stats";
-        job.dedupe_key = dedupe;
-        job.max_attempts = 8;
-        job.payload = json_pack("{s:s, s:s, s:f}", "ticketId", id,
-                                "moderatorId", k.assigned_to,
-                                "hours", (double) (c->now - k.created_at)
-                                         / 3600000.0);
+        ts_job_stats(&job, key, id, k.assigned_to,
+                     (double) (c->now - k.created_at) / 3600000.0);
         njobs = 1;
     }
 
@@ -313,17 +302,7 @@ ts_comment_job(ts_job_new_t *job, json_t *to, json_t *ticket,
     n = ts_utf8_cut(text, strlen(text), 200, sizeof(excerpt) - 1);
     memcpy(excerpt, text, n);
     excerpt[n] = '\0';
-    memset(job, 0, sizeof(*job));
-    job->kind = "email";
-    job->max_attempts = 8;
-    job->payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s}",
-                             "template", "comment",
-                             "to", json_object_get(to, "email"),
-                             "toName", json_object_get(to, "username"),
-                             "ticketId", json_object_get(ticket, "_id"),
-                             "ticketTitle", json_object_get(ticket, "title"),
-                             "author", author->username,
-                             "excerpt", excerpt);
+    ts_job_mail_comment(job, to, ticket, author->username, excerpt);
 }
 
 
