@@ -20,11 +20,12 @@
 #include <unistd.h>
 
 #include "http_client.h"
+#include "hub.h"
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
-#include "redis_bridge.h"
 #include "store_pool.h"
+#include "ts_event.h"
 #include "ts_jobs.h"
 #include "ts_mail.h"
 #include "ts_session.h"
@@ -410,25 +411,20 @@ finish_fail(job_t *j)
 }
 
 
-/* Send an event frame (room may be NULL) to every worker link and, through
- * the Redis bridge, to every other host. */
+/* Send an event (room may be NULL) through the hub: every worker link and
+ * every other host. */
 static void
 emit_event(const char *event, const char *room, json_t *data)
 {
     json_t  *frame;
     char    *text;
 
-    frame = json_pack("{s:s, s:s, s:s?, s:O}", "type", "event",
-                      "event", event, "room", room, "data", data);
-    if (frame != NULL && room == NULL) {
-        json_object_set_new(frame, "room", json_null());
-    }
+    frame = ts_event_frame(event, room, json_incref(data));
     text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
                  : NULL;
     json_decref(frame);
     if (text != NULL) {
-        link_server_broadcast(text, strlen(text));
-        redis_bridge_publish(text, strlen(text));
+        hub_publish(text, strlen(text));
         log_debug("event %s room=%s", event, room ? room : "-");
     }
     free(text);
@@ -439,14 +435,13 @@ emit_event(const char *event, const char *room, json_t *data)
 static void
 emit_ticket_updated(const char *ticket_id, json_t *data)
 {
-    char  room[64];
+    char  room[TS_ROOM_LEN];
 
     /* everyone in the room gets it, the ticket's creator too: the
      * assignment explanation (other moderators' names, presence and
      * scores) is for staff, who read it with GET /api/tickets/:id */
     json_object_del(data, "assignment");
-    snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
-    emit_event("ticket_updated", room, data);
+    emit_event("ticket_updated", ts_room_name(ticket_id, room), data);
 }
 
 

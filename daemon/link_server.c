@@ -41,11 +41,11 @@
 
 #include <jansson.h>
 
+#include "hub.h"
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
 #include "presence.h"
-#include "redis_bridge.h"
 #include "ts_event.h"
 #include "ts_link.h"
 #include "ts_model.h"
@@ -281,12 +281,11 @@ link_on_event(link_t *l, json_t *msg)
     /*
      * The hub: every worker gets every event -- the sender too, since its
      * own sockets may be in the room -- and delivers it to its local
-     * members.  (A Redis bridge to other hosts hooks in here as well.)
+     * members, and every other host through the Redis bridge.
      */
     dump = json_dumps(msg, JSON_COMPACT);
     if (dump != NULL) {
-        link_server_broadcast(dump, strlen(dump));
-        redis_bridge_publish(dump, strlen(dump));     /* other hosts */
+        hub_publish(dump, strlen(dump));
         free(dump);
     }
 }

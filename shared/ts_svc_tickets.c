@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_event.h"
 #include "ts_jobs.h"
 #include "ts_session.h"
 
@@ -67,16 +68,6 @@ ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
         json_object_del(*doc, "triage");
     }
     return 0;
-}
-
-
-#define TS_ROOM_LEN  (sizeof("ticket_") + 64)
-
-static char *
-ts_room(const char *ticket_id, char buf[TS_ROOM_LEN])
-{
-    snprintf(buf, TS_ROOM_LEN, "ticket_%s", ticket_id);
-    return buf;
 }
 
 
@@ -285,7 +276,7 @@ ts_svc_ticket_status(ts_call_t *c)
     c->resp->job_stored = njobs > 0;
     ts_reply(c, 200, json_pack("{s:s, s:o}", "message", "Status updated",
                                "ticket", doc));
-    ts_emit(c, "status_updated", ts_room(id, room),
+    ts_emit(c, "status_updated", ts_room_name(id, room),
             json_pack("{s:s, s:s}", "ticketId", id, "status", status));
 }
 
@@ -391,7 +382,7 @@ ts_svc_comment_add(ts_call_t *c)
     ts_jw_raw(&w, "}", 1);
     c->resp->job_stored = njobs > 0;
     /* the comment as the store keeps it and the thread shows it */
-    ts_emit(c, "comment_added", ts_room(id, room),
+    ts_emit(c, "comment_added", ts_room_name(id, room),
             json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
                       "comment", "_id", cid,
                       "author", ts_user_ref_json(&c->me),
