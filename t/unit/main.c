@@ -17,6 +17,7 @@ int test_sio_run(void);
 int test_ws_run(void);
 int test_cache_run(void);
 int test_wire_run(void);
+int test_vocab_run(void);
 
 int
 main(void)
@@ -35,6 +36,7 @@ main(void)
     failed += test_ws_run();
     failed += test_cache_run();
     failed += test_wire_run();
+    failed += test_vocab_run();
 
     if (failed) {
         fprintf(stderr, "%d unit test(s) failed\n", failed);
