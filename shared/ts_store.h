@@ -32,7 +32,7 @@ typedef struct ts_store_s ts_store_t;
 
 /* A job to store (see DESIGN.md section 5); strings are borrowed. */
 typedef struct {
-    const char  *kind;         /* "email", "triage", ... */
+    const char  *kind;         /* "email", "triage", ...: see ts_jobs.h */
     json_t      *payload;      /* object; never holds secrets */
     const char  *dedupe_key;   /* NULL or unique key: a second insert is a no-op */
     int          max_attempts;
