@@ -20,11 +20,13 @@
 #include <unistd.h>
 
 #include "http_client.h"
+#include "hub.h"
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
-#include "redis_bridge.h"
 #include "store_pool.h"
+#include "ts_event.h"
+#include "ts_jobs.h"
 #include "ts_mail.h"
 #include "ts_session.h"
 #include "ts_store.h"
@@ -409,25 +411,20 @@ finish_fail(job_t *j)
 }
 
 
-/* Send an event frame (room may be NULL) to every worker link and, through
- * the Redis bridge, to every other host. */
+/* Send an event (room may be NULL) through the hub: every worker link and
+ * every other host. */
 static void
 emit_event(const char *event, const char *room, json_t *data)
 {
     json_t  *frame;
     char    *text;
 
-    frame = json_pack("{s:s, s:s, s:s?, s:O}", "type", "event",
-                      "event", event, "room", room, "data", data);
-    if (frame != NULL && room == NULL) {
-        json_object_set_new(frame, "room", json_null());
-    }
+    frame = ts_event_frame(event, room, json_incref(data));
     text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
                  : NULL;
     json_decref(frame);
     if (text != NULL) {
-        link_server_broadcast(text, strlen(text));
-        redis_bridge_publish(text, strlen(text));
+        hub_publish(text, strlen(text));
         log_debug("event %s room=%s", event, room ? room : "-");
     }
     free(text);
@@ -438,14 +435,13 @@ emit_event(const char *event, const char *room, json_t *data)
 static void
 emit_ticket_updated(const char *ticket_id, json_t *data)
 {
-    char  room[64];
+    char  room[TS_ROOM_LEN];
 
     /* everyone in the room gets it, the ticket's creator too: the
      * assignment explanation (other moderators' names, presence and
      * scores) is for staff, who read it with GET /api/tickets/:id */
     json_object_del(data, "assignment");
-    snprintf(room, sizeof(room), "ticket_%.40s", ticket_id);
-    emit_event("ticket_updated", room, data);
+    emit_event("ticket_updated", ts_room_name(ticket_id, room), data);
 }
 
 
@@ -670,7 +666,7 @@ triage_write_work(ts_store_t *s, job_t *j)
     const char    *id = payload_str(j, "ticketId");
     json_t        *triage = ts_triage_json(&j->result);
     json_t        *meta;
-    char           dedupe[64];
+    char           key[TS_JOB_KEY_LEN];
     ts_job_new_t   assign;
 
     meta = json_pack("{s:s, s:s?, s:b, s:s?, s:o}", "provider", j->provider,
@@ -680,12 +676,7 @@ triage_write_work(ts_store_t *s, job_t *j)
                      "error", j->ai_error[0] ? j->ai_error : NULL,
                      "at", ts_iso_json(ts_now_ms()));
 
-    snprintf(dedupe, sizeof(dedupe), "assign:%s", id);
-    memset(&assign, 0, sizeof(assign));
-    assign.kind = "assign";
-    assign.dedupe_key = dedupe;
-    assign.max_attempts = 8;
-    assign.payload = json_pack("{s:s}", "ticketId", id);
+    ts_job_assign(&assign, key, id);
 
     if (triage == NULL || meta == NULL || assign.payload == NULL) {
         j->rc = TS_ERR;
@@ -745,7 +736,8 @@ static void
 assign_work(ts_store_t *s, job_t *j)
 {
     j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
-                                   &jr.cfg.assign, ts_now_ms(), &j->event);
+                                   &jr.cfg.assign, ts_job_mail_assigned,
+                                   ts_now_ms(), &j->event);
 }
 
 

@@ -41,11 +41,11 @@
 
 #include <jansson.h>
 
+#include "hub.h"
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
 #include "presence.h"
-#include "redis_bridge.h"
 #include "ts_event.h"
 #include "ts_link.h"
 #include "ts_model.h"
@@ -290,13 +290,12 @@ link_on_event(link_t *l, json_t *msg)
     /*
      * The hub: every worker gets every event -- the sender too, since its
      * own sockets may be in the room -- and delivers it to its local
-     * members.  (A Redis bridge to other hosts hooks in here as well.)
-     * The bytes received go on as they are: checked, not re-encoded (the
-     * parse refused duplicate keys, so every later reader of these bytes
-     * sees the object that was checked).
+     * members, and every other host through the Redis bridge.  The bytes
+     * received go on as they are: checked, not re-encoded (the parse
+     * refused duplicate keys, so every later reader of these bytes sees
+     * the object that was checked).
      */
-    link_server_broadcast(l->text, l->text_len);
-    redis_bridge_publish(l->text, l->text_len);     /* other hosts */
+    hub_publish(l->text, l->text_len);
 }
 
 static void

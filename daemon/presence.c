@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "link_server.h"
+#include "hub.h"
 #include "log.h"
 #include "presence.h"
-#include "redis_bridge.h"
 #include "store_pool.h"
+#include "ts_event.h"
 #include "ts_store.h"
 
 typedef struct {
@@ -81,15 +81,13 @@ presence_done(void *arg, int status)
     char             *text;
 
     if (status == 0 && t->changed) {
-        frame = json_pack("{s:s, s:s, s:n, s:{s:s, s:s, s:o}}",
-                          "type", "event", "event", "user_status_changed",
-                          "room", "data", "userId", t->user,
-                          "status", ts_presence_name(t->want),
-                          "lastSeen", ts_iso_json(t->when));
+        frame = ts_event_frame("user_status_changed", NULL,
+                               json_pack("{s:s, s:s, s:o}", "userId", t->user,
+                                         "status", ts_presence_name(t->want),
+                                         "lastSeen", ts_iso_json(t->when)));
         text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
         if (text) {
-            link_server_broadcast(text, strlen(text));
-            redis_bridge_publish(text, strlen(text));
+            hub_publish(text, strlen(text));
             log_info("presence: %s is %s", t->user,
                      ts_presence_name(t->want));
         }

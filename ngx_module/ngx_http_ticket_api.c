@@ -414,13 +414,7 @@ ngx_http_ticket_thread_call(void *data, ngx_log_t *log)
     }
 
     json_array_foreach(t->resp.events, i, ev) {
-        ngx_http_ticket_add_frame(t, json_pack("{s:s, s:O, s:O, s:O}",
-                                      "type", "event",
-                                      "event", json_object_get(ev, "event"),
-                                      "room", json_object_get(ev, "room")
-                                              ? json_object_get(ev, "room")
-                                              : json_null(),
-                                      "data", json_object_get(ev, "data")));
+        ngx_http_ticket_add_frame(t, json_incref(ev));
     }
     if (t->resp.job_stored) {
         ngx_http_ticket_add_frame(t, json_pack("{s:s}", "type", "wake"));

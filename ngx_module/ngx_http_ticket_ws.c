@@ -48,6 +48,7 @@
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_reply.h"
 
+#include "ts_event.h"
 #include "ts_session.h"
 #include "ts_sio.h"
 #include "ts_ws.h"
@@ -1781,11 +1782,11 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         return;
     }
     if (to != NULL) {
-        if (ngx_strncmp(to, "ticket_", 7) != 0 || !ts_oid_valid(to + 7)) {
+        ticket = ts_room_ticket(to);
+        if (ticket == NULL) {
             json_decref(frame);
             return;
         }
-        ticket = to + 7;
     }
 
     /* encoded once for every socket of this worker */

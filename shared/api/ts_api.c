@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_event.h"
 #include "ts_session.h"
 
 static const ts_route_t  ts_routes[] = {
@@ -232,8 +233,7 @@ ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data)
     if (c->resp->events == NULL) {
         c->resp->events = json_array();
     }
-    ev = json_pack("{s:s, s:s?, s:o}", "event", event, "room", room,
-                   "data", data);
+    ev = ts_event_frame(event, room, data);
     if (ev) {
         json_array_append_new(c->resp->events, ev);
     }

@@ -76,7 +76,7 @@ typedef struct {
     int        status;
     char      *body;          /* malloc'ed JSON text */
     size_t     body_len;
-    json_t    *events;        /* array of {event, room, data} or NULL */
+    json_t    *events;        /* array of event frames (ts_event_frame) or NULL */
     int        job_stored;    /* wake the daemon */
     int        retry_after;   /* seconds, for 429; 0 = none */
     ts_role_e  role;          /* of the authenticated user */

@@ -303,13 +303,43 @@ ts_event_only(json_t *obj, const char *const *fields, const char **extra)
 }
 
 
+char *
+ts_room_name(const char *ticket_id, char buf[TS_ROOM_LEN])
+{
+    snprintf(buf, TS_ROOM_LEN, "ticket_%s", ticket_id);
+    return buf;
+}
+
+
+const char *
+ts_room_ticket(const char *room)
+{
+    if (room == NULL || strncmp(room, "ticket_", 7) != 0
+        || !ts_oid_valid(room + 7))
+    {
+        return NULL;
+    }
+    return room + 7;
+}
+
+
+json_t *
+ts_event_frame(const char *event, const char *room, json_t *data)
+{
+    return json_pack("{s:s, s:s, s:o?, s:o}", "type", "event",
+                     "event", event,
+                     "room", room ? json_string(room) : json_null(),
+                     "data", data);
+}
+
+
 int
 ts_event_check(json_t *frame, char *why, size_t whylen)
 {
     static const char *const  frame_fields[] = { "type", "event", "room",
                                                  "data", NULL };
     const ts_event_spec_t    *spec = NULL;
-    const char               *type, *name, *room, *extra;
+    const char               *type, *name, *room, *extra, *ticket;
     json_t                   *data, *room_v;
     size_t                    i, size;
 
@@ -363,9 +393,9 @@ ts_event_check(json_t *frame, char *why, size_t whylen)
             return ts_event_fail(why, whylen, "%s: ticketId is not an id",
                                  spec->name);
         }
-        if (room == NULL || json_string_length(room_v) != 7 + TS_OID_LEN
-            || strncmp(room, "ticket_", 7) != 0
-            || strcmp(room + 7,
+        ticket = ts_room_ticket(room);
+        if (ticket == NULL || json_string_length(room_v) != strlen(room)
+            || strcmp(ticket,
                       json_string_value(json_object_get(data, "ticketId")))
                != 0)
         {

@@ -22,7 +22,25 @@
 
 #include <jansson.h>
 
+#include "ts_model.h"
+
 #define TS_EVENT_MAX  (256 * 1024)      /* a frame as JSON text, bytes */
+
+/* A ticket's room name, "ticket_<id>", and its terminating NUL. */
+#define TS_ROOM_LEN   (sizeof("ticket_") + TS_OID_LEN)
+
+/* Write the room of ticket ticket_id ("ticket_<id>", cut to TS_ROOM_LEN)
+ * into buf; returns buf. */
+char *ts_room_name(const char *ticket_id, char buf[TS_ROOM_LEN]);
+
+/* The ticket id inside room when room is "ticket_<24 hex>" (a pointer
+ * into room), else NULL. */
+const char *ts_room_ticket(const char *room);
+
+/* A new event frame {"type":"event","event":event,"room":room or null,
+ * "data":data}; takes data's reference (also on failure); NULL when out
+ * of memory. */
+json_t *ts_event_frame(const char *event, const char *room, json_t *data);
 
 /*
  * 0 when frame is a well-formed event frame (see above); -1 with a short

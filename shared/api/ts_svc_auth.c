@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_jobs.h"
 #include "ts_session.h"
 
 #define TS_MSG_BAD_LOGIN  "Invalid credentials"
@@ -124,12 +125,8 @@ ts_svc_signup(ts_call_t *c)
         u.skills = json_array();
     }
 
-    memset(&job, 0, sizeof(job));
-    job.kind = "email";
-    job.max_attempts = 8;
-    job.payload = json_pack("{s:s, s:s, s:s}", "template", "welcome",
-                            "to", u.email ? u.email : "",
-                            "username", u.username ? u.username : "");
+    ts_job_mail_welcome(&job, u.email ? u.email : "",
+                        u.username ? u.username : "");
 
     if (u.username == NULL || u.email == NULL || u.password == NULL
         || job.payload == NULL)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_jobs.h"
 #include "ts_session.h"
 
 #define TS_COOLDOWN_MS  (72 * 3600 * 1000LL)
@@ -37,24 +38,6 @@ ts_cooldown_hours(ts_call_t *c, int64_t *hours)
         *hours = (left + TS_HOUR_MS - 1) / TS_HOUR_MS;
     }
     return TS_OK;
-}
-
-
-/* An email job from a template to one address (borrowed strings); the
- * addressee's name to_name may be NULL (then "username" is theirs). */
-static void
-ts_mail(ts_job_new_t *job, const char *tmpl, json_t *to, json_t *to_name,
-    const char *user, json_t *skills)
-{
-    memset(job, 0, sizeof(*job));
-    job->kind = "email";
-    job->max_attempts = 8;
-    job->payload = json_pack("{s:s, s:O, s:s, s:O}", "template", tmpl,
-                             "to", to, "username", user,
-                             "skills", skills ? skills : json_null());
-    if (job->payload != NULL && json_is_string(to_name)) {
-        json_object_set(job->payload, "toName", to_name);
-    }
 }
 
 
@@ -110,12 +93,14 @@ ts_svc_modreq_create(ts_call_t *c)
         goto done;
     }
     email = json_string(c->me.email);
-    ts_mail(&jobs[njobs++], "modreq_submitted", email, NULL, c->me.username,
-            skills);
+    ts_job_mail_modreq(&jobs[njobs++], "modreq_submitted", email, NULL,
+                       c->me.username, skills);
     json_decref(email);
     json_array_foreach(admins, i, a) {
-        ts_mail(&jobs[njobs++], "modreq_new", json_object_get(a, "email"),
-                json_object_get(a, "username"), c->me.username, skills);
+        ts_job_mail_modreq(&jobs[njobs++], "modreq_new",
+                           json_object_get(a, "email"),
+                           json_object_get(a, "username"), c->me.username,
+                           skills);
     }
 
     ts_oid_new(id);
@@ -230,10 +215,10 @@ ts_svc_modreq_decide(ts_call_t *c)
         return;
     }
 
-    ts_mail(&job, accept ? "modreq_accepted" : "modreq_rejected",
-            json_object_get(doc, "email"), NULL,
-            json_string_value(json_object_get(doc, "username")),
-            json_object_get(doc, "skills"));
+    ts_job_mail_modreq(&job, accept ? "modreq_accepted" : "modreq_rejected",
+                       json_object_get(doc, "email"), NULL,
+                       json_string_value(json_object_get(doc, "username")),
+                       json_object_get(doc, "skills"));
     rc = ts_store_modreq_decide(c->store, id, accept, c->me.id, c->now, &job,
                                 1);
     json_decref(job.payload);

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "ts_api_internal.h"
+#include "ts_event.h"
+#include "ts_jobs.h"
 #include "ts_session.h"
 
 #define TS_MSG_NO_TICKET   "Ticket not found"
@@ -69,23 +71,13 @@ ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
 }
 
 
-#define TS_ROOM_LEN  (sizeof("ticket_") + 64)
-
-static char *
-ts_room(const char *ticket_id, char buf[TS_ROOM_LEN])
-{
-    snprintf(buf, TS_ROOM_LEN, "ticket_%s", ticket_id);
-    return buf;
-}
-
-
 void
 ts_svc_ticket_create(ts_call_t *c)
 {
     ts_errmsg_t    err;
     const char    *title, *desc;
     size_t         tlen, dlen;
-    char          *t = NULL, *d = NULL, dedupe[64];
+    char          *t = NULL, *d = NULL, key[TS_JOB_KEY_LEN];
     ts_oid_t       id;
     ts_job_new_t   job;
     json_t        *doc = NULL;
@@ -100,12 +92,7 @@ ts_svc_ticket_create(ts_call_t *c)
     }
 
     ts_oid_new(id);
-    snprintf(dedupe, sizeof(dedupe), "triage:%s", id);
-    memset(&job, 0, sizeof(job));
-    job.kind = "triage";
-    job.dedupe_key = dedupe;
-    job.max_attempts = 5;
-    job.payload = json_pack("{s:s}", "ticketId", id);
+    ts_job_triage(&job, key, id);
 
     t = strndup(title, tlen);
     d = strndup(desc, dlen);
@@ -242,7 +229,7 @@ ts_svc_ticket_status(ts_call_t *c)
     size_t             len;
     ts_job_new_t       job;
     size_t             njobs = 0;
-    char               dedupe[96], room[TS_ROOM_LEN];
+    char               key[TS_JOB_KEY_LEN], room[TS_ROOM_LEN];
     json_t            *doc = NULL;
     ts_rc_e            rc;
 
@@ -265,17 +252,10 @@ ts_svc_ticket_status(ts_call_t *c)
         return;
     }
 
-    /* the dedupe key counts a ticket once, however often it completes */
     memset(&job, 0, sizeof(job));
     if (strcmp(status, "Completed") == 0 && k.assigned_to[0]) {
-        snprintf(dedupe, sizeof(dedupe), "stats:%s", id);
-        job.kind = "stats";
-        job.dedupe_key = dedupe;
-        job.max_attempts = 8;
-        job.payload = json_pack("{s:s, s:s, s:f}", "ticketId", id,
-                                "moderatorId", k.assigned_to,
-                                "hours", (double) (c->now - k.created_at)
-                                         / 3600000.0);
+        ts_job_stats(&job, key, id, k.assigned_to,
+                     (double) (c->now - k.created_at) / 3600000.0);
         njobs = 1;
     }
 
@@ -296,7 +276,7 @@ ts_svc_ticket_status(ts_call_t *c)
     c->resp->job_stored = njobs > 0;
     ts_reply(c, 200, json_pack("{s:s, s:o}", "message", "Status updated",
                                "ticket", doc));
-    ts_emit(c, "status_updated", ts_room(id, room),
+    ts_emit(c, "status_updated", ts_room_name(id, room),
             json_pack("{s:s, s:s}", "ticketId", id, "status", status));
 }
 
@@ -313,17 +293,7 @@ ts_comment_job(ts_job_new_t *job, json_t *to, json_t *ticket,
     n = ts_utf8_cut(text, strlen(text), 200, sizeof(excerpt) - 1);
     memcpy(excerpt, text, n);
     excerpt[n] = '\0';
-    memset(job, 0, sizeof(*job));
-    job->kind = "email";
-    job->max_attempts = 8;
-    job->payload = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s}",
-                             "template", "comment",
-                             "to", json_object_get(to, "email"),
-                             "toName", json_object_get(to, "username"),
-                             "ticketId", json_object_get(ticket, "_id"),
-                             "ticketTitle", json_object_get(ticket, "title"),
-                             "author", author->username,
-                             "excerpt", excerpt);
+    ts_job_mail_comment(job, to, ticket, author->username, excerpt);
 }
 
 
@@ -412,7 +382,7 @@ ts_svc_comment_add(ts_call_t *c)
     ts_jw_raw(&w, "}", 1);
     c->resp->job_stored = njobs > 0;
     /* the comment as the store keeps it and the thread shows it */
-    ts_emit(c, "comment_added", ts_room(id, room),
+    ts_emit(c, "comment_added", ts_room_name(id, room),
             json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
                       "comment", "_id", cid,
                       "author", ts_user_ref_json(&c->me),

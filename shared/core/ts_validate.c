@@ -198,9 +198,11 @@ ts_get_string(json_t *obj, const char *field, size_t min, size_t max,
 }
 
 
-/* Add one skill (trimmed, lower-cased) unless empty or already present. */
+/* Add one skill (trimmed, lower-cased) to arr unless empty or already
+ * present; an item breaking the rule fails (strict) or is skipped. */
 static int
-ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
+ts_skill_add(json_t *arr, const char *s, size_t len,
+    const ts_skills_rule_t *rule, ts_errmsg_t err)
 {
     char    *low;
     size_t   i;
@@ -209,10 +211,18 @@ ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
     if (len == 0) {
         return 0;
     }
-    if (!ts_valid_utf8(s, len) || ts_utf8_len(s, len) > TS_SKILL_MAX_LEN) {
-        snprintf(err, TS_ERRMSG_MAX, "each skill must be 1 to %d characters",
-                 TS_SKILL_MAX_LEN);
+    if (!ts_valid_utf8(s, len) || ts_utf8_len(s, len) > rule->max_len) {
+        if (!rule->strict) {
+            return 0;
+        }
+        snprintf(err, TS_ERRMSG_MAX, "each skill must be 1 to %zu characters",
+                 rule->max_len);
         return -1;
+    }
+    for (i = 0; rule->no_ctl && i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
     }
     /* lower-cased beyond ASCII ("Русский" and "русский" are one skill) */
     low = ts_utf8_fold(s, len, &len);
@@ -226,37 +236,46 @@ ts_skill_add(json_t *arr, const char *s, size_t len, ts_errmsg_t err)
             return 0;
         }
     }
-    if (json_array_size(arr) >= TS_SKILLS_MAX) {
+    if (json_array_size(arr) >= rule->max) {
         free(low);
-        snprintf(err, TS_ERRMSG_MAX, "at most %d skills", TS_SKILLS_MAX);
+        if (!rule->strict) {
+            return 0;
+        }
+        snprintf(err, TS_ERRMSG_MAX, "at most %zu skills", rule->max);
         return -1;
     }
-    json_array_append_new(arr, json_stringn(low, len));
+    i = json_array_append_new(arr, json_stringn(low, len));
     free(low);
+    if (i != 0) {
+        snprintf(err, TS_ERRMSG_MAX, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
 
 int
-ts_get_skills(json_t *obj, const char *field, json_t **out, ts_errmsg_t err)
+ts_skills_from(json_t *v, const char *field, const ts_skills_rule_t *rule,
+    json_t **out, ts_errmsg_t err)
 {
-    json_t      *v = json_object_get(obj, field), *item, *arr;
+    json_t      *item, *arr;
     const char  *s, *comma;
-    size_t       i, len;
+    size_t       i, len, n;
 
     *out = NULL;
-    if (v == NULL || json_is_null(v)) {
-        return 1;
-    }
     arr = json_array();
+    if (arr == NULL) {
+        snprintf(err, TS_ERRMSG_MAX, "out of memory");
+        return -1;
+    }
 
     if (json_is_string(v)) {
         s = json_string_value(v);
         len = json_string_length(v);
         while (len) {
             comma = memchr(s, ',', len);
-            size_t n = comma ? (size_t) (comma - s) : len;
-            if (ts_skill_add(arr, s, n, err) != 0) {
+            n = comma ? (size_t) (comma - s) : len;
+            if (ts_skill_add(arr, s, n, rule, err) != 0) {
                 goto fail;
             }
             s += n;
@@ -267,22 +286,25 @@ ts_get_skills(json_t *obj, const char *field, json_t **out, ts_errmsg_t err)
             }
         }
     } else if (json_is_array(v)) {
-        if (json_array_size(v) > 4 * TS_SKILLS_MAX) {
-            snprintf(err, TS_ERRMSG_MAX, "at most %d skills", TS_SKILLS_MAX);
+        if (rule->strict && json_array_size(v) > 4 * rule->max) {
+            snprintf(err, TS_ERRMSG_MAX, "at most %zu skills", rule->max);
             goto fail;
         }
         json_array_foreach(v, i, item) {
             if (!json_is_string(item)) {
+                if (!rule->strict) {
+                    continue;
+                }
                 snprintf(err, TS_ERRMSG_MAX, "%s must be strings", field);
                 goto fail;
             }
             if (ts_skill_add(arr, json_string_value(item),
-                             json_string_length(item), err) != 0)
+                             json_string_length(item), rule, err) != 0)
             {
                 goto fail;
             }
         }
-    } else {
+    } else if (rule->strict) {
         snprintf(err, TS_ERRMSG_MAX,
                  "%s must be an array of strings or a comma-separated string",
                  field);
@@ -295,6 +317,22 @@ ts_get_skills(json_t *obj, const char *field, json_t **out, ts_errmsg_t err)
 fail:
     json_decref(arr);
     return -1;
+}
+
+
+int
+ts_get_skills(json_t *obj, const char *field, json_t **out, ts_errmsg_t err)
+{
+    static const ts_skills_rule_t  rule = {
+        TS_SKILLS_MAX, TS_SKILL_MAX_LEN, 1, 0
+    };
+    json_t  *v = json_object_get(obj, field);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    return ts_skills_from(v, field, &rule, out, err);
 }
 
 

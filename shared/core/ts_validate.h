@@ -28,6 +28,31 @@ int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);
 
 /*
+ * How a list of skills is read (ts_skills_from): at most max skills of 1
+ * to max_len code points each.  strict: an item that breaks a rule fails
+ * the list (user input); otherwise it is skipped (an AI provider's
+ * answer), as are items holding control characters when no_ctl is set.
+ */
+typedef struct {
+    size_t  max;
+    size_t  max_len;
+    int     strict;
+    int     no_ctl;
+} ts_skills_rule_t;
+
+/*
+ * The one normalisation of a skill list, shared by users' skills and
+ * triage's relatedSkills so the two compare alike: v is an array of
+ * strings or one comma-separated string; each item trimmed, lower-cased
+ * (Unicode, ts_utf8_fold), empty and repeated ones dropped.  0 and a new
+ * array in *out; -1 with err (naming field) when out of memory or, with
+ * rule->strict, when v or an item breaks the rule.  A lenient rule reads
+ * any other v as no skills.
+ */
+int ts_skills_from(json_t *v, const char *field, const ts_skills_rule_t *rule,
+    json_t **out, ts_errmsg_t err);
+
+/*
  * Skills: an array of strings or one comma-separated string; trimmed,
  * lower-cased (Unicode, ts_utf8_fold), empty items dropped, de-duplicated,
  * each 1..50 characters (code points), at most 50.  Missing field: 1 and *out = NULL; otherwise 0 and a new

@@ -306,56 +306,18 @@ ts_triage_priority(const char *s, size_t len)
 }
 
 
-/*
- * Add skill s[0..len) to arr, trimmed and lower-cased (the rule of
- * ts_get_skills(), so ticket and moderator skills compare alike).
- * Skipped, not an error: empty, over 50 characters, control characters,
- * invalid UTF-8, already present, or arr full.  -1 only when out of
- * memory.
- */
-static int
-tt_skill_add(json_t *arr, const char *s, size_t len)
-{
-    char    *low;
-    json_t  *v;
-    size_t   i;
-
-    ts_trim(&s, &len);
-    if (len == 0 || json_array_size(arr) >= TS_TRIAGE_SKILLS_MAX
-        || !ts_valid_utf8(s, len)
-        || ts_utf8_len(s, len) > TS_TRIAGE_SKILL_LEN_MAX)
-    {
-        return 0;
-    }
-    for (i = 0; i < len; i++) {
-        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
-            return 0;
-        }
-    }
-    low = ts_utf8_fold(s, len, &len);   /* as ts_get_skills() */
-    if (low == NULL) {
-        return -1;
-    }
-    for (i = 0; i < json_array_size(arr); i++) {
-        if (strcmp(json_string_value(json_array_get(arr, i)), low) == 0) {
-            free(low);
-            return 0;
-        }
-    }
-    v = json_stringn(low, len);
-    free(low);
-    return json_array_append_new(arr, v) == 0 ? 0 : -1;
-}
-
-
-/* relatedSkills value v (may be NULL) into a new array in *out. */
+/* relatedSkills value v (may be NULL) into a new array in *out: the rule
+ * of ts_get_skills() (so ticket and moderator skills compare alike), but
+ * an item that breaks it -- empty, over 50 characters, control
+ * characters, invalid UTF-8, already present, or past 20 -- is skipped,
+ * not an error.  -1 only when v is no list or out of memory. */
 static int
 tt_skills(json_t *v, json_t **out, char *err, size_t errlen)
 {
-    json_t      *arr, *item;
-    const char  *s, *comma;
-    size_t       i, len, n;
-    int          rc = 0;
+    static const ts_skills_rule_t  rule = {
+        TS_TRIAGE_SKILLS_MAX, TS_TRIAGE_SKILL_LEN_MAX, 0, 1
+    };
+    ts_errmsg_t  why;
 
     *out = NULL;
     if (v != NULL && !json_is_null(v) && !json_is_array(v)
@@ -364,44 +326,10 @@ tt_skills(json_t *v, json_t **out, char *err, size_t errlen)
         tt_err(err, errlen, "relatedSkills not an array");
         return -1;
     }
-    arr = json_array();
-    if (arr == NULL) {
+    if (ts_skills_from(v, "relatedSkills", &rule, out, why) != 0) {
         tt_err(err, errlen, "out of memory");
         return -1;
     }
-
-    if (json_is_string(v)) {
-        s = json_string_value(v);
-        len = json_string_length(v);
-        while (len && rc == 0) {
-            comma = memchr(s, ',', len);
-            n = comma ? (size_t) (comma - s) : len;
-            rc = tt_skill_add(arr, s, n);
-            s += n;
-            len -= n;
-            if (comma) {
-                s++;
-                len--;
-            }
-        }
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item) {
-            if (json_is_string(item)) {
-                rc = tt_skill_add(arr, json_string_value(item),
-                                  json_string_length(item));
-                if (rc != 0) {
-                    break;
-                }
-            }
-        }
-    }
-
-    if (rc != 0) {
-        json_decref(arr);
-        tt_err(err, errlen, "out of memory");
-        return -1;
-    }
-    *out = arr;
     return 0;
 }
 

@@ -605,13 +605,14 @@ ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 
 ts_rc_e
 ts_store_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, int64_t now, json_t **result)
+    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
+    json_t **result)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
-        s->ops->ticket_assign(s, id, cfg, now, result));
+        s->ops->ticket_assign(s, id, cfg, assigned_job, now, result));
 }
 
 

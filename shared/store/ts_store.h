@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ts_assign.h"
+#include "ts_jobs.h"
 #include "ts_json_writer.h"
 #include "ts_model.h"
 
@@ -30,14 +31,7 @@ typedef enum {
 
 typedef struct ts_store_s ts_store_t;
 
-/* A job to store (see DESIGN.md section 5); strings are borrowed. */
-typedef struct {
-    const char  *kind;         /* "email", "triage", ... */
-    json_t      *payload;      /* object; never holds secrets */
-    const char  *dedupe_key;   /* NULL or unique key: a second insert is a no-op */
-    int          max_attempts;
-    int64_t      run_after;    /* ms; 0 = now */
-} ts_job_new_t;
+/* ts_job_new_t, a job to store, is the domain's (ts_jobs.h). */
 
 typedef struct {
     int64_t  pending, running, done, dead;
@@ -363,17 +357,28 @@ ts_rc_e ts_store_ticket_set_triage(ts_store_t *s, const char *id,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
 /*
+ * The job an assignment stores with it, built by the caller's domain code
+ * (ts_job_mail_assigned) once the store has chosen the moderator (email
+ * to, username) of ticket {ticket_id, ticket_title}: the store writes
+ * jobs, it never composes them.  0, or -1 when it could not be built.
+ */
+typedef int (*ts_assigned_job_fn)(ts_job_new_t *job, json_t *to,
+    json_t *username, const char *ticket_id, const char *ticket_title);
+
+/*
  * Assign a ticket inside one write transaction, so concurrent assignments
  * see each other's load: read the candidates (moderators and admins),
  * choose with ts_assign_choose(), set assignedTo and the explanation, move
  * To-Do to In Progress (any other status is left as an admin set it),
- * stamp the moderator's lastAssignedAt and store the "Ticket Assigned"
- * email job.  TS_CONFLICT when the ticket is assigned already (by an admin
- * or an earlier run).  *result: {ticketId, assignedTo, status,
- * assignment} for the ticket_updated event.
+ * stamp the moderator's lastAssignedAt and store the job made by
+ * assigned_job for the chosen moderator (the "Ticket Assigned" email).
+ * TS_CONFLICT when the ticket is assigned already (by an admin or an
+ * earlier run).  *result: {ticketId, assignedTo, status, assignment} for
+ * the ticket_updated event.
  */
 ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, int64_t now, json_t **result);
+    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
+    json_t **result);
 
 /*
  * Count a completed ticket for its moderator once: totalTicketsResolved

@@ -104,7 +104,8 @@ typedef struct {
                                   int64_t now, const ts_job_new_t *jobs,
                                   size_t njobs);
     ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
-                              const ts_assign_cfg_t *cfg, int64_t now,
+                              const ts_assign_cfg_t *cfg,
+                              ts_assigned_job_fn assigned_job, int64_t now,
                               json_t **result);
     ts_rc_e  (*ticket_stats)(ts_store_t *s, const char *id,
                              const char *moderator_id, double hours, int *counted);

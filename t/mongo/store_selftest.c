@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <mongoc/mongoc.h>
 
+#include "ts_jobs.h"
 #include "ts_store.h"
 
 static int  failures, checks;
@@ -246,13 +247,15 @@ main(void)
     CHECK(ts_store_user_update(s, c.id, TS_ROLE_MODERATOR, skills) == TS_OK);
     json_decref(skills);
     ts_assign_cfg_default(&cfg);
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_now_ms(), &res) == TS_OK);
+    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+                                 ts_now_ms(), &res) == TS_OK);
     CHECK(res && json_is_object(json_object_get(res, "assignedTo")));
     CHECK(res && strcmp(json_string_value(json_object_get(res, "status")),
                         "In Progress") == 0);
     json_decref(res);
     res = NULL;
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_now_ms(), &res)
+    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+                                 ts_now_ms(), &res)
           == TS_CONFLICT);
 
     /* comments, the document, stats once */

@@ -20,6 +20,7 @@ int test_sio_run(void);
 int test_ws_run(void);
 int test_cache_run(void);
 int test_wire_run(void);
+int test_vocab_run(void);
 
 static const struct {
     const char  *name;
@@ -37,6 +38,7 @@ static const struct {
     { "ws", test_ws_run },
     { "cache", test_cache_run },
     { "wire", test_wire_run },
+    { "vocab", test_vocab_run },
 };
 
 

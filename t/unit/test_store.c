@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "ts_jobs.h"
 #include "ts_store.h"
 
 int test_store_run(void);
@@ -740,7 +741,8 @@ triage_once_assign_once_stats_once(void **state)
     json_decref(meta);
 
     ts_assign_cfg_default(&cfg);
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg, 3000, &res),
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+                                            ts_job_mail_assigned, 3000, &res),
                      TS_OK);
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(res, "assignedTo"), "_id")), m1);
@@ -748,7 +750,8 @@ triage_once_assign_once_stats_once(void **state)
                         "In Progress");
     json_decref(res);
     res = NULL;
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg, 3000, &res),
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+                                            ts_job_mail_assigned, 3000, &res),
                      TS_CONFLICT);
 
     assert_int_equal(ts_store_ticket_stats(f->s, t1, m1, 10.0, &counted),

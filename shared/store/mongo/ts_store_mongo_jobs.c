@@ -685,23 +685,6 @@ ts_stamp_cas(ts_mongo_t *m, json_t *row, int64_t stamp, int *won)
 }
 
 
-/* The "Ticket Assigned" email job for a candidate row. */
-static void
-ts_assign_email(json_t *row, const char *id, const char *title,
-    ts_job_new_t *job)
-{
-    memset(job, 0, sizeof(*job));
-    job->kind = "email";
-    job->max_attempts = 8;
-    job->payload = json_pack("{s:s, s:O, s:O, s:s, s:s}",
-                             "template", "assigned",
-                             "to", json_object_get(row, "email"),
-                             "username", json_object_get(row, "username"),
-                             "ticketId", id,
-                             "ticketTitle", title ? title : "");
-}
-
-
 /*
  * Point the ticket at the candidate (claim: filter on what it was
  * pointing at, prev NULL = unassigned), replacing the previous email job
@@ -780,7 +763,8 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
 
 ts_rc_e
 ts_mg_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, int64_t now, json_t **result)
+    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
+    json_t **result)
 {
     ts_mongo_t   *m = TS_MG(s);
     bson_t       *d = NULL, jobs_now = BSON_INITIALIZER, *jobs_prev = NULL;
@@ -852,7 +836,8 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         }
 
         row = json_array_get(c.rows, pick);
-        ts_assign_email(row, id, title, &job);
+        assigned_job(&job, json_object_get(row, "email"),
+                     json_object_get(row, "username"), id, title);
         bson_reinit(&jobs_now);
         ts_mg_jobs_array(&jobs_now, &job, 1, now);
         json_decref(job.payload);

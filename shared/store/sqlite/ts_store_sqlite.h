@@ -129,7 +129,8 @@ ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, int64_t now, json_t **result);
+    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
+    json_t **result);
 ts_rc_e ts_sqlite_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
 

@@ -563,7 +563,8 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
 
 ts_rc_e
 ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, int64_t now, json_t **result)
+    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
+    json_t **result)
 {
     ts_sqlite_t     *q = (ts_sqlite_t *) s;
     sqlite3_stmt    *st;
@@ -662,15 +663,8 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
         if (rc == TS_OK) {
             json_t *row = json_array_get(rows, pick);
 
-            job.kind = "email";
-            job.max_attempts = 8;
-            job.payload = json_pack("{s:s, s:O, s:O, s:s, s:s}",
-                                    "template", "assigned",
-                                    "to", json_object_get(row, "email"),
-                                    "username", json_object_get(row,
-                                                                "username"),
-                                    "ticketId", id,
-                                    "ticketTitle", title ? title : "");
+            assigned_job(&job, json_object_get(row, "email"),
+                         json_object_get(row, "username"), id, title);
             rc = ts_sqlite_insert_job(q, &job, job_id, now);
         }
         who = json_pack("{s:s, s:O, s:s, s:O}", "_id", cands[pick].id,

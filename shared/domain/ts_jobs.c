@@ -1,0 +1,142 @@
+/*
+ * ts_jobs: job constructors and the attempts table (see ts_jobs.h).
+ *
+ * Attempts: triage calls an AI provider that falls back to the offline
+ * triage on its last attempt, so it needs fewer; assignment, statistics
+ * and email only wait for the store or a mail provider to come back.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ts_jobs.h"
+
+static const struct {
+    const char  *kind;
+    int          max_attempts;
+} ts_job_kinds[] = {
+    { "triage", 5 },
+    { "assign", 8 },
+    { "stats",  8 },
+    { "email",  8 },
+};
+
+
+int
+ts_job_max_attempts(const char *kind)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(ts_job_kinds) / sizeof(ts_job_kinds[0]); i++) {
+        if (strcmp(ts_job_kinds[i].kind, kind) == 0) {
+            return ts_job_kinds[i].max_attempts;
+        }
+    }
+    return 0;
+}
+
+
+/* Start a job of kind with payload (owned by the job from now on); key,
+ * when not NULL, becomes "<kind>:<id>". */
+static int
+ts_job_init(ts_job_new_t *job, const char *kind, char *key, const char *id,
+    json_t *payload)
+{
+    memset(job, 0, sizeof(*job));
+    job->kind = kind;
+    job->max_attempts = ts_job_max_attempts(kind);
+    job->payload = payload;
+    if (key != NULL) {
+        snprintf(key, TS_JOB_KEY_LEN, "%s:%s", kind, id);
+        job->dedupe_key = key;
+    }
+    return payload != NULL ? 0 : -1;
+}
+
+
+int
+ts_job_triage(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id)
+{
+    return ts_job_init(job, "triage", key, ticket_id,
+                       json_pack("{s:s}", "ticketId", ticket_id));
+}
+
+
+int
+ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id)
+{
+    return ts_job_init(job, "assign", key, ticket_id,
+                       json_pack("{s:s}", "ticketId", ticket_id));
+}
+
+
+int
+ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *moderator_id, double hours)
+{
+    return ts_job_init(job, "stats", key, ticket_id,
+                       json_pack("{s:s, s:s, s:f}", "ticketId", ticket_id,
+                                 "moderatorId", moderator_id,
+                                 "hours", hours));
+}
+
+
+int
+ts_job_mail_welcome(ts_job_new_t *job, const char *to, const char *username)
+{
+    return ts_job_init(job, "email", NULL, NULL,
+                       json_pack("{s:s, s:s, s:s}", "template", "welcome",
+                                 "to", to, "username", username));
+}
+
+
+int
+ts_job_mail_assigned(ts_job_new_t *job, json_t *to, json_t *username,
+    const char *ticket_id, const char *ticket_title)
+{
+    return ts_job_init(job, "email", NULL, NULL,
+                       json_pack("{s:s, s:O, s:O, s:s, s:s}",
+                                 "template", "assigned",
+                                 "to", to, "username", username,
+                                 "ticketId", ticket_id,
+                                 "ticketTitle",
+                                 ticket_title ? ticket_title : ""));
+}
+
+
+int
+ts_job_mail_comment(ts_job_new_t *job, json_t *to, json_t *ticket,
+    const char *author, const char *excerpt)
+{
+    return ts_job_init(job, "email", NULL, NULL,
+                       json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s}",
+                                 "template", "comment",
+                                 "to", json_object_get(to, "email"),
+                                 "toName", json_object_get(to, "username"),
+                                 "ticketId", json_object_get(ticket, "_id"),
+                                 "ticketTitle",
+                                 json_object_get(ticket, "title"),
+                                 "author", author,
+                                 "excerpt", excerpt));
+}
+
+
+int
+ts_job_mail_modreq(ts_job_new_t *job, const char *tmpl, json_t *to,
+    json_t *to_name, const char *user, json_t *skills)
+{
+    if (ts_job_init(job, "email", NULL, NULL,
+                    json_pack("{s:s, s:O, s:s, s:O}", "template", tmpl,
+                              "to", to, "username", user,
+                              "skills", skills ? skills : json_null()))
+        != 0)
+    {
+        return -1;
+    }
+    if (json_is_string(to_name)) {
+        json_object_set(job->payload, "toName", to_name);
+    }
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * ts_jobs: the job vocabulary (DESIGN.md section 5).  Every job the
+ * services, the store's assignment and ticketd create is built here: one
+ * constructor per kind (and per email template), the attempt budget of
+ * each kind in one table (ts_jobs.c), the dedupe key of each kind in one
+ * place.  Nothing else spells a job's kind, payload or attempts.
+ *
+ * A constructor fills a ts_job_new_t (below): payload is a new
+ * reference the caller releases (json_decref(job->payload)) once the job
+ * is stored; string arguments are copied into the payload, json_t ones are
+ * referenced (json_pack "O": a NULL one fails).  The dedupe key is written
+ * into the caller's key buffer, which the job borrows, so it must outlive
+ * the store call.  Each returns 0, or -1 when the payload could not be
+ * built (job->payload is then NULL).
+ */
+
+#ifndef TS_JOBS_H
+#define TS_JOBS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* A job to store (see DESIGN.md section 5); strings are borrowed. */
+typedef struct {
+    const char  *kind;         /* "email", "triage", ...: the kinds here */
+    json_t      *payload;      /* object; never holds secrets */
+    const char  *dedupe_key;   /* NULL or unique: a second insert is a
+                                  no-op */
+    int          max_attempts;
+    int64_t      run_after;    /* ms; 0 = now */
+} ts_job_new_t;
+
+/* Room for a dedupe key: "<kind>:" and a ticket id. */
+#define TS_JOB_KEY_LEN  96
+
+/* The attempt budget of a job kind ("email", "triage", ...); 0 when the
+ * kind is unknown. */
+int ts_job_max_attempts(const char *kind);
+
+/* Triage of a new ticket; deduplicated per ticket. */
+int ts_job_triage(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id);
+
+/* Assignment of a triaged ticket; deduplicated per ticket. */
+int ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id);
+
+/* A completed ticket counted into its moderator's statistics; the dedupe
+ * key counts a ticket once, however often it completes. */
+int ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *moderator_id, double hours);
+
+/* The "welcome" email to a new account. */
+int ts_job_mail_welcome(ts_job_new_t *job, const char *to,
+    const char *username);
+
+/* The "assigned" email to the moderator (to, username) given a ticket. */
+int ts_job_mail_assigned(ts_job_new_t *job, json_t *to, json_t *username,
+    const char *ticket_id, const char *ticket_title);
+
+/* The "comment" email to one recipient ({email, username}) about a comment
+ * by author on ticket ({_id, title}); excerpt is the comment's cut text. */
+int ts_job_mail_comment(ts_job_new_t *job, json_t *to, json_t *ticket,
+    const char *author, const char *excerpt);
+
+/* A moderator-request email (template "modreq_submitted", "modreq_new",
+ * "modreq_accepted" or "modreq_rejected") to address to about applicant
+ * user and their skills (NULL = null); to_name, when a string, names the
+ * addressee (else "username" does). */
+int ts_job_mail_modreq(ts_job_new_t *job, const char *tmpl, json_t *to,
+    json_t *to_name, const char *user, json_t *skills);
+
+#endif /* TS_JOBS_H */
