@@ -8,11 +8,13 @@
  * before anything runs, so a crash anywhere loses nothing: the lease
  * expires and the next claim takes the job again; every stage is
  * idempotent in the store (triage once, assignment once, stats once).
+ *
+ * This file is the runner core: claims, leases, retries and the batching
+ * of outcomes.  The kinds' work lives in job_triage.c, job_assign.c and
+ * job_mail.c (job_runner_internal.h is what they share).
  */
 
-#define _GNU_SOURCE             /* asprintf */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +24,12 @@
 #include "http_client.h"
 #include "hub.h"
 #include "job_runner.h"
+#include "job_runner_internal.h"
 #include "link_server.h"
 #include "log.h"
 #include "store_pool.h"
 #include "ts_event.h"
 #include "ts_jobs.h"
-#include "ts_mail.h"
 #include "ts_session.h"
 #include "ts_store.h"
 #include "ts_triage.h"
@@ -35,70 +37,10 @@
 
 #define RUNNER_MAX_BODY  (1024 * 1024)
 
-typedef struct job_s job_t;
-
-typedef void (*job_stage_pt)(job_t *j);
-
-struct job_s {
-    ts_job_t        job;
-    job_t          *next_waiting;   /* provider queue */
-    job_t          *next_done;      /* successes waiting to be recorded */
-    job_t          *prev_held;      /* every job in flight, for renewals */
-    job_t          *next_held;
-
-    /* triage */
-    char           *title;
-    char           *description;
-    int             triaged;
-    ts_triage_t     result;
-    const char     *provider;       /* who produced result */
-    int             fallback;
-    char            ai_error[256];
-
-    /* assignment / events */
-    json_t         *event;          /* data of a ticket_updated to send */
-
-    int             is_triage;
-
-    /* outcome of the last store step */
-    ts_rc_e         rc;
-    char            store_err[256];
-    char            err[256];       /* why the attempt failed */
-    int             permanent;      /* the failure will never succeed */
-    int             counted;
-    job_stage_pt    after_store;    /* runs on the loop after a store step */
-};
-
-static struct {
-    uv_loop_t          *loop;
-    job_runner_cfg_t    cfg;
-    uv_timer_t          timer;
-    int                 timer_ready;
-    http_client_t      *http;
-    int                 claiming;
-    int                 again;          /* a wake came during a claim */
-    int                 due;            /* a claim may find due jobs */
-    int                 in_flight;
-    int                 ai_in_flight;
-    int                 triage_in_flight;
-    job_t              *waiting_head;   /* jobs waiting for a provider slot */
-    job_t              *waiting_tail;
-    job_t              *held;           /* jobs in flight */
-    job_t              *done_head;      /* successes to record */
-    job_t              *done_tail;
-    int                 recording;      /* a batch of them is in the store */
-    uv_timer_t          renew;          /* extends their leases */
-    int                 renewing;
-    int                 stopping;
-    void              (*stopped)(void *);
-    void               *stopped_arg;
-    unsigned            seed;
-} jr;
+job_runner_state_t  jr;
 
 static void runner_tick(void);
 static void job_start(job_t *j);
-static void triage_store(job_t *j);
-static void ai_next(void);
 
 
 void
@@ -123,7 +65,6 @@ job_runner_cfg_default(job_runner_cfg_t *cfg)
 
 /* --- the store steps ------------------------------------------------------ */
 
-typedef void (*job_store_pt)(ts_store_t *s, job_t *j);
 
 typedef struct {
     job_t         *job;
@@ -160,7 +101,7 @@ store_step_done(void *arg, int status)
 
 
 /* Run work(s, j) off the loop, then next(j) on it. */
-static void
+void
 store_step(job_t *j, job_store_pt work, job_stage_pt next)
 {
     store_step_t  *st = malloc(sizeof(*st));
@@ -199,7 +140,7 @@ job_free(job_t *j)
 }
 
 
-static void
+void
 slot_free(job_t *j)
 {
     if (j->prev_held) {
@@ -340,7 +281,7 @@ record_done(void)
 }
 
 
-static void
+void
 finish_ok(job_t *j)
 {
     log_debug("job %s (%s) done", j->job.id, j->job.kind);
@@ -385,7 +326,7 @@ fail_work(ts_store_t *s, job_t *j)
 
 
 /* The attempt failed with j->err; permanent failures go dead at once. */
-static void
+void
 finish_fail(job_t *j)
 {
     int  dead = j->permanent || j->job.attempts >= j->job.max_attempts;
@@ -432,7 +373,7 @@ emit_event(const char *event, const char *room, json_t *data)
 
 
 /* Send a ticket_updated event for the ticket to every worker link. */
-static void
+void
 emit_ticket_updated(const char *ticket_id, json_t *data)
 {
     char  room[TS_ROOM_LEN];
@@ -447,7 +388,7 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
 
 /* The ticket's assignee changed: every worker re-checks the members of
  * its room against the visibility rule (a former assignee leaves). */
-static void
+void
 emit_ticket_access_changed(const char *ticket_id)
 {
     json_t  *data = ts_rights_ticket_access_changed(ticket_id);
@@ -459,522 +400,10 @@ emit_ticket_access_changed(const char *ticket_id)
 }
 
 
-static const char *
+const char *
 payload_str(job_t *j, const char *key)
 {
     return json_string_value(json_object_get(j->job.payload, key));
-}
-
-
-/* --- triage --------------------------------------------------------------- */
-
-static void
-triage_read_work(ts_store_t *s, job_t *j)
-{
-    j->rc = ts_store_ticket_text(s, payload_str(j, "ticketId"), &j->title,
-                                 &j->description, &j->triaged);
-}
-
-
-static void
-triage_offline(job_t *j, int fallback)
-{
-    ts_triage_clear(&j->result);
-    ts_triage_offline(j->title, j->description, &j->result);
-    j->provider = "offline";
-    j->fallback = fallback;
-    triage_store(j);
-}
-
-
-static void
-ai_release(void)
-{
-    jr.ai_in_flight--;
-    ai_next();
-}
-
-
-static void
-ai_done(const http_result_t *res, void *arg)
-{
-    job_t  *j = arg;
-    char    err[200];
-    int     ok, retryable;
-
-    ai_release();
-    if (jr.stopping) {
-        snprintf(j->err, sizeof(j->err), "stopping");
-        slot_free(j);            /* the lease expires; a later run retries */
-        return;
-    }
-
-    err[0] = '\0';
-    ok = 0;
-    retryable = 1;
-    if (res->error != NULL) {
-        snprintf(err, sizeof(err), "%s", res->error);
-    } else if (res->status < 200 || res->status > 299) {
-        char         why[160];
-        ts_triage_t  unused;
-
-        /* the provider's own error message, if its body has one */
-        why[0] = '\0';
-        memset(&unused, 0, sizeof(unused));
-        if (res->body_len > 0
-            && (strcmp(jr.cfg.provider, "gemini") == 0
-                ? ts_triage_parse_gemini(res->body, res->body_len, &unused,
-                                         why, sizeof(why))
-                : ts_triage_parse_openai(res->body, res->body_len, &unused,
-                                         why, sizeof(why))) == 0)
-        {
-            ts_triage_clear(&unused);
-            why[0] = '\0';
-        }
-        snprintf(err, sizeof(err), "HTTP %ld%s%s", res->status,
-                 why[0] ? ": " : "", why);
-        /* bad key, bad request: retrying will not help */
-        retryable = res->status == 429 || res->status >= 500;
-    } else if (strcmp(jr.cfg.provider, "gemini") == 0) {
-        ok = ts_triage_parse_gemini(res->body, res->body_len, &j->result,
-                                    err, sizeof(err)) == 0;
-    } else {
-        ok = ts_triage_parse_openai(res->body, res->body_len, &j->result,
-                                    err, sizeof(err)) == 0;
-    }
-
-    if (ok) {
-        j->provider = jr.cfg.provider;
-        j->fallback = 0;
-        triage_store(j);
-        return;
-    }
-
-    snprintf(j->ai_error, sizeof(j->ai_error), "%s: %s", jr.cfg.provider,
-             err);
-    ts_utf8_trim_tail(j->ai_error);     /* the ticket's triage.error */
-    if (retryable && j->job.attempts < j->job.max_attempts) {
-        snprintf(j->err, sizeof(j->err), "%s", j->ai_error);
-        finish_fail(j);
-        return;
-    }
-    /* the provider's retries are spent: the ticket is triaged anyway */
-    log_warn("job %s: %s; falling back to offline triage", j->job.id,
-             j->ai_error);
-    triage_offline(j, 1);
-}
-
-
-static void
-ai_call(job_t *j)
-{
-    json_t      *req;
-    char        *body, url[1024], auth[600];
-    const char  *headers[4];
-    int          rc;
-
-    if (strcmp(jr.cfg.provider, "gemini") == 0) {
-        req = ts_triage_gemini_request(j->title, j->description);
-        snprintf(url, sizeof(url), "%s/v1beta/models/%s:generateContent",
-                 jr.cfg.ai_url, jr.cfg.ai_model);
-        snprintf(auth, sizeof(auth), "x-goog-api-key: %s", jr.cfg.ai_key);
-    } else {
-        req = ts_triage_openai_request(jr.cfg.ai_model, j->title,
-                                       j->description);
-        snprintf(url, sizeof(url), "%s/v1/chat/completions", jr.cfg.ai_url);
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-                 jr.cfg.ai_key);
-    }
-    headers[0] = "Content-Type: application/json";
-    headers[1] = auth;
-    headers[2] = NULL;
-
-    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
-    if (body == NULL) {
-        snprintf(j->err, sizeof(j->err), "out of memory");
-        ai_release();
-        finish_fail(j);
-        return;
-    }
-    rc = http_client_request(jr.http, "POST", url, headers, body,
-                             strlen(body), jr.cfg.ai_timeout_ms, ai_done, j);
-    free(body);
-    if (rc != 0) {
-        ai_release();
-        snprintf(j->err, sizeof(j->err), "cannot start the provider call");
-        finish_fail(j);
-    }
-}
-
-
-/* Start queued provider calls while there are free provider slots. */
-static void
-ai_next(void)
-{
-    job_t  *j;
-
-    while (jr.waiting_head != NULL
-           && jr.ai_in_flight < jr.cfg.ai_concurrency)
-    {
-        j = jr.waiting_head;
-        jr.waiting_head = j->next_waiting;
-        if (jr.waiting_head == NULL) {
-            jr.waiting_tail = NULL;
-        }
-        j->next_waiting = NULL;
-        jr.ai_in_flight++;
-        ai_call(j);
-    }
-}
-
-
-static void
-triage_have_text(job_t *j)
-{
-    if (j->rc == TS_NOT_FOUND) {
-        snprintf(j->err, sizeof(j->err), "ticket not found");
-        j->permanent = 1;
-        finish_fail(j);
-        return;
-    }
-    if (j->rc != TS_OK) {
-        finish_fail(j);
-        return;
-    }
-    if (j->triaged) {
-        finish_ok(j);            /* an earlier attempt got this far */
-        return;
-    }
-    if (strcmp(jr.cfg.provider, "offline") == 0 || jr.cfg.ai_key == NULL) {
-        triage_offline(j, 0);
-        return;
-    }
-    if (jr.waiting_tail) {
-        jr.waiting_tail->next_waiting = j;
-    } else {
-        jr.waiting_head = j;
-    }
-    jr.waiting_tail = j;
-    ai_next();
-}
-
-
-static void
-triage_write_work(ts_store_t *s, job_t *j)
-{
-    const char    *id = payload_str(j, "ticketId");
-    json_t        *triage = ts_triage_json(&j->result);
-    json_t        *meta;
-    char           key[TS_JOB_KEY_LEN];
-    ts_job_new_t   assign;
-
-    meta = json_pack("{s:s, s:s?, s:b, s:s?, s:o}", "provider", j->provider,
-                     "model", strcmp(j->provider, "offline") == 0
-                              ? NULL : jr.cfg.ai_model,
-                     "fallback", j->fallback,
-                     "error", j->ai_error[0] ? j->ai_error : NULL,
-                     "at", ts_iso_json(ts_now_ms()));
-
-    ts_job_assign(&assign, key, id);
-
-    if (triage == NULL || meta == NULL || assign.payload == NULL) {
-        j->rc = TS_ERR;
-        snprintf(j->err, sizeof(j->err), "out of memory");
-    } else {
-        j->rc = ts_store_ticket_set_triage(s, id, triage, meta, j->provider,
-                                           j->fallback, ts_now_ms(), &assign,
-                                           1);
-    }
-    if (j->rc == TS_OK) {
-        /* the room holds the requester: no provenance (provider, its
-         * error) in the event, staff read it with the ticket */
-        j->event = json_pack("{s:s, s:O, s:O, s:O, s:O}",
-                             "ticketId", id,
-                             "summary", json_object_get(triage, "summary"),
-                             "priority", json_object_get(triage, "priority"),
-                             "helpfulNotes",
-                             json_object_get(triage, "helpfulNotes"),
-                             "relatedSkills",
-                             json_object_get(triage, "relatedSkills"));
-    }
-    json_decref(assign.payload);
-    json_decref(triage);
-    json_decref(meta);
-}
-
-
-static void
-triage_written(job_t *j)
-{
-    if (j->rc == TS_OK) {
-        emit_ticket_updated(payload_str(j, "ticketId"), j->event);
-        job_runner_wake();       /* the assignment job is due now */
-        finish_ok(j);
-    } else if (j->rc == TS_CONFLICT) {
-        finish_ok(j);            /* triaged by an earlier attempt */
-    } else if (j->rc == TS_NOT_FOUND) {
-        snprintf(j->err, sizeof(j->err), "ticket not found");
-        j->permanent = 1;
-        finish_fail(j);
-    } else {
-        finish_fail(j);
-    }
-}
-
-
-static void
-triage_store(job_t *j)
-{
-    store_step(j, triage_write_work, triage_written);
-}
-
-
-/* --- assignment and stats ------------------------------------------------- */
-
-static void
-assign_work(ts_store_t *s, job_t *j)
-{
-    j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
-                                   &jr.cfg.assign, ts_job_mail_assigned,
-                                   ts_now_ms(), &j->event);
-}
-
-
-static void
-assign_done(job_t *j)
-{
-    if (j->rc == TS_OK) {
-        emit_ticket_access_changed(payload_str(j, "ticketId"));
-        emit_ticket_updated(payload_str(j, "ticketId"), j->event);
-        job_runner_wake();       /* the "Ticket Assigned" mail is due */
-        finish_ok(j);
-    } else if (j->rc == TS_CONFLICT) {
-        finish_ok(j);            /* assigned already, by hand or before */
-    } else {
-        j->permanent = j->rc == TS_NOT_FOUND;
-        if (j->permanent) {
-            snprintf(j->err, sizeof(j->err), "ticket not found");
-        }
-        finish_fail(j);
-    }
-}
-
-
-static void
-stats_work(ts_store_t *s, job_t *j)
-{
-    j->rc = ts_store_ticket_stats(s, payload_str(j, "ticketId"),
-                                  payload_str(j, "moderatorId"),
-                                  json_number_value(json_object_get(
-                                      j->job.payload, "hours")),
-                                  &j->counted);
-}
-
-
-static void
-stats_done(job_t *j)
-{
-    if (j->rc == TS_OK) {
-        finish_ok(j);
-    } else {
-        finish_fail(j);
-    }
-}
-
-
-/* --- email ---------------------------------------------------------------- */
-
-typedef struct {
-    uv_work_t   req;
-    job_t      *job;
-    char       *path;
-    char       *message;
-    size_t      len;
-    int         error;
-} outbox_write_t;
-
-
-static void
-outbox_work(uv_work_t *req)
-{
-    outbox_write_t  *w = req->data;
-    char             tmp[1100];
-    int              fd;
-    ssize_t          n;
-
-    /* write then rename: a reader never sees half a message */
-    snprintf(tmp, sizeof(tmp), "%s.tmp", w->path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        w->error = errno;
-        return;
-    }
-    n = write(fd, w->message, w->len);
-    if (n != (ssize_t) w->len || fsync(fd) != 0) {
-        w->error = n < 0 ? errno : EIO;
-        close(fd);
-        unlink(tmp);
-        return;
-    }
-    close(fd);
-    if (rename(tmp, w->path) != 0) {
-        w->error = errno;
-        unlink(tmp);
-    }
-}
-
-
-static void
-outbox_after(uv_work_t *req, int status)
-{
-    outbox_write_t  *w = req->data;
-    job_t           *j = w->job;
-
-    if (status != 0 || w->error != 0) {
-        snprintf(j->err, sizeof(j->err), "outbox %s: %s", w->path,
-                 strerror(status != 0 ? ECANCELED : w->error));
-        finish_fail(j);
-    } else {
-        log_info("mail %s written to %s", j->job.id, w->path);
-        finish_ok(j);
-    }
-    free(w->path);
-    free(w->message);
-    free(w);
-}
-
-
-static void
-mail_sent(const http_result_t *res, void *arg)
-{
-    job_t  *j = arg;
-    int     smtp = strcmp(jr.cfg.mail_transport, "smtp") == 0;
-
-    if (jr.stopping) {
-        slot_free(j);
-        return;
-    }
-    if (res->error == NULL
-        && ((smtp && res->status == 250)
-            || (!smtp && res->status >= 200 && res->status <= 299)))
-    {
-        log_info("mail %s sent via %s", j->job.id, jr.cfg.mail_transport);
-        finish_ok(j);
-        return;
-    }
-    snprintf(j->err, sizeof(j->err), "%s: %s%s%ld",
-             jr.cfg.mail_transport, res->error ? res->error : "",
-             res->error ? " " : "status ", res->status);
-    /* refused for good (an SMTP 5xx reply, an HTTP 4xx but 429): dead at
-     * once; the SMTP client reports a refusal as an error with its code */
-    j->permanent = smtp ? res->status >= 500
-                        : (res->error == NULL && res->status >= 400
-                           && res->status < 500 && res->status != 429);
-    finish_fail(j);
-}
-
-
-static void
-email_start(job_t *j)
-{
-    ts_mail_t        m;
-    char             err[200], url[1024], auth[600];
-    const char      *headers[3], *rcpt[2];
-    char            *text, *body;
-    size_t           len;
-    json_t          *sg;
-    outbox_write_t  *w;
-    int              rc = -1;
-
-    if (ts_mail_render(j->job.payload, &m, err, sizeof(err)) != 0) {
-        snprintf(j->err, sizeof(j->err), "%s", err);
-        j->permanent = 1;
-        finish_fail(j);
-        return;
-    }
-
-    if (strcmp(jr.cfg.mail_transport, "sendgrid") == 0) {
-        sg = ts_mail_sendgrid(&m, jr.cfg.mail_from);
-        body = sg ? json_dumps(sg, JSON_COMPACT) : NULL;
-        json_decref(sg);
-        snprintf(url, sizeof(url), "%s/v3/mail/send", jr.cfg.sendgrid_url);
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-                 jr.cfg.sendgrid_key ? jr.cfg.sendgrid_key : "");
-        headers[0] = "Content-Type: application/json";
-        headers[1] = auth;
-        headers[2] = NULL;
-        if (body) {
-            rc = http_client_request(jr.http, "POST", url, headers, body,
-                                     strlen(body), jr.cfg.mail_timeout_ms,
-                                     mail_sent, j);
-        }
-        free(body);
-        ts_mail_clear(&m);
-        if (rc != 0) {
-            snprintf(j->err, sizeof(j->err), "cannot start the SendGrid call");
-            finish_fail(j);
-        }
-        return;
-    }
-
-    text = ts_mail_rfc5322(&m, jr.cfg.mail_from, j->job.id,
-                           (long long) (ts_now_ms() / 1000), &len);
-    if (text == NULL) {
-        ts_mail_clear(&m);
-        snprintf(j->err, sizeof(j->err), "out of memory");
-        finish_fail(j);
-        return;
-    }
-
-    if (strcmp(jr.cfg.mail_transport, "smtp") == 0) {
-        const char  *from = strchr(jr.cfg.mail_from, '<');
-        char         addr[256];
-
-        snprintf(addr, sizeof(addr), "%s", from ? from : jr.cfg.mail_from);
-        if (from) {
-            char *gt = strchr(addr, '>');
-            if (gt) {
-                gt[1] = '\0';
-            }
-        }
-        rcpt[0] = m.to;
-        rcpt[1] = NULL;
-        rc = http_client_smtp(jr.http, jr.cfg.smtp_url, jr.cfg.smtp_user,
-                              jr.cfg.smtp_password, addr, rcpt, text, len,
-                              jr.cfg.mail_timeout_ms, mail_sent, j);
-        free(text);
-        ts_mail_clear(&m);
-        if (rc != 0) {
-            snprintf(j->err, sizeof(j->err), "cannot start the SMTP send");
-            finish_fail(j);
-        }
-        return;
-    }
-
-    /* outbox: one .eml file per job, named by the job id (idempotent) */
-    ts_mail_clear(&m);
-    w = calloc(1, sizeof(*w));
-    if (w == NULL
-        || asprintf(&w->path, "%s/%s.eml", jr.cfg.outbox_dir, j->job.id) < 0)
-    {
-        free(w);
-        free(text);
-        snprintf(j->err, sizeof(j->err), "out of memory");
-        finish_fail(j);
-        return;
-    }
-    w->req.data = w;
-    w->job = j;
-    w->message = text;
-    w->len = len;
-    if (uv_queue_work(jr.loop, &w->req, outbox_work, outbox_after) != 0) {
-        free(w->path);
-        free(w->message);
-        free(w);
-        snprintf(j->err, sizeof(j->err), "cannot queue the outbox write");
-        finish_fail(j);
-    }
 }
 
 
