@@ -11,134 +11,32 @@
  * Events: join_ticket / leave_ticket (ts_ticket_visible(), the rule of
  * GET /api/tickets/:id, in the thread pool).
  *
- * Rights follow REST continuously (DESIGN.md section 7): no role or room
- * is trusted past the push that can invalidate it.  ticketd's internal
- * rights events (ts_session.h) are applied here and never reach a client:
- * session_revoked closes that token's sockets, user_changed and
- * ticket_access_changed re-authorise the sockets concerned in the thread
- * pool (rooms no longer visible are left with a room_left event), and a
- * link to ticketd that comes back re-authorises every socket, since
- * pushes may have been missed.  The token's exp closes its socket.  A
- * check in flight while such a push arrives is stale and is run again
- * (ws->gen, ngx_http_ticket_ws_access_epoch).  While a socket is being
- * re-authorised, the events for it are held, not sent: a push is applied
- * before the events that follow it on the link (a comment posted right
- * after a demotion, the ticket_updated that follows a reassignment), and
- * the held events go out once the check is done, those of the rooms the
- * socket left dropped.
- *
  * Abuse is bounded per socket: thread tasks in flight
  * (NGX_HTTP_TICKET_WS_MAX_TASKS), client events by a token bucket
  * (ticket_socketio_event_rate), and sockets per user across the node's
  * workers (ticket_socketio_user_sockets, a shared-memory count).
- *
- * Delivery: ticketd sends every event to every worker; this worker encodes
- * it once and queues it on its local sockets in the room (or on every
- * authenticated socket for user_status_changed).  Each socket has a
- * bounded send buffer: a reader that falls behind by more than
- * ticket_socketio_send_buffer is closed, so memory stays flat.
  *
  * Memory: the per-connection state lives in r->pool, allocated once;
  * buffers are malloc'ed and bounded; nothing grows per message.
  * Graceful shutdown: the connection is marked idle, so nginx's
  * ngx_close_idle_connections() reaches our read handler, which sends
  * close 1001.
+ *
+ * This file owns the upgrade, the packets, the timers and I/O, sending
+ * and closing.  The rooms and the delivery of ticketd's events are in
+ * ngx_http_ticket_ws_rooms.c, the store checks and the rights pushes in
+ * ngx_http_ticket_ws_rights.c; what the three share is in
+ * ngx_http_ticket_ws.h.
  */
 
-#include "ngx_http_ticket_module.h"
+#include "ngx_http_ticket_ws.h"
 #include "ngx_http_ticket_reply.h"
 
-#include "ts_event.h"
-#include "ts_session.h"
-#include "ts_sio.h"
-#include "ts_ws.h"
-
-#define NGX_HTTP_TICKET_WS_ROOMS   64      /* rooms one socket may join */
-#define NGX_HTTP_TICKET_WS_MAX_TASKS  4    /* client tasks in flight */
-#define NGX_HTTP_TICKET_WS_MAX_REDO   8    /* stale checks run again */
 #define NGX_HTTP_TICKET_WS_EARLY      8    /* events kept before CONNECT's
                                               answer */
 
-typedef struct ngx_http_ticket_ws_s  ngx_http_ticket_ws_t;
-
-struct ngx_http_ticket_ws_s {
-    ngx_http_request_t          *request;
-    ngx_http_ticket_loc_conf_t  *conf;
-    ngx_http_ticket_main_conf_t *mconf;
-    ts_ws_parser_t              *parser;
-    ngx_queue_t                  queue;        /* this worker's sockets */
-
-    u_char                      *out;          /* pending bytes, malloc'ed */
-    size_t                       out_len;
-    size_t                       out_cap;
-
-    ngx_event_t                  ping;
-    ngx_uint_t                   awaiting_pong;
-
-    ngx_event_t                  deadline;     /* CONNECT due, then exp */
-    ngx_event_t                  closer;       /* finalizes after a close */
-
-    char                         sid[TS_SIO_SID_LEN + 1];
-    ts_claims_t                  claims;
-    ngx_uint_t                   connecting;   /* CONNECT being checked */
-    ngx_uint_t                   authed;
-    ngx_uint_t                   counted;      /* in the per-user count */
-    ngx_uint_t                   closed;
-    ngx_uint_t                   tasks;        /* thread tasks in flight */
-    ngx_uint_t                   client_tasks; /* ... of them CONNECT/join */
-
-    ngx_uint_t                   gen;          /* rights pushes seen */
-    ngx_uint_t                   reauth;       /* re-authorisation running */
-    ngx_uint_t                   reauth_again; /* ... and another is due */
-
-    u_char                      *early;        /* events before CONNECT's
-                                                  answer, replayed after */
-    size_t                       early_len;
-    ngx_uint_t                   nearly;
-
-    u_char                      *held;         /* events held meanwhile */
-    size_t                       held_len;
-    size_t                       held_cap;
-
-    ngx_msec_t                   bucket_at;    /* event rate token bucket */
-    ngx_uint_t                   bucket;       /* tokens x 1000 */
-
-    ngx_uint_t                   nrooms;
-    ngx_queue_t                  rooms;        /* its memberships */
-
-    ngx_queue_t                  unsent;       /* in ngx_http_ticket_ws_unsent */
-    ngx_uint_t                   queued;       /* ... when set */
-};
-
-static ngx_queue_t  ngx_http_ticket_ws_sockets;
-static ngx_uint_t   ngx_http_ticket_ws_ready;
-/* ticket_access_changed pushes seen: a join check older than one is
- * stale */
-static ngx_uint_t   ngx_http_ticket_ws_access_epoch;
-
-/*
- * The rooms of this worker, by ticket id (a red-black tree of the ids'
- * CRC32s), each with its members in the order they joined: an event for a
- * room costs its members, not every socket of the worker, and a socket
- * pays only for the rooms it is in.  A room lives while it has members.
- */
-typedef struct {
-    ngx_str_node_t   sn;           /* sn.str: id */
-    ngx_queue_t      members;      /* ngx_http_ticket_ws_member_t.in_room */
-    ts_oid_t         id;
-} ngx_http_ticket_ws_room_t;
-
-typedef struct {
-    ngx_queue_t                  in_room;
-    ngx_queue_t                  in_socket;    /* ngx_http_ticket_ws_t.rooms */
-    ngx_http_ticket_ws_room_t   *room;
-    ngx_http_ticket_ws_t        *ws;
-} ngx_http_ticket_ws_member_t;
-
-static ngx_rbtree_t                ngx_http_ticket_ws_rooms;
-static ngx_rbtree_node_t           ngx_http_ticket_ws_rooms_sentinel;
-/* the room an event is being delivered to: not freed under the loop */
-static ngx_http_ticket_ws_room_t  *ngx_http_ticket_ws_delivering;
+ngx_queue_t  ngx_http_ticket_ws_sockets;
+ngx_uint_t   ngx_http_ticket_ws_ready;
 
 /*
  * Delivered events are queued on the sockets and written once per event
@@ -164,13 +62,6 @@ static ngx_event_t  ngx_http_ticket_ws_flush_ev;
 static ngx_int_t ngx_http_ticket_ws_handler(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_read(ngx_http_request_t *r);
 static void ngx_http_ticket_ws_write(ngx_http_request_t *r);
-static void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws,
-    uint16_t code);
-static void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
-static void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
-static void ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws);
-static void ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws);
-static void ngx_http_ticket_ws_expiry(ngx_http_ticket_ws_t *ws);
 static void ngx_http_ticket_ws_packet(ngx_http_ticket_ws_t *ws,
     const char *text, size_t len);
 
@@ -219,7 +110,6 @@ ngx_http_ticket_socketio_event_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     tlcf->ws_event_burst = (ngx_uint_t) burst;
     return NGX_CONF_OK;
 }
-
 
 /* --- sending ---------------------------------------------------------------- */
 
@@ -315,7 +205,7 @@ ngx_http_ticket_ws_send(ngx_http_ticket_ws_t *ws, ts_ws_opcode_e op,
 
 
 /* Queue one frame, written with the others at the end of this iteration. */
-static void
+void
 ngx_http_ticket_ws_send_later(ngx_http_ticket_ws_t *ws, const char *s,
     size_t len)
 {
@@ -355,7 +245,7 @@ ngx_http_ticket_ws_flush_unsent(ngx_event_t *ev)
 }
 
 
-static void
+void
 ngx_http_ticket_ws_send_text(ngx_http_ticket_ws_t *ws, const char *s,
     size_t len)
 {
@@ -365,7 +255,7 @@ ngx_http_ticket_ws_send_text(ngx_http_ticket_ws_t *ws, const char *s,
 
 /* Send a malloc'ed, NUL-terminated packet from a ts_sio encoder (JSON
  * text holds no NUL) and free it. */
-static void
+void
 ngx_http_ticket_ws_send_owned(ngx_http_ticket_ws_t *ws, char *packet)
 {
     if (packet != NULL) {
@@ -376,7 +266,7 @@ ngx_http_ticket_ws_send_owned(ngx_http_ticket_ws_t *ws, char *packet)
 
 
 /* Tell ticketd a session of this socket's user began (+1) or ended (-1). */
-static void
+void
 ngx_http_ticket_ws_presence(ngx_http_ticket_ws_t *ws, int delta)
 {
     u_char  msg[128];
@@ -478,7 +368,7 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
  * write handler runs only when someone runs the connection's posted
  * requests, which the closer does.
  */
-static void
+void
 ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
 {
     if (ws->closed) {
@@ -498,7 +388,7 @@ ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code)
  * also a timer that is not cancelable, so a worker shutting down waits
  * for the task instead of exiting with the connection open.
  */
-static void
+void
 ngx_http_ticket_ws_finalize(ngx_http_ticket_ws_t *ws)
 {
     if (ws->closer.posted) {
@@ -526,7 +416,7 @@ ngx_http_ticket_ws_closer(ngx_event_t *ev)
 /* A reader too far behind: its connection is reset, so the kernel drops
  * what it still buffers for it at once instead of holding the socket
  * (and its send buffer) while the peer keeps its window shut. */
-static void
+void
 ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws)
 {
     ngx_connection_t  *c = ws->request->connection;
@@ -563,755 +453,6 @@ ngx_http_ticket_ws_shutdown(void)
         ngx_http_run_posted_requests(c);
     }
 }
-
-
-/* --- rooms ------------------------------------------------------------------ */
-
-static ngx_http_ticket_ws_room_t *
-ngx_http_ticket_ws_room(const char *ticket, uint32_t *hash)
-{
-    ngx_str_t  key;
-
-    key.data = (u_char *) ticket;
-    key.len = TS_OID_LEN;
-    *hash = ngx_crc32_short(key.data, key.len);
-    return (ngx_http_ticket_ws_room_t *)
-           ngx_str_rbtree_lookup(&ngx_http_ticket_ws_rooms, &key, *hash);
-}
-
-
-static ngx_http_ticket_ws_member_t *
-ngx_http_ticket_ws_membership(ngx_http_ticket_ws_t *ws, const char *ticket)
-{
-    ngx_queue_t                  *q;
-    ngx_http_ticket_ws_member_t  *m;
-
-    for (q = ngx_queue_head(&ws->rooms);
-         q != ngx_queue_sentinel(&ws->rooms);
-         q = ngx_queue_next(q))
-    {
-        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_socket);
-        if (ngx_strcmp(m->room->id, ticket) == 0) {
-            return m;
-        }
-    }
-    return NULL;
-}
-
-
-/* NGX_OK (a member now or already), NGX_DECLINED at the limit of rooms,
- * NGX_ERROR without memory. */
-static ngx_int_t
-ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
-{
-    ngx_http_ticket_ws_room_t    *room;
-    ngx_http_ticket_ws_member_t  *m;
-    uint32_t                      hash;
-
-    if (ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
-        return NGX_OK;
-    }
-    if (ws->nrooms >= NGX_HTTP_TICKET_WS_ROOMS) {
-        return NGX_DECLINED;
-    }
-    m = ngx_alloc(sizeof(*m), ws->request->connection->log);
-    if (m == NULL) {
-        return NGX_ERROR;
-    }
-    room = ngx_http_ticket_ws_room(ticket, &hash);
-    if (room == NULL) {
-        room = ngx_calloc(sizeof(*room), ws->request->connection->log);
-        if (room == NULL) {
-            ngx_free(m);
-            return NGX_ERROR;
-        }
-        ngx_memcpy(room->id, ticket, sizeof(ts_oid_t));
-        room->sn.str.data = (u_char *) room->id;
-        room->sn.str.len = TS_OID_LEN;
-        room->sn.node.key = hash;
-        ngx_queue_init(&room->members);
-        ngx_rbtree_insert(&ngx_http_ticket_ws_rooms, &room->sn.node);
-    }
-    m->room = room;
-    m->ws = ws;
-    ngx_queue_insert_tail(&room->members, &m->in_room);
-    ngx_queue_insert_tail(&ws->rooms, &m->in_socket);
-    ws->nrooms++;
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m)
-{
-    ngx_http_ticket_ws_room_t  *room = m->room;
-
-    ngx_queue_remove(&m->in_room);
-    ngx_queue_remove(&m->in_socket);
-    m->ws->nrooms--;
-    ngx_free(m);
-    if (ngx_queue_empty(&room->members)
-        && room != ngx_http_ticket_ws_delivering)
-    {
-        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
-        ngx_free(room);
-    }
-}
-
-
-static void
-ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws)
-{
-    while (!ngx_queue_empty(&ws->rooms)) {
-        ngx_http_ticket_ws_leave(ngx_queue_data(ngx_queue_head(&ws->rooms),
-                                                ngx_http_ticket_ws_member_t,
-                                                in_socket));
-    }
-}
-
-
-/* --- thread tasks: the store checks ----------------------------------------- */
-
-/*
- * Every task loads the session first (ts_session_load: revocation, the
- * user, the role from the store) -- the role is never remembered between
- * checks -- and then:
- *   CONNECT  nothing more;
- *   JOIN     the ticket's visibility (ts_ticket_visible);
- *   REAUTH   the visibility of every room the socket was in when posted.
- */
-typedef enum {
-    NGX_HTTP_TICKET_WS_CONNECT,
-    NGX_HTTP_TICKET_WS_JOIN,
-    NGX_HTTP_TICKET_WS_REAUTH
-} ngx_http_ticket_ws_job_e;
-
-typedef struct {
-    ngx_http_ticket_ws_t      *ws;
-    ngx_http_ticket_ws_job_e   job;
-    ts_claims_t                claims;
-    ts_oid_t                   ticket;
-    int64_t                    ack_id;
-    ngx_uint_t                 gen;          /* ws->gen when posted */
-    ngx_uint_t                 access;       /* the access epoch then */
-    ngx_uint_t                 redo;         /* times run again */
-    ngx_uint_t                 nrooms;       /* REAUTH: rooms to check */
-    ts_oid_t                   rooms[NGX_HTTP_TICKET_WS_ROOMS];
-    /* results */
-    ts_session_e               session;
-    int                        ok;           /* JOIN: visible */
-    u_char                     visible[NGX_HTTP_TICKET_WS_ROOMS];
-} ngx_http_ticket_ws_task_t;
-
-static ngx_int_t ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws,
-    ngx_http_ticket_ws_job_e job, const char *ticket, int64_t ack_id);
-
-
-/* ok: 1 visible, 0 not (or no such ticket); -1 when the store failed. */
-static int
-ngx_http_ticket_ws_visible(ts_store_t *s, const ts_user_t *u,
-    const char *ticket)
-{
-    ts_ticket_keys_t  k;
-
-    switch (ts_store_ticket_get(s, ticket, 0, NULL, &k)) {
-    case TS_OK:
-        return ts_ticket_visible(u, &k);
-    case TS_NOT_FOUND:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
-
-static void
-ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
-{
-    ngx_http_ticket_ws_task_t  *t = data;
-    ts_store_t                 *s;
-    ts_user_t                   u;
-    ngx_uint_t                  i;
-    int                         v;
-    char                        err[200];
-
-    t->ok = 0;
-    s = ngx_http_ticket_thread_store(t->ws->mconf, err, sizeof(err));
-    if (s == NULL) {
-        t->session = TS_SESSION_ERROR;
-        ngx_log_error(NGX_LOG_ERR, log, 0, "socket.io: store: %s", err);
-        return;
-    }
-
-    /* one snapshot for the session and its tickets */
-    ts_store_read_begin(s);
-    t->session = ts_session_load(s, &t->claims, &u);
-
-    if (t->session == TS_SESSION_OK) {
-        if (t->job == NGX_HTTP_TICKET_WS_JOIN) {
-            v = ngx_http_ticket_ws_visible(s, &u, t->ticket);
-            if (v < 0) {
-                t->session = TS_SESSION_ERROR;
-            }
-            t->ok = v > 0;
-
-        } else if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
-            for (i = 0; i < t->nrooms; i++) {
-                v = ngx_http_ticket_ws_visible(s, &u, t->rooms[i]);
-                if (v < 0) {
-                    t->session = TS_SESSION_ERROR;
-                    break;
-                }
-                t->visible[i] = (u_char) v;
-            }
-        }
-        ts_user_clear(&u);
-    }
-    ts_store_read_end(s);
-
-    if (t->session == TS_SESSION_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "socket.io: store: %s",
-                      ts_store_errmsg(s));
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "socket.io thread: job %d, session %d, ok %d",
-                   (int) t->job, (int) t->session, t->ok);
-}
-
-
-static void
-ngx_http_ticket_ws_task_run(void *data, ngx_log_t *log)
-{
-    ngx_http_ticket_thread_run(ngx_http_ticket_ws_task_call, data, log);
-}
-
-
-static void
-ngx_http_ticket_ws_ack(ngx_http_ticket_ws_t *ws, int64_t ack_id, json_t *v)
-{
-    json_t  *args;
-
-    if (ack_id < 0) {
-        json_decref(v);
-        return;
-    }
-    args = json_pack("[o]", v);
-    ngx_http_ticket_ws_send_owned(ws, ts_sio_ack(NULL, ack_id, args, NULL));
-    json_decref(args);
-}
-
-
-static void
-ngx_http_ticket_ws_ack_error(ngx_http_ticket_ws_t *ws, int64_t ack_id,
-    const char *error)
-{
-    ngx_http_ticket_ws_ack(ws, ack_id, json_pack("{s:b, s:s}", "ok", 0,
-                                                 "error", error));
-}
-
-
-/* The session is over (revoked, expired, user gone): a Socket.IO
- * DISCONNECT, so the client does not reconnect by itself, then close. */
-static void
-ngx_http_ticket_ws_disconnect(ngx_http_ticket_ws_t *ws, const char *why)
-{
-    ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
-                  "socket.io: %s, disconnecting user %s", why,
-                  ws->claims.user_id);
-    ngx_http_ticket_ws_send_text(ws, "41", 2);
-    ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_NORMAL);
-}
-
-
-/* The session opened: counted, announced, and closed at the token's exp. */
-static void
-ngx_http_ticket_ws_authed(ngx_http_ticket_ws_t *ws)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_ticket_ws_users_acquire(ws->mconf, ws->claims.user_id);
-    if (rc != NGX_OK) {
-        if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
-                          "socket.io: user %s has %ui sockets already, "
-                          "refused", ws->claims.user_id,
-                          ws->mconf->ws_user_sockets);
-        }
-        ngx_http_ticket_ws_send_owned(ws,
-            ts_sio_connect_error(NULL, rc == NGX_DECLINED
-                                       ? "Too many connections"
-                                       : "Internal server error", NULL));
-        return;
-    }
-    ws->counted = ws->mconf->ws_users != NULL;
-
-    if (ws->deadline.timer_set) {
-        ngx_del_timer(&ws->deadline);           /* the CONNECT timeout */
-    }
-    ws->authed = 1;
-    ngx_http_ticket_ws_presence(ws, 1);
-    ngx_http_ticket_ws_send_owned(ws, ts_sio_connect_ok(NULL, ws->sid, NULL));
-    if (ws->closed) {
-        return;
-    }
-    ngx_http_ticket_ws_expiry(ws);
-}
-
-
-/* Disconnect at the token's exp: the timer runs at most a day at a time,
- * so any exp a token may carry is a sane timer. */
-static void
-ngx_http_ticket_ws_expiry(ngx_http_ticket_ws_t *ws)
-{
-    int64_t  left;
-
-    left = ws->claims.exp - (int64_t) ngx_time();
-    if (left <= 0) {
-        ngx_http_ticket_ws_disconnect(ws, "token expired");
-        return;
-    }
-    ngx_add_timer(&ws->deadline, (ngx_msec_t) ngx_min(left, 86400) * 1000);
-}
-
-
-/* Apply a re-authorisation: rooms the user may no longer see are left,
- * and the client told with room_left {ticketId}. */
-static void
-ngx_http_ticket_ws_reauthed(ngx_http_ticket_ws_t *ws,
-    ngx_http_ticket_ws_task_t *t)
-{
-    ngx_uint_t                    i;
-    ngx_http_ticket_ws_member_t  *m;
-    json_t                       *args;
-
-    switch (t->session) {
-    case TS_SESSION_OK:
-        break;
-    case TS_SESSION_INVALID:
-        ngx_http_ticket_ws_disconnect(ws, "session ended");
-        return;
-    default:
-        /* rights unknown: the client reconnects and is checked afresh */
-        ngx_log_error(NGX_LOG_ERR, ws->request->connection->log, 0,
-                      "socket.io: cannot re-authorise user %s, closing",
-                      ws->claims.user_id);
-        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-        return;
-    }
-
-    for (i = 0; i < t->nrooms && !ws->closed; i++) {
-        if (t->visible[i]
-            || (m = ngx_http_ticket_ws_membership(ws, t->rooms[i])) == NULL)
-        {
-            continue;
-        }
-        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
-                      "socket.io: user %s may no longer see ticket %s, "
-                      "leaving its room", ws->claims.user_id, t->rooms[i]);
-        ngx_http_ticket_ws_leave(m);
-        args = json_pack("[{s:s}]", "ticketId", t->rooms[i]);
-        if (args != NULL) {
-            ngx_http_ticket_ws_send_owned(ws,
-                ts_sio_event(NULL, "room_left", args, NULL));
-            json_decref(args);
-        }
-    }
-}
-
-
-/* A check that started before a rights push it may not have seen is run
- * again; NGX_OK when it was. */
-static ngx_int_t
-ngx_http_ticket_ws_redo(ngx_http_ticket_ws_t *ws, ngx_thread_task_t *task,
-    ngx_http_ticket_ws_task_t *t)
-{
-    if (t->gen == ws->gen
-        && (t->job != NGX_HTTP_TICKET_WS_JOIN
-            || t->access == ngx_http_ticket_ws_access_epoch))
-    {
-        return NGX_DECLINED;
-    }
-    if (t->redo++ >= NGX_HTTP_TICKET_WS_MAX_REDO) {
-        return NGX_DECLINED;                    /* answered as an error */
-    }
-    t->gen = ws->gen;
-    t->access = ngx_http_ticket_ws_access_epoch;
-    if (ngx_thread_task_post(ws->conf->pool, task) != NGX_OK) {
-        t->redo = NGX_HTTP_TICKET_WS_MAX_REDO + 1;
-        return NGX_DECLINED;
-    }
-    ws->tasks++;
-    ws->request->main->blocked++;
-    if (t->job != NGX_HTTP_TICKET_WS_REAUTH) {
-        ws->client_tasks++;
-    }
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_ticket_ws_task_done(ngx_event_t *ev)
-{
-    ngx_thread_task_t          *task = ev->data;
-    ngx_http_ticket_ws_task_t  *t = task->ctx;
-    ngx_http_ticket_ws_t       *ws = t->ws;
-    ngx_http_request_t         *r = ws->request;
-    ngx_connection_t           *c = r->connection;
-    ngx_uint_t                  stale;
-    ngx_int_t                   rc;
-
-    r->main->blocked--;
-    ws->tasks--;
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "socket.io: task #%ui done, job %d%s", task->id,
-                   (int) t->job, ws->closed ? ", socket closed" : "");
-    if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
-        ws->reauth = 0;
-    } else {
-        ws->client_tasks--;
-    }
-
-    if (ws->closed) {
-        if (ws->tasks == 0) {
-            ngx_http_ticket_ws_finalize(ws);
-        }
-        ngx_free(task);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    if (t->job != NGX_HTTP_TICKET_WS_REAUTH
-        && ngx_http_ticket_ws_redo(ws, task, t) == NGX_OK)
-    {
-        return;
-    }
-    stale = t->redo > NGX_HTTP_TICKET_WS_MAX_REDO;
-
-    switch (t->job) {
-
-    case NGX_HTTP_TICKET_WS_CONNECT:
-        ws->connecting = 0;
-        if (t->session == TS_SESSION_OK && !stale) {
-            ngx_http_ticket_ws_authed(ws);
-        } else {
-            ngx_http_ticket_ws_send_owned(ws,
-                ts_sio_connect_error(NULL,
-                                     t->session == TS_SESSION_INVALID
-                                     ? "Invalid token"
-                                     : "Internal server error", NULL));
-        }
-        ngx_http_ticket_ws_replay_early(ws);
-        break;
-
-    case NGX_HTTP_TICKET_WS_JOIN:
-        if (!ws->authed) {
-            ngx_http_ticket_ws_ack_error(ws, t->ack_id, "Ticket not found");
-        } else if (t->session == TS_SESSION_INVALID) {
-            ngx_http_ticket_ws_disconnect(ws, "session ended");
-        } else if (t->session != TS_SESSION_OK || stale) {
-            ngx_http_ticket_ws_ack_error(ws, t->ack_id,
-                                         "Internal server error");
-        } else if (!t->ok) {
-            ngx_http_ticket_ws_ack_error(ws, t->ack_id, "Ticket not found");
-        } else {
-            rc = ngx_http_ticket_ws_join(ws, t->ticket);
-            if (rc == NGX_OK) {
-                ngx_http_ticket_ws_ack(ws, t->ack_id,
-                                       json_pack("{s:b, s:s}", "ok", 1,
-                                                 "room", "joined"));
-            } else {
-                ngx_http_ticket_ws_ack_error(ws, t->ack_id,
-                                             rc == NGX_DECLINED
-                                             ? "Too many rooms"
-                                             : "Internal server error");
-            }
-        }
-        break;
-
-    default: /* NGX_HTTP_TICKET_WS_REAUTH */
-        if (!ws->authed) {
-            ws->reauth_again = 0;               /* the client left */
-        } else if (ws->reauth_again) {
-            /* a newer push came meanwhile: only a check after it counts */
-            ws->reauth_again = 0;
-            if (ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_REAUTH, NULL,
-                                        -1)
-                != NGX_OK)
-            {
-                ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-            }
-        } else {
-            ngx_http_ticket_ws_reauthed(ws, t);
-        }
-        if (!ws->reauth) {
-            ngx_http_ticket_ws_release_held(ws);
-        }
-        break;
-    }
-
-    ngx_free(task);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/*
- * Post a check; NGX_OK, NGX_BUSY at the socket's limit of client tasks
- * (nothing is queued), NGX_ERROR when it could not be posted (logged).
- */
-static ngx_int_t
-ngx_http_ticket_ws_post(ngx_http_ticket_ws_t *ws, ngx_http_ticket_ws_job_e job,
-    const char *ticket, int64_t ack_id)
-{
-    ngx_thread_task_t            *task;
-    ngx_http_ticket_ws_task_t    *t;
-    ngx_queue_t                  *q;
-    ngx_http_ticket_ws_member_t  *m;
-
-    if (job != NGX_HTTP_TICKET_WS_REAUTH
-        && ws->client_tasks >= NGX_HTTP_TICKET_WS_MAX_TASKS)
-    {
-        return NGX_BUSY;
-    }
-
-    /* malloc'ed, not from r->pool: a long connection must not grow it */
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_ticket_ws_task_t),
-                      ws->request->connection->log);
-    if (task == NULL) {
-        return NGX_ERROR;
-    }
-    t = (ngx_http_ticket_ws_task_t *) (task + 1);
-    task->ctx = t;
-    task->handler = ngx_http_ticket_ws_task_run;
-    task->event.handler = ngx_http_ticket_ws_task_done;
-    task->event.data = task;
-    t->ws = ws;
-    t->job = job;
-    t->claims = ws->claims;
-    t->ack_id = ack_id;
-    t->gen = ws->gen;
-    t->access = ngx_http_ticket_ws_access_epoch;
-    if (ticket) {
-        ngx_memcpy(t->ticket, ticket, sizeof(ts_oid_t));
-    }
-    if (job == NGX_HTTP_TICKET_WS_REAUTH) {
-        for (q = ngx_queue_head(&ws->rooms);
-             q != ngx_queue_sentinel(&ws->rooms)
-             && t->nrooms < NGX_HTTP_TICKET_WS_ROOMS;
-             q = ngx_queue_next(q))
-        {
-            m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_socket);
-            ngx_memcpy(t->rooms[t->nrooms++], m->room->id, sizeof(ts_oid_t));
-        }
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->request->connection->log, 0,
-                   "socket.io: posting task #%ui, job %d, %ui rooms",
-                   task->id, (int) job, t->nrooms);
-
-    if (ngx_thread_task_post(ws->conf->pool, task) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, ws->request->connection->log, 0,
-                      "socket.io: cannot post a check to thread pool "
-                      "\"%V\"", &ws->conf->pool_name);
-        ngx_free(task);
-        return NGX_ERROR;
-    }
-    ws->tasks++;
-    ws->request->main->blocked++;
-    if (job == NGX_HTTP_TICKET_WS_REAUTH) {
-        ws->reauth = 1;
-    } else {
-        ws->client_tasks++;
-    }
-    return NGX_OK;
-}
-
-
-/* --- rights pushes ----------------------------------------------------------- */
-
-/*
- * Something this socket's rights depend on changed: a check in flight is
- * stale (gen), and an authenticated socket is re-authorised -- one check
- * at a time; a push during one asks for another after it.
- */
-static void
-ngx_http_ticket_ws_recheck(ngx_http_ticket_ws_t *ws)
-{
-    ws->gen++;
-    if (!ws->authed) {
-        return;                 /* a CONNECT in flight runs again */
-    }
-    if (ws->reauth) {
-        ws->reauth_again = 1;
-        return;
-    }
-    if (ngx_http_ticket_ws_post(ws, NGX_HTTP_TICKET_WS_REAUTH, NULL, -1)
-        != NGX_OK)
-    {
-        /* rights unknown: closed, the client reconnects and is checked */
-        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-    }
-}
-
-
-/* Each socket of this worker with a session (or a CONNECT in flight) of
- * the user; sig, when not NULL, narrows to one token. */
-static void
-ngx_http_ticket_ws_each_session(const char *user_id, const char *sig,
-    void (*apply)(ngx_http_ticket_ws_t *ws))
-{
-    ngx_queue_t           *q, *next;
-    ngx_http_ticket_ws_t  *ws;
-
-    /* apply may close the current socket, never the next */
-    for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
-         q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
-        if ((ws->authed || ws->connecting)
-            && (user_id == NULL || ngx_strcmp(ws->claims.user_id, user_id)
-                                   == 0)
-            && (sig == NULL || ngx_strcmp(ws->claims.sig, sig) == 0))
-        {
-            apply(ws);
-        }
-    }
-}
-
-
-static void
-ngx_http_ticket_ws_revoked(ngx_http_ticket_ws_t *ws)
-{
-    if (ws->authed) {
-        ngx_http_ticket_ws_disconnect(ws, "token revoked");
-    } else {
-        ws->gen++;              /* the CONNECT in flight runs again */
-    }
-}
-
-
-/*
- * apply(member socket, arg) for each member of the ticket's room, if this
- * worker has one.  apply may close the current member (it leaves), never
- * the next; the room stays until the loop ends, then goes if empty.
- */
-static void
-ngx_http_ticket_ws_room_each(const char *ticket,
-    void (*apply)(ngx_http_ticket_ws_t *ws, void *arg), void *arg)
-{
-    ngx_queue_t                  *q, *next;
-    uint32_t                      hash;
-    ngx_http_ticket_ws_room_t    *room;
-    ngx_http_ticket_ws_member_t  *m;
-
-    room = ngx_http_ticket_ws_room(ticket, &hash);
-    if (room == NULL) {
-        return;
-    }
-    ngx_http_ticket_ws_delivering = room;
-    for (q = ngx_queue_head(&room->members);
-         q != ngx_queue_sentinel(&room->members);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
-        apply(m->ws, arg);
-    }
-    ngx_http_ticket_ws_delivering = NULL;
-    if (ngx_queue_empty(&room->members)) {
-        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
-        ngx_free(room);
-    }
-}
-
-
-static void
-ngx_http_ticket_ws_recheck_member(ngx_http_ticket_ws_t *ws, void *arg)
-{
-    ngx_http_ticket_ws_recheck(ws);
-}
-
-
-static void
-ngx_http_ticket_ws_access_changed(const char *ticket)
-{
-    ngx_http_ticket_ws_access_epoch++;          /* joins in flight redo */
-    ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_recheck_member,
-                                 NULL);
-}
-
-
-/* An internal rights event from ticketd: applied, never forwarded. */
-static void
-ngx_http_ticket_ws_rights(const char *event, json_t *data)
-{
-    ts_rights_t  rt;
-
-    if (ts_rights_parse(event, data, &rt) != 0) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "socket.io: malformed \"%s\" event from ticketd, "
-                      "ignored", event);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "socket.io: rights event %s %s", event,
-                   rt.kind == TS_RIGHTS_TICKET_ACCESS ? rt.ticket_id
-                                                      : rt.user_id);
-
-    switch (rt.kind) {
-    case TS_RIGHTS_SESSION_REVOKED:
-        ngx_http_ticket_ws_each_session(rt.user_id, rt.sig,
-                                        ngx_http_ticket_ws_revoked);
-        break;
-    case TS_RIGHTS_USER_CHANGED:
-        ngx_http_ticket_ws_each_session(rt.user_id, NULL,
-                                        ngx_http_ticket_ws_recheck);
-        break;
-    case TS_RIGHTS_RESYNC:
-        ngx_http_ticket_ws_resync();
-        break;
-    default: /* TS_RIGHTS_TICKET_ACCESS */
-        ngx_http_ticket_ws_access_changed(rt.ticket_id);
-        break;
-    }
-}
-
-
-void
-ngx_http_ticket_ws_resync(void)
-{
-    if (!ngx_http_ticket_ws_ready) {
-        return;
-    }
-    /* pushes may have been missed while the link was down: every session
-     * falls back to the store */
-    ngx_http_ticket_ws_access_epoch++;
-    ngx_http_ticket_ws_each_session(NULL, NULL, ngx_http_ticket_ws_recheck);
-}
-
-
-/* The token's exp (or, before CONNECT, the connect timeout) is reached. */
-static void
-ngx_http_ticket_ws_deadline(ngx_event_t *ev)
-{
-    ngx_http_ticket_ws_t  *ws = ev->data;
-    ngx_connection_t      *c = ws->request->connection;
-
-    if (ws->authed) {
-        ngx_http_ticket_ws_expiry(ws);
-    } else {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "socket.io: no CONNECT within %M ms, closing",
-                      ws->conf->ws_connect_timeout);
-        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
-    }
-    ngx_http_run_posted_requests(c);
-}
-
 
 /* --- Engine.IO / Socket.IO packets ------------------------------------------ */
 
@@ -1456,7 +597,7 @@ ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
 
 /* CONNECT is answered: the events kept meanwhile are handled now (and,
  * without a session, ignored as any event before CONNECT is). */
-static void
+void
 ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws)
 {
     u_char  *early = ws->early;
@@ -1635,194 +776,6 @@ ngx_http_ticket_ws_write(ngx_http_request_t *r)
         ngx_http_ticket_ws_flush(ws);
     }
 }
-
-
-/* --- delivery of ticketd's events ------------------------------------------ */
-
-/*
- * Held events, one record each: the ticket id of the room it was sent to
- * (all zero bytes for an event to every socket), the packet's length,
- * the packet.  Bounded like the send buffer: a socket whose check takes
- * longer than its buffer's worth of events is a slow reader.
- */
-typedef struct {
-    ts_oid_t   ticket;
-    size_t     len;
-} ngx_http_ticket_ws_held_t;
-
-
-static void
-ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
-    const char *packet, size_t len)
-{
-    ngx_http_ticket_ws_held_t   h;
-    size_t                      need, cap;
-    u_char                     *nb;
-
-    need = ws->held_len + sizeof(h) + len;
-    if (ws->held_len > 0 && need > ws->conf->ws_send_buffer) {
-        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
-                      "socket.io: %uz bytes held during a re-check, "
-                      "closing", ws->held_len);
-        ngx_http_ticket_ws_reset(ws);
-        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
-        return;
-    }
-    if (need > ws->held_cap) {
-        cap = ngx_max(ws->held_cap * 2, ngx_max(need, 1024));
-        nb = realloc(ws->held, cap);
-        if (nb == NULL) {
-            ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-            return;
-        }
-        ws->held = nb;
-        ws->held_cap = cap;
-    }
-    ngx_memzero(&h, sizeof(h));
-    if (ticket != NULL) {
-        ngx_memcpy(h.ticket, ticket, sizeof(ts_oid_t));
-    }
-    h.len = len;
-    ngx_memcpy(ws->held + ws->held_len, &h, sizeof(h));
-    ngx_memcpy(ws->held + ws->held_len + sizeof(h), packet, len);
-    ws->held_len = need;
-}
-
-
-/* The socket's check is done: what it held goes out, but for the rooms
- * it is no longer in. */
-static void
-ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws)
-{
-    u_char                     *held = ws->held;
-    size_t                      len = ws->held_len, off = 0;
-    ngx_http_ticket_ws_held_t   h;
-
-    ws->held = NULL;
-    ws->held_len = ws->held_cap = 0;
-
-    while (off < len && !ws->closed) {
-        ngx_memcpy(&h, held + off, sizeof(h));
-        off += sizeof(h);
-        if (h.ticket[0] == '\0'
-            || ngx_http_ticket_ws_membership(ws, h.ticket) != NULL)
-        {
-            ngx_http_ticket_ws_send_later(ws, (char *) held + off, h.len);
-        }
-        off += h.len;
-    }
-    free(held);
-}
-
-
-/* Queue an event on a socket, or hold it while the socket is re-checked
- * (ticket: the room's ticket id, NULL for every socket). */
-static void
-ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
-    const char *packet, size_t len)
-{
-    if (ws->reauth) {
-        ngx_http_ticket_ws_hold(ws, ticket, packet, len);
-    } else {
-        ngx_http_ticket_ws_send_later(ws, packet, len);
-    }
-}
-
-
-typedef struct {
-    const char  *ticket;
-    const char  *packet;
-    size_t       len;
-} ngx_http_ticket_ws_out_t;
-
-
-static void
-ngx_http_ticket_ws_offer_member(ngx_http_ticket_ws_t *ws, void *arg)
-{
-    ngx_http_ticket_ws_out_t  *out = arg;
-
-    if (ws->authed) {
-        ngx_http_ticket_ws_offer(ws, out->ticket, out->packet, out->len);
-    }
-}
-
-
-void
-ngx_http_ticket_ws_deliver(const char *payload, size_t len)
-{
-    json_t                    *frame, *data, *args;
-    const char                *event, *to, *ticket = NULL;
-    char                      *packet;
-    size_t                     plen;
-    ngx_queue_t               *q, *next;
-    ngx_http_ticket_ws_t      *ws;
-    ngx_http_ticket_ws_out_t   out;
-
-    if (!ngx_http_ticket_ws_ready
-        || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
-    {
-        return;
-    }
-    frame = json_loadb(payload, len, 0, NULL);
-    event = json_string_value(json_object_get(frame, "event"));
-    to = json_string_value(json_object_get(frame, "room"));
-    data = json_object_get(frame, "data");
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "socket.io: deliver \"%s\" to room \"%s\", %uz bytes",
-                   event ? event : "-", to ? to : "-", len);
-    if (event == NULL || data == NULL) {
-        json_decref(frame);
-        return;
-    }
-    if (ts_rights_internal(event)) {
-        /* applied here, never sent to a client */
-        ngx_http_ticket_ws_rights(event, data);
-        json_decref(frame);
-        return;
-    }
-    if (to != NULL) {
-        ticket = ts_room_ticket(to);
-        if (ticket == NULL) {
-            json_decref(frame);
-            return;
-        }
-    }
-
-    /* encoded once for every socket of this worker */
-    args = json_pack("[O]", data);
-    packet = args ? ts_sio_event(NULL, event, args, &plen) : NULL;
-    json_decref(args);
-    if (packet == NULL) {
-        json_decref(frame);
-        return;
-    }
-
-    if (ticket == NULL) {
-        /* to every authenticated socket; a write may close the current
-         * one (a slow reader), never the next */
-        for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
-             q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
-             q = next)
-        {
-            next = ngx_queue_next(q);
-            ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
-            if (ws->authed) {
-                ngx_http_ticket_ws_offer(ws, NULL, packet, plen);
-            }
-        }
-
-    } else {
-        out.ticket = ticket;
-        out.packet = packet;
-        out.len = plen;
-        ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_offer_member,
-                                     &out);
-    }
-    free(packet);
-    json_decref(frame);
-}
-
 
 /* --- the upgrade ------------------------------------------------------------ */
 

@@ -1,0 +1,347 @@
+/*
+ * The rooms of ticket_socketio and the delivery of ticketd's events to
+ * them (split from ngx_http_ticket_ws.c along its seams; the socket
+ * itself is there, what the files share in ngx_http_ticket_ws.h).
+ *
+ * Delivery: ticketd sends every event to every worker; this worker encodes
+ * it once and queues it on its local sockets in the room (or on every
+ * authenticated socket for user_status_changed).  Each socket has a
+ * bounded send buffer: a reader that falls behind by more than
+ * ticket_socketio_send_buffer is closed, so memory stays flat.
+ *
+ * Events for a socket being re-authorised are held here and released
+ * once its check is done (ngx_http_ticket_ws_rights.c).
+ */
+
+#include "ngx_http_ticket_ws.h"
+
+
+ngx_rbtree_t                       ngx_http_ticket_ws_rooms;
+ngx_rbtree_node_t                  ngx_http_ticket_ws_rooms_sentinel;
+/* the room an event is being delivered to: not freed under the loop */
+static ngx_http_ticket_ws_room_t  *ngx_http_ticket_ws_delivering;
+
+
+/* --- rooms ------------------------------------------------------------------ */
+
+static ngx_http_ticket_ws_room_t *
+ngx_http_ticket_ws_room(const char *ticket, uint32_t *hash)
+{
+    ngx_str_t  key;
+
+    key.data = (u_char *) ticket;
+    key.len = TS_OID_LEN;
+    *hash = ngx_crc32_short(key.data, key.len);
+    return (ngx_http_ticket_ws_room_t *)
+           ngx_str_rbtree_lookup(&ngx_http_ticket_ws_rooms, &key, *hash);
+}
+
+
+ngx_http_ticket_ws_member_t *
+ngx_http_ticket_ws_membership(ngx_http_ticket_ws_t *ws, const char *ticket)
+{
+    ngx_queue_t                  *q;
+    ngx_http_ticket_ws_member_t  *m;
+
+    for (q = ngx_queue_head(&ws->rooms);
+         q != ngx_queue_sentinel(&ws->rooms);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_socket);
+        if (ngx_strcmp(m->room->id, ticket) == 0) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+
+/* NGX_OK (a member now or already), NGX_DECLINED at the limit of rooms,
+ * NGX_ERROR without memory. */
+ngx_int_t
+ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
+{
+    ngx_http_ticket_ws_room_t    *room;
+    ngx_http_ticket_ws_member_t  *m;
+    uint32_t                      hash;
+
+    if (ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
+        return NGX_OK;
+    }
+    if (ws->nrooms >= NGX_HTTP_TICKET_WS_ROOMS) {
+        return NGX_DECLINED;
+    }
+    m = ngx_alloc(sizeof(*m), ws->request->connection->log);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+    room = ngx_http_ticket_ws_room(ticket, &hash);
+    if (room == NULL) {
+        room = ngx_calloc(sizeof(*room), ws->request->connection->log);
+        if (room == NULL) {
+            ngx_free(m);
+            return NGX_ERROR;
+        }
+        ngx_memcpy(room->id, ticket, sizeof(ts_oid_t));
+        room->sn.str.data = (u_char *) room->id;
+        room->sn.str.len = TS_OID_LEN;
+        room->sn.node.key = hash;
+        ngx_queue_init(&room->members);
+        ngx_rbtree_insert(&ngx_http_ticket_ws_rooms, &room->sn.node);
+    }
+    m->room = room;
+    m->ws = ws;
+    ngx_queue_insert_tail(&room->members, &m->in_room);
+    ngx_queue_insert_tail(&ws->rooms, &m->in_socket);
+    ws->nrooms++;
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m)
+{
+    ngx_http_ticket_ws_room_t  *room = m->room;
+
+    ngx_queue_remove(&m->in_room);
+    ngx_queue_remove(&m->in_socket);
+    m->ws->nrooms--;
+    ngx_free(m);
+    if (ngx_queue_empty(&room->members)
+        && room != ngx_http_ticket_ws_delivering)
+    {
+        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_free(room);
+    }
+}
+
+
+void
+ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws)
+{
+    while (!ngx_queue_empty(&ws->rooms)) {
+        ngx_http_ticket_ws_leave(ngx_queue_data(ngx_queue_head(&ws->rooms),
+                                                ngx_http_ticket_ws_member_t,
+                                                in_socket));
+    }
+}
+
+/*
+ * apply(member socket, arg) for each member of the ticket's room, if this
+ * worker has one.  apply may close the current member (it leaves), never
+ * the next; the room stays until the loop ends, then goes if empty.
+ */
+void
+ngx_http_ticket_ws_room_each(const char *ticket,
+    void (*apply)(ngx_http_ticket_ws_t *ws, void *arg), void *arg)
+{
+    ngx_queue_t                  *q, *next;
+    uint32_t                      hash;
+    ngx_http_ticket_ws_room_t    *room;
+    ngx_http_ticket_ws_member_t  *m;
+
+    room = ngx_http_ticket_ws_room(ticket, &hash);
+    if (room == NULL) {
+        return;
+    }
+    ngx_http_ticket_ws_delivering = room;
+    for (q = ngx_queue_head(&room->members);
+         q != ngx_queue_sentinel(&room->members);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        m = ngx_queue_data(q, ngx_http_ticket_ws_member_t, in_room);
+        apply(m->ws, arg);
+    }
+    ngx_http_ticket_ws_delivering = NULL;
+    if (ngx_queue_empty(&room->members)) {
+        ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_free(room);
+    }
+}
+
+/* --- delivery of ticketd's events ------------------------------------------ */
+
+/*
+ * Held events, one record each: the ticket id of the room it was sent to
+ * (all zero bytes for an event to every socket), the packet's length,
+ * the packet.  Bounded like the send buffer: a socket whose check takes
+ * longer than its buffer's worth of events is a slow reader.
+ */
+typedef struct {
+    ts_oid_t   ticket;
+    size_t     len;
+} ngx_http_ticket_ws_held_t;
+
+
+static void
+ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
+    const char *packet, size_t len)
+{
+    ngx_http_ticket_ws_held_t   h;
+    size_t                      need, cap;
+    u_char                     *nb;
+
+    need = ws->held_len + sizeof(h) + len;
+    if (ws->held_len > 0 && need > ws->conf->ws_send_buffer) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "socket.io: %uz bytes held during a re-check, "
+                      "closing", ws->held_len);
+        ngx_http_ticket_ws_reset(ws);
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
+        return;
+    }
+    if (need > ws->held_cap) {
+        cap = ngx_max(ws->held_cap * 2, ngx_max(need, 1024));
+        nb = realloc(ws->held, cap);
+        if (nb == NULL) {
+            ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
+            return;
+        }
+        ws->held = nb;
+        ws->held_cap = cap;
+    }
+    ngx_memzero(&h, sizeof(h));
+    if (ticket != NULL) {
+        ngx_memcpy(h.ticket, ticket, sizeof(ts_oid_t));
+    }
+    h.len = len;
+    ngx_memcpy(ws->held + ws->held_len, &h, sizeof(h));
+    ngx_memcpy(ws->held + ws->held_len + sizeof(h), packet, len);
+    ws->held_len = need;
+}
+
+
+/* The socket's check is done: what it held goes out, but for the rooms
+ * it is no longer in. */
+void
+ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws)
+{
+    u_char                     *held = ws->held;
+    size_t                      len = ws->held_len, off = 0;
+    ngx_http_ticket_ws_held_t   h;
+
+    ws->held = NULL;
+    ws->held_len = ws->held_cap = 0;
+
+    while (off < len && !ws->closed) {
+        ngx_memcpy(&h, held + off, sizeof(h));
+        off += sizeof(h);
+        if (h.ticket[0] == '\0'
+            || ngx_http_ticket_ws_membership(ws, h.ticket) != NULL)
+        {
+            ngx_http_ticket_ws_send_later(ws, (char *) held + off, h.len);
+        }
+        off += h.len;
+    }
+    free(held);
+}
+
+
+/* Queue an event on a socket, or hold it while the socket is re-checked
+ * (ticket: the room's ticket id, NULL for every socket). */
+static void
+ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
+    const char *packet, size_t len)
+{
+    if (ws->reauth) {
+        ngx_http_ticket_ws_hold(ws, ticket, packet, len);
+    } else {
+        ngx_http_ticket_ws_send_later(ws, packet, len);
+    }
+}
+
+
+typedef struct {
+    const char  *ticket;
+    const char  *packet;
+    size_t       len;
+} ngx_http_ticket_ws_out_t;
+
+
+static void
+ngx_http_ticket_ws_offer_member(ngx_http_ticket_ws_t *ws, void *arg)
+{
+    ngx_http_ticket_ws_out_t  *out = arg;
+
+    if (ws->authed) {
+        ngx_http_ticket_ws_offer(ws, out->ticket, out->packet, out->len);
+    }
+}
+
+
+void
+ngx_http_ticket_ws_deliver(const char *payload, size_t len)
+{
+    json_t                    *frame, *data, *args;
+    const char                *event, *to, *ticket = NULL;
+    char                      *packet;
+    size_t                     plen;
+    ngx_queue_t               *q, *next;
+    ngx_http_ticket_ws_t      *ws;
+    ngx_http_ticket_ws_out_t   out;
+
+    if (!ngx_http_ticket_ws_ready
+        || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
+    {
+        return;
+    }
+    frame = json_loadb(payload, len, 0, NULL);
+    event = json_string_value(json_object_get(frame, "event"));
+    to = json_string_value(json_object_get(frame, "room"));
+    data = json_object_get(frame, "data");
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "socket.io: deliver \"%s\" to room \"%s\", %uz bytes",
+                   event ? event : "-", to ? to : "-", len);
+    if (event == NULL || data == NULL) {
+        json_decref(frame);
+        return;
+    }
+    if (ts_rights_internal(event)) {
+        /* applied here, never sent to a client */
+        ngx_http_ticket_ws_rights(event, data);
+        json_decref(frame);
+        return;
+    }
+    if (to != NULL) {
+        ticket = ts_room_ticket(to);
+        if (ticket == NULL) {
+            json_decref(frame);
+            return;
+        }
+    }
+
+    /* encoded once for every socket of this worker */
+    args = json_pack("[O]", data);
+    packet = args ? ts_sio_event(NULL, event, args, &plen) : NULL;
+    json_decref(args);
+    if (packet == NULL) {
+        json_decref(frame);
+        return;
+    }
+
+    if (ticket == NULL) {
+        /* to every authenticated socket; a write may close the current
+         * one (a slow reader), never the next */
+        for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
+             q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
+            if (ws->authed) {
+                ngx_http_ticket_ws_offer(ws, NULL, packet, plen);
+            }
+        }
+
+    } else {
+        out.ticket = ticket;
+        out.packet = packet;
+        out.len = plen;
+        ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_offer_member,
+                                     &out);
+    }
+    free(packet);
+    json_decref(frame);
+}
