@@ -4,10 +4,12 @@
  * The REST handler lives in ngx_http_ticket_api.c, token checks and the
  * $ticket_user_* variables in ngx_http_ticket_auth.c, CORS in
  * ngx_http_ticket_cors.c, the link to ticketd in ngx_http_ticket_link.c,
- * the WebSocket/Socket.IO endpoint in ngx_http_ticket_ws.c (its sockets
- * per user across the workers in ngx_http_ticket_ws_users.c), JSON
- * responses and header helpers in ngx_http_ticket_json.c and the rate
- * limiter, a module of its own, in ngx_http_ticket_limit.c.
+ * the WebSocket/Socket.IO endpoint in ngx_http_ticket_ws.c (its rooms and
+ * event delivery in ngx_http_ticket_ws_rooms.c, its store checks and
+ * rights pushes in ngx_http_ticket_ws_rights.c, its sockets per user
+ * across the workers in ngx_http_ticket_ws_users.c), JSON responses and
+ * header helpers in ngx_http_ticket_reply.c and the rate limiter, a module
+ * of its own, in ngx_http_ticket_limit.c.
  */
 
 #include "ts_cache.h"

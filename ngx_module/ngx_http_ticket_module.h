@@ -91,7 +91,8 @@ ts_store_t *ngx_http_ticket_thread_store(ngx_http_ticket_main_conf_t *tmcf,
 void ngx_http_ticket_thread_run(void (*work)(void *data, ngx_log_t *log),
     void *data, ngx_log_t *log);
 
-/* ngx_http_ticket_ws.c: WebSocket + Engine.IO/Socket.IO ("ticket_socketio") */
+/* ngx_http_ticket_ws*.c: WebSocket + Engine.IO/Socket.IO
+ * ("ticket_socketio"); the files' internals are in ngx_http_ticket_ws.h */
 char *ngx_http_ticket_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 /* An event frame from ticketd: deliver it to this worker's sockets. */

@@ -43,6 +43,7 @@ PRIVATE = {
     "ts_store_sqlite.h": {"shared/store/sqlite"},
     "ts_store_mongo.h": {"shared/store/mongo"},
     "ts_api_internal.h": {"shared/api"},
+    "ts_triage_internal.h": {"shared/domain"},
 }
 
 # system headers kept out of folders (prefix match)
