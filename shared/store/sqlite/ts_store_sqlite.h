@@ -2,8 +2,10 @@
  * ts_store_sqlite: what the SQLite backend's files share -- the handle,
  * the statement cache and the small helpers.  Internal to shared/.
  *
- * ts_store_sqlite.c owns the connection, migrations, users, tokens and
- * job inserts; ts_store_sqlite_tickets.c owns tickets, comments, moderator
+ * ts_store_sqlite.c owns the connection, the statement cache, transactions,
+ * job inserts and the ops table; ts_store_sqlite_schema.c the schema and
+ * its migrations; ts_store_sqlite_users.c users, tokens and login
+ * attempts; ts_store_sqlite_tickets.c owns tickets, comments, moderator
  * requests and analytics; ts_store_sqlite_jobs.c claims and finishes jobs
  * and makes background work's writes (triage, assignment, stats).
  */
@@ -68,6 +70,10 @@ typedef struct {
 sqlite3_stmt *ts_sqlite_cached(ts_sqlite_t *q, sqlite3_stmt **slot,
     const char *sql);
 
+/* The cached statement of ts_sql_text[which] (ts_store_sqlite.c), reset and
+ * ready to bind; NULL on error (recorded). */
+sqlite3_stmt *ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which);
+
 /* Record sqlite's current error as the store error; returns TS_ERR. */
 ts_rc_e ts_sqlite_fail(ts_sqlite_t *q, const char *what);
 
@@ -106,6 +112,36 @@ json_t *ts_sqlite_col_json_array(sqlite3_stmt *st, int i);
 json_t *ts_sqlite_col_json_text(sqlite3_stmt *st, int i);
 /* A ms column as an ISO-8601 JSON string, or null. */
 json_t *ts_sqlite_col_json_time(sqlite3_stmt *st, int i);
+
+/* ts_store_sqlite_schema.c: bring the file's schema up to this build's
+ * (PRAGMA user_version), in one BEGIN IMMEDIATE transaction. */
+ts_rc_e ts_sqlite_migrate(ts_sqlite_t *q);
+
+/* ts_store_sqlite_users.c: the ops of ts_store_impl.h it provides. */
+ts_rc_e ts_sqlite_user_signup(ts_store_t *s, ts_user_t *u,
+    const ts_job_new_t *job, const char **which);
+ts_rc_e ts_sqlite_user_by_id(ts_store_t *s, const char *id, ts_user_t *out);
+ts_rc_e ts_sqlite_user_by_email(ts_store_t *s, const char *email,
+    ts_user_t *out);
+ts_rc_e ts_sqlite_user_by_username(ts_store_t *s, const char *name,
+    ts_user_t *out);
+ts_rc_e ts_sqlite_user_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_sqlite_user_count_role(ts_store_t *s, ts_role_e role,
+    int64_t *count);
+ts_rc_e ts_sqlite_user_set_status(ts_store_t *s, const char *id,
+    ts_presence_e status, int64_t last_seen, int chosen);
+ts_rc_e ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
+    json_t *skills);
+ts_rc_e ts_sqlite_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
+ts_rc_e ts_sqlite_token_revoked(ts_store_t *s, const char *sig);
+ts_rc_e ts_sqlite_login_get(ts_store_t *s, const char *ident,
+    ts_login_attempts_t *out);
+ts_rc_e ts_sqlite_login_attempt(ts_store_t *s, const char *ident,
+    int64_t now_ms, int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out, int *allowed);
+ts_rc_e ts_sqlite_login_clear(ts_store_t *s, const char *ident);
+ts_rc_e ts_sqlite_purge_expired(ts_store_t *s, int64_t now_ms,
+    int64_t *removed);
 
 /* ts_store_sqlite_jobs.c: the job runner's and background work's ops. */
 ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
