@@ -3,9 +3,11 @@
  * the BSON helpers.  Internal to shared/.
  *
  * ts_store_mongo.c owns the process-wide client pool, indexes, the job
- * outbox, the sweep and the ops table; ts_store_mongo_users.c users,
- * tokens and login attempts;
- * ts_store_mongo_tickets.c owns tickets, comments, moderator requests and
+ * outbox, the sweep and the ops table; ts_store_mongo_bson.c the BSON,
+ * JSON and lookup helpers; ts_store_mongo_users.c users, tokens and login
+ * attempts;
+ * ts_store_mongo_tickets.c owns tickets and comments;
+ * ts_store_mongo_modreqs.c moderator requests; ts_store_mongo_analytics.c
  * analytics; ts_store_mongo_jobs.c the job runner's ops, triage results,
  * assignment and moderator stats.
  *
@@ -166,6 +168,13 @@ ts_rc_e ts_mg_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
 ts_rc_e ts_mg_login_clear(ts_store_t *s, const char *ident);
 
 /* ts_store_mongo_tickets.c */
+/* Flush the outbox a write just filled (arr: its job documents). */
+void ts_flush(ts_mongo_t *m, mongoc_collection_t *c, const char *owner_hex,
+    bson_t *arr);
+/* Append {$push: {pendingJobs: {$each: arr}}} to an update. */
+void ts_push_jobs(bson_t *upd, const bson_t *arr);
+/* Add the hex ids of a document's people fields to ids. */
+void ts_collect(json_t *ids, const bson_t *doc, const char *key);
 ts_rc_e ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
     const char *description, const char *created_by, int64_t now,
     const ts_job_new_t *jobs, size_t njobs);
@@ -182,6 +191,8 @@ ts_rc_e ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
 ts_rc_e ts_mg_comment_list(ts_store_t *s, const char *ticket_id,
     ts_jw_t *out);
 ts_rc_e ts_mg_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);
+
+/* ts_store_mongo_modreqs.c */
 ts_rc_e ts_mg_modreq_create(ts_store_t *s, const char *id,
     const char *applicant, const char *username, const char *email,
     json_t *skills, int64_t now, const ts_job_new_t *jobs, size_t njobs);
@@ -194,9 +205,11 @@ ts_rc_e ts_mg_modreq_pending(ts_store_t *s, json_t **out);
 ts_rc_e ts_mg_modreq_decide(ts_store_t *s, const char *id, int accept,
     const char *reviewer, int64_t now, const ts_job_new_t *jobs,
     size_t njobs);
-ts_rc_e ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out);
 /* Promote the applicant of an accepted request not yet applied. */
 ts_rc_e ts_mg_modreq_promote(ts_mongo_t *m, const bson_t *req, int64_t now);
+
+/* ts_store_mongo_analytics.c */
+ts_rc_e ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out);
 
 /* ts_store_mongo_jobs.c */
 ts_rc_e ts_mg_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,

@@ -2,10 +2,13 @@
  * ts_store_sqlite: what the SQLite backend's files share -- the handle,
  * the statement cache and the small helpers.  Internal to shared/.
  *
- * ts_store_sqlite.c owns the connection, migrations, users, tokens and
- * job inserts; ts_store_sqlite_tickets.c owns tickets, comments, moderator
- * requests and analytics; ts_store_sqlite_jobs.c claims and finishes jobs
- * and makes background work's writes (triage, assignment, stats).
+ * ts_store_sqlite.c owns the connection, the statement cache, transactions,
+ * job inserts and the ops table; ts_store_sqlite_schema.c the schema and
+ * its migrations; ts_store_sqlite_users.c users, tokens and login
+ * attempts; ts_store_sqlite_tickets.c owns tickets and comments;
+ * ts_store_sqlite_modreqs.c moderator requests; ts_store_sqlite_analytics.c
+ * analytics; ts_store_sqlite_jobs.c claims and finishes jobs and makes
+ * background work's writes (triage, assignment, stats).
  */
 
 #ifndef TS_STORE_SQLITE_H
@@ -45,11 +48,16 @@ typedef enum {
 } ts_sql_e;
 
 /*
- * Statement slots in q->more[]: ts_store_sqlite_tickets.c's ts_tsql_e
- * uses [0, TS_SQLITE_TICKET_STMTS), ts_store_sqlite_jobs.c's ts_jsql_e
- * the TS_SQLITE_JOB_STMTS after them.  Each enum is numbered from its
- * range's start and each file _Static_asserts that it ends within it.
+ * Statement slots in q->more[]: [0, TS_SQLITE_TICKET_STMTS) is shared by
+ * ts_store_sqlite_tickets.c's ts_tsql_e (from 0),
+ * ts_store_sqlite_modreqs.c's ts_msql_e (from TS_SQLITE_MODREQ_FIRST) and
+ * ts_store_sqlite_analytics.c's ts_asql_e (from TS_SQLITE_ANALYTICS_FIRST);
+ * ts_store_sqlite_jobs.c's ts_jsql_e uses the TS_SQLITE_JOB_STMTS after
+ * them.  Each enum is numbered from its range's start and each file
+ * _Static_asserts that it ends within it (before the next range's start).
  */
+#define TS_SQLITE_MODREQ_FIRST     60
+#define TS_SQLITE_ANALYTICS_FIRST  72
 #define TS_SQLITE_TICKET_STMTS  80
 #define TS_SQLITE_JOB_STMTS     24
 #define TS_SQLITE_MORE_STMTS    (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
@@ -67,6 +75,10 @@ typedef struct {
  * error (recorded). */
 sqlite3_stmt *ts_sqlite_cached(ts_sqlite_t *q, sqlite3_stmt **slot,
     const char *sql);
+
+/* The cached statement of ts_sql_text[which] (ts_store_sqlite.c), reset and
+ * ready to bind; NULL on error (recorded). */
+sqlite3_stmt *ts_sqlite_stmt(ts_sqlite_t *q, ts_sql_e which);
 
 /* Record sqlite's current error as the store error; returns TS_ERR. */
 ts_rc_e ts_sqlite_fail(ts_sqlite_t *q, const char *what);
@@ -107,6 +119,36 @@ json_t *ts_sqlite_col_json_text(sqlite3_stmt *st, int i);
 /* A ms column as an ISO-8601 JSON string, or null. */
 json_t *ts_sqlite_col_json_time(sqlite3_stmt *st, int i);
 
+/* ts_store_sqlite_schema.c: bring the file's schema up to this build's
+ * (PRAGMA user_version), in one BEGIN IMMEDIATE transaction. */
+ts_rc_e ts_sqlite_migrate(ts_sqlite_t *q);
+
+/* ts_store_sqlite_users.c: the ops of ts_store_impl.h it provides. */
+ts_rc_e ts_sqlite_user_signup(ts_store_t *s, ts_user_t *u,
+    const ts_job_new_t *job, const char **which);
+ts_rc_e ts_sqlite_user_by_id(ts_store_t *s, const char *id, ts_user_t *out);
+ts_rc_e ts_sqlite_user_by_email(ts_store_t *s, const char *email,
+    ts_user_t *out);
+ts_rc_e ts_sqlite_user_by_username(ts_store_t *s, const char *name,
+    ts_user_t *out);
+ts_rc_e ts_sqlite_user_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_sqlite_user_count_role(ts_store_t *s, ts_role_e role,
+    int64_t *count);
+ts_rc_e ts_sqlite_user_set_status(ts_store_t *s, const char *id,
+    ts_presence_e status, int64_t last_seen, int chosen);
+ts_rc_e ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
+    json_t *skills);
+ts_rc_e ts_sqlite_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
+ts_rc_e ts_sqlite_token_revoked(ts_store_t *s, const char *sig);
+ts_rc_e ts_sqlite_login_get(ts_store_t *s, const char *ident,
+    ts_login_attempts_t *out);
+ts_rc_e ts_sqlite_login_attempt(ts_store_t *s, const char *ident,
+    int64_t now_ms, int64_t window_ms, int max_failures, int64_t lock_ms,
+    ts_login_attempts_t *out, int *allowed);
+ts_rc_e ts_sqlite_login_clear(ts_store_t *s, const char *ident);
+ts_rc_e ts_sqlite_purge_expired(ts_store_t *s, int64_t now_ms,
+    int64_t *removed);
+
 /* ts_store_sqlite_jobs.c: the job runner's and background work's ops. */
 ts_rc_e ts_sqlite_job_claim(ts_store_t *s, int64_t now, int64_t lease_ms,
     int max, int max_triage, ts_job_t **jobs, size_t *n);
@@ -134,7 +176,14 @@ ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
 ts_rc_e ts_sqlite_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
 
-/* ts_store_sqlite_tickets.c: the ops of ts_store_impl.h it provides. */
+/* ts_store_sqlite_tickets.c: the helpers its siblings share, then the ops
+ * of ts_store_impl.h it provides. */
+/* {_id, email, username, status} from four columns from i, or null. */
+json_t *ts_col_person(sqlite3_stmt *st, int i);
+/* Commit a transaction whose last write returned rc (rolled back if not
+ * TS_OK), then its jobs. */
+ts_rc_e ts_finish(ts_sqlite_t *q, ts_rc_e rc, const ts_job_new_t *jobs,
+    size_t njobs, int64_t now);
 ts_rc_e ts_sqlite_ticket_create(ts_store_t *s, const char *id,
     const char *title, const char *description, const char *created_by,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
@@ -152,6 +201,8 @@ ts_rc_e ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
     ts_jw_t *out);
 ts_rc_e ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role,
     json_t **out);
+
+/* ts_store_sqlite_modreqs.c */
 ts_rc_e ts_sqlite_modreq_create(ts_store_t *s, const char *id,
     const char *applicant, const char *username, const char *email,
     json_t *skills, int64_t now, const ts_job_new_t *jobs, size_t njobs);
@@ -164,6 +215,8 @@ ts_rc_e ts_sqlite_modreq_pending(ts_store_t *s, json_t **out);
 ts_rc_e ts_sqlite_modreq_decide(ts_store_t *s, const char *id, int accept,
     const char *reviewer, int64_t now, const ts_job_new_t *jobs,
     size_t njobs);
+
+/* ts_store_sqlite_analytics.c */
 ts_rc_e ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out);
 
 #endif /* TS_STORE_SQLITE_H */

@@ -1,6 +1,7 @@
 /*
- * ts_store_sqlite_tickets: tickets, comments, moderator requests and
- * analytics on SQLite.
+ * ts_store_sqlite_tickets: tickets, comments and the users-by-role list
+ * on SQLite.  Moderator requests are in ts_store_sqlite_modreqs.c,
+ * analytics in ts_store_sqlite_analytics.c.
  *
  * Lists are served from indexes in updatedAt order; their totals come from
  * the trigger-kept ticket_counts table when a counter exists for the query
@@ -18,9 +19,7 @@
 #include "ts_store_sqlite.h"
 #include "ts_validate.h"
 
-#define TS_DAY_MS  (24 * 3600 * 1000LL)
-
-/* Statement slots in q->more[]. */
+/* Statement slots in q->more[], from 0 (see ts_store_sqlite.h). */
 typedef enum {
     TS_T_INSERT = 0,
     TS_T_GET,
@@ -30,28 +29,12 @@ typedef enum {
     TS_T_COMMENT_LIST,
     TS_T_USERS_ROLE,
     TS_T_COUNT_KEY,
-    TS_T_MR_INSERT,
-    TS_T_MR_GET,
-    TS_T_MR_LATEST,
-    TS_T_MR_LAST_REJ,
-    TS_T_MR_PENDING,
-    TS_T_MR_DECIDE,
-    TS_T_MR_EXISTS,
-    TS_T_USER_SKILLS,
-    TS_T_USER_PROMOTE,
-    TS_T_A_COUNTS,
-    TS_T_A_CREATED,
-    TS_T_A_RESOLVED,
-    TS_T_A_BACKLOG,
-    TS_T_A_RESOLUTION,
-    TS_T_A_FIRST_RESPONSE,
-    TS_T_A_MODERATORS,
     TS_T_LIST_BASE,              /* list variants, then count variants */
     TS_T_LIST_SHAPES = 24,       /* per kind: see ts_list_stmt */
     TS_T_END = TS_T_LIST_BASE + 2 * TS_T_LIST_SHAPES
 } ts_tsql_e;
 
-_Static_assert(TS_T_END <= TS_SQLITE_TICKET_STMTS,
+_Static_assert(TS_T_END <= TS_SQLITE_MODREQ_FIRST,
                "ticket statements overflow their q->more[] range");
 _Static_assert(TS_SCOPE_MODERATOR * 8 + 7 < TS_T_LIST_SHAPES,
                "a list shape past its range");
@@ -68,10 +51,6 @@ _Static_assert(TS_SCOPE_MODERATOR * 8 + 7 < TS_T_LIST_SHAPES,
 #define TS_TICKET_FROM \
     " FROM tickets t JOIN users c ON c._id = t.createdBy" \
     " LEFT JOIN users a ON a._id = t.assignedTo"
-
-#define TS_MR_COLS \
-    "m._id, m.applicant, m.username, m.email, m.skills, m.status," \
-    " m.reviewedBy, m.createdAt, m.updatedAt, m.rejectedAt"
 
 static const char *ts_tsql_text[TS_T_LIST_BASE] = {
     [TS_T_INSERT] =
@@ -102,57 +81,6 @@ static const char *ts_tsql_text[TS_T_LIST_BASE] = {
         "SELECT _id, email, username, status FROM users WHERE role = ?1"
         " ORDER BY createdAt, _id",
     [TS_T_COUNT_KEY] = "SELECT n FROM ticket_counts WHERE key = ?1",
-    [TS_T_MR_INSERT] =
-        "INSERT INTO moderatorrequests (_id, applicant, username, email,"
-        " skills, status, createdAt, updatedAt)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-    [TS_T_MR_GET] =
-        "SELECT " TS_MR_COLS " FROM moderatorrequests m WHERE m._id = ?1",
-    [TS_T_MR_LATEST] =
-        "SELECT " TS_MR_COLS " FROM moderatorrequests m"
-        " WHERE m.applicant = ?1 ORDER BY m.createdAt DESC, m._id DESC"
-        " LIMIT 1",
-    [TS_T_MR_LAST_REJ] =
-        "SELECT max(rejectedAt) FROM moderatorrequests"
-        " WHERE applicant = ?1 AND status = 'rejected'",
-    [TS_T_MR_PENDING] =
-        "SELECT " TS_MR_COLS ", u._id, u.email, u.username, u.status"
-        " FROM moderatorrequests m JOIN users u ON u._id = m.applicant"
-        " WHERE m.status = 'pending' ORDER BY m.createdAt DESC, m._id DESC",
-    [TS_T_MR_DECIDE] =
-        "UPDATE moderatorrequests SET status = ?2, reviewedBy = ?3,"
-        " updatedAt = ?4, rejectedAt = CASE WHEN ?2 = 'rejected' THEN ?4"
-        " ELSE NULL END WHERE _id = ?1 AND status = 'pending'",
-    [TS_T_MR_EXISTS] =
-        "SELECT applicant FROM moderatorrequests WHERE _id = ?1",
-    [TS_T_USER_SKILLS] = "SELECT skills, role FROM users WHERE _id = ?1",
-    [TS_T_USER_PROMOTE] =
-        "UPDATE users SET role = CASE WHEN role = 'user' THEN 'moderator'"
-        " ELSE role END, skills = ?2, updatedAt = ?3 WHERE _id = ?1",
-    [TS_T_A_COUNTS] = "SELECT key, n FROM ticket_counts",
-    [TS_T_A_CREATED] =
-        "SELECT createdAt / 86400000, count(*) FROM tickets"
-        " WHERE createdAt >= ?1 GROUP BY 1",
-    [TS_T_A_RESOLVED] =
-        "SELECT completedAt / 86400000, count(*) FROM tickets"
-        " WHERE completedAt >= ?1 GROUP BY 1",
-    [TS_T_A_BACKLOG] =
-        "SELECT createdAt FROM tickets INDEXED BY tickets_status"
-        " WHERE status IN ('To-Do', 'In Progress')",
-    [TS_T_A_RESOLUTION] =
-        "SELECT completedAt - createdAt FROM tickets"
-        " WHERE completedAt >= ?1 LIMIT 200000",
-    [TS_T_A_FIRST_RESPONSE] =
-        "SELECT min(k.createdAt) - t.createdAt FROM tickets t"
-        " JOIN comments k ON k.ticket = t._id AND k.author != t.createdBy"
-        " WHERE t.createdAt >= ?1 GROUP BY t._id LIMIT 200000",
-    [TS_T_A_MODERATORS] =
-        "SELECT u._id, u.email, u.username, u.status,"
-        " u.totalTicketsResolved, u.averageResolutionTimeHours,"
-        " (SELECT count(*) FROM tickets t WHERE t.assignedTo = u._id"
-        "  AND t.status IN ('To-Do', 'In Progress')), u.role"
-        " FROM users u WHERE u.role IN ('moderator', 'admin')"
-        " ORDER BY u.createdAt, u._id",
 };
 
 
@@ -175,7 +103,7 @@ ts_col_doc_json(sqlite3_stmt *st, int i)
 
 
 /* {_id, email, username, status} from four columns, or null. */
-static json_t *
+json_t *
 ts_col_person(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) == SQLITE_NULL) {
@@ -323,7 +251,7 @@ ts_insert_jobs(ts_sqlite_t *q, const ts_job_new_t *jobs, size_t njobs,
 
 /* Commit a transaction whose last write returned rc (rolled back if not
  * TS_OK), then its jobs. */
-static ts_rc_e
+ts_rc_e
 ts_finish(ts_sqlite_t *q, ts_rc_e rc, const ts_job_new_t *jobs, size_t njobs,
     int64_t now)
 {
@@ -750,446 +678,4 @@ ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role, json_t **out)
         sqlite3_bind_text(st, 1, ts_role_name(role), -1, SQLITE_STATIC);
     }
     return ts_sqlite_rows(q, st, ts_row_person, out, "users by role");
-}
-
-
-/* --- moderator requests --------------------------------------------------- */
-
-static json_t *
-ts_row_modreq(sqlite3_stmt *st)
-{
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "_id", ts_sqlite_col_json_text(st, 0),
-                     "applicant", ts_sqlite_col_json_text(st, 1),
-                     "username", ts_sqlite_col_json_text(st, 2),
-                     "email", ts_sqlite_col_json_text(st, 3),
-                     "skills", ts_sqlite_col_json_array(st, 4),
-                     "status", ts_sqlite_col_json_text(st, 5),
-                     "reviewedBy", ts_sqlite_col_json_text(st, 6),
-                     "createdAt", ts_sqlite_col_json_time(st, 7),
-                     "updatedAt", ts_sqlite_col_json_time(st, 8),
-                     "rejectedAt", ts_sqlite_col_json_time(st, 9));
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_create(ts_store_t *s, const char *id, const char *applicant,
-    const char *username, const char *email, json_t *skills, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
-{
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st;
-
-    if (ts_sqlite_begin(q) != TS_OK) {
-        return TS_ERR;
-    }
-    st = ts_tstmt(q, TS_T_MR_INSERT);
-    if (st == NULL) {
-        return ts_sqlite_rollback(q, TS_ERR);
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, applicant, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, username, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, email, -1, SQLITE_TRANSIENT);
-    if (ts_sqlite_bind_json(st, 5, skills) != 0) {
-        return ts_sqlite_rollback(q, TS_ERR);
-    }
-    sqlite3_bind_int64(st, 6, now);
-    /* the partial unique index admits one pending request per applicant */
-    return ts_finish(q, ts_sqlite_done(q, st), jobs, njobs, now);
-}
-
-
-static ts_rc_e
-ts_modreq_one(ts_sqlite_t *q, ts_tsql_e which, const char *key, json_t **doc)
-{
-    sqlite3_stmt  *st = ts_tstmt(q, which);
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *doc = ts_row_modreq(st);
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW) {
-        return *doc ? TS_OK : ts_store_fail(&q->base, "out of memory");
-    }
-    return rc == SQLITE_DONE ? TS_NOT_FOUND : ts_sqlite_fail(q, "request");
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_get(ts_store_t *s, const char *id, json_t **doc)
-{
-    return ts_modreq_one((ts_sqlite_t *) s, TS_T_MR_GET, id, doc);
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_latest(ts_store_t *s, const char *applicant, json_t **doc)
-{
-    return ts_modreq_one((ts_sqlite_t *) s, TS_T_MR_LATEST, applicant, doc);
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_last_rejection(ts_store_t *s, const char *applicant,
-    int64_t *rejected_at)
-{
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st = ts_tstmt(q, TS_T_MR_LAST_REJ);
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    sqlite3_bind_text(st, 1, applicant, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    *rejected_at = 0;
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        *rejected_at = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        return ts_sqlite_fail(q, "last rejection");
-    }
-    return *rejected_at ? TS_OK : TS_NOT_FOUND;
-}
-
-
-/* A pending-list row: the request with its applicant populated. */
-static json_t *
-ts_row_modreq_populated(sqlite3_stmt *st)
-{
-    json_t  *r = ts_row_modreq(st);
-
-    if (r) {
-        json_object_set_new(r, "applicant", ts_col_person(st, 10));
-    }
-    return r;
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_pending(ts_store_t *s, json_t **out)
-{
-    ts_sqlite_t  *q = (ts_sqlite_t *) s;
-
-    return ts_sqlite_rows(q, ts_tstmt(q, TS_T_MR_PENDING),
-                          ts_row_modreq_populated, out, "pending requests");
-}
-
-
-/* Make the applicant a moderator with the request's skills merged in. */
-static ts_rc_e
-ts_promote(ts_sqlite_t *q, const char *request_id, int64_t now)
-{
-    sqlite3_stmt  *st;
-    json_t        *req = NULL, *have = NULL, *merged;
-    char          *applicant;
-    ts_rc_e        rc;
-
-    rc = ts_modreq_one(q, TS_T_MR_GET, request_id, &req);
-    if (rc != TS_OK) {
-        return rc;
-    }
-    applicant = strdup(json_string_value(json_object_get(req, "applicant")));
-
-    st = ts_tstmt(q, TS_T_USER_SKILLS);
-    if (st == NULL || applicant == NULL) {
-        rc = TS_ERR;
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, applicant, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        have = ts_sqlite_col_json_array(st, 0);
-    }
-    sqlite3_reset(st);
-    if (have == NULL) {
-        rc = TS_NOT_FOUND;         /* the applicant's account is gone */
-        goto done;
-    }
-
-    merged = ts_skills_merge(have, json_object_get(req, "skills"));
-    st = ts_tstmt(q, TS_T_USER_PROMOTE);
-    if (st == NULL || merged == NULL) {
-        json_decref(merged);
-        rc = TS_ERR;
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, applicant, -1, SQLITE_TRANSIENT);
-    rc = ts_sqlite_bind_json(st, 2, merged) == 0 ? TS_OK : TS_ERR;
-    json_decref(merged);
-    if (rc == TS_OK) {
-        sqlite3_bind_int64(st, 3, now);
-        rc = ts_sqlite_update_one(q, st);
-    }
-
-done:
-    free(applicant);
-    json_decref(have);
-    json_decref(req);
-    return rc;
-}
-
-
-ts_rc_e
-ts_sqlite_modreq_decide(ts_store_t *s, const char *id, int accept,
-    const char *reviewer, int64_t now, const ts_job_new_t *jobs, size_t njobs)
-{
-    ts_sqlite_t   *q = (ts_sqlite_t *) s;
-    sqlite3_stmt  *st;
-    ts_rc_e        rc;
-
-    if (ts_sqlite_begin(q) != TS_OK) {
-        return TS_ERR;
-    }
-    st = ts_tstmt(q, TS_T_MR_DECIDE);
-    if (st == NULL) {
-        return ts_sqlite_rollback(q, TS_ERR);
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, accept ? "accepted" : "rejected", -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, reviewer, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, now);
-    rc = ts_sqlite_update_one(q, st);
-
-    if (rc == TS_NOT_FOUND) {
-        /* no pending row: processed already, or no such request */
-        st = ts_tstmt(q, TS_T_MR_EXISTS);
-        if (st == NULL) {
-            return ts_sqlite_rollback(q, TS_ERR);
-        }
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(st) == SQLITE_ROW ? TS_CONFLICT : TS_NOT_FOUND;
-        sqlite3_reset(st);
-        return ts_sqlite_rollback(q, rc);
-    }
-    if (rc == TS_OK && accept) {
-        rc = ts_promote(q, id, now);
-    }
-    return ts_finish(q, rc, jobs, njobs, now);
-}
-
-
-/* --- analytics ------------------------------------------------------------ */
-
-static int
-ts_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-
-    return (x > y) - (x < y);
-}
-
-
-/* {medianHours, p90Hours, samples} of durations (ms) a statement yields. */
-static ts_rc_e
-ts_durations(ts_sqlite_t *q, ts_tsql_e which, int64_t since, json_t **out)
-{
-    sqlite3_stmt  *st = ts_tstmt(q, which);
-    double        *v = NULL, *nv;
-    size_t         n = 0, cap = 0;
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    sqlite3_bind_int64(st, 1, since);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            nv = realloc(v, cap * sizeof(double));
-            if (nv == NULL) {
-                break;
-            }
-            v = nv;
-        }
-        v[n++] = (double) sqlite3_column_int64(st, 0) / 3600000.0;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        free(v);
-        return ts_sqlite_fail(q, "durations");
-    }
-
-    qsort(v, n, sizeof(double), ts_cmp_double);
-    *out = json_pack("{s:o, s:o, s:I}",
-                     "medianHours", n ? json_real(ts_percentile(v, n, 0.5))
-                                      : json_null(),
-                     "p90Hours", n ? json_real(ts_percentile(v, n, 0.9))
-                                   : json_null(),
-                     "samples", (json_int_t) n);
-    free(v);
-    return *out ? TS_OK : TS_ERR;
-}
-
-
-/* [{date, created, resolved}] for the 30 days ending today (UTC). */
-static ts_rc_e
-ts_daily(ts_sqlite_t *q, int64_t now, json_t **out)
-{
-    int64_t        today = now / TS_DAY_MS, first = today - 29;
-    int64_t        created[30] = { 0 }, resolved[30] = { 0 }, d;
-    sqlite3_stmt  *st;
-    json_t        *arr;
-    char           date[32];
-    int            rc, pass;
-
-    for (pass = 0; pass < 2; pass++) {
-        st = ts_tstmt(q, pass ? TS_T_A_RESOLVED : TS_T_A_CREATED);
-        if (st == NULL) {
-            return TS_ERR;
-        }
-        sqlite3_bind_int64(st, 1, first * TS_DAY_MS);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            d = sqlite3_column_int64(st, 0) - first;
-            if (d >= 0 && d < 30) {
-                (pass ? resolved : created)[d] = sqlite3_column_int64(st, 1);
-            }
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            return ts_sqlite_fail(q, "daily");
-        }
-    }
-
-    arr = json_array();
-    for (d = 0; d < 30; d++) {
-        ts_iso_time((first + d) * TS_DAY_MS, date);
-        date[10] = '\0';
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}",
-                                             "date", date,
-                                             "created", (json_int_t) created[d],
-                                             "resolved",
-                                             (json_int_t) resolved[d]));
-    }
-    *out = arr;
-    return TS_OK;
-}
-
-
-static ts_rc_e
-ts_backlog(ts_sqlite_t *q, int64_t now, json_t **out)
-{
-    sqlite3_stmt  *st = ts_tstmt(q, TS_T_A_BACKLOG);
-    json_int_t     b[4] = { 0 };
-    int64_t        age;
-    int            rc;
-
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        age = now - sqlite3_column_int64(st, 0);
-        b[age < TS_DAY_MS ? 0 : age < 3 * TS_DAY_MS ? 1
-          : age < 7 * TS_DAY_MS ? 2 : 3]++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        return ts_sqlite_fail(q, "backlog");
-    }
-    *out = json_pack("{s:I, s:I, s:I, s:I}", "under1d", b[0], "d1to3", b[1],
-                     "d3to7", b[2], "over7d", b[3]);
-    return TS_OK;
-}
-
-
-static json_t *
-ts_row_moderator(sqlite3_stmt *st)
-{
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f}",
-                     "_id", ts_sqlite_col_json_text(st, 0),
-                     "email", ts_sqlite_col_json_text(st, 1),
-                     "username", ts_sqlite_col_json_text(st, 2),
-                     "status", ts_sqlite_col_json_text(st, 3),
-                     "role", ts_sqlite_col_json_text(st, 7),
-                     "active", (json_int_t) sqlite3_column_int64(st, 6),
-                     "resolved", (json_int_t) sqlite3_column_int64(st, 4),
-                     "averageResolutionTimeHours",
-                     sqlite3_column_double(st, 5));
-}
-
-
-ts_rc_e
-ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out)
-{
-    static const char  *statuses[] = { "To-Do", "In Progress", "Completed" };
-    static const char  *prios[] = { "Low", "Medium", "High" };
-
-    ts_sqlite_t           *q = (ts_sqlite_t *) s;
-    sqlite3_stmt          *st;
-    json_t                *counts, *by_status, *by_prio, *providers, *r;
-    const char            *key;
-    json_int_t             all, tf, triaged = 0, n;
-    ts_analytics_parts_t   p = { 0 };
-    int64_t                since = now - 90 * TS_DAY_MS;
-    int                    rc, ok;
-    size_t                 i;
-
-    st = ts_tstmt(q, TS_T_A_COUNTS);
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    counts = json_object();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_object_set_new(counts, (const char *) sqlite3_column_text(st, 0),
-                            json_integer(sqlite3_column_int64(st, 1)));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(counts);
-        return ts_sqlite_fail(q, "counts");
-    }
-
-    by_status = json_object();
-    for (i = 0; i < 3; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "s:%s", statuses[i]);
-        json_object_set_new(by_status, statuses[i], json_integer(
-            json_integer_value(json_object_get(counts, k))));
-    }
-    by_prio = json_object();
-    for (i = 0; i < 3; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "p:%s", prios[i]);
-        json_object_set_new(by_prio, prios[i], json_integer(
-            json_integer_value(json_object_get(counts, k))));
-    }
-    json_object_set_new(by_prio, "unset", json_integer(
-        json_integer_value(json_object_get(counts, "p:"))));
-
-    providers = json_object();
-    json_object_foreach(counts, key, r) {
-        if (strncmp(key, "tp:", 3) == 0 && json_integer_value(r) > 0) {
-            n = json_integer_value(r);
-            json_object_set_new(providers, key + 3, json_integer(n));
-            triaged += n;
-        }
-    }
-    all = json_integer_value(json_object_get(counts, "all"));
-    tf = json_integer_value(json_object_get(counts, "tf"));
-    json_decref(counts);
-
-    p.tickets = all;
-    p.triaged = triaged;
-    p.fallbacks = tf;
-    p.by_status = by_status;
-    p.by_priority = by_prio;
-    p.providers = providers;
-    ok = ts_daily(q, now, &p.daily) == TS_OK
-         && ts_backlog(q, now, &p.backlog) == TS_OK
-         && ts_durations(q, TS_T_A_FIRST_RESPONSE, since,
-                         &p.first_response) == TS_OK
-         && ts_durations(q, TS_T_A_RESOLUTION, since, &p.resolution) == TS_OK
-         && ts_sqlite_rows(q, ts_tstmt(q, TS_T_A_MODERATORS),
-                           ts_row_moderator, &p.moderators, "moderators")
-            == TS_OK
-         && s->ops->job_counts(s, &p.jobs) == TS_OK;
-    return ts_store_analytics_doc(s, &p, ok, out);
 }
