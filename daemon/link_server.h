@@ -3,7 +3,7 @@
  *
  * Each nginx worker keeps one persistent link (DESIGN.md section 1).  The
  * server accepts any number of them, decodes ts_link frames from each
- * (shared/ts_link.h), dispatches them by "type" (hello, event, wake), and
+ * (shared/proto/ts_link.h), dispatches them by "type" (hello, event, wake), and
  * can send a frame to every link at once (the event hub's fan-out).
  *
  * Every link has a bounded outgoing queue: a peer that stops reading is

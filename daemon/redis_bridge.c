@@ -3,7 +3,7 @@
  * redis_bridge.h).
  *
  * Wire: PUBLISH ticket:events "<mac>|1|<origin>|<ms>|<event frame JSON>",
- * sealed and opened by ts_wire (shared/ts_wire.h) with the bridge key
+ * sealed and opened by ts_wire (shared/proto/ts_wire.h) with the bridge key
  * derived from the JWT secret.  Anyone who reaches Redis can publish, so a
  * message is delivered only when its MAC holds, it was sent within the
  * replay window, and its frame passes the event schema (ts_event_check);

@@ -1,6 +1,6 @@
 /*
  * fuzz_sio: libFuzzer target for the Engine.IO / Socket.IO codec
- * (shared/ts_sio.h).
+ * (shared/proto/ts_sio.h).
  *
  * Properties checked on every input, beyond "no crash, no leak, no UB":
  *   - a failed parse leaves the packet owning nothing;

@@ -1,5 +1,5 @@
 /*
- * fuzz_ws: libFuzzer target for the WebSocket codec (shared/ts_ws.h).
+ * fuzz_ws: libFuzzer target for the WebSocket codec (shared/proto/ts_ws.h).
  *
  * Input layout:  byte 0, low 4 bits = k;  the next k bytes = chunk sizes
  * (used in turn; 0 means "call with n == 0, then feed 1 byte");  the rest

@@ -1,6 +1,6 @@
 """Property-based tests of the whole REST API (Hypothesis).
 
-Every route of shared/ts_api.c's table, called as every kind of caller
+Every route of shared/api/ts_api.c's table, called as every kind of caller
 (anonymous, user, moderator, admin, a revoked token, an expired one, the
 token of a user who does not exist, malformed tokens), with generated
 input: Unicode text from every plane (combining marks, RTL, zero-width,

@@ -1,5 +1,5 @@
 /*
- * test_api: the routes of shared/ts_api.h run against a real SQLite file,
+ * test_api: the routes of shared/api/ts_api.h run against a real SQLite file,
  * without nginx.  Protects: routing (404/405 + Allow, trailing slash,
  * HEAD), body parsing (invalid JSON, non-objects, duplicate keys, wrong
  * types), signup/login/logout semantics, lockout, admin-only routes, the

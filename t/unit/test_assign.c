@@ -1,5 +1,5 @@
 /*
- * test_assign: assignment scoring (shared/ts_assign.h).  The worked
+ * test_assign: assignment scoring (shared/domain/ts_assign.h).  The worked
  * examples carry their arithmetic in comments, done by hand from the
  * original formula
  *

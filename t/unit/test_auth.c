@@ -1,6 +1,6 @@
 /*
  * test_auth: bcrypt through libxcrypt and HS256 tokens through libjwt
- * (shared/ts_auth.h).  Protects: hashes the original Node app wrote still
+ * (shared/core/ts_auth.h).  Protects: hashes the original Node app wrote still
  * verify; tokens with another algorithm, no signature, a bad signature,
  * a past "exp" or a malformed "_id" are refused.
  */

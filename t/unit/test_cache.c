@@ -1,6 +1,6 @@
 /*
  * test_cache: the Redis cache's parts that need no server
- * (shared/ts_cache.h, ts_store_set_cache).  Protects: redis:// URLs are
+ * (shared/store/ts_cache.h, ts_store_set_cache).  Protects: redis:// URLs are
  * parsed strictly; with Redis unreachable every cache call returns at
  * once as a miss and the store answers as if there were no cache.  (The
  * cache against a real redis-server: t/integration/test_cache.py.)

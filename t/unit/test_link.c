@@ -1,5 +1,5 @@
 /*
- * test_link: the ts_link frame codec (shared/ts_link.h).
+ * test_link: the ts_link frame codec (shared/proto/ts_link.h).
  *
  * Protects the wire contract between the nginx workers and ticketd: frames
  * survive any split of the byte stream, several frames in one read come

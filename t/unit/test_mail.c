@@ -1,5 +1,5 @@
 /*
- * test_mail: email templates and wire forms (shared/ts_mail.h).
+ * test_mail: email templates and wire forms (shared/domain/ts_mail.h).
  * Protects: every template of DESIGN 5.4 renders; a ticket title cannot
  * inject headers; the RFC 5322 form has CRLF line ends; the SendGrid body
  * has the v3 shape; unknown templates and bad addresses are refused.

@@ -1,5 +1,5 @@
 /*
- * test_sio: the Engine.IO v4 / Socket.IO v5 codec (shared/ts_sio.h).
+ * test_sio: the Engine.IO v4 / Socket.IO v5 codec (shared/proto/ts_sio.h).
  *
  * Protects what socket.io-client 4.x (transports: ['websocket'],
  * auth: {token}) sends and expects: the open packet, CONNECT with auth and

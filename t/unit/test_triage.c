@@ -1,5 +1,5 @@
 /*
- * test_triage: AI ticket triage (shared/ts_triage.h) -- provider replies
+ * test_triage: AI ticket triage (shared/domain/ts_triage.h) -- provider replies
  * in their real wire formats are parsed or refused with a reason, model
  * text is validated and clamped, ticket text cannot escape its data
  * block in the prompt, and the offline triage gives sensible answers.

@@ -1,5 +1,5 @@
 /*
- * test_validate: request-body field rules (shared/ts_validate.h) -- the
+ * test_validate: request-body field rules (shared/core/ts_validate.h) -- the
  * type checks that turn an object-where-a-string-belongs into a 400, the
  * length bounds counted in characters, UTF-8 checks, skills normalisation.
  */

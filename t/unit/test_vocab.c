@@ -1,6 +1,7 @@
 /*
  * test_vocab: the domain words spelt in one place -- job constructors
- * (shared/ts_jobs.h) and ticket rooms and event frames (shared/ts_event.h).
+ * (shared/domain/ts_jobs.h) and ticket rooms and event frames
+ * (shared/api/ts_event.h).
  *
  * Protects what ticketd, the stores and the mail templates read: each
  * kind's attempt budget, the dedupe key that makes a second triage,

@@ -1,6 +1,6 @@
 /*
  * test_wire: what crosses Redis and the link is authenticated and
- * schema-checked (shared/ts_wire.h, shared/ts_event.h).
+ * schema-checked (shared/proto/ts_wire.h, shared/api/ts_event.h).
  *
  * Protects: HMAC-SHA256 is HMAC-SHA256 (RFC 4231's vectors); the keys of
  * the bridge and of the cache are different and neither is the secret; a

@@ -1,5 +1,5 @@
 /*
- * test_ws: the RFC 6455 codec (shared/ts_ws.h) -- the handshake answer
+ * test_ws: the RFC 6455 codec (shared/proto/ts_ws.h) -- the handshake answer
  * and its refusals, frames parsed whole and byte by byte, fragmentation
  * with control frames in between, every protocol error mapped to the
  * close code the peer must get, UTF-8 checked across fragments, close
