@@ -41,7 +41,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test check-layers unit store-contract-mongo fuzz-smoke fuzz fuzz-api integration integration-mongo mongo-selftest asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
+.PHONY: all build deps run test check-layers unit store-contract-mongo fuzz-smoke fuzz fuzz-api integration integration-mongo asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -171,15 +171,6 @@ MONGO_TESTS ?= $(addprefix t/integration/,test_http.py test_auth.py \
     test_original_db.py test_housekeeping.py test_data_exposure.py \
     test_socket_rights.py test_staff_only.py test_api_properties.py)
 
-# The MongoDB backend driven directly through ts_store.h under ASan+UBSan
-# (t/mongo/store_selftest.c), against TEST_MONGODB_URI or a CongoDB.
-$(BUILD)/mongo-selftest: t/mongo/store_selftest.c $(SHARED_ASAN_OBJ)
-	@echo "  LD/ASAN $@"
-	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ $(LIBS)
-
-mongo-selftest: $(BUILD)/mongo-selftest
-	ASAN_OPTIONS=detect_leaks=1 t/mongo/with-server.sh $(BUILD)/mongo-selftest
-
 # The store contract (t/unit/test_store.c, the suite SQLite runs in make
 # unit) against MongoDB: a new database per test on TEST_MONGODB_URI or a
 # CongoDB (which enforces no unique index: those tests skip, saying so).
@@ -189,7 +180,7 @@ store-contract-mongo: $(UNIT)
 	    'TEST_STORE_URI="$$TEST_MONGODB_URI" ASAN_OPTIONS=detect_leaks=1 \
 	     exec $(UNIT) store'
 
-integration-mongo: build mongo-selftest store-contract-mongo
+integration-mongo: build store-contract-mongo
 	@[ -n "$$TEST_MONGODB_URI" ] || t/mongo/setup.sh
 	TEST_STORE=mongodb MODULE=$(CURDIR)/$(MODULE) TICKETD=$(CURDIR)/$(TICKETD) \
 	    $(PYTEST) -q -rs $(MONGO_TESTS)
