@@ -350,12 +350,10 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
     free(ws->out);
     ws->out = NULL;
     ws->out_len = ws->out_cap = 0;
-    free(ws->held);
-    ws->held = NULL;
-    ws->held_len = ws->held_cap = 0;
-    free(ws->early);
-    ws->early = NULL;
-    ws->early_len = ws->nearly = 0;
+    free(ws->held.buf);
+    ngx_memzero(&ws->held, sizeof(ws->held));
+    free(ws->early.buf);
+    ngx_memzero(&ws->early, sizeof(ws->early));
 }
 
 
@@ -563,35 +561,102 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 }
 
 
+/* --- stashes ---------------------------------------------------------------- */
+
+typedef struct {
+    ts_oid_t   tag;           /* all zero bytes: none */
+    size_t     len;
+} ngx_http_ticket_ws_record_t;
+
+
+ngx_int_t
+ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
+    const char *tag, const char *data, size_t len, size_t limit)
+{
+    ngx_http_ticket_ws_record_t   r;
+    size_t                        need, cap;
+    u_char                       *nb;
+
+    need = st->len + sizeof(r) + len;
+    if (st->len > 0 && need > limit) {
+        return NGX_DECLINED;
+    }
+    if (need > st->cap) {
+        cap = ngx_max(st->cap * 2, ngx_max(need, 1024));
+        nb = realloc(st->buf, cap);
+        if (nb == NULL) {
+            return NGX_ERROR;
+        }
+        st->buf = nb;
+        st->cap = cap;
+    }
+    ngx_memzero(&r, sizeof(r));
+    if (tag != NULL) {
+        ngx_memcpy(r.tag, tag, sizeof(ts_oid_t));
+    }
+    r.len = len;
+    ngx_memcpy(st->buf + st->len, &r, sizeof(r));
+    ngx_memcpy(st->buf + st->len + sizeof(r), data, len);
+    st->len = need;
+    st->n++;
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ticket_ws_stash_drain(ngx_http_ticket_ws_t *ws,
+    ngx_http_ticket_ws_stash_t *st, void (*each)(ngx_http_ticket_ws_t *ws,
+    const char *tag, const char *data, size_t len))
+{
+    ngx_http_ticket_ws_stash_t    took = *st;
+    ngx_http_ticket_ws_record_t   r;
+    size_t                        off = 0;
+
+    /* each() may stash again (a replayed event, a new hold) */
+    ngx_memzero(st, sizeof(*st));
+    while (off < took.len && !ws->closed) {
+        ngx_memcpy(&r, took.buf + off, sizeof(r));
+        off += sizeof(r);
+        each(ws, r.tag[0] ? r.tag : NULL, (char *) took.buf + off, r.len);
+        off += r.len;
+    }
+    free(took.buf);
+}
+
+
 /*
  * An event sent after CONNECT but before its answer (a client that
  * pipelines, or a CONNECT check slow in the thread pool) is kept, up to
- * NGX_HTTP_TICKET_WS_EARLY of them, and handled in order once the session
- * is known -- not dropped in silence.  Records: length, then the packet.
+ * NGX_HTTP_TICKET_WS_EARLY of them within the send buffer's size, and
+ * handled in order once the session is known -- not dropped in silence.
  */
 static void
 ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
     size_t len)
 {
-    u_char  *nb;
+    ngx_int_t  rc;
 
-    if (ws->nearly == NGX_HTTP_TICKET_WS_EARLY) {
+    rc = ws->early.n == NGX_HTTP_TICKET_WS_EARLY
+         ? NGX_DECLINED
+         : ngx_http_ticket_ws_stash_add(&ws->early, NULL, text, len,
+                                        ws->conf->ws_send_buffer);
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
-                      "socket.io: more than %d events before CONNECT's "
-                      "answer, closing", NGX_HTTP_TICKET_WS_EARLY);
+                      "socket.io: more than %d events or %uz bytes before "
+                      "CONNECT's answer, closing", NGX_HTTP_TICKET_WS_EARLY,
+                      ws->conf->ws_send_buffer);
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
-        return;
-    }
-    nb = realloc(ws->early, ws->early_len + sizeof(size_t) + len);
-    if (nb == NULL) {
+    } else if (rc == NGX_ERROR) {
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-        return;
     }
-    ngx_memcpy(nb + ws->early_len, &len, sizeof(size_t));
-    ngx_memcpy(nb + ws->early_len + sizeof(size_t), text, len);
-    ws->early = nb;
-    ws->early_len += sizeof(size_t) + len;
-    ws->nearly++;
+}
+
+
+static void
+ngx_http_ticket_ws_replay_one(ngx_http_ticket_ws_t *ws, const char *tag,
+    const char *text, size_t len)
+{
+    ngx_http_ticket_ws_packet(ws, text, len);
 }
 
 
@@ -600,18 +665,8 @@ ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
 void
 ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws)
 {
-    u_char  *early = ws->early;
-    size_t   len = ws->early_len, off = 0, n;
-
-    ws->early = NULL;
-    ws->early_len = ws->nearly = 0;
-    while (off < len && !ws->closed) {
-        ngx_memcpy(&n, early + off, sizeof(size_t));
-        off += sizeof(size_t);
-        ngx_http_ticket_ws_packet(ws, (char *) early + off, n);
-        off += n;
-    }
-    free(early);
+    ngx_http_ticket_ws_stash_drain(ws, &ws->early,
+                                   ngx_http_ticket_ws_replay_one);
 }
 
 

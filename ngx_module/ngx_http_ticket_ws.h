@@ -29,6 +29,20 @@
 
 typedef struct ngx_http_ticket_ws_s  ngx_http_ticket_ws_t;
 
+/*
+ * Packets kept aside on a socket for later, in arrival order: one
+ * malloc'ed buffer of records (a tag -- a ticket id, or empty -- the
+ * length, the bytes), bounded by the caller.  Used for the events a client
+ * sends before CONNECT is answered and for the events held while a socket
+ * is re-authorised.
+ */
+typedef struct {
+    u_char      *buf;
+    size_t       len;
+    size_t       cap;
+    ngx_uint_t   n;            /* records */
+} ngx_http_ticket_ws_stash_t;
+
 struct ngx_http_ticket_ws_s {
     ngx_http_request_t          *request;
     ngx_http_ticket_loc_conf_t  *conf;
@@ -59,14 +73,10 @@ struct ngx_http_ticket_ws_s {
     ngx_uint_t                   reauth;       /* re-authorisation running */
     ngx_uint_t                   reauth_again; /* ... and another is due */
 
-    u_char                      *early;        /* events before CONNECT's
+    ngx_http_ticket_ws_stash_t   early;        /* events before CONNECT's
                                                   answer, replayed after */
-    size_t                       early_len;
-    ngx_uint_t                   nearly;
-
-    u_char                      *held;         /* events held meanwhile */
-    size_t                       held_len;
-    size_t                       held_cap;
+    ngx_http_ticket_ws_stash_t   held;         /* events held during a
+                                                  re-check */
 
     ngx_msec_t                   bucket_at;    /* event rate token bucket */
     ngx_uint_t                   bucket;       /* tokens x 1000 */
@@ -141,6 +151,15 @@ void ngx_http_ticket_ws_close(ngx_http_ticket_ws_t *ws, uint16_t code);
 void ngx_http_ticket_ws_finalize(ngx_http_ticket_ws_t *ws);
 /* Reset a slow reader's connection on close (SO_LINGER 0). */
 void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
+/* Append a record (tag: a ticket id, or NULL); NGX_DECLINED when the
+ * stash, not empty, would pass limit bytes, NGX_ERROR without memory. */
+ngx_int_t ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
+    const char *tag, const char *data, size_t len, size_t limit);
+/* Empty the stash into each(ws, tag or NULL, data, len), in order, while
+ * the socket stays open; the stash is empty (and free) afterwards. */
+void ngx_http_ticket_ws_stash_drain(ngx_http_ticket_ws_t *ws,
+    ngx_http_ticket_ws_stash_t *st, void (*each)(ngx_http_ticket_ws_t *ws,
+    const char *tag, const char *data, size_t len));
 /* CONNECT is answered: handle the events kept meanwhile. */
 void ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws);
 

@@ -163,52 +163,38 @@ ngx_http_ticket_ws_room_each(const char *ticket,
 /* --- delivery of ticketd's events ------------------------------------------ */
 
 /*
- * Held events, one record each: the ticket id of the room it was sent to
- * (all zero bytes for an event to every socket), the packet's length,
- * the packet.  Bounded like the send buffer: a socket whose check takes
- * longer than its buffer's worth of events is a slow reader.
+ * Held events (ws->held), tagged with the ticket id of the room each was
+ * sent to (none for an event to every socket).  Bounded like the send
+ * buffer: a socket whose check takes longer than its buffer's worth of
+ * events is a slow reader.
  */
-typedef struct {
-    ts_oid_t   ticket;
-    size_t     len;
-} ngx_http_ticket_ws_held_t;
-
-
 static void
 ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
     const char *packet, size_t len)
 {
-    ngx_http_ticket_ws_held_t   h;
-    size_t                      need, cap;
-    u_char                     *nb;
+    ngx_int_t  rc;
 
-    need = ws->held_len + sizeof(h) + len;
-    if (ws->held_len > 0 && need > ws->conf->ws_send_buffer) {
+    rc = ngx_http_ticket_ws_stash_add(&ws->held, ticket, packet, len,
+                                      ws->conf->ws_send_buffer);
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
                       "socket.io: %uz bytes held during a re-check, "
-                      "closing", ws->held_len);
+                      "closing", ws->held.len);
         ngx_http_ticket_ws_reset(ws);
         ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_POLICY);
-        return;
+    } else if (rc == NGX_ERROR) {
+        ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
     }
-    if (need > ws->held_cap) {
-        cap = ngx_max(ws->held_cap * 2, ngx_max(need, 1024));
-        nb = realloc(ws->held, cap);
-        if (nb == NULL) {
-            ngx_http_ticket_ws_close(ws, TS_WS_CLOSE_INTERNAL);
-            return;
-        }
-        ws->held = nb;
-        ws->held_cap = cap;
+}
+
+
+static void
+ngx_http_ticket_ws_send_held(ngx_http_ticket_ws_t *ws, const char *ticket,
+    const char *packet, size_t len)
+{
+    if (ticket == NULL || ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
+        ngx_http_ticket_ws_send_later(ws, packet, len);
     }
-    ngx_memzero(&h, sizeof(h));
-    if (ticket != NULL) {
-        ngx_memcpy(h.ticket, ticket, sizeof(ts_oid_t));
-    }
-    h.len = len;
-    ngx_memcpy(ws->held + ws->held_len, &h, sizeof(h));
-    ngx_memcpy(ws->held + ws->held_len + sizeof(h), packet, len);
-    ws->held_len = need;
 }
 
 
@@ -217,24 +203,8 @@ ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
 void
 ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws)
 {
-    u_char                     *held = ws->held;
-    size_t                      len = ws->held_len, off = 0;
-    ngx_http_ticket_ws_held_t   h;
-
-    ws->held = NULL;
-    ws->held_len = ws->held_cap = 0;
-
-    while (off < len && !ws->closed) {
-        ngx_memcpy(&h, held + off, sizeof(h));
-        off += sizeof(h);
-        if (h.ticket[0] == '\0'
-            || ngx_http_ticket_ws_membership(ws, h.ticket) != NULL)
-        {
-            ngx_http_ticket_ws_send_later(ws, (char *) held + off, h.len);
-        }
-        off += h.len;
-    }
-    free(held);
+    ngx_http_ticket_ws_stash_drain(ws, &ws->held,
+                                   ngx_http_ticket_ws_send_held);
 }
 
 
