@@ -401,3 +401,26 @@ def test_ticketd_down_shows_links_down_and_an_ageing_block(make_stack):
         and e.value("ticket_daemon_metrics_age_seconds") < 3
         and e.value("ticket_daemon_links") == 2)
     assert with_daemon_block(back)
+
+
+def test_counters_survive_a_reload_and_new_workers_show_their_links(
+        make_stack):
+    st = make_stack()
+    for _ in range(3):
+        st.each_worker("GET", "/api/health")
+    before = scrape(st).value("ticket_http_requests_total",
+                              route="GET /api/health", code="200")
+    assert before >= 6
+    old = st.worker_pids()
+    st.reload()
+    # the zone is the same: the count goes on from where it was (the
+    # harness's own readiness probes add to it too; a new zone would have
+    # started again near 0)
+    st.each_worker("GET", "/api/health")
+    e = scrape(st)
+    assert e.value("ticket_http_requests_total", route="GET /api/health",
+                   code="200") >= before + 2
+    # the old workers closing their links never mark the new ones down
+    scrape_when(st, lambda x: all(
+        v == 1 for v in x.series("ticket_link_connected").values()))
+    assert not (st.worker_pids() & old)
