@@ -12,11 +12,11 @@ ticketd going away.
 import math
 import re
 
-import pytest
 import requests
 
 from conftest import poll, unique_name
-from test_socketio import Sio, close_all, sio_on_workers
+from redis_util import redis_server  # noqa: F401
+from test_socketio import close_all, sio_on_workers
 
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -340,6 +340,34 @@ def test_sockets_rooms_and_events_follow_the_sockets(make_stack):
     close_all(socks[2:])
     e = scrape_when(st, lambda x: x.value("ticket_socketio_sockets") == 0)
     assert e.value("ticket_socketio_rooms") == 0
+
+
+# --- the Redis cache ---------------------------------------------------------
+
+def test_cache_hits_misses_and_errors_are_counted(make_stack, redis_server):
+    st = make_stack(REDIS=redis_server.url,
+                    TICKETD_ARGS="--redis %s --jobs 0" % redis_server.url)
+    user, token = st.signup(username=unique_name("user"))
+    st.create_ticket(token)
+
+    def cache(e, result):
+        return e.value("ticket_cache_requests_total", result=result)
+
+    base = scrape(st)
+    r = st.get("/api/tickets", token=token)
+    assert r.status_code == 200, r.text
+    first = scrape(st)
+    assert cache(first, "miss") > cache(base, "miss")
+    for _ in range(4):
+        assert st.get("/api/tickets", token=token).status_code == 200
+    hits = scrape(st)
+    # each list read after the first is a hit (its session may add more)
+    assert cache(hits, "hit") - cache(first, "hit") >= 4
+
+    redis_server.kill()
+    assert st.get("/api/tickets", token=token).status_code == 200
+    down = scrape(st)
+    assert cache(down, "error") > cache(hits, "error")
 
 
 # --- ticketd's block ------------------------------------------------------------
