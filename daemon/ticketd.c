@@ -38,6 +38,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "presence.h"
 #include "redis_bridge.h"
 #include "store_pool.h"
@@ -745,6 +746,11 @@ daemon_listen(void)
         daemon_stop(1);
         return;
     }
+    if (metrics_start(&td.loop, METRICS_PUSH_MS) != 0) {
+        log_error("cannot start the metrics timer");
+        daemon_stop(1);
+        return;
+    }
     if (job_runner_start(&td.loop, &td.opt.jobs) != 0) {
         daemon_stop(1);
     }
@@ -835,6 +841,7 @@ daemon_stop(int exit_code)
     link_server_stop();
     housekeeping_stop();
     presence_stop();
+    metrics_stop();
     redis_bridge_stop();
     /* jobs in flight finish their store step (or their lease expires)
      * before the store closes */
@@ -915,6 +922,8 @@ main(int argc, char **argv)
         log_close();
         return 1;
     }
+
+    metrics_count_cache();
 
     /* A failure here still runs the loop, so handles made so far close. */
     if (signals_start() != 0

@@ -98,6 +98,23 @@ void ts_store_set_cache(ts_store_t *s, const char *redis_url,
 /* "disabled" without a cache, else "ok" or "unavailable" (a PING). */
 const char *ts_store_cache_state(ts_store_t *s);
 
+/* What a cached read found, for a process's metrics. */
+typedef enum {
+    TS_CACHE_HIT = 0,           /* a current value was served */
+    TS_CACHE_MISS,              /* none (or a stale or forged one): the
+                                   store answered */
+    TS_CACHE_ERROR,             /* Redis unavailable: the store answered */
+    TS_CACHE_RESULTS
+} ts_cache_result_e;
+
+/*
+ * Count every cached read of every store of this process by calling
+ * count(result) (NULL: stop counting).  count runs on whichever thread
+ * reads, so it must be thread-safe (an atomic add).  Set it once before
+ * any thread uses a store.
+ */
+void ts_store_cache_counter(void (*count)(ts_cache_result_e result));
+
 /* --- users ------------------------------------------------------------ */
 
 /*
