@@ -100,7 +100,7 @@ $(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
 	@$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests always run under AddressSanitizer + UBSan.
-$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ) $(BUILD)/asan/daemon/conf.o
 	@echo "  LD/ASAN $@"
 	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
 
