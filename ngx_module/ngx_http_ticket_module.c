@@ -48,8 +48,6 @@ static char *ngx_http_ticket_fingerprint(ngx_conf_t *cf,
     ngx_http_ticket_main_conf_t *tmcf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post,
-    void *data);
 static char *ngx_http_ticket_socketio_ping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -911,7 +909,7 @@ invalid:
  * own (ngx_conf_check_num_bounds) says "value must be between ..." without
  * the directive's name; this one's answer is logged after the name.
  */
-static char *
+char *
 ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_conf_num_bounds_t  *bounds = post;

@@ -75,6 +75,10 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_ticket_module;
 
+/* The post handler of a number directive (ngx_conf_num_bounds_t) whose
+ * message names the directive, unlike nginx's own. */
+char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data);
+
 /* ngx_http_ticket_api.c */
 ngx_int_t ngx_http_ticket_api_handler(ngx_http_request_t *r);
 
