@@ -70,7 +70,8 @@ titles_cannot_inject_headers(void **state)
     assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
     assert_null(strchr(m.subject, '\n'));
     assert_null(strchr(m.subject, '\r'));
-    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", NULL, "abc", 1700000000, &len);
+    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", NULL, "abc", 1700000000,
+                          &len);
     assert_non_null(msg);
     assert_int_equal(len, strlen(msg));
     hdr_end = strstr(msg, "\r\n\r\n");
@@ -82,6 +83,61 @@ titles_cannot_inject_headers(void **state)
     free(msg);
     ts_mail_clear(&m);
     json_decref(p);
+}
+
+
+static void
+public_url_links_the_ticket_and_reply_to_reaches_both_forms(void **state)
+{
+    ts_mail_t    m;
+    char         err[128], *msg, *hdr_end;
+    size_t       len;
+    json_t      *b, *p;
+    const char  *id = "65a1b2c3d4e5f60718293a4b";
+
+    p = json_pack("{s:s, s:s, s:s, s:s}", "template", "assigned", "to",
+                  "mod@x.io", "ticketTitle", "Printer", "ticketId", id);
+    /* the trailing slash of the setting does not double */
+    assert_int_equal(ts_mail_render(p, "https://t.example.org/", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "Open it: https://t.example.org/tickets/"
+                                   "65a1b2c3d4e5f60718293a4b\n"));
+    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", "Help <help@x.io>", "abc",
+                          1700000000, &len);
+    assert_non_null(msg);
+    hdr_end = strstr(msg, "\r\n\r\n");
+    assert_non_null(hdr_end);
+    *hdr_end = '\0';
+    assert_non_null(strstr(msg, "\r\nReply-To: Help <help@x.io>\r\n"));
+    free(msg);
+    b = ts_mail_sendgrid(&m, "Desk <desk@x.io>", "help@x.io");
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(b, "reply_to"), "email")), "help@x.io");
+    json_decref(b);
+    b = ts_mail_sendgrid(&m, "Desk <desk@x.io>", NULL);
+    assert_null(json_object_get(b, "reply_to"));
+    json_decref(b);
+    ts_mail_clear(&m);
+    json_decref(p);
+
+    /* a mail about no ticket links the site; no setting, no link */
+    p = json_pack("{s:s, s:s}", "template", "welcome", "to", "n@x.io");
+    assert_int_equal(ts_mail_render(p, "http://127.0.0.1:8080", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "\nhttp://127.0.0.1:8080/\n"));
+    ts_mail_clear(&m);
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
+    assert_null(strstr(m.text, "http"));
+    ts_mail_clear(&m);
+    json_decref(p);
+
+    assert_int_equal(ts_mail_address_check("Desk <desk@x.io>"), 0);
+    assert_int_equal(ts_mail_address_check("desk@x.io"), 0);
+    assert_int_equal(ts_mail_address_check("desk"), -1);
+    assert_int_equal(ts_mail_address_check("Desk <desk@x.io"), -1);
+    assert_int_equal(ts_mail_address_check("D <a@x.io> <b@x.io>"), -1);
+    assert_int_equal(ts_mail_address_check("D\r\nBcc: <a@x.io>"), -1);
 }
 
 
@@ -456,6 +512,8 @@ test_mail_run(void)
         cmocka_unit_test(bodies_are_quoted_printable_that_decodes_back),
         cmocka_unit_test(message_is_7bit_utf8_mime),
         cmocka_unit_test(subjects_are_cut_by_characters),
+        cmocka_unit_test(
+            public_url_links_the_ticket_and_reply_to_reaches_both_forms),
     };
     return cmocka_run_group_tests_name("mail", tests, NULL, NULL);
 }
