@@ -255,7 +255,12 @@ conf_token(conf_reader_t *r, char **words, size_t *nwords, unsigned *line)
                 && *r->p != '\r' && *r->p != '\n' && *r->p != ';'
                 && *r->p != '{')
             {
-                conf_error(r, "unexpected \"%c\"", *r->p);
+                if (*r->p > 0x20 && *r->p < 0x7f) {
+                    conf_error(r, "unexpected \"%c\"", *r->p);
+                } else {
+                    conf_error(r, "unexpected byte 0x%02x",
+                               (unsigned char) *r->p);
+                }
                 return -1;
             }
         } else {
@@ -409,6 +414,11 @@ conf_block(conf_reader_t *r, const char *context, int nested)
                 return -1;
             }
             return 0;
+        }
+        if (words[0][0] == '\0') {
+            r->line = line;
+            conf_error(r, "unknown directive \"\"");
+            return -1;
         }
         if (t == ';' && strcmp(words[0], "include") == 0) {
             if (n != 2) {
