@@ -1121,7 +1121,11 @@ options_read(int argc, char **argv, options_t *o)
         usage(stderr);
         return EXIT_USAGE;
     }
-    return options_check(o) == 0 ? OPTIONS_RUN : EXIT_CONFIG;
+    /* a command line alone is usage (2); a file is a configuration (1) */
+    if (options_check(o) != 0) {
+        return o->conf_file != NULL ? EXIT_CONFIG : EXIT_USAGE;
+    }
+    return OPTIONS_RUN;
 }
 
 /* The checks that need files and the environment, after every setting is
