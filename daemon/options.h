@@ -16,7 +16,7 @@
 #include "ts_wire.h"
 
 #define OPTIONS_RUN   -1            /* options_parse: go on and run */
-#define OPTIONS_FP_LEN  16          /* hex digits of a fingerprint part */
+#define OPTIONS_RETENTION_MAX_S  (3650L * 24 * 3600)
 
 typedef struct {
     const char        *conf_file;          /* -c */
@@ -63,6 +63,13 @@ typedef struct {
  * configuration, 2 for bad usage), the reason printed on stderr.
  */
 int options_parse(int argc, char **argv, options_t *o);
+
+/*
+ * Read o->conf_file into o->conf and take nginx's "user" and the
+ * ticket_* directives of its http block into o (options_conf.c).  0, or
+ * -1 with the reason, file:line as nginx gives it, on stderr.
+ */
+int options_conf(options_t *o);
 
 /* Release what options_parse allocated, secrets wiped. */
 void options_free(options_t *o);
