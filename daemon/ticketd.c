@@ -291,6 +291,14 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    if (td.opt.conf_file != NULL) {
+        log_info("configuration: %s", td.opt.conf_file);
+    }
+    if (!td.opt.have_secret) {
+        log_warn("no JWT secret (ticket_jwt_secret_file): the workers'"
+                 " store, socket and secret are not checked at hello");
+    }
+
     /* before any thread exists: curl's global state is not thread-safe */
     if (http_client_global_init() != 0) {
         log_error("curl_global_init failed");
