@@ -22,6 +22,7 @@ int test_cache_run(void);
 int test_wire_run(void);
 int test_vocab_run(void);
 int test_prom_run(void);
+int test_conf_run(void);
 
 static const struct {
     const char  *name;
@@ -41,6 +42,7 @@ static const struct {
     { "wire", test_wire_run },
     { "vocab", test_vocab_run },
     { "prom", test_prom_run },
+    { "conf", test_conf_run },
 };
 
 
