@@ -405,7 +405,7 @@ def test_a_job_run_shows_by_kind_and_state_and_in_the_histograms(
                            provider="offline")) == 1
     assert e.value("ticket_triage_fallbacks_total", provider="offline") == 0
     assert e.value("ticket_jobs", state="done") == sum(
-        v for k, v in st.job_states().items() if k == "done")
+        v for k, v in st.probe.job_states().items() if k == "done")
     # the welcome mail went to the outbox
     assert e.value("ticket_mails_total", transport="outbox",
                    result="sent") >= 1
