@@ -12,8 +12,8 @@
  *
  * What is counted here is this process's since it started (counters
  * restart with ticketd, which Prometheus's rate() handles), except
- * ticket_jobs, the store's own count of jobs by state, read through the
- * store pool once per push (one in flight at a time).
+ * ticket_jobs, the store's own count of jobs by kind and state, read
+ * through the store pool once per push (one in flight at a time).
  *
  * Label sets are bounded: job kinds, providers and transports are the
  * known names, anything else is "other".  The block stays far below the
@@ -30,12 +30,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "store_pool.h"
+#include "ts_jobs.h"
 #include "ts_prom.h"
 #include "ts_store.h"
 
-static const char  *kinds[] = { "triage", "assign", "stats", "email",
-                                "other" };
-#define NKINDS  (sizeof(kinds) / sizeof(kinds[0]))
+/* job kinds: the domain's (ts_jobs.h), "other" last */
+#define NKINDS  TS_JOB_KINDS
 
 static const char  *outcomes[] = { "done", "retry", "dead" };
 #define NOUTCOMES  (sizeof(outcomes) / sizeof(outcomes[0]))
@@ -109,14 +109,14 @@ observe(histogram_t *h, double v)
 void
 metrics_job_started(const char *kind)
 {
-    m.started_jobs[name_index(kinds, NKINDS, kind)]++;
+    m.started_jobs[ts_job_kind_index(kind)]++;
 }
 
 
 void
 metrics_job_ended(const char *kind, const char *outcome, double seconds)
 {
-    size_t  k = name_index(kinds, NKINDS, kind);
+    size_t  k = ts_job_kind_index(kind);
     size_t  o;
 
     for (o = 0; o < NOUTCOMES - 1 && strcmp(outcomes[o], outcome) != 0;
@@ -186,18 +186,21 @@ render(ts_prom_t *p)
 
     if (m.jobs_known) {
         const char  *states[] = { "pending", "running", "done", "dead" };
-        int64_t      n[] = { m.jobs.pending, m.jobs.running, m.jobs.done,
-                             m.jobs.dead };
 
         ts_prom_family(p, "ticket_jobs", "gauge",
-                       "Jobs in the store by state (read by ticketd every "
-                       "push)");
-        for (i = 0; i < 4; i++) {
-            labels[0] = "state";
-            labels[1] = states[i];
-            labels[2] = NULL;
-            ts_prom_u64(p, "ticket_jobs", labels,
-                        n[i] > 0 ? (uint64_t) n[i] : 0);
+                       "Jobs in the store by kind and state (read by "
+                       "ticketd every push)");
+        for (i = 0; i < NKINDS; i++) {
+            for (j = 0; j < 4; j++) {
+                labels[0] = "kind";
+                labels[1] = ts_job_kind_name(i);
+                labels[2] = "state";
+                labels[3] = states[j];
+                labels[4] = NULL;
+                ts_prom_u64(p, "ticket_jobs", labels,
+                            m.jobs.by_kind[i][j] > 0
+                            ? (uint64_t) m.jobs.by_kind[i][j] : 0);
+            }
         }
     }
 
@@ -205,7 +208,7 @@ render(ts_prom_t *p)
                    "Job attempts ticketd claimed and started, by kind");
     for (i = 0; i < NKINDS; i++) {
         labels[0] = "kind";
-        labels[1] = kinds[i];
+        labels[1] = ts_job_kind_name(i);
         labels[2] = NULL;
         ts_prom_u64(p, "ticket_jobs_started_total", labels,
                     m.started_jobs[i]);
@@ -217,7 +220,7 @@ render(ts_prom_t *p)
     for (i = 0; i < NKINDS; i++) {
         for (j = 0; j < NOUTCOMES; j++) {
             labels[0] = "kind";
-            labels[1] = kinds[i];
+            labels[1] = ts_job_kind_name(i);
             labels[2] = "outcome";
             labels[3] = outcomes[j];
             labels[4] = NULL;
@@ -229,7 +232,7 @@ render(ts_prom_t *p)
                    "Seconds from a job's claim to its success, by kind");
     for (i = 0; i < NKINDS; i++) {
         labels[0] = "kind";
-        labels[1] = kinds[i];
+        labels[1] = ts_job_kind_name(i);
         labels[2] = NULL;
         ts_prom_histogram(p, "ticket_job_duration_seconds", labels, bounds,
                           NBOUNDS, m.job_latency[i].counts,

@@ -33,8 +33,11 @@ typedef struct ts_store_s ts_store_t;
 
 /* ts_job_new_t, a job to store, is the domain's (ts_jobs.h). */
 
+/* Jobs by state, in all and by kind (ts_job_kind_index: the second index
+ * is the state, in the order of the fields). */
 typedef struct {
     int64_t  pending, running, done, dead;
+    int64_t  by_kind[TS_JOB_KINDS][4];
 } ts_job_counts_t;
 
 /* Login-attempt bookkeeping for one lockout key (ts_svc_auth.c: an
