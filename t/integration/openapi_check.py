@@ -13,7 +13,8 @@ UI, /metrics, the test's own locations) is not checked.
 Answers no operation owns are held to the document's generic responses:
 an unknown path under /api/ is 404 RouteNotFound, a known path with a
 method it does not list is 405 MethodNotAllowed; either may also be 413
-or 429, which nginx or the rate limiter answer before routing.  The
+or 429, which nginx or the rate limiter answer before routing, and an
+OPTIONS a CORS preflight's 204 Preflight or 403 PreflightRefused.  The
 request nginx refuses itself before routing (a malformed request line)
 is 400 {"error": "Bad request"} anywhere.
 """
@@ -31,6 +32,9 @@ DOC_PATH = Path(__file__).resolve().parents[2] / "shared" / "api" / \
     "openapi.json"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch",
            "trace")
+# the router takes a path parameter of 1 to 63 bytes (ts_match_t's
+# 64-byte buffers, shared/api/ts_api.h); a longer one routes nowhere: 404
+PARAM = "[^/]{1,63}"
 # answers a request may get before any route is chosen
 PRE_ROUTE = {"413": "TooLarge", "429": "TooManyRequests"}
 
@@ -51,7 +55,7 @@ class Checker:
         self.routes = []
         for template, item in doc["paths"].items():
             pattern = "^" + "/".join(
-                "[^/]+" if re.fullmatch(r"\{[^}]+\}", seg) else re.escape(seg)
+                PARAM if re.fullmatch(r"\{[^}]+\}", seg) else re.escape(seg)
                 for seg in template.split("/")) + "$"
             # literal paths before templated ones (/api/mod-requests/me)
             self.routes.append((template.count("{"), template,
@@ -64,13 +68,14 @@ class Checker:
     def path_of(target):
         """The path nginx routes for a request target: query cut, escapes
         decoded, slashes merged, dot segments resolved; the router ignores
-        a trailing slash."""
+        a trailing slash.  One character per byte (latin-1), so lengths
+        are the router's."""
         if isinstance(target, bytes):
             target = target.decode("latin-1")
         path = target.split("?", 1)[0].split("#", 1)[0]
         if "://" in path:               # an absolute-form target
             path = "/" + path.split("://", 1)[1].partition("/")[2]
-        path = unquote_to_bytes(path).decode("utf-8", "replace")
+        path = unquote_to_bytes(path).decode("latin-1")
         path = re.sub("/+", "/", path)
         if "/." in path:
             trailing = path.endswith("/")
@@ -117,6 +122,10 @@ class Checker:
         template, op, item = self.operation(method, path)
         if op is None:
             generic = dict(PRE_ROUTE)
+            if method == "OPTIONS":
+                # a CORS preflight is answered before routing
+                generic.update({"204": "Preflight",
+                                "403": "PreflightRefused"})
             if template is None:
                 generic["404"] = "RouteNotFound"
             else:
