@@ -22,10 +22,11 @@ if ((${#missing[@]})); then
         --no-install-recommends "${missing[@]}"
 fi
 
-# the end-to-end test's socket.io-client, the web UI's build tools and the
-# browser test's playwright-core, each from its committed lock file
+# the end-to-end test's socket.io-client, the OpenAPI 3.1 meta-schema
+# (t/openapi), the web UI's build tools and the browser test's
+# playwright-core, each from its committed lock file
 repo=$(cd "$(dirname "$0")/.." && pwd)
-for dir in "$repo/t/e2e" "$repo/web" "$repo/t/browser"; do
+for dir in "$repo/t/e2e" "$repo/t/openapi" "$repo/web" "$repo/t/browser"; do
     if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
         if command -v npm >/dev/null; then
             (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
