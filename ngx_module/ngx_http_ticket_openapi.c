@@ -57,6 +57,9 @@ ngx_http_ticket_openapi_send(ngx_http_request_t *r)
 
     len = ngx_http_ticket_openapi_end - ngx_http_ticket_openapi_start;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ticket api: OpenAPI document, %uz bytes", len);
+
     if (ngx_http_ticket_openapi_etag[0] == '\0') {
         SHA1(ngx_http_ticket_openapi_start, len, digest);
         ngx_http_ticket_openapi_etag[0] = '"';
