@@ -146,7 +146,7 @@ def exchange(conn, method, path, headers=None, body=None):
     r = conn.getresponse()
     data = r.read()
     openapi_check.check(method, path, r.status, data,
-                        r.headers.get("Content-Type"))
+                        r.headers.get("Content-Type"), r.headers)
     return r.status, r.headers, data
 
 

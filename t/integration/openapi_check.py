@@ -5,9 +5,9 @@ from the server.
 check(method, target, status, body, content_type) finds the operation of
 (method, path) by the document's path templates and fails (an
 OpenAPIMismatch, an AssertionError) when the status is not one the
-operation documents, or the body does not match that status' schema -- the
-message names the operation, the status and the JSON pointer of the
-failing part.  What is not the REST API (outside /api/: Socket.IO, the web
+operation documents, a header the response marks required is missing, or
+the body does not match that status' schema -- the message names the
+operation, the status and the JSON pointer of the failing part.  What is not the REST API (outside /api/: Socket.IO, the web
 UI, /metrics, the test's own locations) is not checked.
 
 Answers no operation owns are held to the document's generic responses:
@@ -106,7 +106,8 @@ class Checker:
 
     # --- checking an answer ----------------------------------------------
 
-    def check(self, method, target, status, body, content_type=None):
+    def check(self, method, target, status, body, content_type=None,
+              headers=None):
         if isinstance(method, bytes):
             method = method.decode()
         method = method.upper()
@@ -153,6 +154,8 @@ class Checker:
                                       ", ".join(sorted(responses)), body))
             response = responses[key]
         response = self.resolve(response)
+        if headers is not None:
+            self._check_headers(name, where, status, response, headers)
         return self._check_body(name, where, method, status, response, body,
                                 content_type)
 
@@ -163,6 +166,24 @@ class Checker:
                                         "message": "Bad request"}
         except (ValueError, TypeError):
             return False
+
+    def _check_headers(self, name, where, status, response, headers):
+        """The headers the response marks required are there; an integer
+        one holds an integer."""
+        for key, spec in response.get("headers", {}).items():
+            spec = self.resolve(spec)
+            if not spec.get("required"):
+                continue
+            value = headers.get(key)
+            if value is None:
+                raise OpenAPIMismatch("%s, %s: status %s: header %s is "
+                                      "documented as required, missing"
+                                      % (name, where, status, key))
+            if spec.get("schema", {}).get("type") == "integer" and \
+                    not value.strip().isdigit():
+                raise OpenAPIMismatch("%s, %s: status %s: header %s: %r is "
+                                      "not an integer" % (name, where,
+                                                          status, key, value))
 
     def _check_body(self, name, where, method, status, response, body,
                     content_type):
@@ -212,14 +233,16 @@ def checker():
     return _checker
 
 
-def check(method, target, status, body, content_type=None):
-    """Check one answer; raises OpenAPIMismatch (an AssertionError)."""
-    return checker().check(method, target, status, body, content_type)
+def check(method, target, status, body, content_type=None, headers=None):
+    """Check one answer; raises OpenAPIMismatch (an AssertionError).
+    headers: a mapping with case-insensitive get(), or None to skip them."""
+    return checker().check(method, target, status, body, content_type,
+                           headers)
 
 
 def check_response(r):
     """Check a requests.Response (its request's method and URL); returns
     it."""
     check(r.request.method, r.request.path_url, r.status_code, r.content,
-          r.headers.get("Content-Type"))
+          r.headers.get("Content-Type"), r.headers)
     return r

@@ -116,7 +116,7 @@ def send(stack, method, target, headers=(), body=None, chunked=False):
         reply = Reply(resp.status, resp.headers, resp.read())
         # the answer must be one the OpenAPI document describes
         openapi_check.check(method, target, reply.status, reply.body,
-                            reply.headers.get("Content-Type"))
+                            reply.headers.get("Content-Type"), reply.headers)
         return reply
     finally:
         s.close()

@@ -194,3 +194,10 @@ def test_the_checker_catches_drift():
     c.check("GET", "/api/nope/", 404,
             b'{"error":"Route not found","message":"Route not found"}')
     c.check("HEAD", "/api/health", 200, b"")
+    with pytest.raises(openapi_check.OpenAPIMismatch, match="header Allow"):
+        c.check("DELETE", "/api/tickets", 405, b'{"error":"x","message":"x"}',
+                headers={})
+    with pytest.raises(openapi_check.OpenAPIMismatch,
+                       match="header Retry-After"):
+        c.check("GET", "/api/health", 429, b'{"error":"x","message":"x"}',
+                headers={"Retry-After": "soon"})
