@@ -70,11 +70,12 @@ class Checker:
         decoded, slashes merged, dot segments resolved; the router ignores
         a trailing slash.  One character per byte (latin-1), so lengths
         are the router's."""
-        if isinstance(target, bytes):
-            target = target.decode("latin-1")
-        path = target.split("?", 1)[0].split("#", 1)[0]
-        if "://" in path:               # an absolute-form target
-            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        if isinstance(target, str):
+            target = target.encode("utf-8", "surrogateescape")
+        # bytes stay bytes until the escapes are decoded
+        path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+        if b"://" in path:              # an absolute-form target
+            path = b"/" + path.split(b"://", 1)[1].partition(b"/")[2]
         path = unquote_to_bytes(path).decode("latin-1")
         path = re.sub("/+", "/", path)
         if "/." in path:

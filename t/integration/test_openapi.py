@@ -194,6 +194,14 @@ def test_the_checker_catches_drift():
     c.check("GET", "/api/nope/", 404,
             b'{"error":"Route not found","message":"Route not found"}')
     c.check("HEAD", "/api/health", 200, b"")
+    # a parameter is 1 to 63 bytes, whether sent raw or %-escaped
+    arabic_zeros = "\u0660" * 24                   # 48 bytes
+    for target in (("/api/jobs/%s/retry" % arabic_zeros).encode(),
+                   "/api/jobs/%s/retry" % ("%D9%A0" * 24)):
+        c.check("POST", target, 401, b'{"error":"x","message":"x"}')
+    with pytest.raises(openapi_check.OpenAPIMismatch, match="no path"):
+        c.check("POST", "/api/jobs/%s/retry" % ("\u0660" * 32), 401,
+                b'{"error":"x","message":"x"}')
     with pytest.raises(openapi_check.OpenAPIMismatch, match="header Allow"):
         c.check("DELETE", "/api/tickets", 405, b'{"error":"x","message":"x"}',
                 headers={})
