@@ -54,9 +54,9 @@ class Checker:
         self.resolver = RefResolver.from_schema(doc)
         self.routes = []
         for template, item in doc["paths"].items():
-            pattern = "^" + "/".join(
+            pattern = "/".join(
                 PARAM if re.fullmatch(r"\{[^}]+\}", seg) else re.escape(seg)
-                for seg in template.split("/")) + "$"
+                for seg in template.split("/"))
             # literal paths before templated ones (/api/mod-requests/me)
             self.routes.append((template.count("{"), template,
                                 re.compile(pattern), item))
@@ -79,10 +79,7 @@ class Checker:
         path = unquote_to_bytes(path).decode("latin-1")
         path = re.sub("/+", "/", path)
         if "/." in path:
-            trailing = path.endswith("/")
             path = posixpath.normpath(path)
-            if trailing and path != "/":
-                path += "/"
         while len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         return path
@@ -91,7 +88,7 @@ class Checker:
         """(template, operation or None, path item or None)."""
         method = method.lower()
         items = [(t, item) for _, t, rx, item in self.routes
-                 if rx.match(path)]
+                 if rx.fullmatch(path)]
         for t, item in items:
             op = item.get(method) or (item.get("get") if method == "head"
                                       else None)
