@@ -65,7 +65,8 @@ LOCK := flock $(BUILD)/.lock
 $(BUILD)/nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module.sh
 	@$(LOCK) scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/nginx
 
-$(MODULE): $(BUILD)/nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
+$(MODULE): $(BUILD)/nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR) \
+           shared/api/openapi.json
 	@$(LOCK) $(MAKE) --no-print-directory -s \
 	    -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
 	@touch $@
@@ -78,7 +79,8 @@ $(BUILD)/asan-nginx/Makefile: config $(BUILD)/srcs.list scripts/configure-module
 	    EXTRA_LD_OPT="-fsanitize=address" \
 	    scripts/configure-module.sh $(CURDIR) $(CURDIR)/$(BUILD)/asan-nginx
 
-$(ASAN_MODULE): $(BUILD)/asan-nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR)
+$(ASAN_MODULE): $(BUILD)/asan-nginx/Makefile $(SHARED_SRC) $(SHARED_HDR) $(MOD_SRC) $(MOD_HDR) \
+                shared/api/openapi.json
 	@$(MAKE) --no-print-directory -s -f $(CURDIR)/$(BUILD)/asan-nginx/Makefile \
 	    -C $(NGX_SRC) modules
 	@touch $@

@@ -157,6 +157,10 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
                                            "Method not allowed");
     }
 
+    if (ts_api_document(&match)) {
+        return ngx_http_ticket_openapi_send(r);
+    }
+
     ctx = ngx_http_ticket_auth(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -127,6 +127,9 @@ void ngx_http_ticket_ws_users_release(ngx_http_ticket_main_conf_t *tmcf,
     const char *user_id);
 ngx_int_t ngx_http_ticket_add_variables(ngx_conf_t *cf);
 
+/* ngx_http_ticket_openapi.c: GET/HEAD /api/openapi.json from memory. */
+ngx_int_t ngx_http_ticket_openapi_send(ngx_http_request_t *r);
+
 /* ngx_http_ticket_cors.c */
 ngx_int_t ngx_http_ticket_cors_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ticket_cors_preflight(ngx_http_request_t *r);

@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(nginx nginx-dev libjansson-dev libjwt-dev libsqlite3-dev libcrypt-dev
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server sqlite3 pkg-config gcc make dpkg-dev curl
-      python3-pytest python3-requests python3-websocket python3-hypothesis wrk
+      python3-pytest python3-requests python3-websocket python3-hypothesis
+      python3-jsonschema wrk
       libmongoc-dev libbson-dev python3-pymongo
       chromium)
 missing=()
@@ -21,10 +22,11 @@ if ((${#missing[@]})); then
         --no-install-recommends "${missing[@]}"
 fi
 
-# the end-to-end test's socket.io-client, the web UI's build tools and the
-# browser test's playwright-core, each from its committed lock file
+# the end-to-end test's socket.io-client, the OpenAPI 3.1 meta-schema
+# (t/openapi), the web UI's build tools and the browser test's
+# playwright-core, each from its committed lock file
 repo=$(cd "$(dirname "$0")/.." && pwd)
-for dir in "$repo/t/e2e" "$repo/web" "$repo/t/browser"; do
+for dir in "$repo/t/e2e" "$repo/t/openapi" "$repo/web" "$repo/t/browser"; do
     if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
         if command -v npm >/dev/null; then
             (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)

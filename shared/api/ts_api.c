@@ -33,6 +33,9 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_update_user },
     { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, 0,
       ts_svc_health },
+    /* no handler: the host answers it from memory (ts_api_document) */
+    { TS_GET,   "/api/openapi.json",     TS_ACCESS_ANYONE, 0, 0,
+      NULL },
 
     { TS_POST,  "/api/tickets",          TS_ACCESS_TOKEN,  1, 0,
       ts_svc_ticket_create },
@@ -189,6 +192,13 @@ ts_access_e
 ts_api_access(const ts_match_t *match)
 {
     return match->route ? match->route->access : TS_ACCESS_ANYONE;
+}
+
+
+int
+ts_api_document(const ts_match_t *match)
+{
+    return match->route != NULL && match->route->handler == NULL;
 }
 
 
@@ -352,7 +362,7 @@ ts_api_call(const ts_config_t *cfg, ts_store_t *store,
     c.resp = resp;
     c.now = ts_now_ms();
 
-    if (route == NULL) {
+    if (route == NULL || route->handler == NULL) {
         ts_api_error(resp, 404, "Route not found");
         return;
     }

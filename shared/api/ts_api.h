@@ -105,6 +105,10 @@ const char *ts_api_route_name(int id);
 /* What the matched route requires of the caller. */
 ts_access_e ts_api_access(const ts_match_t *match);
 
+/* 1 for GET /api/openapi.json: the API's OpenAPI document
+ * (shared/api/openapi.json), which the host serves itself, from memory. */
+int ts_api_document(const ts_match_t *match);
+
 /* 1 when the route hashes a password (tens of ms of CPU): the module runs
  * it in the password thread pool so other routes never queue behind it. */
 int ts_api_cpu_heavy(const ts_match_t *match);

@@ -34,6 +34,9 @@ from pathlib import Path
 import pytest
 import requests
 
+# every REST answer a helper receives is checked against the OpenAPI document
+import openapi_check
+
 # TEST_STORE=mongodb / TEST_MONGODB_URI: the same suite on MongoDB; tests
 # look into the store through stack.probe (store_probes.py)
 from store_probes import (BACKEND, IS_CONGO, CONGO_NO_TXN, CONGO_NO_UNIQUE,
@@ -140,7 +143,10 @@ def exchange(conn, method, path, headers=None, body=None):
     headers, body bytes)."""
     conn.request(method, path, body=body, headers=headers or {})
     r = conn.getresponse()
-    return r.status, r.headers, r.read()
+    data = r.read()
+    openapi_check.check(method, path, r.status, data,
+                        r.headers.get("Content-Type"), r.headers)
+    return r.status, r.headers, data
 
 
 def tail(text, lines=40):
@@ -443,7 +449,8 @@ class Stack:
         if token:
             h["Authorization"] = "Bearer %s" % token
         kw.setdefault("timeout", 15)
-        return requests.request(method, self.url(path), headers=h, **kw)
+        return openapi_check.check_response(
+            requests.request(method, self.url(path), headers=h, **kw))
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+import openapi_check
 from conftest import BACKEND, JSON_CT, unique_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,7 +112,11 @@ def send(stack, method, target, headers=(), body=None, chunked=False):
             pass            # nginx answered (413) before reading it all
         resp = http.client.HTTPResponse(s, method=method.decode())
         resp.begin()
-        return Reply(resp.status, resp.headers, resp.read())
+        reply = Reply(resp.status, resp.headers, resp.read())
+        # the answer must be one the OpenAPI document describes
+        openapi_check.check(method, target, reply.status, reply.body,
+                            reply.headers.get("Content-Type"), reply.headers)
+        return reply
     finally:
         s.close()
 

@@ -176,6 +176,32 @@ routing_answers_404_405_and_ignores_trailing_slash(void **state)
 
 
 static void
+the_openapi_document_is_a_route_the_host_answers(void **state)
+{
+    fixture_t  *f = *state;
+    ts_match_t  m;
+    char        allow[64];
+    json_t     *out;
+
+    assert_int_equal(ts_api_match(TS_HEAD, "/api/openapi.json/", 18, &m,
+                                  allow, sizeof(allow)), 200);
+    assert_true(ts_api_document(&m));
+    assert_int_equal(ts_api_access(&m), TS_ACCESS_ANYONE);
+    assert_int_equal(ts_api_match(TS_POST, "/api/openapi.json", 17, &m,
+                                  allow, sizeof(allow)), 405);
+    assert_string_equal(allow, "GET");
+    assert_int_equal(ts_api_match(TS_GET, "/api/health", 11, &m, NULL, 0),
+                     200);
+    assert_false(ts_api_document(&m));
+
+    /* it has no service: a host that calls it anyway gets a 404 */
+    assert_int_equal(call(f, TS_GET, "/api/openapi.json", NULL, NULL, &out,
+                          NULL), 404);
+    json_decref(out);
+}
+
+
+static void
 bodies_must_be_json_objects_with_typed_fields(void **state)
 {
     fixture_t  *f = *state;
@@ -567,6 +593,9 @@ test_api_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routing_answers_404_405_and_ignores_trailing_slash),
+        cmocka_unit_test_setup_teardown(
+            the_openapi_document_is_a_route_the_host_answers, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             bodies_must_be_json_objects_with_typed_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(
