@@ -100,7 +100,7 @@ $(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests always run under AddressSanitizer + UBSan.
-$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ)
+$(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ) $(BUILD)/asan/daemon/conf.o
 	@echo "  LD/ASAN $@"
 	@$(CC) $(CFLAGS) $(ASAN) -o $@ $^ -lcmocka $(LIBS)
 
@@ -116,16 +116,22 @@ $(BUILD)/fuzz-%: t/fuzz/fuzz_%.c $(SHARED_ASAN_OBJ)
 	@echo "  LD/ASAN $@"
 	@$(CC) $(CFLAGS) $(ASAN) -DTS_FUZZ_STANDALONE -o $@ $^ $(LIBS)
 
-fuzz-smoke: $(BUILD)/fuzz-ws $(BUILD)/fuzz-sio
+# ticketd's nginx.conf reader is in daemon/, not in shared/
+$(BUILD)/fuzz-conf: t/fuzz/fuzz_conf.c $(BUILD)/asan/daemon/conf.o
+	@echo "  LD/ASAN $@"
+	@$(CC) $(CFLAGS) $(ASAN) -Idaemon -DTS_FUZZ_STANDALONE -o $@ $^
+
+fuzz-smoke: $(BUILD)/fuzz-ws $(BUILD)/fuzz-sio $(BUILD)/fuzz-conf
+	$(BUILD)/fuzz-conf $(FUZZ_RUNS)
 	$(BUILD)/fuzz-ws -runs $(FUZZ_RUNS)
 	$(BUILD)/fuzz-sio $(FUZZ_RUNS)
 
 fuzz: $(SHARED_SRC)
 	@command -v clang >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(BUILD)/libfuzzer
-	for t in ws sio; do \
+	for t in ws sio conf; do \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined $(addprefix -I,$(SHARED_DIRS)) \
-	        -o $(BUILD)/libfuzzer/fuzz_$$t t/fuzz/fuzz_$$t.c $(SHARED_SRC) \
+	        -Idaemon -o $(BUILD)/libfuzzer/fuzz_$$t t/fuzz/fuzz_$$t.c $(SHARED_SRC) daemon/conf.c \
 	        $(LIBS) && \
 	    $(BUILD)/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
 	        || exit 1; \

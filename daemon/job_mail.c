@@ -124,7 +124,7 @@ email_start(job_t *j)
     outbox_write_t  *w;
     int              rc = -1;
 
-    if (ts_mail_render(j->job.payload, &m, err, sizeof(err)) != 0) {
+    if (ts_mail_render(j->job.payload, jr.cfg.public_url, &m, err, sizeof(err)) != 0) {
         snprintf(j->err, sizeof(j->err), "%s", err);
         j->permanent = 1;
         finish_fail(j);
@@ -132,7 +132,7 @@ email_start(job_t *j)
     }
 
     if (strcmp(jr.cfg.mail_transport, "sendgrid") == 0) {
-        sg = ts_mail_sendgrid(&m, jr.cfg.mail_from);
+        sg = ts_mail_sendgrid(&m, jr.cfg.mail_from, jr.cfg.mail_reply_to);
         body = sg ? json_dumps(sg, JSON_COMPACT) : NULL;
         json_decref(sg);
         snprintf(url, sizeof(url), "%s/v3/mail/send", jr.cfg.sendgrid_url);
@@ -155,7 +155,8 @@ email_start(job_t *j)
         return;
     }
 
-    text = ts_mail_rfc5322(&m, jr.cfg.mail_from, j->job.id,
+    text = ts_mail_rfc5322(&m, jr.cfg.mail_from, jr.cfg.mail_reply_to,
+                           j->job.id,
                            (long long) (ts_now_ms() / 1000), &len);
     if (text == NULL) {
         ts_mail_clear(&m);

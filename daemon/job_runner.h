@@ -43,6 +43,8 @@ typedef struct {
     const char      *smtp_user;
     const char      *smtp_password;
     const char      *mail_from;
+    const char      *mail_reply_to;    /* NULL: no Reply-To */
+    const char      *public_url;       /* links in mail; NULL: none */
     long             mail_timeout_ms;  /* per send (20 000) */
 
     ts_assign_cfg_t  assign;

@@ -49,6 +49,7 @@
 #include "ts_event.h"
 #include "ts_link.h"
 #include "ts_model.h"
+#include "ts_wire.h"
 
 #define LINK_BACKLOG   128
 #define LINK_READ_BUF  (64 * 1024)
@@ -65,6 +66,9 @@ struct link_s {
     json_int_t          worker;
     int                 closing;
     int                 refused;     /* peer check failed: close quietly */
+    int                 refusing;    /* hello refused: nothing more in or
+                                        out but the refusal, then closed */
+    uv_shutdown_t       shutdown;
     const char         *text;        /* the frame being handled, as */
     size_t              text_len;    /*   received (its JSON text) */
 };
@@ -98,6 +102,8 @@ static struct {
     uid_t        peer_uid;           /* --link-user's uid ... */
     int          peer_uid_set;       /* ... when one was given */
     log_limit_t  refused_log;        /* peers refused, frames dropped */
+    int          expect_config;      /* link_server_expect() was called */
+    char         expect[3][TS_WIRE_FP_HEX + 1];  /* store, socket, secret */
 } server;
 
 /* Reads are consumed (copied into the decoder) before the next one starts,
@@ -161,7 +167,7 @@ link_send(link_t *l, link_frame_t *f)
     uv_buf_t       buf;
     int            rc;
 
-    if (l->closing) {
+    if (l->closing || l->refusing) {
         return -1;
     }
     if (f->len > LINK_OUT_MAX - l->out_bytes) {
@@ -220,10 +226,88 @@ link_server_broadcast(const char *json, size_t len)
 /* --- incoming frames -------------------------------------------------- */
 
 static void
+link_on_shutdown(uv_shutdown_t *req, int status)
+{
+    link_close(req->data);
+}
+
+
+/* Send json (the reason) to l, then close it once it is written; l takes
+ * nothing more in the meantime. */
+static void
+link_refuse(link_t *l, const char *json, size_t len)
+{
+    link_frame_t  *f = frame_new(json, len);
+
+    if (f != NULL) {
+        link_send(l, f);
+        frame_release(f);
+    }
+    if (l->closing) {
+        return;
+    }
+    l->refusing = 1;
+    uv_read_stop((uv_stream_t *) &l->pipe);
+    l->shutdown.data = l;
+    if (uv_shutdown(&l->shutdown, (uv_stream_t *) &l->pipe, link_on_shutdown)
+        != 0)
+    {
+        link_close(l);
+    }
+}
+
+
+void
+link_server_expect(const char *store, const char *socket, const char *secret)
+{
+    snprintf(server.expect[0], sizeof(server.expect[0]), "%s", store);
+    snprintf(server.expect[1], sizeof(server.expect[1]), "%s", socket);
+    snprintf(server.expect[2], sizeof(server.expect[2]), "%s", secret);
+    server.expect_config = 1;
+}
+
+
+/*
+ * NULL when the hello's fingerprint is ticketd's, else which part differs,
+ * as a sentence.  The secret is compared first: the other parts are keyed
+ * by it, so with another secret they all differ and only it is named.
+ */
+static const char *
+link_config_mismatch(json_t *msg)
+{
+    static const char  *parts[] = { "secret", "store", "socket" };
+    static const int    index[] = { 2, 0, 1 };
+    static const char  *why[] = {
+        "its ticket_jwt_secret_file holds another secret than ticketd's",
+        "its ticket_store is not ticketd's store",
+        "its ticket_daemon socket is not the one ticketd listens on"
+    };
+    json_t             *config = json_object_get(msg, "config");
+    const char         *v;
+    int                 i;
+
+    if (!json_is_object(config)) {
+        return "its hello carries no configuration fingerprint (an older"
+               " module?)";
+    }
+    for (i = 0; i < 3; i++) {
+        v = json_string_value(json_object_get(config, parts[i]));
+        if (v == NULL || strcmp(v, server.expect[index[i]]) != 0) {
+            return why[i];
+        }
+    }
+    return NULL;
+}
+
+
+static void
 link_on_hello(link_t *l, json_t *msg)
 {
-    json_t  *pid = json_object_get(msg, "pid");
-    json_t  *worker = json_object_get(msg, "worker");
+    json_t      *pid = json_object_get(msg, "pid");
+    json_t      *worker = json_object_get(msg, "worker");
+    const char  *why;
+    char         refusal[256];
+    int          n;
 
     if (!json_is_integer(pid) || !json_is_integer(worker)) {
         log_warn("link %" PRIu64 ": hello without integer pid and worker,"
@@ -232,6 +316,16 @@ link_on_hello(link_t *l, json_t *msg)
     }
     l->pid = json_integer_value(pid);
     l->worker = json_integer_value(worker);
+    if (server.expect_config && (why = link_config_mismatch(msg)) != NULL) {
+        log_error("link %" PRIu64 ": refused nginx worker %"
+                  JSON_INTEGER_FORMAT " pid %" JSON_INTEGER_FORMAT ": %s;"
+                  " nginx and ticketd must read the same nginx.conf"
+                  " (ticketd -c)", l->id, l->worker, l->pid, why);
+        n = snprintf(refusal, sizeof(refusal),
+                     "{\"type\":\"refused\",\"reason\":\"%s\"}", why);
+        link_refuse(l, refusal, (size_t) n);
+        return;
+    }
     log_info("link %" PRIu64 ": hello from nginx worker %" JSON_INTEGER_FORMAT
              " pid %" JSON_INTEGER_FORMAT, l->id, l->worker, l->pid);
 }
@@ -339,6 +433,9 @@ link_handle_frame(link_t *l, const char *payload, size_t len)
     const char    *t;
     size_t         i;
 
+    if (l->refusing || l->closing) {
+        return;
+    }
     msg = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (msg == NULL) {
         log_warn("link %" PRIu64 ": invalid JSON frame (%s at byte %d),"

@@ -37,6 +37,17 @@ int link_server_start(uv_loop_t *loop, const char *path, char *err,
  * link_server_start. */
 void link_server_allow_uid(uid_t uid);
 
+/*
+ * The configuration fingerprint every worker's hello must carry
+ * ({"config":{"store","socket","secret"}}, ts_wire_fingerprint): a worker
+ * whose nginx.conf names another store, socket or JWT secret is told why
+ * ({"type":"refused","reason":...}), logged at error level, and its link
+ * closed.  Without this call (ticketd has no secret) hellos are not
+ * checked.  The strings are copied.
+ */
+void link_server_expect(const char *store, const char *socket,
+    const char *secret);
+
 /* Stop accepting, close every link and remove the socket file; the
  * handles finish closing on the loop.  Safe to call when not started. */
 void link_server_stop(void);

@@ -21,9 +21,12 @@
 #define NGX_HTTP_TICKET_LINK_MAX_OUT  (8 * 1024 * 1024)
 #define NGX_HTTP_TICKET_LINK_MIN_WAIT 100
 #define NGX_HTTP_TICKET_LINK_MAX_WAIT 5000
+/* the daemon's answer to a hello whose fingerprint is not its own */
+#define NGX_HTTP_TICKET_REFUSED       "{\"type\":\"refused\""
 
 typedef struct {
     ngx_str_t            path;          /* NUL-terminated socket path */
+    ngx_str_t            config;        /* hello's "config" member, or "" */
     ngx_connection_t    *c;
     ngx_uint_t           connected;
     ngx_event_t          retry;
@@ -46,12 +49,14 @@ static void ngx_http_ticket_link_flush(void);
 
 
 ngx_int_t
-ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path)
+ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path,
+    ngx_str_t *config)
 {
     ngx_http_ticket_link_t  *l = &ngx_http_ticket_link;
 
     ngx_memzero(l, sizeof(*l));
     l->log = cycle->log;
+    l->config = *config;
     l->path.len = path->len;
     l->path.data = ngx_pnalloc(cycle->pool, path->len + 1);
     if (l->path.data == NULL) {
@@ -126,7 +131,7 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
     ngx_connection_t        *c;
     ngx_err_t                err;
     ngx_uint_t               level;
-    u_char                   hello[128];
+    u_char                   hello[256];
     size_t                   n;
 
     if (l->c != NULL || ngx_exiting || ngx_quit || ngx_terminate) {
@@ -200,8 +205,9 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
 
     /* nothing is queued while down (see link_send), so hello is first */
     n = ngx_snprintf(hello, sizeof(hello),
-                     "{\"type\":\"hello\",\"pid\":%P,\"worker\":%ui}",
-                     ngx_pid, ngx_worker) - hello;
+                     "{\"type\":\"hello\",\"pid\":%P,\"worker\":%ui%s%V}",
+                     ngx_pid, ngx_worker, l->config.len ? "," : "",
+                     &l->config) - hello;
     ngx_http_ticket_link_send_message((const char *) hello, n);
 
     /* rights pushes sent while the link was down are lost: the sockets
@@ -275,6 +281,20 @@ ngx_http_ticket_link_read(ngx_event_t *ev)
             ngx_log_debug1(NGX_LOG_DEBUG_EVENT, l->log, 0,
                            "ticket link: frame of %uz bytes from ticketd",
                            len);
+            if (len > sizeof(NGX_HTTP_TICKET_REFUSED) - 1
+                && ngx_strncmp(payload, NGX_HTTP_TICKET_REFUSED,
+                               sizeof(NGX_HTTP_TICKET_REFUSED) - 1) == 0)
+            {
+                /* ticketd reads another nginx.conf: say so, and try
+                 * again slowly (ticketd may be restarted with this one) */
+                ngx_log_error(NGX_LOG_ERR, l->log, 0,
+                              "ticket link: ticketd refused this worker: "
+                              "%*s", len, payload);
+                ngx_http_ticket_link_close(0);
+                l->wait = NGX_HTTP_TICKET_LINK_MAX_WAIT;
+                ngx_http_ticket_link_schedule();
+                return;
+            }
             ngx_http_ticket_ws_deliver(payload, len);
         }
         if (rc < 0) {

@@ -44,10 +44,10 @@ static ngx_int_t ngx_http_ticket_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     const char *what, size_t max, ngx_uint_t one_line, ngx_str_t *out);
 static char *ngx_http_ticket_redis_init(ngx_conf_t *cf,
     ngx_http_ticket_main_conf_t *tmcf);
+static char *ngx_http_ticket_fingerprint(ngx_conf_t *cf,
+    ngx_http_ticket_main_conf_t *tmcf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post,
-    void *data);
 static char *ngx_http_ticket_socketio_ping(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -303,7 +303,9 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
     tmcf->api.lockout_ms = (int64_t) tmcf->lockout_time * 1000;
     tmcf->api.max_comments = (int64_t) tmcf->max_comments;
 
-    if (ngx_http_ticket_redis_init(cf, tmcf) != NGX_CONF_OK) {
+    if (ngx_http_ticket_redis_init(cf, tmcf) != NGX_CONF_OK
+        || ngx_http_ticket_fingerprint(cf, tmcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
     return ngx_http_ticket_ws_users_conf(cf, tmcf);
@@ -355,6 +357,50 @@ ngx_http_ticket_redis_init(ngx_conf_t *cf, ngx_http_ticket_main_conf_t *tmcf)
     *p = '\0';
     tmcf->redis.data = url;
     tmcf->redis.len = p - url;
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What the worker tells ticketd in hello so both know they read the same
+ * configuration (ts_wire_fingerprint): keyed hashes of the store URI and
+ * the socket path as resolved here (absolute), and of the secret itself,
+ * which never travels.  ticketd -c resolves them from the same file.
+ */
+static char *
+ngx_http_ticket_fingerprint(ngx_conf_t *cf, ngx_http_ticket_main_conf_t *tmcf)
+{
+    u_char  key[TS_WIRE_KEY_LEN], *store, *sock, *p;
+    char    fp[3][TS_WIRE_FP_HEX + 1];
+    size_t  len;
+
+    if (tmcf->jwt_secret.len == 0 || tmcf->daemon.len == 0) {
+        ngx_str_set(&tmcf->fingerprint, "");
+        return NGX_CONF_OK;
+    }
+    store = ngx_pnalloc(cf->pool, tmcf->store.len + 1);
+    sock = ngx_pnalloc(cf->pool, tmcf->daemon.len + 1);
+    len = sizeof("\"config\":{\"store\":\"\",\"socket\":\"\",\"secret\":\"\"}")
+          - 1 + 3 * TS_WIRE_FP_HEX;
+    p = ngx_pnalloc(cf->pool, len);
+    if (store == NULL || sock == NULL || p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    ngx_cpystrn(store, tmcf->store.data, tmcf->store.len + 1);
+    ngx_cpystrn(sock, tmcf->daemon.data, tmcf->daemon.len + 1);
+
+    ts_wire_derive(tmcf->jwt_secret.data, tmcf->jwt_secret.len,
+                   TS_WIRE_LABEL_CONFIG, key);
+    ts_wire_fingerprint(key, "store", (char *) store, fp[0]);
+    ts_wire_fingerprint(key, "socket", (char *) sock, fp[1]);
+    ts_wire_fingerprint(key, "secret", "", fp[2]);
+    ngx_explicit_memzero(key, sizeof(key));
+
+    tmcf->fingerprint.data = p;
+    tmcf->fingerprint.len = ngx_sprintf(p, "\"config\":{\"store\":\"%s\","
+                                        "\"socket\":\"%s\",\"secret\":"
+                                        "\"%s\"}", fp[0], fp[1], fp[2])
+                            - p;
     return NGX_CONF_OK;
 }
 
@@ -863,7 +909,7 @@ invalid:
  * own (ngx_conf_check_num_bounds) says "value must be between ..." without
  * the directive's name; this one's answer is logged after the name.
  */
-static char *
+char *
 ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_conf_num_bounds_t  *bounds = post;
@@ -937,7 +983,8 @@ ngx_http_ticket_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_ticket_link_start(cycle, &tmcf->daemon);
+    return ngx_http_ticket_link_start(cycle, &tmcf->daemon,
+                                      &tmcf->fingerprint);
 }
 
 

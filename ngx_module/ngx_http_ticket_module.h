@@ -29,6 +29,8 @@ typedef struct {
     ngx_str_t            redis_password;  /* ticket_redis_password_file */
     u_char               cache_key[32];   /* MACs of cached values,
                                              derived from jwt_secret */
+    ngx_str_t            fingerprint;     /* hello's "config":{...} of
+                                             store, socket and secret */
     ts_config_t          api;             /* the above, for shared/ */
     ngx_uint_t           used;            /* some location has ticket_api */
     ngx_uint_t           socketio_used;   /* ... has ticket_socketio */
@@ -72,6 +74,10 @@ typedef struct {
 } ngx_http_ticket_ctx_t;
 
 extern ngx_module_t  ngx_http_ticket_module;
+
+/* The post handler of a number directive (ngx_conf_num_bounds_t) whose
+ * message names the directive, unlike nginx's own. */
+char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data);
 
 /* ngx_http_ticket_api.c */
 ngx_int_t ngx_http_ticket_api_handler(ngx_http_request_t *r);
@@ -127,7 +133,9 @@ char *ngx_http_ticket_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_ticket_link.c: this worker's link to ticketd. */
-ngx_int_t ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path);
+/* config: the hello's "config" member (ticketd checks it), or "" */
+ngx_int_t ngx_http_ticket_link_start(ngx_cycle_t *cycle, ngx_str_t *path,
+    ngx_str_t *config);
 void ngx_http_ticket_link_stop(void);
 void ngx_http_ticket_link_send(const u_char *frames, size_t len);
 /* Frame one JSON message and send it. */

@@ -30,14 +30,53 @@ fi
 # default is the SQLite file var/tickets.db (STORE=sqlite:/path for another)
 store=${STORE:-$var/tickets.db}
 case $store in
-    mongodb://*|mongodb+srv://*) store_uri=$store ;;
-    sqlite:*) store=${store#sqlite:}; store_uri=sqlite:$store ;;
-    *) store_uri=sqlite:$store ;;
+    sqlite:*) store=${store#sqlite:} ;;
 esac
+
+# ticketd's settings go into the same nginx.conf (ticketd -c reads it):
+# MAIL_FROM, MAIL_REPLY_TO, PUBLIC_URL (links in mail; default this
+# address), TRIAGE_PROVIDER, AI_URL, AI_MODEL, ASSIGN_WEIGHTS, ... (the
+# list in scripts/nginx-conf.sh).  Keys from the environment are written
+# to files under var/ readable by this user only: nginx.conf names the
+# files, never the keys.
+export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$port}
+export OUTBOX=${OUTBOX:-$var/outbox}
+export DAEMON_LOG=${DAEMON_LOG:-$var/ticketd.log}
+secret_to_file() {     # $1 the key, $2 the file; prints the file
+    (umask 077; printf '%s' "$1" > "$2")
+    chmod 600 "$2"
+    printf '%s' "$2"
+}
+provider=${TRIAGE_PROVIDER:-}
+if [ -z "$provider" ]; then
+    if [ -n "${GEMINI_API_KEY:-}" ]; then provider=gemini
+    elif [ -n "${OPENAI_API_KEY:-}" ]; then provider=openai
+    else provider=offline; fi
+fi
+export TRIAGE_PROVIDER=$provider
+if [ "$provider" = gemini ] && [ -n "${GEMINI_API_KEY:-}" ]; then
+    export AI_KEY_FILE=$(secret_to_file "$GEMINI_API_KEY" "$var/ai.key")
+elif [ "$provider" = openai ] && [ -n "${OPENAI_API_KEY:-}" ]; then
+    export AI_KEY_FILE=$(secret_to_file "$OPENAI_API_KEY" "$var/ai.key")
+fi
+if [ -n "${SENDGRID_API_KEY:-}" ]; then
+    export SENDGRID_KEY_FILE=$(secret_to_file "$SENDGRID_API_KEY" \
+                                              "$var/sendgrid.key")
+fi
+if [ -n "${SMTP_PASSWORD:-}" ]; then
+    export SMTP_PASSWORD_FILE=$(secret_to_file "$SMTP_PASSWORD" \
+                                               "$var/smtp.password")
+fi
+# REDIS=redis://host:port/db: nginx caches list pages there and ticketd
+# bridges events to other hosts through it (optional); both sign what they
+# put there with keys derived from var/jwt.secret.  A Redis password goes
+# in a file, REDIS_PASSWORD_FILE (never in nginx.conf or on a command
+# line).  Both are read by nginx-conf.sh.
 
 scripts/nginx-conf.sh "$prefix" "$port" "$store" "$var/jwt.secret" \
     "$var/ticketd.sock" > "$prefix/nginx.conf"
 /usr/sbin/nginx -t -q -p "$prefix" -c "$prefix/nginx.conf"
+build/ticketd -t -c "$prefix/nginx.conf" >/dev/null
 
 pids=()
 stop() {
@@ -49,34 +88,8 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-# AI triage: Gemini or an OpenAI-compatible API when a key is in the
-# environment (TRIAGE_PROVIDER, AI_URL, AI_MODEL override), else offline
-provider=${TRIAGE_PROVIDER:-}
-if [ -z "$provider" ]; then
-    if [ -n "${GEMINI_API_KEY:-}" ]; then provider=gemini
-    elif [ -n "${OPENAI_API_KEY:-}" ]; then provider=openai
-    else provider=offline; fi
-fi
-ai_args=(--triage-provider "$provider")
-[ -n "${AI_URL:-}" ] && ai_args+=(--ai-url "$AI_URL")
-[ -n "${AI_MODEL:-}" ] && ai_args+=(--ai-model "$AI_MODEL")
-
-# REDIS=redis://host:port/db: nginx caches list pages there and ticketd
-# bridges events to other hosts through it (optional); both sign what they
-# put there with keys derived from var/jwt.secret.  A Redis password goes
-# in a file, REDIS_PASSWORD_FILE (never on a command line, where every
-# local user can read it).
-redis_args=()
-if [ -n "${REDIS:-}" ]; then
-    redis_args=(--redis "$REDIS")
-    [ -n "${REDIS_PASSWORD_FILE:-}" ] && \
-        redis_args+=(--redis-password-file "$REDIS_PASSWORD_FILE")
-fi
-
-build/ticketd --socket "$var/ticketd.sock" --store "$store_uri" \
-    --jwt-secret-file "$var/jwt.secret" \
-    --outbox "$var/outbox" "${ai_args[@]}" "${redis_args[@]}" \
-    --log "$var/ticketd.log" &
+# the one configuration: the same file nginx reads
+build/ticketd -c "$prefix/nginx.conf" &
 pids+=($!)
 /usr/sbin/nginx -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off;' &
 pids+=($!)

@@ -634,3 +634,48 @@ ts_utf8_fold(const char *s, size_t len, size_t *outlen)
     }
     return out;
 }
+
+
+int
+ts_valid_url(const char *s, const char *schemes)
+{
+    const char  *sep = strstr(s, "://"), *p, *host;
+    size_t       n = sep ? (size_t) (sep - s) : 0;
+    const char  *w = schemes;
+    int          ok = 0;
+
+    if (sep == NULL || n == 0) {
+        return 0;
+    }
+    while (*w != '\0' && !ok) {
+        size_t  k = strcspn(w, " ");
+
+        ok = k == n && strncasecmp(w, s, n) == 0;
+        w += k;
+        while (*w == ' ') {
+            w++;
+        }
+    }
+    if (!ok) {
+        return 0;
+    }
+    for (p = s; *p != '\0'; p++) {
+        if ((unsigned char) *p <= 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+    host = sep + 3;
+    if (*host == '[') {
+        p = strchr(host, ']');
+        return p != NULL && p > host + 1;
+    }
+    for (p = host; *p != '\0' && *p != '/' && *p != '?' && *p != '#'; p++)
+    {
+        if (!(isalnum((unsigned char) *p) || *p == '.' || *p == '-'
+              || *p == '_' || *p == ':'))
+        {
+            return 0;
+        }
+    }
+    return p > host;
+}

@@ -82,6 +82,14 @@ json_t *ts_skills_merge(json_t *a, json_t *b);
 /* 1 when s is a plausible e-mail address (local@domain.tld, <= 254). */
 int ts_valid_email(const char *s, size_t len);
 
+/*
+ * 1 when s is "<scheme>://<host>[...]" with a scheme of the
+ * space-separated list schemes ("http https"), a host of letters, digits,
+ * '.', '-', '_', ':' or a [v6] literal, and no blank or control
+ * character anywhere; else 0.  For settings (ticket_*_url), not requests.
+ */
+int ts_valid_url(const char *s, const char *schemes);
+
 /* 1 when s is 3..32 of [A-Za-z0-9_.-]. */
 int ts_valid_username(const char *s, size_t len);
 

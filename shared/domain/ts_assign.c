@@ -53,6 +53,60 @@ ts_assign_cfg_default(ts_assign_cfg_t *cfg)
 
 
 int
+ts_assign_number(const char *s, double *v)
+{
+    const char  *p = s;
+    char        *end;
+    int          digits = 0, dot = 0;
+
+    for ( ; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            digits++;
+        } else if (*p == '.' && !dot) {
+            dot = 1;
+        } else {
+            return -1;
+        }
+    }
+    if (digits == 0 || digits > 15) {
+        return -1;
+    }
+    *v = strtod(s, &end);
+    return *end == '\0' ? 0 : -1;
+}
+
+
+int
+ts_assign_cfg_weight(ts_assign_cfg_t *cfg, const char *word, ts_errmsg_t err)
+{
+    static const char  *names[] = { "skill=", "availability=",
+                                    "performance=" };
+    double             *fields[3];
+    double              v;
+    size_t              i, k;
+
+    fields[0] = &cfg->w_skill;
+    fields[1] = &cfg->w_avail;
+    fields[2] = &cfg->w_perf;
+    for (i = 0; i < 3; i++) {
+        k = strlen(names[i]);
+        if (strncmp(word, names[i], k) == 0) {
+            if (ts_assign_number(word + k, &v) != 0) {
+                snprintf(err, TS_ERRMSG_MAX, "\"%.60s\" wants a decimal"
+                         " number such as 0.5", word);
+                return -1;
+            }
+            *fields[i] = v;
+            return 0;
+        }
+    }
+    snprintf(err, TS_ERRMSG_MAX, "unknown weight \"%.60s\": expected"
+             " skill=, availability= or performance=", word);
+    return -1;
+}
+
+
+int
 ts_assign_cfg_check(const ts_assign_cfg_t *cfg, ts_errmsg_t err)
 {
     const char  *bad = NULL;

@@ -52,6 +52,19 @@ void ts_assign_cfg_default(ts_assign_cfg_t *cfg);
  */
 int ts_assign_cfg_check(const ts_assign_cfg_t *cfg, ts_errmsg_t err);
 
+/*
+ * One word of the weights setting ("skill=0.5", "availability=0.3",
+ * "performance=0.2": the names of the explanation's "weights") into cfg;
+ * 0, or -1 and a message in err.  ts_assign_cfg_check() then checks the
+ * whole.  For nginx's ticket_assign_weights and ticketd's reader of it.
+ */
+int ts_assign_cfg_weight(ts_assign_cfg_t *cfg, const char *word,
+    ts_errmsg_t err);
+
+/* A plain decimal number ("0.05", "10", "1e-1" refused) into *v: 0 or
+ * -1. */
+int ts_assign_number(const char *s, double *v);
+
 /* One moderator or admin as the scorer sees it; every pointer borrowed. */
 typedef struct {
     const char     *id;                 /* 24-hex */

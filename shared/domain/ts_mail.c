@@ -14,6 +14,7 @@
 
 #include "ts_json_writer.h"
 #include "ts_mail.h"
+#include "ts_model.h"
 #include "ts_validate.h"
 
 #define TS_MAIL_LINE     76     /* longest line of encoded text (RFC 2045,
@@ -71,7 +72,8 @@ ts_sprintf(const char *fmt, ...)
 
 
 int
-ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
+ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
+    size_t errlen)
 {
     const char  *tmpl = ts_field(p, "template", "");
     const char  *to = ts_field(p, "to", NULL);
@@ -135,6 +137,24 @@ ts_mail_render(json_t *p, ts_mail_t *out, char *err, size_t errlen)
     }
     free(skills);
 
+    /* the link: to the ticket when the mail is about one */
+    if (text != NULL && public_url != NULL && *public_url != '\0') {
+        size_t  n = strlen(public_url);
+        char   *linked;
+
+        while (n > 0 && public_url[n - 1] == '/') {
+            n--;
+        }
+        if (*id != '\0' && ts_oid_valid(id)) {
+            linked = ts_sprintf("%s\nOpen it: %.*s/tickets/%s\n", text,
+                                (int) n, public_url, id);
+        } else {
+            linked = ts_sprintf("%s\n%.*s/\n", text, (int) n, public_url);
+        }
+        free(text);
+        text = linked;
+    }
+
     if (to_name == NULL && to_user) {
         to_name = ts_field(p, "username", NULL);
     }
@@ -163,6 +183,28 @@ ts_mail_clear(ts_mail_t *m)
     free(m->subject);
     free(m->text);
     memset(m, 0, sizeof(*m));
+}
+
+
+int
+ts_mail_address_check(const char *s)
+{
+    const char  *p, *lt, *gt;
+
+    for (p = s; *p != '\0'; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            return -1;
+        }
+    }
+    lt = strchr(s, '<');
+    if (lt == NULL) {
+        return ts_valid_email(s, strlen(s)) ? 0 : -1;
+    }
+    gt = strchr(lt, '>');
+    if (gt == NULL || gt[1] != '\0' || strchr(lt + 1, '<') != NULL) {
+        return -1;
+    }
+    return ts_valid_email(lt + 1, (size_t) (gt - lt - 1)) ? 0 : -1;
 }
 
 
@@ -388,11 +430,12 @@ ts_mail_qp(const char *text, size_t len, size_t *outlen)
 
 
 char *
-ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *message_id,
-    long long date_s, size_t *len)
+ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *reply_to,
+    const char *message_id, long long date_s, size_t *len)
 {
     char       date[64], *name = NULL, *addr = NULL, *body = NULL;
     char      *h_from = NULL, *h_to = NULL, *h_subject = NULL, *out = NULL;
+    char      *h_reply = NULL;
     time_t     ts = (time_t) date_s;
     struct tm  tm;
 
@@ -403,17 +446,30 @@ ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *message_id,
         return NULL;
     }
     h_from = ts_mail_header("From", name, addr);
+    free(name);
+    free(addr);
+    name = addr = NULL;
+    if (reply_to != NULL) {
+        if (ts_mail_split(reply_to, &name, &addr) != 0) {
+            free(h_from);
+            return NULL;
+        }
+        h_reply = ts_mail_header("Reply-To", name, addr);
+    }
     h_to = ts_mail_header("To", m->to_name, m->to);
     h_subject = ts_mail_header("Subject", m->subject, NULL);
     body = ts_mail_qp(m->text, strlen(m->text), NULL);
-    if (h_from && h_to && h_subject && body) {
-        out = ts_sprintf("%s%s%sDate: %s\r\n"
+    if (h_from && h_to && h_subject && body
+        && (reply_to == NULL || h_reply != NULL))
+    {
+        out = ts_sprintf("%s%s%s%sDate: %s\r\n"
                          "Message-ID: <%s@ticketd>\r\nMIME-Version: 1.0\r\n"
                          "Content-Type: text/plain; charset=UTF-8\r\n"
                          "Content-Transfer-Encoding: quoted-printable\r\n"
-                         "\r\n%s", h_from, h_to, h_subject, date, message_id,
-                         body);
+                         "\r\n%s", h_from, h_reply ? h_reply : "", h_to,
+                         h_subject, date, message_id, body);
     }
+    free(h_reply);
     free(name);
     free(addr);
     free(h_from);
@@ -428,10 +484,23 @@ ts_mail_rfc5322(const ts_mail_t *m, const char *from, const char *message_id,
 
 
 json_t *
-ts_mail_sendgrid(const ts_mail_t *m, const char *from)
+ts_mail_sendgrid(const ts_mail_t *m, const char *from, const char *reply_to)
 {
-    json_t  *sender, *rcpt;
+    json_t  *sender, *rcpt, *body, *reply = NULL;
     char    *name, *addr;
+
+    if (reply_to != NULL) {
+        if (ts_mail_split(reply_to, &name, &addr) != 0) {
+            return NULL;
+        }
+        reply = name ? json_pack("{s:s, s:s}", "email", addr, "name", name)
+                     : json_pack("{s:s}", "email", addr);
+        free(addr);
+        free(name);
+        if (reply == NULL) {
+            return NULL;
+        }
+    }
 
     if (ts_mail_split(from, &name, &addr) != 0) {
         return NULL;
@@ -443,9 +512,21 @@ ts_mail_sendgrid(const ts_mail_t *m, const char *from)
                       : json_pack("{s:s}", "email", m->to);
     free(addr);
     free(name);
-    return json_pack("{s:[{s:[o]}], s:o, s:s, s:[{s:s, s:s}]}",
+    body = json_pack("{s:[{s:[o]}], s:o, s:s, s:[{s:s, s:s}]}",
                      "personalizations", "to", rcpt,
                      "from", sender,
                      "subject", m->subject,
                      "content", "type", "text/plain", "value", m->text);
+    if (reply != NULL) {
+        if (body == NULL) {
+            json_decref(reply);
+            return NULL;
+        }
+        /* set_new takes reply even when it fails */
+        if (json_object_set_new(body, "reply_to", reply) != 0) {
+            json_decref(body);
+            return NULL;
+        }
+    }
+    return body;
 }

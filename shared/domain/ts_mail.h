@@ -30,14 +30,23 @@ typedef struct {
 #define TS_MAIL_SUBJECT_MAX  200
 
 /* Render a job payload ({template, to, ...}); 0, or -1 with err when the
- * template is unknown or "to" is missing/invalid. */
-int ts_mail_render(json_t *payload, ts_mail_t *out, char *err, size_t errlen);
+ * template is unknown or "to" is missing/invalid.  public_url (NULL or ""
+ * for none: no link) is the site's address as users reach it
+ * (ticket_public_url): a mail about a ticket links to
+ * <public_url>/tickets/<id>, the others to <public_url>/. */
+int ts_mail_render(json_t *payload, const char *public_url, ts_mail_t *out,
+    char *err, size_t errlen);
+
+/* 0 when s is an address a sender or Reply-To may be: "Name <addr>" or
+ * "addr", addr a valid email address, no control character; else -1. */
+int ts_mail_address_check(const char *s);
 
 void ts_mail_clear(ts_mail_t *m);
 
 /*
  * The full message (headers, blank line, body; CRLF line ends) from
- * `from` ("Name <addr>" or "addr"); message_id is used for the Message-ID
+ * `from` ("Name <addr>" or "addr"), a Reply-To header when reply_to is
+ * not NULL (the same forms); message_id is used for the Message-ID
  * header.  7-bit clean whatever the text: a Subject or display name that
  * is not plain ASCII becomes RFC 2047 encoded-words (ts_mail_header), the
  * body is text/plain; charset=UTF-8 in quoted-printable (ts_mail_qp), so
@@ -45,7 +54,8 @@ void ts_mail_clear(ts_mail_t *m);
  * malloc'ed; NULL when out of memory.
  */
 char *ts_mail_rfc5322(const ts_mail_t *m, const char *from,
-    const char *message_id, long long date_s, size_t *len);
+    const char *reply_to, const char *message_id, long long date_s,
+    size_t *len);
 
 /*
  * One header field, "Field: value\r\n", folded into lines of at most 76
@@ -69,7 +79,9 @@ char *ts_mail_header(const char *field, const char *text, const char *addr);
 char *ts_mail_qp(const char *text, size_t len, size_t *outlen);
 
 /* The SendGrid v3 /mail/send body for m from `from` ("Name <addr>" or
- * "addr"); JSON carries the UTF-8 text as it is. */
-json_t *ts_mail_sendgrid(const ts_mail_t *m, const char *from);
+ * "addr"), with "reply_to" when reply_to is not NULL; JSON carries the
+ * UTF-8 text as it is. */
+json_t *ts_mail_sendgrid(const ts_mail_t *m, const char *from,
+    const char *reply_to);
 
 #endif /* TS_MAIL_H */

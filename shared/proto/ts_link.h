@@ -7,14 +7,21 @@
  *
  * The JSON is always an object with a "type" string.  Types in use:
  *
- *   worker -> daemon  {"type":"hello","pid":N,"worker":N}
+ *   worker -> daemon  {"type":"hello","pid":N,"worker":N,
+ *                      "config":{"store":"<hex>","socket":"<hex>",
+ *                                "secret":"<hex>"}}
+ *                                          the fingerprint of its
+ *                                          configuration (ts_wire.h)
  *                     {"type":"event","event":"<name>","room":"<room>"|null,
  *                      "data":{...}}       checked against ts_event.h
  *                     {"type":"wake"}          a job was stored, look now
  *                     {"type":"presence","userId":"<id>","delta":1|-1}
  *                                          a Socket.IO session of the
  *                                          user began / ended
- *   daemon -> worker  {"type":"event", ...}   fan-out: events from any
+ *   daemon -> worker  {"type":"refused","reason":"..."}   the hello's
+ *                                          fingerprint is not ticketd's;
+ *                                          the link is closed after it
+ *                     {"type":"event", ...}   fan-out: events from any
  *                                          worker, the job runner,
  *                                          presence (user_status_changed)
  *                                          and other hosts (Redis bridge,

@@ -98,6 +98,28 @@ ts_wire_derive(const void *secret, size_t secret_len, const char *label,
 }
 
 
+void
+ts_wire_fingerprint(const unsigned char key[TS_WIRE_KEY_LEN],
+    const char *part, const char *value, char hex[TS_WIRE_FP_HEX + 1])
+{
+    static const char  digits[] = "0123456789abcdef";
+    ts_wire_part_t     parts[2];
+    unsigned char      mac[32];
+    int                i;
+
+    parts[0].data = part;
+    parts[0].len = strlen(part) + 1;       /* with its NUL: unambiguous */
+    parts[1].data = value;
+    parts[1].len = strlen(value);
+    ts_wire_hmac(key, TS_WIRE_KEY_LEN, parts, 2, mac);
+    for (i = 0; i < TS_WIRE_FP_HEX / 2; i++) {
+        hex[2 * i] = digits[mac[i] >> 4];
+        hex[2 * i + 1] = digits[mac[i] & 0x0f];
+    }
+    hex[TS_WIRE_FP_HEX] = '\0';
+}
+
+
 static int
 ts_wire_hexval(char c)
 {

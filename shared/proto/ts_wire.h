@@ -39,6 +39,8 @@
 
 #define TS_WIRE_LABEL_BRIDGE  "ticket redis bridge v1"
 #define TS_WIRE_LABEL_CACHE   "ticket redis cache v1"
+#define TS_WIRE_LABEL_CONFIG  "ticket config fingerprint v1"
+#define TS_WIRE_FP_HEX        16            /* hex digits of a fingerprint */
 
 /* One piece of a MAC's input. */
 typedef struct {
@@ -61,6 +63,17 @@ void ts_wire_hmac(const void *key, size_t keylen, const ts_wire_part_t *parts,
 /* key = HMAC-SHA256(secret, label): the key of one use of the secret. */
 void ts_wire_derive(const void *secret, size_t secret_len, const char *label,
     unsigned char key[TS_WIRE_KEY_LEN]);
+
+/*
+ * One part of the configuration fingerprint a worker sends in hello
+ * (ts_link.h): the first TS_WIRE_FP_HEX hex digits of HMAC-SHA256(key,
+ * part "\0" value), key = ts_wire_derive(JWT secret, TS_WIRE_LABEL_CONFIG).
+ * Parts: "store" (the store URI as nginx resolved it), "socket" (the
+ * link's absolute path), "secret" (value ""; equal only with the same
+ * secret, which never travels).  hex gets a NUL-terminated string.
+ */
+void ts_wire_fingerprint(const unsigned char key[TS_WIRE_KEY_LEN],
+    const char *part, const char *value, char hex[TS_WIRE_FP_HEX + 1]);
 
 /* 1 when the 64 hex digits at hex are the MAC mac (constant time over the
  * 32 bytes once the digits parse), else 0. */

@@ -257,6 +257,8 @@ class Stack:
         if not MODULE.exists() or not TICKETD.exists():
             raise StackError("build missing (%s, %s): run `make build` at "
                              "the repository root first" % (MODULE, TICKETD))
+        # ticketd reads the nginx.conf nginx will read (ticketd -c)
+        self.write_conf()
         self.start_daemon()
         for attempt in range(3):
             self.write_conf()
@@ -314,12 +316,14 @@ class Stack:
 
     def start_daemon(self, timeout=5):
         assert self.daemon_proc is None, "ticketd already running"
+        if not self.conf.exists():
+            self.write_conf()
         self._daemon_out = open(self.dir / "ticketd.stderr", "ab")
+        # store, socket, secret, Redis...: the ticket_* directives of the
+        # stack's nginx.conf, as `make run` starts it; TICKETD_ARGS holds
+        # the flags a test overrides (flags win over the file)
         self.daemon_proc = subprocess.Popen(
-            [str(TICKETD), "--socket", str(self.sock),
-             "--store", self.store_uri,
-             # the wire keys (bridge, cache) derive from nginx's secret
-             "--jwt-secret-file", str(self.secret_file),
+            [str(TICKETD), "-c", str(self.conf),
              "--log", str(self.daemon_log_path),
              "--pidfile", str(self.daemon_pidfile)]
             + self.env.get("TICKETD_ARGS", "").split(),

@@ -639,6 +639,42 @@ no_candidates_choose_nobody_and_say_so(void **state)
 
 
 static void
+weights_setting_is_read_word_by_word(void **state)
+{
+    ts_assign_cfg_t  cfg;
+    ts_errmsg_t      err;
+    double           v;
+
+    ts_assign_cfg_default(&cfg);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "skill=0.7", err), 0);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "availability=0", err), 0);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "performance=.3", err), 0);
+    assert_true(cfg.w_skill == 0.7 && cfg.w_avail == 0 && cfg.w_perf == 0.3);
+    /* the rest of the defaults stay */
+    assert_true(cfg.capacity == 10 && cfg.target_hours == 24
+                && cfg.tie_margin == 0.05);
+    assert_int_equal(ts_assign_cfg_check(&cfg, err), 0);
+
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "luck=1", err), -1);
+    assert_non_null(strstr(err, "unknown weight"));
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "skill=-1", err), -1);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "skill=1e3", err), -1);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "skill=", err), -1);
+    assert_int_equal(ts_assign_cfg_weight(&cfg, "skill=nan", err), -1);
+    assert_true(cfg.w_skill == 0.7);              /* untouched by errors */
+
+    ts_assign_cfg_weight(&cfg, "skill=0", err);
+    ts_assign_cfg_weight(&cfg, "performance=0", err);
+    assert_int_equal(ts_assign_cfg_check(&cfg, err), -1);   /* all 0 */
+
+    assert_int_equal(ts_assign_number("0.05", &v), 0);
+    assert_true(v == 0.05);
+    assert_int_equal(ts_assign_number("1.2.3", &v), -1);
+    assert_int_equal(ts_assign_number(".", &v), -1);
+}
+
+
+static void
 configured_weights_change_the_winner(void **state)
 {
     ts_assign_cfg_t  cfg;
@@ -765,6 +801,7 @@ test_assign_run(void)
         cmocka_unit_test(performance_degrades_past_target_and_stops_at_zero),
         cmocka_unit_test(offline_and_dnd_are_skipped_while_someone_is_online),
         cmocka_unit_test(no_candidates_choose_nobody_and_say_so),
+        cmocka_unit_test(weights_setting_is_read_word_by_word),
         cmocka_unit_test(configured_weights_change_the_winner),
         cmocka_unit_test(config_check_names_the_bad_field),
         cmocka_unit_test(unprintable_names_do_not_break_the_explanation),

@@ -40,7 +40,7 @@ every_template_renders(void **state)
         p = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "template", tmpl[i],
                       "to", "a@b.io", "username", "ann",
                       "ticketTitle", "Broken login", "skills", "go");
-        assert_int_equal(ts_mail_render(p, &m, err, sizeof(err)), 0);
+        assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
         assert_string_equal(m.to, "a@b.io");
         assert_true(strlen(m.subject) > 0);
         assert_true(strlen(m.text) > 0);
@@ -49,10 +49,10 @@ every_template_renders(void **state)
     }
 
     p = json_pack("{s:s, s:s}", "template", "nope", "to", "a@b.io");
-    assert_int_equal(ts_mail_render(p, &m, err, sizeof(err)), -1);
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), -1);
     json_decref(p);
     p = json_pack("{s:s, s:s}", "template", "welcome", "to", "not-an-address");
-    assert_int_equal(ts_mail_render(p, &m, err, sizeof(err)), -1);
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), -1);
     json_decref(p);
 }
 
@@ -67,10 +67,11 @@ titles_cannot_inject_headers(void **state)
                               "to", "mod@x.io", "ticketTitle",
                               "hi\r\nBcc: victim@evil.io\r\n\r\nbody");
 
-    assert_int_equal(ts_mail_render(p, &m, err, sizeof(err)), 0);
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
     assert_null(strchr(m.subject, '\n'));
     assert_null(strchr(m.subject, '\r'));
-    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", "abc", 1700000000, &len);
+    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", NULL, "abc", 1700000000,
+                          &len);
     assert_non_null(msg);
     assert_int_equal(len, strlen(msg));
     hdr_end = strstr(msg, "\r\n\r\n");
@@ -86,6 +87,61 @@ titles_cannot_inject_headers(void **state)
 
 
 static void
+public_url_links_the_ticket_and_reply_to_reaches_both_forms(void **state)
+{
+    ts_mail_t    m;
+    char         err[128], *msg, *hdr_end;
+    size_t       len;
+    json_t      *b, *p;
+    const char  *id = "65a1b2c3d4e5f60718293a4b";
+
+    p = json_pack("{s:s, s:s, s:s, s:s}", "template", "assigned", "to",
+                  "mod@x.io", "ticketTitle", "Printer", "ticketId", id);
+    /* the trailing slash of the setting does not double */
+    assert_int_equal(ts_mail_render(p, "https://t.example.org/", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "Open it: https://t.example.org/tickets/"
+                                   "65a1b2c3d4e5f60718293a4b\n"));
+    msg = ts_mail_rfc5322(&m, "Desk <desk@x.io>", "Help <help@x.io>", "abc",
+                          1700000000, &len);
+    assert_non_null(msg);
+    hdr_end = strstr(msg, "\r\n\r\n");
+    assert_non_null(hdr_end);
+    *hdr_end = '\0';
+    assert_non_null(strstr(msg, "\r\nReply-To: Help <help@x.io>\r\n"));
+    free(msg);
+    b = ts_mail_sendgrid(&m, "Desk <desk@x.io>", "help@x.io");
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(b, "reply_to"), "email")), "help@x.io");
+    json_decref(b);
+    b = ts_mail_sendgrid(&m, "Desk <desk@x.io>", NULL);
+    assert_null(json_object_get(b, "reply_to"));
+    json_decref(b);
+    ts_mail_clear(&m);
+    json_decref(p);
+
+    /* a mail about no ticket links the site; no setting, no link */
+    p = json_pack("{s:s, s:s}", "template", "welcome", "to", "n@x.io");
+    assert_int_equal(ts_mail_render(p, "http://127.0.0.1:8080", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "\nhttp://127.0.0.1:8080/\n"));
+    ts_mail_clear(&m);
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
+    assert_null(strstr(m.text, "http"));
+    ts_mail_clear(&m);
+    json_decref(p);
+
+    assert_int_equal(ts_mail_address_check("Desk <desk@x.io>"), 0);
+    assert_int_equal(ts_mail_address_check("desk@x.io"), 0);
+    assert_int_equal(ts_mail_address_check("desk"), -1);
+    assert_int_equal(ts_mail_address_check("Desk <desk@x.io"), -1);
+    assert_int_equal(ts_mail_address_check("D <a@x.io> <b@x.io>"), -1);
+    assert_int_equal(ts_mail_address_check("D\r\nBcc: <a@x.io>"), -1);
+}
+
+
+static void
 sendgrid_body_has_the_v3_shape(void **state)
 {
     ts_mail_t   m;
@@ -94,8 +150,8 @@ sendgrid_body_has_the_v3_shape(void **state)
                               "new@x.io");
     json_t     *b;
 
-    assert_int_equal(ts_mail_render(p, &m, err, sizeof(err)), 0);
-    b = ts_mail_sendgrid(&m, "Ticket Desk <desk@x.io>");
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
+    b = ts_mail_sendgrid(&m, "Ticket Desk <desk@x.io>", NULL);
     assert_non_null(b);
     assert_string_equal(json_string_value(json_object_get(json_array_get(
         json_object_get(json_array_get(json_object_get(b,
@@ -379,10 +435,10 @@ message_is_7bit_utf8_mime(void **state)
                                "toName", world[2], "ticketTitle", world[1],
                                "author", "mod.1", "excerpt", world[3]);
 
-    assert_int_equal(ts_mail_render(pl, &m, err, sizeof(err)), 0);
+    assert_int_equal(ts_mail_render(pl, NULL, &m, err, sizeof(err)), 0);
     assert_string_equal(m.to_name, world[2]);
     msg = ts_mail_rfc5322(&m, "\xd0\xa1\xd0\xbb\xd1\x83\xd0\xb6\xd0\xb1\xd0\xb0"
-                          " <desk@x.io>", "abc", 1700000000, &len);
+                          " <desk@x.io>", NULL, "abc", 1700000000, &len);
     assert_non_null(msg);
     for (p = msg; *p; p++) {
         assert_true((unsigned char) *p < 0x80);
@@ -399,7 +455,7 @@ message_is_7bit_utf8_mime(void **state)
 
     /* SendGrid: the same text as JSON strings, names included */
     {
-        json_t  *b = ts_mail_sendgrid(&m, "Desk <desk@x.io>");
+        json_t  *b = ts_mail_sendgrid(&m, "Desk <desk@x.io>", NULL);
         json_t  *to = json_array_get(json_object_get(json_array_get(
                           json_object_get(b, "personalizations"), 0), "to"),
                           0);
@@ -433,7 +489,7 @@ subjects_are_cut_by_characters(void **state)
     title[1000] = '\0';
     pl = json_pack("{s:s, s:s, s:s}", "template", "assigned", "to",
                    "mod@x.io", "ticketTitle", title);
-    assert_int_equal(ts_mail_render(pl, &m, err, sizeof(err)), 0);
+    assert_int_equal(ts_mail_render(pl, NULL, &m, err, sizeof(err)), 0);
     assert_true(ts_valid_utf8(m.subject, strlen(m.subject)));
     assert_int_equal(ts_utf8_len(m.subject, strlen(m.subject)),
                      TS_MAIL_SUBJECT_MAX);
@@ -456,6 +512,8 @@ test_mail_run(void)
         cmocka_unit_test(bodies_are_quoted_printable_that_decodes_back),
         cmocka_unit_test(message_is_7bit_utf8_mime),
         cmocka_unit_test(subjects_are_cut_by_characters),
+        cmocka_unit_test(
+            public_url_links_the_ticket_and_reply_to_reaches_both_forms),
     };
     return cmocka_run_group_tests_name("mail", tests, NULL, NULL);
 }
