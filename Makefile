@@ -282,13 +282,14 @@ install: build web
 	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/ticket.conf
 	sed 's|^load_module modules/|load_module $(NGINX_MODULES)/|' debian/mod-http-ticket.conf \
 	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/mod-http-ticket.conf
-	sed -e 's|/usr/sbin/ticketd|$(PREFIX)/sbin/ticketd|' \
-	    -e 's|/etc/nginx/nginx.conf|$(NGINX_CONF)|' \
+	sed -e 's|/usr/sbin/ticketd|$(PREFIX)/sbin/ticketd|g' \
+	    -e 's|/etc/nginx/nginx.conf|$(NGINX_CONF)|g' \
 	    -e 's|www-data|$(TICKET_USER)|g' \
 	    -e 's|^Documentation=.*|Documentation=file://$(PREFIX)/share/ticket/README.md|' \
 	    debian/ticketd.service \
 	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(SYSTEMD_UNITDIR)/ticketd.service
-	install -D -m 0644 debian/ticketd.logrotate $(DESTDIR)$(PREFIX)/share/ticket/examples/ticketd.logrotate
+	sed 's|www-data|$(TICKET_USER)|g' debian/ticketd.logrotate \
+	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/ticketd.logrotate
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/ticket/README.md
 
 # Loads a realistic demo dataset through the API into the system `make run`
