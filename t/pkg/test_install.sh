@@ -190,6 +190,21 @@ fi
 check "the store is www-data's, 640" stat_is /var/lib/ticket/tickets.db "640 www-data:www-data"
 check "mail went to the outbox in /var/lib/ticket" \
     sh -c "ls /var/lib/ticket/outbox/*.eml >/dev/null 2>&1"
+check "everything in /var/lib/ticket is www-data's" \
+    test -z "$(find /var/lib/ticket ! -user www-data)"
+
+# the README's online backup, while both run
+if command -v sqlite3 >/dev/null; then
+    install -d -o www-data -g www-data -m 0750 "$T/backup"
+    check "online backup as www-data (sqlite3 .backup)" \
+        runuser -u www-data -- sqlite3 /var/lib/ticket/tickets.db ".backup $T/backup/tickets.db"
+    check "the backup passes integrity_check" \
+        test "$(sqlite3 "$T/backup/tickets.db" 'PRAGMA integrity_check')" = ok
+    check "the backup holds the ticket and its two comments" \
+        test "$(sqlite3 "$T/backup/tickets.db" 'SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM comments)')" = "1|2"
+else
+    echo "skip the backup (no sqlite3 command)"
+fi
 check "ticketd still running" kill -0 "$ticketd_pid"
 check "ticketd reopened its log on SIGHUP" grep -q "log reopened" "$T/ticketd.log"
 
