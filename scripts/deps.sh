@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(nginx nginx-dev libjansson-dev libjwt-dev libsqlite3-dev libcrypt-dev
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
-      redis-server sqlite3 pkg-config gcc make dpkg-dev curl debhelper lintian
+      redis-server sqlite3 pkg-config gcc make dpkg-dev curl debhelper lintian logrotate
       python3-pytest python3-requests python3-websocket python3-hypothesis wrk
       libmongoc-dev libbson-dev python3-pymongo
       chromium)

@@ -205,6 +205,18 @@ if command -v sqlite3 >/dev/null; then
 else
     echo "skip the backup (no sqlite3 command)"
 fi
+echo "== the upgrade path: dpkg -i again over the running system"
+secret_before=$(md5sum < /etc/ticket/jwt.secret)
+if dpkg -i "$mod_deb" "$tkd_deb" > "$T/upgrade.out" 2>&1; then
+    pass "dpkg -i over the installed packages"
+else
+    fail "dpkg -i over the installed packages"; cat "$T/upgrade.out"
+fi
+check "the secret survived the upgrade" test "$(md5sum < /etc/ticket/jwt.secret)" = "$secret_before"
+check "the module is still enabled" test -L /etc/nginx/modules-enabled/50-mod-http-ticket.conf
+check "the site is still not enabled" test ! -e /etc/nginx/sites-enabled/ticket
+check "the API still answers with ticketd linked" \
+    sh -c "curl -sf http://127.0.0.1:$port/api/health | grep -q '\"daemon\":\"connected\"'"
 check "ticketd still running" kill -0 "$ticketd_pid"
 check "ticketd reopened its log on SIGHUP" grep -q "log reopened" "$T/ticketd.log"
 
