@@ -143,6 +143,8 @@ http {
     uwsgi_temp_path $T/tmp/uwsgi;
     scgi_temp_path $T/tmp/scgi;
     access_log $T/access.log;
+    # ticketd's log where the package's logrotate file looks for it
+    ticket_daemon_log /var/log/ticket/ticketd.log;
     include $T/site.conf;
 }
 CONF
@@ -183,7 +185,7 @@ if ! /usr/bin/python3 "$here/smoke.py" "http://127.0.0.1:$port" \
         --ticketd-pid "$ticketd_pid" --nginx-conf "$T/nginx.conf"; then
     fail "API smoke test"
     echo "--- nginx error.log"; tail -30 "$T/error.log"
-    echo "--- ticketd"; tail -30 "$T/ticketd.log"
+    echo "--- ticketd"; tail -30 "$T/ticketd.log" /var/log/ticket/ticketd.log
 else
     pass "API smoke test"
 fi
@@ -218,7 +220,24 @@ check "the site is still not enabled" test ! -e /etc/nginx/sites-enabled/ticket
 check "the API still answers with ticketd linked" \
     sh -c "curl -sf http://127.0.0.1:$port/api/health | grep -q '\"daemon\":\"connected\"'"
 check "ticketd still running" kill -0 "$ticketd_pid"
-check "ticketd reopened its log on SIGHUP" grep -q "log reopened" "$T/ticketd.log"
+check "ticketd logs to /var/log/ticket/ticketd.log (www-data, 640)" \
+    stat_is /var/log/ticket/ticketd.log "640 www-data:www-data"
+check "ticketd reopened its log on SIGHUP" grep -q "log reopened" /var/log/ticket/ticketd.log
+
+# a rotation by the shipped logrotate file; its postrotate is "systemctl
+# reload ticketd" (= SIGHUP) when systemd runs, so here the test sends it
+if command -v logrotate >/dev/null; then
+    check "logrotate -f rotates ticketd.log" \
+        logrotate -f -s "$T/logrotate.state" /etc/logrotate.d/ticketd
+    check "the rotated log is ticketd.log.1" test -s /var/log/ticket/ticketd.log.1
+    kill -HUP "$ticketd_pid"
+    for _ in $(seq 100); do
+        grep -q "log reopened" /var/log/ticket/ticketd.log 2>/dev/null && break
+        sleep 0.1
+    done
+    check "after SIGHUP ticketd writes the new ticketd.log" \
+        grep -q "log reopened" /var/log/ticket/ticketd.log
+fi
 
 echo "== stop and purge"
 kill -TERM "$ticketd_pid" || true
