@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -482,6 +483,7 @@ conf_load_file(conf_t *c, const char *path, const char *context,
     FILE          *f;
     char          *text, *name;
     size_t         n;
+    struct stat    st;
     int            rc, err;
 
     if (c->depth >= CONF_MAX_DEPTH) {
@@ -489,16 +491,13 @@ conf_load_file(conf_t *c, const char *path, const char *context,
         return -1;
     }
     name = conf_strndup(c, path, strlen(path));
-    text = malloc(CONF_MAX_FILE + 1);
-    if (name == NULL || text == NULL) {
-        free(text);
+    if (name == NULL) {
         snprintf(c->err, sizeof(c->err), "out of memory");
         return -1;
     }
     f = fopen(path, "r");
     if (f == NULL) {
         err = errno;
-        free(text);
         if (from != NULL) {
             conf_error(from, "open() \"%s\" failed (%d: %s)", path, err,
                        strerror(err));
@@ -508,13 +507,23 @@ conf_load_file(conf_t *c, const char *path, const char *context,
         }
         return -1;
     }
-    n = fread(text, 1, CONF_MAX_FILE + 1, f);
-    err = ferror(f);
+    /* the whole file, read in one piece of its size (at most the cap) */
+    text = NULL;
+    n = 0;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)
+        && st.st_size <= CONF_MAX_FILE)
+    {
+        text = malloc((size_t) st.st_size + 1);
+        if (text != NULL) {
+            n = fread(text, 1, (size_t) st.st_size + 1, f);
+        }
+    }
+    err = text == NULL || ferror(f) || n > (size_t) st.st_size;
     fclose(f);
-    if (err || n > CONF_MAX_FILE) {
+    if (err) {
         free(text);
-        snprintf(c->err, sizeof(c->err), "cannot read \"%s\": %s", path,
-                 err ? "read error" : "larger than 16 MB");
+        snprintf(c->err, sizeof(c->err), "cannot read \"%s\": not a regular"
+                 " file of at most 16 MB, or out of memory", path);
         return -1;
     }
 

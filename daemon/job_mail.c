@@ -71,9 +71,11 @@ outbox_after(uv_work_t *req, int status)
     if (status != 0 || w->error != 0) {
         snprintf(j->err, sizeof(j->err), "outbox %s: %s", w->path,
                  strerror(status != 0 ? ECANCELED : w->error));
+        metrics_mail("outbox", 0);
         finish_fail(j);
     } else {
         log_info("mail %s written to %s", j->job.id, w->path);
+        metrics_mail("outbox", 1);
         finish_ok(j);
     }
     free(w->path);
@@ -97,12 +99,14 @@ mail_sent(const http_result_t *res, void *arg)
             || (!smtp && res->status >= 200 && res->status <= 299)))
     {
         log_info("mail %s sent via %s", j->job.id, jr.cfg.mail_transport);
+        metrics_mail(jr.cfg.mail_transport, 1);
         finish_ok(j);
         return;
     }
     snprintf(j->err, sizeof(j->err), "%s: %s%s%ld",
              jr.cfg.mail_transport, res->error ? res->error : "",
              res->error ? " " : "status ", res->status);
+    metrics_mail(jr.cfg.mail_transport, 0);
     /* refused for good (an SMTP 5xx reply, an HTTP 4xx but 429): dead at
      * once; the SMTP client reports a refusal as an error with its code */
     j->permanent = smtp ? res->status >= 500

@@ -281,10 +281,18 @@ record_done(void)
 }
 
 
+double
+job_seconds(const job_t *j)
+{
+    return (double) (uv_hrtime() - j->claimed_ns) / 1e9;
+}
+
+
 void
 finish_ok(job_t *j)
 {
     log_debug("job %s (%s) done", j->job.id, j->job.kind);
+    metrics_job_ended(j->job.kind, "done", job_seconds(j));
     j->next_done = NULL;
     if (jr.done_tail) {
         jr.done_tail->next_done = j;
@@ -339,6 +347,7 @@ finish_fail(job_t *j)
     /* it may quote a provider's or mail server's text, cut by bytes: the
      * store, GET /api/jobs and the log want whole characters */
     ts_utf8_trim_tail(j->err);
+    metrics_job_ended(j->job.kind, dead ? "dead" : "retry", job_seconds(j));
 
     if (dead) {
         log_error("job %s (%s) dead after %d attempt(s): %s", j->job.id,
@@ -413,6 +422,9 @@ static void
 job_start(job_t *j)
 {
     const char  *kind = j->job.kind;
+
+    j->claimed_ns = uv_hrtime();
+    metrics_job_started(kind);
 
     if (j->job.attempts > j->job.max_attempts) {
         /* its last runner died mid-attempt; no tries are left */

@@ -12,6 +12,7 @@
 
 #include "http_client.h"
 #include "job_runner.h"
+#include "metrics.h"
 #include "ts_store.h"
 #include "ts_triage.h"
 
@@ -39,6 +40,7 @@ struct job_s {
     json_t         *event;          /* data of a ticket_updated to send */
 
     int             is_triage;
+    uint64_t        claimed_ns;     /* uv_hrtime() at its start */
 
     /* outcome of the last store step */
     ts_rc_e         rc;
@@ -100,6 +102,9 @@ void emit_ticket_updated(const char *ticket_id, json_t *data);
 
 /* The ticket's assignee changed: tell every worker to re-check its room. */
 void emit_ticket_access_changed(const char *ticket_id);
+
+/* Seconds since j was claimed, for the latency metrics. */
+double job_seconds(const job_t *j);
 
 /* The string member key of j's payload, or NULL. */
 const char *payload_str(job_t *j, const char *key);

@@ -39,6 +39,10 @@ triage_offline(job_t *j, int fallback)
     ts_triage_offline(j->title, j->description, &j->result);
     j->provider = "offline";
     j->fallback = fallback;
+    if (fallback) {
+        metrics_triage_fallback(jr.cfg.provider);
+    }
+    metrics_triage("offline", job_seconds(j));
     triage_store(j);
 }
 
@@ -102,6 +106,7 @@ ai_done(const http_result_t *res, void *arg)
     if (ok) {
         j->provider = jr.cfg.provider;
         j->fallback = 0;
+        metrics_triage(j->provider, job_seconds(j));
         triage_store(j);
         return;
     }

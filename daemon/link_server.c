@@ -45,6 +45,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "presence.h"
 #include "ts_event.h"
 #include "ts_link.h"
@@ -223,6 +224,18 @@ link_server_broadcast(const char *json, size_t len)
     return n;
 }
 
+int
+link_server_links(void)
+{
+    link_t  *l;
+    int      n = 0;
+
+    for (l = server.links; l != NULL; l = l->next) {
+        n++;
+    }
+    return n;
+}
+
 /* --- incoming frames -------------------------------------------------- */
 
 static void
@@ -328,6 +341,8 @@ link_on_hello(link_t *l, json_t *msg)
     }
     log_info("link %" PRIu64 ": hello from nginx worker %" JSON_INTEGER_FORMAT
              " pid %" JSON_INTEGER_FORMAT, l->id, l->worker, l->pid);
+    /* the new worker gets the daemon's metrics without waiting a push */
+    metrics_push();
 }
 
 /* 1 when msg is an event frame of the schema (ts_event.h); else the

@@ -60,4 +60,7 @@ void link_server_stop(void);
  */
 int link_server_broadcast(const char *json, size_t len);
 
+/* Links open now (for the metrics). */
+int link_server_links(void);
+
 #endif /* TICKETD_LINK_SERVER_H */

@@ -34,6 +34,7 @@
 #include "ts_session.h"
 #include "ts_wire.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_bridge.h"
 
 #define REDIS_CHANNEL  "ticket:events"
@@ -139,6 +140,7 @@ redis_deliver(const char *msg, size_t len)
             log_warn("redis bridge: dropped a %zu-byte message: %s", len,
                      ts_wire_strerror(rc));
         }
+        metrics_bridge(METRICS_BRIDGE_REJECTED);
         return;
     }
     if (ts_wire_replay_seen(&rb.seen, msg, ts_now_ms())) {
@@ -146,6 +148,7 @@ redis_deliver(const char *msg, size_t len)
             log_warn("redis bridge: dropped a %zu-byte message: a replay",
                      len);
         }
+        metrics_bridge(METRICS_BRIDGE_REJECTED);
         return;
     }
     if (ts_event_check_text(json, jlen, NULL, why, sizeof(why)) != 0) {
@@ -153,8 +156,10 @@ redis_deliver(const char *msg, size_t len)
             log_warn("redis bridge: dropped a signed message with a bad"
                      " frame: %s", why);
         }
+        metrics_bridge(METRICS_BRIDGE_REJECTED);
         return;
     }
+    metrics_bridge(METRICS_BRIDGE_IN);
     link_server_broadcast(json, jlen);
 }
 
@@ -371,6 +376,7 @@ redis_bridge_publish(const char *json, size_t len)
     }
     redisAsyncCommand(rb.pub, NULL, NULL, "PUBLISH %s %b", REDIS_CHANNEL,
                       msg, mlen);
+    metrics_bridge(METRICS_BRIDGE_OUT);
     free(msg);
 }
 

@@ -36,6 +36,7 @@
 #include "job_runner.h"
 #include "link_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "presence.h"
 #include "redis_bridge.h"
@@ -129,6 +130,11 @@ daemon_listen(void)
         daemon_stop(1);
         return;
     }
+    if (metrics_start(&td.loop, METRICS_PUSH_MS) != 0) {
+        log_error("cannot start the metrics timer");
+        daemon_stop(1);
+        return;
+    }
     if (job_runner_start(&td.loop, &td.opt.jobs) != 0) {
         daemon_stop(1);
     }
@@ -219,6 +225,7 @@ daemon_stop(int exit_code)
     link_server_stop();
     housekeeping_stop();
     presence_stop();
+    metrics_stop();
     redis_bridge_stop();
     /* jobs in flight finish their store step (or their lease expires)
      * before the store closes */
@@ -291,6 +298,14 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    if (td.opt.conf_file != NULL) {
+        log_info("configuration: %s", td.opt.conf_file);
+    }
+    if (!td.opt.have_secret) {
+        log_warn("no JWT secret (ticket_jwt_secret_file): the workers'"
+                 " store, socket and secret are not checked at hello");
+    }
+
     /* before any thread exists: curl's global state is not thread-safe */
     if (http_client_global_init() != 0) {
         log_error("curl_global_init failed");
@@ -304,6 +319,8 @@ main(int argc, char **argv)
         log_close();
         return 1;
     }
+
+    metrics_count_cache();
 
     /* A failure here still runs the loop, so handles made so far close. */
     if (signals_start() != 0

@@ -22,6 +22,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_ticket_metrics.h"
 #include "ngx_http_ticket_reply.h"
 
 
@@ -64,6 +65,8 @@ typedef struct {
      * reset soonest anyway.
      */
     ngx_queue_t                   queue;
+
+    ngx_atomic_t                  rejected;   /* 429s, for ticket_metrics */
 } ngx_http_ticket_limit_shctx_t;
 
 
@@ -296,6 +299,8 @@ ngx_http_ticket_limit_handler(ngx_http_request_t *r)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "limiting requests by zone \"%V\"",
                   &lcf->shm_zone->shm.name);
+
+    (void) ngx_atomic_fetch_add(&ctx->sh->rejected, 1);
 
     return ngx_http_ticket_limit_reject(r, reset);
 }
@@ -1033,4 +1038,46 @@ ngx_http_ticket_limit_init(ngx_conf_t *cf)
     *h = ngx_http_ticket_limit_handler;
 
     return NGX_OK;
+}
+
+
+/*
+ * The zones of the running configuration, for ticket_metrics: found by
+ * their tag among the cycle's shared memory, so no list is kept.
+ */
+
+void
+ngx_http_ticket_limit_each(ngx_cycle_t *cycle,
+    ngx_http_ticket_limit_each_pt each, void *arg)
+{
+    ngx_uint_t                    i;
+    ngx_list_part_t              *part;
+    ngx_shm_zone_t               *zone;
+    ngx_http_ticket_limit_ctx_t  *ctx;
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag != &ngx_http_ticket_limit_module) {
+            continue;
+        }
+
+        ctx = zone[i].data;
+        if (ctx == NULL || ctx->sh == NULL) {
+            continue;
+        }
+
+        each(&zone[i].shm.name, ctx->sh->rejected, arg);
+    }
 }

@@ -15,6 +15,7 @@
  */
 
 #include "ngx_http_ticket_module.h"
+#include "ngx_http_ticket_metrics.h"
 
 #include "ts_link.h"
 
@@ -196,6 +197,7 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
 
     l->c = c;
     l->connected = 1;
+    ngx_http_ticket_metrics_link(1);
     l->wait = NGX_HTTP_TICKET_LINK_MIN_WAIT;
     ts_link_decoder_free(&l->dec);
     ts_link_decoder_init(&l->dec);
@@ -237,6 +239,7 @@ ngx_http_ticket_link_close(ngx_uint_t reconnect)
                       "ticket link: disconnected from ticketd");
     }
     l->connected = 0;
+    ngx_http_ticket_metrics_link(0);
     /* what was queued for the old connection may be cut mid-frame */
     l->out_len = 0;
 
@@ -277,7 +280,8 @@ ngx_http_ticket_link_read(ngx_event_t *ev)
             return;
         }
         while ((rc = ts_link_decoder_next(&l->dec, &payload, &len)) == 1) {
-            /* daemon -> worker: events for this worker's sockets */
+            /* daemon -> worker: events for this worker's sockets, or
+             * ticketd's metrics */
             ngx_log_debug1(NGX_LOG_DEBUG_EVENT, l->log, 0,
                            "ticket link: frame of %uz bytes from ticketd",
                            len);
@@ -295,7 +299,11 @@ ngx_http_ticket_link_read(ngx_event_t *ev)
                 ngx_http_ticket_link_schedule();
                 return;
             }
-            ngx_http_ticket_ws_deliver(payload, len);
+            if (ngx_http_ticket_metrics_daemon(payload, len)
+                == NGX_DECLINED)
+            {
+                ngx_http_ticket_ws_deliver(payload, len);
+            }
         }
         if (rc < 0) {
             ngx_log_error(NGX_LOG_ERR, l->log, 0,

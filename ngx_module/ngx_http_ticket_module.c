@@ -8,14 +8,16 @@
  * event delivery in ngx_http_ticket_ws_rooms.c, its store checks and
  * rights pushes in ngx_http_ticket_ws_rights.c, its sockets per user
  * across the workers in ngx_http_ticket_ws_users.c), JSON responses and
- * header helpers in ngx_http_ticket_reply.c and the rate limiter, a module
- * of its own, in ngx_http_ticket_limit.c.
+ * header helpers in ngx_http_ticket_reply.c, the ticket_metrics handler
+ * and its counters in ngx_http_ticket_metrics.c, and the rate limiter, a
+ * module of its own, in ngx_http_ticket_limit.c.
  */
 
 #include "ts_cache.h"
 #include "ts_store.h"
 #include "ts_wire.h"
 #include "ngx_http_ticket_module.h"
+#include "ngx_http_ticket_metrics.h"
 
 #define NGX_HTTP_TICKET_MIN_SECRET  32
 
@@ -202,6 +204,13 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ticket_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("ticket_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ticket_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ticket_cors_origins"),
@@ -963,6 +972,9 @@ ngx_http_ticket_postconfiguration(ngx_conf_t *cf)
     if (ngx_http_ticket_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
     }
+    if (ngx_http_ticket_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     return ngx_http_ticket_cors_init(cf);
 }
 
@@ -977,6 +989,8 @@ ngx_http_ticket_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
+
+    ngx_http_ticket_metrics_init_process(cycle);
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ticket_module);
     if (tmcf == NULL || tmcf->daemon.len == 0 || !tmcf->used) {

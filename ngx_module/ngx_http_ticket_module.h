@@ -37,6 +37,7 @@ typedef struct {
     ngx_uint_t           ws_user_sockets; /* ticket_socketio_user_sockets */
     size_t               ws_users_size;   /* ... zone=size */
     ngx_shm_zone_t      *ws_users;        /* NULL: no limit */
+    ngx_shm_zone_t      *metrics;         /* ticket_metrics; NULL: none */
 } ngx_http_ticket_main_conf_t;
 
 typedef struct {

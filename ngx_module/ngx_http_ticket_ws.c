@@ -340,6 +340,7 @@ ngx_http_ticket_ws_release(ngx_http_ticket_ws_t *ws, uint16_t code)
         ngx_del_timer(&ws->deadline);
     }
     ngx_queue_remove(&ws->queue);
+    ngx_http_ticket_metrics_sockets(-1);
     ngx_http_ticket_ws_leave_all(ws);
     if (ws->queued) {
         ws->queued = 0;
@@ -946,6 +947,7 @@ ngx_http_ticket_ws_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ngx_queue_insert_tail(&ngx_http_ticket_ws_sockets, &ws->queue);
+    ngx_http_ticket_metrics_sockets(1);
     cln->handler = ngx_http_ticket_ws_cleanup;
     cln->data = ws;
     ngx_http_set_ctx(r, ws, ngx_http_ticket_module);

@@ -18,6 +18,7 @@
 #define NGX_HTTP_TICKET_WS_H
 
 #include "ngx_http_ticket_module.h"
+#include "ngx_http_ticket_metrics.h"
 
 
 #include "ts_event.h"

@@ -88,6 +88,7 @@ ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
         room->sn.node.key = hash;
         ngx_queue_init(&room->members);
         ngx_rbtree_insert(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_http_ticket_metrics_rooms(1);
     }
     m->room = room;
     m->ws = ws;
@@ -111,6 +112,7 @@ ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m)
         && room != ngx_http_ticket_ws_delivering)
     {
         ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_http_ticket_metrics_rooms(-1);
         ngx_free(room);
     }
 }
@@ -156,6 +158,7 @@ ngx_http_ticket_ws_room_each(const char *ticket,
     ngx_http_ticket_ws_delivering = NULL;
     if (ngx_queue_empty(&room->members)) {
         ngx_rbtree_delete(&ngx_http_ticket_ws_rooms, &room->sn.node);
+        ngx_http_ticket_metrics_rooms(-1);
         ngx_free(room);
     }
 }
@@ -194,6 +197,7 @@ ngx_http_ticket_ws_send_held(ngx_http_ticket_ws_t *ws, const char *ticket,
 {
     if (ticket == NULL || ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
         ngx_http_ticket_ws_send_later(ws, packet, len);
+        ngx_http_ticket_metrics_delivered();
     }
 }
 
@@ -218,6 +222,7 @@ ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
         ngx_http_ticket_ws_hold(ws, ticket, packet, len);
     } else {
         ngx_http_ticket_ws_send_later(ws, packet, len);
+        ngx_http_ticket_metrics_delivered();
     }
 }
 

@@ -154,6 +154,14 @@ $(daemon_directives)
             ticket_socketio_ping ${SIO_PING:-25s 20s};
         }
 
+        # Prometheus metrics of every worker and of ticketd, for this
+        # host only
+        location = /metrics {
+            ticket_metrics;
+            allow 127.0.0.1;
+            deny all;
+        }
+
         location = /.ticket-400 {
             # a named location cannot take a request whose URI did not parse
             internal;

@@ -152,6 +152,39 @@ ts_api_match(ts_method_e method, const char *path, size_t len,
 }
 
 
+int
+ts_api_routes(void)
+{
+    return (int) TS_NROUTES;
+}
+
+
+int
+ts_api_route_id(const ts_match_t *match)
+{
+    return match->route ? (int) (match->route - ts_routes) : -1;
+}
+
+
+const char *
+ts_api_route_name(int id)
+{
+    static char  names[TS_NROUTES][64];
+    size_t       i;
+
+    /* built once, before any thread runs: the module asks at
+     * configuration time (ngx_http_ticket_metrics.c) */
+    if (names[0][0] == '\0') {
+        for (i = 0; i < TS_NROUTES; i++) {
+            snprintf(names[i], sizeof(names[i]), "%s %s",
+                     ts_method_names[ts_routes[i].method],
+                     ts_routes[i].pattern);
+        }
+    }
+    return id >= 0 && (size_t) id < TS_NROUTES ? names[id] : NULL;
+}
+
+
 ts_access_e
 ts_api_access(const ts_match_t *match)
 {

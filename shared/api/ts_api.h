@@ -91,6 +91,17 @@ typedef struct {
 int ts_api_match(ts_method_e method, const char *path, size_t len,
     ts_match_t *match, char *allow, size_t allow_len);
 
+/* Routes in the table: route ids are 0 .. ts_api_routes() - 1 (the
+ * metrics count requests by route id, a bounded set). */
+int ts_api_routes(void);
+
+/* The id of a matched route, or -1 when match holds none. */
+int ts_api_route_id(const ts_match_t *match);
+
+/* The route's method and pattern, "GET /api/tickets/:id"; NULL for an id
+ * out of range.  Static text. */
+const char *ts_api_route_name(int id);
+
 /* What the matched route requires of the caller. */
 ts_access_e ts_api_access(const ts_match_t *match);
 

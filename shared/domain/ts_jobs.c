@@ -22,17 +22,40 @@ static const struct {
 };
 
 
+#define TS_JOB_KNOWN  (sizeof(ts_job_kinds) / sizeof(ts_job_kinds[0]))
+
+/* the known kinds and "other" */
+typedef char ts_job_kinds_fit[TS_JOB_KNOWN + 1 == TS_JOB_KINDS ? 1 : -1];
+
+
 int
 ts_job_max_attempts(const char *kind)
 {
+    size_t  i = ts_job_kind_index(kind);
+
+    return i < TS_JOB_KNOWN ? ts_job_kinds[i].max_attempts : 0;
+}
+
+
+size_t
+ts_job_kind_index(const char *kind)
+{
     size_t  i;
 
-    for (i = 0; i < sizeof(ts_job_kinds) / sizeof(ts_job_kinds[0]); i++) {
+    for (i = 0; kind != NULL && i < TS_JOB_KNOWN; i++) {
         if (strcmp(ts_job_kinds[i].kind, kind) == 0) {
-            return ts_job_kinds[i].max_attempts;
+            return i;
         }
     }
-    return 0;
+    return TS_JOB_KINDS - 1;
+}
+
+
+const char *
+ts_job_kind_name(size_t i)
+{
+    return i < TS_JOB_KNOWN ? ts_job_kinds[i].kind
+           : i == TS_JOB_KNOWN ? "other" : NULL;
 }
 
 

@@ -38,6 +38,19 @@ typedef struct {
  * kind is unknown. */
 int ts_job_max_attempts(const char *kind);
 
+/*
+ * The kinds as a dense index, for counting by kind: 0 .. TS_JOB_KINDS - 1,
+ * the last being "other" (a kind this build does not know, e.g. a job a
+ * newer version stored).
+ */
+#define TS_JOB_KINDS  5
+
+/* The index of a kind (TS_JOB_KINDS - 1, "other", when unknown or NULL). */
+size_t ts_job_kind_index(const char *kind);
+
+/* The name of index i ("other" for the last, NULL past it). */
+const char *ts_job_kind_name(size_t i);
+
 /* Triage of a new ticket; deduplicated per ticket. */
 int ts_job_triage(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id);

@@ -26,6 +26,12 @@
  *                                          presence (user_status_changed)
  *                                          and other hosts (Redis bridge,
  *                                          including rights_resync)
+ *                     {"type":"metrics","text":"<Prometheus text>"}
+ *                                          ticketd's metrics, every 2 s
+ *                                          and after a hello; the worker
+ *                                          keeps the latest for
+ *                                          ticket_metrics (at most 64 KB
+ *                                          of printable ASCII lines)
  *
  * The decoder is incremental: feed it whatever bytes arrived, then pull
  * complete frames.  It owns no socket and does no I/O, so both the nginx

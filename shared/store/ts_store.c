@@ -113,19 +113,19 @@ ts_store_fail(ts_store_t *s, const char *fmt, ...)
 
 
 void
-ts_job_counts_set(ts_job_counts_t *c, const char *state, int64_t n)
+ts_job_counts_add(ts_job_counts_t *c, const char *kind, const char *state,
+    int64_t n)
 {
-    if (state == NULL) {
-        return;
-    }
-    if (strcmp(state, "pending") == 0) {
-        c->pending = n;
-    } else if (strcmp(state, "running") == 0) {
-        c->running = n;
-    } else if (strcmp(state, "done") == 0) {
-        c->done = n;
-    } else if (strcmp(state, "dead") == 0) {
-        c->dead = n;
+    int64_t  *total[] = { &c->pending, &c->running, &c->done, &c->dead };
+    const char  *states[] = { "pending", "running", "done", "dead" };
+    size_t       i;
+
+    for (i = 0; state != NULL && i < 4; i++) {
+        if (strcmp(state, states[i]) == 0) {
+            *total[i] += n;
+            c->by_kind[ts_job_kind_index(kind)][i] += n;
+            return;
+        }
     }
 }
 

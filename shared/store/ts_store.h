@@ -33,8 +33,11 @@ typedef struct ts_store_s ts_store_t;
 
 /* ts_job_new_t, a job to store, is the domain's (ts_jobs.h). */
 
+/* Jobs by state, in all and by kind (ts_job_kind_index: the second index
+ * is the state, in the order of the fields). */
 typedef struct {
     int64_t  pending, running, done, dead;
+    int64_t  by_kind[TS_JOB_KINDS][4];
 } ts_job_counts_t;
 
 /* Login-attempt bookkeeping for one lockout key (ts_svc_auth.c: an
@@ -97,6 +100,23 @@ void ts_store_set_cache(ts_store_t *s, const char *redis_url,
 
 /* "disabled" without a cache, else "ok" or "unavailable" (a PING). */
 const char *ts_store_cache_state(ts_store_t *s);
+
+/* What a cached read found, for a process's metrics. */
+typedef enum {
+    TS_CACHE_HIT = 0,           /* a current value was served */
+    TS_CACHE_MISS,              /* none (or a stale or forged one): the
+                                   store answered */
+    TS_CACHE_ERROR,             /* Redis unavailable: the store answered */
+    TS_CACHE_RESULTS
+} ts_cache_result_e;
+
+/*
+ * Count every cached read of every store of this process by calling
+ * count(result) (NULL: stop counting).  count runs on whichever thread
+ * reads, so it must be thread-safe (an atomic add).  Set it once before
+ * any thread uses a store.
+ */
+void ts_store_cache_counter(void (*count)(ts_cache_result_e result));
 
 /* --- users ------------------------------------------------------------ */
 

@@ -47,6 +47,17 @@
 #define TS_CACHE_TTL_USERS  1800
 
 
+/* Set once at start, before any thread reads (see ts_store.h). */
+static void  (*ts_store_cache_count)(ts_cache_result_e result);
+
+
+void
+ts_store_cache_counter(void (*count)(ts_cache_result_e result))
+{
+    ts_store_cache_count = count;
+}
+
+
 void
 ts_store_set_cache(ts_store_t *s, const char *redis_url,
     const unsigned char *key)
@@ -96,6 +107,9 @@ ts_store_cache_lookup(ts_store_t *s, ts_cache_version_e v, const char *key,
     *version = -1;
     if (ts_cache_get(s->cache, v, key, keylen, version, val, &len) != 0) {
         *version = -1;
+        if (ts_store_cache_count) {
+            ts_store_cache_count(TS_CACHE_ERROR);
+        }
         return 0;
     }
     if (*val != NULL) {
@@ -105,10 +119,16 @@ ts_store_cache_lookup(ts_store_t *s, ts_cache_version_e v, const char *key,
         {
             *payload = bar + 1;
             *payload_len = len - (bar + 1 - *val);
+            if (ts_store_cache_count) {
+                ts_store_cache_count(TS_CACHE_HIT);
+            }
             return 1;
         }
         free(*val);
         *val = NULL;
+    }
+    if (ts_store_cache_count) {
+        ts_store_cache_count(TS_CACHE_MISS);
     }
     ts_store_read_renew(s);
     return 0;

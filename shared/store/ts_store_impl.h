@@ -127,7 +127,9 @@ ts_rc_e ts_store_cached_users(ts_store_t *s, int all, ts_role_e role,
 void ts_store_changed(ts_store_t *s, unsigned mask);
 
 /* Record n jobs in state (a NULL or unknown state is ignored). */
-void ts_job_counts_set(ts_job_counts_t *c, const char *state, int64_t n);
+/* Count n jobs of kind in state into c (both its totals and by kind). */
+void ts_job_counts_add(ts_job_counts_t *c, const char *kind,
+    const char *state, int64_t n);
 
 /* The parts of GET /api/analytics each backend computes its own way. */
 typedef struct {

@@ -40,7 +40,7 @@ from benchlib import REPO, Stack, api, parse_wrk  # noqa: E402
 
 # the test harness's CongoDB and redis-server, started the same way
 sys.path.insert(0, os.path.join(REPO, "t", "integration"))
-import mongo_store  # noqa: E402
+import store_probes  # noqa: E402
 from redis_util import RedisServer  # noqa: E402
 
 def bump_tickets_version(redis):
@@ -142,9 +142,9 @@ def main():
             redis = RedisServer(tmp)
         for backend in args.backends.split(","):
             if backend == "mongodb":
-                base = args.mongo_uri or mongo_store.server_uri()
+                base = args.mongo_uri or store_probes.server_uri()
                 label = "MongoDB" if args.mongo_uri else "MongoDB (CongoDB)"
-                store = mongo_store.database_uri(
+                store = store_probes.database_uri(
                     base, "bench_%s" % secrets.token_hex(4))
             else:
                 store, label = None, "SQLite"

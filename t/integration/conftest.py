@@ -4,7 +4,8 @@ and a real SQLite file, each stack in its own temporary directory.
 A `Stack` renders nginx.conf with scripts/nginx-conf.sh, starts ticketd and
 then nginx (in the foreground, as a child process), waits for /api/health,
 and in teardown always stops both and checks error.log for [alert]/[emerg]
-lines and crashed workers.
+lines and crashed workers.  Tests look into its store (SQLite or MongoDB)
+only through stack.probe, the named probes of store_probes.py.
 
 Fixtures:
   stack       module-scoped default stack (RATE_LIMIT=100000, BCRYPT_COST=4,
@@ -25,9 +26,7 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,11 +34,11 @@ from pathlib import Path
 import pytest
 import requests
 
-# TEST_STORE=mongodb / TEST_MONGODB_URI: the same suite on MongoDB
-from mongo_store import (BACKEND, IS_CONGO, CONGO_NO_TXN, CONGO_NO_UNIQUE,
-                         SQLITE_ONLY, MongoStore, Unsupported, database_uri,
-                         decode_ticket_row,
-                         server_uri, skip_unsupported)
+# TEST_STORE=mongodb / TEST_MONGODB_URI: the same suite on MongoDB; tests
+# look into the store through stack.probe (store_probes.py)
+from store_probes import (BACKEND, IS_CONGO, CONGO_NO_TXN, CONGO_NO_UNIQUE,
+                          SQLITE_ONLY, database_uri, open_probe, server_uri)
+from store_probes import skip_printed  # noqa: F401 (tests import it here)
 
 # markers for tests that cannot run on every backend (reason printed)
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason=SQLITE_ONLY)
@@ -148,14 +147,6 @@ def tail(text, lines=40):
     return "\n".join(text.splitlines()[-lines:])
 
 
-def skip_printed(what, reason):
-    """Skip with the reason printed on both streams, so that it shows in
-    make test's output even without -rs."""
-    print("SKIP %s: %s" % (what, reason), file=sys.stderr)
-    print("SKIP %s: %s" % (what, reason))
-    pytest.skip(reason)
-
-
 def read_text(path):
     try:
         return Path(path).read_text(errors="replace")
@@ -219,7 +210,7 @@ class Stack:
         self.env.update(env or {})
         self.port = free_port()
         self.store = self.dir / "tickets.db"
-        self.mongo = None
+        self._probe = None
         if BACKEND == "mongodb":
             # a database of its own on the session's server
             self.store = database_uri(server_uri(),
@@ -413,9 +404,9 @@ class Stack:
         for f in ("_nginx_out", "_daemon_out"):
             if getattr(self, f, None):
                 getattr(self, f).close()
-        if self.mongo is not None:
-            self.mongo.close()
-            self.mongo = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         try:
             os.unlink(self.sock)
         except OSError:
@@ -578,51 +569,17 @@ class Stack:
             return str(self.store)
         return "sqlite:%s" % self.store
 
-    def mongo_store(self):
-        """The MongoDB database under test (MongoDB backend only)."""
-        if self.mongo is None:
-            self.mongo = MongoStore(str(self.store))
-        return self.mongo
-
-    def sql(self, query, args=()):
-        """Run one statement on the SQLite store; returns all rows.  On
-        MongoDB, a translation of it (mongo_store.py) or a skip."""
-        if BACKEND == "mongodb":
-            try:
-                return self.mongo_store().sql(query, args)
-            except Unsupported as e:
-                skip_unsupported(e)
-        db = sqlite3.connect(str(self.store), timeout=10)
-        try:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(query, args).fetchall()
-            db.commit()
-            return rows
-        finally:
-            db.close()
-
-    def user_count(self):
-        if BACKEND == "mongodb":
-            return self.mongo_store().user_count()
-        return self.sql("SELECT count(*) FROM users")[0][0]
+    @property
+    def probe(self):
+        """The store's named probes (store_probes.py): the only way tests
+        look into the store or change it behind the API's back."""
+        if self._probe is None or self._probe.target != str(self.store):
+            if self._probe is not None:
+                self._probe.close()
+            self._probe = open_probe(self.store)
+        return self._probe
 
     # --- tickets, moderators and jobs -------------------------------------
-
-    def sql_write(self, query, args=()):
-        """Run one writing statement on the SQLite store and commit; returns
-        the number of rows it changed."""
-        if BACKEND == "mongodb":
-            try:
-                return self.mongo_store().sql_write(query, args)
-            except Unsupported as e:
-                skip_unsupported(e)
-        db = sqlite3.connect(str(self.store), timeout=10)
-        try:
-            n = db.execute(query, args).rowcount
-            db.commit()
-            return n
-        finally:
-            db.close()
 
     @staticmethod
     def now_ms():
@@ -652,33 +609,6 @@ class Stack:
         assert r.status_code == expect, (r.status_code, r.text)
         return r.json().get("ticket")
 
-    def assign(self, ticket_id, user_id):
-        """Assign a ticket in the store (the daemon's job, done by hand)."""
-        if BACKEND == "mongodb":
-            assert self.mongo_store().assign(ticket_id, user_id) == 1
-            return
-        assert self.sql_write("UPDATE tickets SET assignedTo = ? WHERE _id = ?",
-                              (user_id, ticket_id)) == 1
-
-    def jobs(self, kind=None, containing=None):
-        """Job rows, optionally of one kind and/or whose payload text holds
-        a string; payload decoded."""
-        if BACKEND == "mongodb":
-            return self.mongo_store().jobs(kind, containing)
-        query, args = "SELECT * FROM jobs WHERE 1", []
-        if kind is not None:
-            query += " AND kind = ?"
-            args.append(kind)
-        if containing is not None:
-            query += " AND instr(payload, ?) > 0"
-            args.append(containing)
-        rows = []
-        for row in self.sql(query + " ORDER BY createdAt, _id", args):
-            row = dict(row)
-            row["payload"] = json.loads(row["payload"])
-            rows.append(row)
-        return rows
-
     # --- the job runner ---------------------------------------------------
 
     def kill_daemon(self):
@@ -690,30 +620,17 @@ class Stack:
         proc.send_signal(signal.SIGKILL)
         return proc.wait(10)
 
-    def ticket_row(self, ticket_id):
-        """The ticket's row in the store, its JSON columns decoded."""
-        if BACKEND == "mongodb":
-            return self.mongo_store().ticket_row(ticket_id)
-        rows = self.sql("SELECT * FROM tickets WHERE _id = ?", (ticket_id,))
-        return decode_ticket_row(rows[0]) if rows else None
-
-    def job_states(self):
-        """{state: count} over every job in the store."""
-        if BACKEND == "mongodb":
-            return self.mongo_store().job_states()
-        return {r[0]: r[1] for r in
-                self.sql("SELECT state, count(*) FROM jobs GROUP BY state")}
-
     def wait_jobs_settled(self, timeout=15):
-        """Wait until no job is pending or running; returns job_states(),
-        as they are at the timeout if that comes first (check them)."""
+        """Wait until no job is pending or running; returns
+        probe.job_states(), as they are at the timeout if that comes first
+        (check them)."""
         def settled():
-            states = self.job_states()
+            states = self.probe.job_states()
             if states.get("pending", 0) or states.get("running", 0):
                 return None
             return [states]             # truthy even when there are none
         found = poll(settled, timeout, 0.05)
-        return found[0] if found else self.job_states()
+        return found[0] if found else self.probe.job_states()
 
     # --- socket.io --------------------------------------------------------
 

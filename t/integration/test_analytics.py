@@ -32,8 +32,7 @@ def analytics(st, token):
 
 def job_counts(st):
     counts = {"pending": 0, "running": 0, "done": 0, "dead": 0}
-    for state, n in st.sql("SELECT state, count(*) FROM jobs GROUP BY state"):
-        counts[state] = n
+    counts.update(st.probe.job_states())
     return counts
 
 
@@ -147,10 +146,10 @@ def test_counts_match_the_store(make_stack):
         t = st.create_ticket(token)
         ms = now - int(age_h * HOUR_MS)
         created_ms.append(ms)
-        st.sql_write("UPDATE tickets SET createdAt = ?, priority = ?"
-                     " WHERE _id = ?", (ms, priority, t["_id"]))
+        assert st.probe.set_fields("tickets", t["_id"], createdAt=ms,
+                                   priority=priority) == 1
         if assigned:
-            st.assign(t["_id"], mod["_id"])
+            st.probe.assign(t["_id"], mod["_id"])
         if status != "To-Do":
             r = st.patch("/api/tickets/%s/status" % t["_id"],
                          token=st.admin_token, json={"status": status})
@@ -200,7 +199,7 @@ def test_counts_match_the_store(make_stack):
     assert m["active"] == 3, m
 
     check_jobs_match_table(st, st.admin_token)
-    assert len(st.jobs(kind="triage")) == len(plan)
+    assert len(st.probe.jobs(kind="triage")) == len(plan)
 
 
 def test_first_response_is_null_without_staff_comments(make_stack):
@@ -223,9 +222,9 @@ def test_first_response_is_the_first_staff_comment(make_stack):
     now = st.now_ms()
     for age_h, who in ((2, "admin"), (4, "mod"), (9, "admin")):
         t = st.create_ticket(token)["_id"]
-        st.sql_write("UPDATE tickets SET createdAt = ? WHERE _id = ?",
-                     (now - age_h * HOUR_MS, t))
-        st.assign(t, mod["_id"])
+        assert st.probe.set_fields("tickets", t,
+                                   createdAt=now - age_h * HOUR_MS) == 1
+        st.probe.assign(t, mod["_id"])
         staff = st.admin_token if who == "admin" else mod_token
         for tok, text in ((staff, "first"), (token, "reply"),
                           (mod_token, "again")):
@@ -282,7 +281,7 @@ def test_no_route_answers_5xx_to_hostile_input(stack, admin):
     mod, mod_token = stack.make_user("moderator", prefix="mod")
     _, user_token = stack.signup()
     ticket = stack.create_ticket(user_token)
-    stack.assign(ticket["_id"], mod["_id"])
+    stack.probe.assign(ticket["_id"], mod["_id"])
     _, applicant_token = stack.signup()
     r = stack.post("/api/mod-requests", token=applicant_token,
                    json={"skills": "go"})

@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
 import time
 import urllib.parse
 from pathlib import Path
@@ -159,37 +158,10 @@ def check_answer(r):
 
 # --- store snapshots ---------------------------------------------------------
 
-SQLITE_TABLES = ("users", "tickets", "comments", "moderatorrequests", "jobs",
-                 "revoked_tokens", "login_attempts", "ticket_counts")
-MONGO_TABLES = ("users", "tickets", "comments", "moderatorrequests", "jobs",
-                "revoked_tokens", "login_attempts")
-
-
-def _canon(rows):
-    return sorted(json.dumps(r, sort_keys=True, default=repr) for r in rows)
-
-
 def snapshot(stack, skip=()):
-    """Every row of every table, as canonical text; tables in skip left
-    out."""
-    out = {}
-    if BACKEND == "mongodb":
-        ms = stack.mongo_store()
-        for t in MONGO_TABLES:
-            if t not in skip:
-                out[t] = _canon(ms.rows(t))
-        return out
-    db = sqlite3.connect("file:%s?mode=ro" % stack.store, uri=True,
-                         timeout=10)
-    try:
-        db.row_factory = sqlite3.Row
-        for t in SQLITE_TABLES:
-            if t not in skip:
-                out[t] = _canon(dict(r) for r in
-                                db.execute("SELECT * FROM %s" % t))
-    finally:
-        db.close()
-    return out
+    """Every record of every table (collection), as canonical text; those
+    named in skip left out."""
+    return stack.probe.snapshot(skip)
 
 
 def assert_same(before, after, r):
@@ -244,7 +216,7 @@ def world(stack):
     t = stack.create_ticket(w.user_token, title="Printer on fire",
                             description="Smoke everywhere.")
     w.ticket = t["_id"]
-    stack.assign(w.ticket, w.mod["_id"])
+    stack.probe.assign(w.ticket, w.mod["_id"])
     r = call(stack, "POST", "/api/tickets/%s/comments" % w.ticket,
              w.mod_token, {"text": "On my way."})
     assert r.status == 200, r
@@ -253,9 +225,8 @@ def world(stack):
              {"skills": "networking, linux"})
     assert r.status == 201, r
     w.modreq = r.json()["request"]["_id"]
-    job = stack.jobs(kind="triage", containing=w.ticket)[0]["_id"]
-    assert stack.sql_write("UPDATE jobs SET state = 'dead' WHERE _id = ?",
-                           (job,)) == 1
+    job = stack.probe.jobs(kind="triage", containing=w.ticket)[0]["_id"]
+    assert stack.probe.set_fields("jobs", job, state="dead") == 1
     w.job = job
 
     claims = dict(_id=w.user["_id"], role="user", iat=now, exp=now + 3600)

@@ -82,8 +82,7 @@ def test_signup_returns_user_and_token_without_password(stack):
 
 def test_signup_stores_a_bcrypt_hash_with_the_configured_cost(stack):
     user, _ = stack.signup()
-    (row,) = stack.sql("SELECT password, status FROM users WHERE _id = ?",
-                       (user["_id"],))
+    row = stack.probe.user(user["_id"])
     assert row["password"].startswith("$2b$04$"), row["password"]
     assert len(row["password"]) == 60
     assert row["status"] == "online"
@@ -93,16 +92,14 @@ def test_signup_stores_email_lower_case(stack):
     name = unique_name()
     user, _ = stack.signup(username=name, email="%s@Example.COM" % name.upper())
     assert user["email"] == "%s@example.com" % name.lower()
-    (row,) = stack.sql("SELECT email FROM users WHERE _id = ?",
-                       (user["_id"],))
-    assert row["email"] == "%s@example.com" % name.lower()
+    assert stack.probe.user(user["_id"])["email"] == \
+        "%s@example.com" % name.lower()
 
 
 def test_signup_ignores_role_in_body(stack):
     user, token = stack.signup(role="admin")
     assert user["role"] == "user"
-    (row,) = stack.sql("SELECT role FROM users WHERE _id = ?", (user["_id"],))
-    assert row["role"] == "user"
+    assert stack.probe.user(user["_id"])["role"] == "user"
     assert stack.get("/api/users", token=token).status_code == 403
 
 
@@ -114,27 +111,25 @@ def test_signup_ignores_role_in_body(stack):
 def test_signup_normalises_skills(stack, skills, expected):
     user, _ = stack.signup(skills=skills)
     assert user["skills"] == expected
-    (row,) = stack.sql("SELECT skills FROM users WHERE _id = ?",
-                       (user["_id"],))
-    assert json.loads(row["skills"]) == expected
+    assert stack.probe.user(user["_id"])["skills"] == expected
 
 
 def test_signup_duplicate_email_in_any_case_is_409(stack):
     user, _ = stack.signup()
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", json=signup_body(
         email=user["email"].upper()))
     assert_error(r, 409, "Email already registered")
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def test_signup_duplicate_username_in_any_case_is_409(stack):
     user, _ = stack.signup()
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", json=signup_body(
         username=user["username"].upper()))
     assert_error(r, 409, "Username already taken")
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 @pytest.mark.parametrize("field,value", [
@@ -154,10 +149,10 @@ def test_signup_duplicate_username_in_any_case_is_409(stack):
     ("skills", [1, 2]),
 ])
 def test_signup_wrong_type_is_400(stack, field, value):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", json=signup_body(**{field: value}))
     assert_error(r, 400)
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 @pytest.mark.parametrize("missing", ["username", "email", "password"])
@@ -201,10 +196,10 @@ def long_valid_email(total):
     ("password", ""),
 ])
 def test_signup_out_of_bounds_is_400(stack, field, value):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", json=signup_body(**{field: value}))
     assert_error(r, 400)
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def test_signup_accepts_values_at_the_bounds(stack):
@@ -246,31 +241,30 @@ def test_signup_duplicate_json_keys_are_400(stack):
     name = unique_name()
     raw = ('{"username":"%s","email":"%s@example.com","password":"%s",'
            '"username":"other_%s"}' % (name, name, DEFAULT_PASSWORD, name))
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", data=raw.encode(),
                    headers={"Content-Type": "application/json"})
     assert_error(r, 400)
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def test_signup_stores_welcome_email_job_without_password(stack):
     password = "Welcome-" + secrets.token_hex(8)
     user, _ = stack.signup(password=password)
-    (pw_row,) = stack.sql("SELECT password FROM users WHERE _id = ?",
-                          (user["_id"],))
-    rows = stack.sql("SELECT kind, state, payload FROM jobs "
-                     "WHERE payload LIKE ?", ("%" + user["email"] + "%",))
-    assert len(rows) == 1, [dict(r) for r in rows]
-    job = rows[0]
+    stored_hash = stack.probe.user(user["_id"])["password"]
+    jobs = stack.probe.jobs(containing=user["email"])
+    assert len(jobs) == 1, jobs
+    job = jobs[0]
     assert job["kind"] == "email"
     # the job runner may already have picked it up; it is never lost
-    assert job["state"] in ("pending", "running", "done"), dict(job)
-    payload = json.loads(job["payload"])
+    assert job["state"] in ("pending", "running", "done"), job
+    payload = job["payload"]
+    text = json.dumps(payload)
     assert payload.get("template") == "welcome", payload
-    assert user["email"] in job["payload"]
-    assert password not in job["payload"]
-    assert pw_row["password"] not in job["payload"]
-    assert "$2b$" not in job["payload"]
+    assert user["email"] in text
+    assert password not in text
+    assert stored_hash not in text
+    assert "$2b$" not in text
     assert not contains_key(payload, "password")
 
 
@@ -304,12 +298,10 @@ def test_login_sets_status_online(stack):
     r = stack.patch("/api/auth/status", token=token,
                     json={"status": "offline"})
     assert r.status_code == 200, r.text
-    assert stack.sql("SELECT status FROM users WHERE _id = ?",
-                     (user["_id"],))[0]["status"] == "offline"
+    assert stack.probe.user(user["_id"])["status"] == "offline"
     logged, _ = stack.login(user["username"])
     assert logged["status"] == "online"
-    assert stack.sql("SELECT status FROM users WHERE _id = ?",
-                     (user["_id"],))[0]["status"] == "online"
+    assert stack.probe.user(user["_id"])["status"] == "online"
 
 
 def test_login_unknown_user_and_wrong_password_give_same_401(stack):
@@ -469,10 +461,10 @@ def insert_user(stack, password_hash):
     uid = secrets.token_hex(12)
     name = unique_name("legacy")
     now = int(time.time() * 1000)
-    stack.sql("INSERT INTO users (_id, username, email, password, role, "
-              "skills, status, createdAt, updatedAt) "
-              "VALUES (?, ?, ?, ?, 'user', '[]', 'offline', ?, ?)",
-              (uid, name, "%s@example.com" % name, password_hash, now, now))
+    stack.probe.insert("users", _id=uid, username=name,
+                       email="%s@example.com" % name, password=password_hash,
+                       role="user", skills=[], status="offline",
+                       createdAt=now, updatedAt=now)
     return uid, name
 
 
@@ -500,8 +492,7 @@ def test_cost_10_stack_verifies_node_hash_and_hashes_at_cost_10(make_stack):
     assert user["_id"] == uid
     st.login(name, NODE_PASSWORD + "x", expect=401)
     fresh, _ = st.signup()
-    (row,) = st.sql("SELECT password FROM users WHERE _id = ?",
-                    (fresh["_id"],))
+    row = st.probe.user(fresh["_id"])
     assert row["password"].startswith("$2b$10$"), row["password"]
 
 
@@ -522,9 +513,7 @@ def test_status_update_returns_and_stores_presence(stack, status):
     assert body["status"] == status
     assert isinstance(body["message"], str) and body["message"]
     assert ISO_Z.match(body["lastSeen"]), body
-    (row,) = stack.sql("SELECT status FROM users WHERE _id = ?",
-                       (user["_id"],))
-    assert row["status"] == status
+    assert stack.probe.user(user["_id"])["status"] == status
     assert data["lastSeen"] == body["lastSeen"], data
 
 
@@ -536,9 +525,7 @@ def test_status_update_rejects_bad_values(stack, body):
     user, token = stack.signup()
     r = stack.patch("/api/auth/status", token=token, json=body)
     assert_error(r, 400)
-    (row,) = stack.sql("SELECT status FROM users WHERE _id = ?",
-                       (user["_id"],))
-    assert row["status"] == "online"
+    assert stack.probe.user(user["_id"])["status"] == "online"
 
 
 def test_signup_and_login_emit_user_status_changed(stack):
@@ -577,11 +564,11 @@ def signup_injection_cases():
 
 @pytest.mark.parametrize("field,value", signup_injection_cases())
 def test_signup_injection_shaped_input_is_rejected(stack, field, value):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", json=signup_body(**{field: value}))
     assert r.status_code in (400, 401), (r.status_code, r.text[:300])
     assert_error(r, r.status_code)
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 @pytest.mark.parametrize("field", ["identifier", "password"])
@@ -592,22 +579,22 @@ def test_login_injection_shaped_input_never_logs_in(stack, field, value):
     user, _ = stack.signup()
     body = {"identifier": user["username"], "password": DEFAULT_PASSWORD}
     body[field] = value
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/login", json=body)
     assert r.status_code in (400, 401), (r.status_code, r.text[:300])
     assert_error(r, r.status_code)
     assert "token" not in r.json()
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 @pytest.mark.parametrize("path", ["/api/auth/signup", "/api/auth/login"])
 def test_invalid_utf8_body_is_400(stack, path):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     raw = (b'{"username":"bad\xff\xfe","identifier":"bad\xc3\x28",'
            b'"email":"x\xe2\x82@example.com","password":"Passw0rd-\xf0\x28"}')
     r = stack.post(path, data=raw, headers={"Content-Type": "application/json"})
     assert_error(r, 400)
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 # --- concurrency ----------------------------------------------------------
@@ -627,7 +614,7 @@ def run_concurrently(stack, bodies):
 @needs_unique_indexes
 def test_concurrent_signups_with_same_email_create_one_user(stack):
     email = "%s@example.com" % unique_name("race")
-    before = stack.user_count()
+    before = stack.probe.count("users")
     responses = run_concurrently(stack, [
         signup_body(username=unique_name(), email=email) for _ in range(20)])
     codes = sorted(r.status_code for r in responses)
@@ -636,17 +623,16 @@ def test_concurrent_signups_with_same_email_create_one_user(stack):
     for r in responses:
         if r.status_code == 409:
             assert_error(r, 409, "Email already registered")
-    assert stack.user_count() == before + 1
-    assert stack.sql("SELECT count(*) FROM users WHERE email = ?",
-                     (email,))[0][0] == 1
+    assert stack.probe.count("users") == before + 1
+    assert stack.probe.count("users", email=email) == 1
 
 
 def test_concurrent_distinct_signups_all_succeed(stack):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     bodies = [signup_body() for _ in range(20)]
     responses = run_concurrently(stack, bodies)
     assert [r.status_code for r in responses] == [200] * 20, \
         [(r.status_code, r.text[:100]) for r in responses]
     ids = {r.json()["user"]["_id"] for r in responses}
     assert len(ids) == 20
-    assert stack.user_count() == before + 20
+    assert stack.probe.count("users") == before + 20

@@ -47,8 +47,7 @@ def test_list_page_is_served_from_redis_until_a_write_invalidates_it(
 
     # change the store behind the cache's back: the cached page still
     # answers, which is how we know the store was not read
-    assert st.sql_write("UPDATE tickets SET title = 'renamed' WHERE _id = ?",
-                        (t["_id"],)) == 1
+    assert st.probe.set_fields("tickets", t["_id"], title="renamed") == 1
     for _ in range(6):                 # any worker, any thread
         again = list_page(st, token)
         assert again.content == first.content
@@ -262,7 +261,7 @@ def test_presence_change_invalidates_people_shown_in_lists(make_stack,
     _, token = st.signup()
     mod, mod_token = st.make_user("moderator")
     t = st.create_ticket(token)
-    st.assign(t["_id"], mod["_id"])
+    st.probe.assign(t["_id"], mod["_id"])
     st.create_ticket(token)                # bumps past the hand edit
     assert st.patch("/api/auth/status", token=mod_token,
                     json={"status": "online"}).status_code == 200
@@ -322,7 +321,7 @@ def test_no_password_hash_or_secret_is_ever_cached(make_stack, redis_server):
     mod, _ = st.make_user("moderator")
     _, token = st.signup()
     t = st.create_ticket(token)
-    st.assign(t["_id"], mod["_id"])
+    st.probe.assign(t["_id"], mod["_id"])
     st.create_ticket(token)
     list_page(st, token)
     list_page(st, st.admin_token)

@@ -339,8 +339,7 @@ def test_log_variables_are_empty_for_a_deleted_user(make_stack):
     st = make_stack()
     st.signup()                                     # the admin
     user, token = st.signup()
-    assert st.sql_write("DELETE FROM users WHERE _id = ?",
-                        (user["_id"],)) == 1
+    assert st.probe.delete("users", user["_id"]) == 1
     marker = unique_name("gone")
     r = st.get("/api/tickets?%s" % marker, token=token)
     assert r.status_code == 401, r.text

@@ -88,11 +88,10 @@ def test_daemon_restart_rest_keeps_working_and_workers_reconnect(make_stack):
     # REST works without the daemon, and the job waits in the store
     user, token = st.signup()
     assert user["role"] == "user"
-    rows = st.sql("SELECT kind, state, payload FROM jobs WHERE payload LIKE ?",
-                  ("%" + user["email"] + "%",))
-    assert len(rows) == 1
-    assert rows[0]["kind"] == "email" and rows[0]["state"] == "pending"
-    assert json.loads(rows[0]["payload"])["template"] == "welcome"
+    jobs = st.probe.jobs(containing=user["email"])
+    assert len(jobs) == 1, jobs
+    assert jobs[0]["kind"] == "email" and jobs[0]["state"] == "pending"
+    assert jobs[0]["payload"]["template"] == "welcome"
     r = st.patch("/api/auth/status", token=token, json={"status": "dnd"})
     assert r.status_code == 200, r.text
     st.login(user["username"])

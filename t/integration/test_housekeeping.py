@@ -18,7 +18,7 @@ def sendgrid():
 
 
 def states(st, address):
-    return [j["state"] for j in st.jobs(containing=address)]
+    return [j["state"] for j in st.probe.jobs(containing=address)]
 
 
 def test_done_jobs_are_purged_after_the_retention_dead_jobs_are_kept(

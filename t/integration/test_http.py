@@ -101,7 +101,7 @@ def test_non_api_location_is_untouched(stack):
 # --- body size ------------------------------------------------------------
 
 def test_body_over_100kb_is_413_json(stack):
-    before = stack.user_count()
+    before = stack.probe.count("users")
     name = unique_name()
     body = json.dumps({"username": name, "email": "%s@example.com" % name,
                        "password": DEFAULT_PASSWORD,
@@ -109,17 +109,17 @@ def test_body_over_100kb_is_413_json(stack):
     r = stack.post("/api/auth/signup", data=body,
                    headers={"Content-Type": "application/json"})
     assert_error(r, 413, "Request body too large")
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def test_body_over_client_max_body_size_is_413_json_too(stack):
     # 2 MB is past nginx's own client_max_body_size (1m): nginx refuses it
     # before the module runs, and the error_page keeps the answer JSON
-    before = stack.user_count()
+    before = stack.probe.count("users")
     r = stack.post("/api/auth/signup", data=b"x" * (2 * 1024 * 1024),
                    headers={"Content-Type": "application/json"})
     assert_error(r, 413, "Request body too large")
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def raw_request(port, data):
@@ -157,7 +157,7 @@ def test_requests_nginx_refuses_itself_answer_json(stack, request_bytes):
 
 
 def test_chunked_body_over_100kb_is_413_json(stack):
-    before = stack.user_count()
+    before = stack.probe.count("users")
 
     def chunks():
         yield b'{"pad":"'
@@ -169,7 +169,7 @@ def test_chunked_body_over_100kb_is_413_json(stack):
                    headers={"Content-Type": "application/json"})
     assert r.request.headers.get("Transfer-Encoding") == "chunked"
     assert_error(r, 413, "Request body too large")
-    assert stack.user_count() == before
+    assert stack.probe.count("users") == before
 
 
 def test_chunked_small_body_is_parsed(stack):

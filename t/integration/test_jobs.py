@@ -83,13 +83,13 @@ def wait_ticket(st, ticket_id, pred, timeout=10, what="the condition"):
     """The ticket's store row once pred(row) holds; fails with the row, the
     ticket's jobs and the daemon log tail otherwise."""
     def reached():
-        row = st.ticket_row(ticket_id)
+        row = st.probe.ticket(ticket_id)
         return row if row and pred(row) else None
 
     row = poll(reached, timeout, 0.05)
     assert row, "ticket %s: %s not reached in %ss\nrow: %s\njobs: %s\n%s" % (
-        ticket_id, what, timeout, st.ticket_row(ticket_id),
-        st.jobs(containing=ticket_id), "\n".join(
+        ticket_id, what, timeout, st.probe.ticket(ticket_id),
+        st.probe.jobs(containing=ticket_id), "\n".join(
             st.daemon_log().splitlines()[-30:]))
     return row
 
@@ -251,10 +251,10 @@ def test_offline_triage_assigns_each_ticket_to_the_moderator_with_its_skills(
     assert len(mails) == len(people) + len(tickets), sorted(mails)
 
     states = st.wait_jobs_settled()
-    assert set(states) == {"done"}, (states, st.jobs())
+    assert set(states) == {"done"}, (states, st.probe.jobs())
     assert_no_secrets("a mail", [m.as_string() for m in mails.values()])
     assert_no_secrets("a job payload", [json.dumps(j["payload"])
-                                        for j in st.jobs()])
+                                        for j in st.probe.jobs()])
 
 
 # --- 6. stats ---------------------------------------------------------------
@@ -268,13 +268,14 @@ def test_completed_ticket_counts_once_in_moderator_stats(make_stack,
     wait_ticket(st, tid, lambda r: r["assignedTo"] == mod["_id"],
                 what="assignment to the moderator")
     # the ticket was opened ten hours ago
-    assert st.sql_write("UPDATE tickets SET createdAt = createdAt - ?"
-                        " WHERE _id = ?", (10 * 3600 * 1000, tid)) == 1
+    opened = st.probe.ticket(tid)["createdAt"]
+    assert st.probe.set_fields("tickets", tid,
+                               createdAt=opened - 10 * 3600 * 1000) == 1
 
     def mod_stats():
-        return dict(st.sql("SELECT totalTicketsResolved,"
-                           " averageResolutionTimeHours FROM users"
-                           " WHERE _id = ?", (mod["_id"],))[0])
+        u = st.probe.user(mod["_id"])
+        return {k: u[k] for k in ("totalTicketsResolved",
+                                  "averageResolutionTimeHours")}
 
     assert mod_stats()["totalTicketsResolved"] == 0, mod_stats()
     path = "/api/tickets/%s/status" % tid
@@ -282,17 +283,17 @@ def test_completed_ticket_counts_once_in_moderator_stats(make_stack,
     assert r.status_code == 200, r.text
     stats = poll(lambda: mod_stats()["totalTicketsResolved"] and mod_stats(),
                  5)
-    assert stats, (mod_stats(), st.jobs(kind="stats"))
+    assert stats, (mod_stats(), st.probe.jobs(kind="stats"))
     assert stats["totalTicketsResolved"] == 1, stats
     assert abs(stats["averageResolutionTimeHours"] - 10.0) < 0.02, stats
-    assert st.ticket_row(tid)["statsCounted"] == 1
+    assert st.probe.ticket(tid)["statsCounted"] == 1
 
     # reopened and completed again: still counted once
     for status in ("In Progress", "Completed"):
         r = st.patch(path, token=st.admin_token, json={"status": status})
         assert r.status_code == 200, r.text
     states = st.wait_jobs_settled()
-    assert set(states) == {"done"}, (states, st.jobs(kind="stats"))
+    assert set(states) == {"done"}, (states, st.probe.jobs(kind="stats"))
     stats = mod_stats()
     assert stats["totalTicketsResolved"] == 1, stats
     assert abs(stats["averageResolutionTimeHours"] - 10.0) < 0.02, stats
@@ -316,28 +317,28 @@ def test_runner_never_overrides_manual_assignment_or_completed_status(
 
     st.stop_daemon()                    # the runner is off meanwhile
     by_hand = st.create_ticket(ctoken, *BILLING_TICKET)["_id"]
-    st.assign(by_hand, other["_id"])    # as an admin would
+    st.probe.assign(by_hand, other["_id"])    # as an admin would
     done = st.create_ticket(ctoken, *BILLING_TICKET)["_id"]
     r = st.patch("/api/tickets/%s/status" % done, token=st.admin_token,
                  json={"status": "Completed"})
     assert r.status_code == 200, r.text
-    assert st.ticket_row(by_hand)["triage"] is None
+    assert st.probe.ticket(by_hand)["triage"] is None
     st.start_daemon()
 
     row = wait_ticket(st, by_hand, triaged, what="triage")
     row2 = wait_ticket(st, done, triaged, what="triage")
     states = st.wait_jobs_settled()
-    assert "dead" not in states, (states, st.jobs())
-    row = st.ticket_row(by_hand)
+    assert "dead" not in states, (states, st.probe.jobs())
+    row = st.probe.ticket(by_hand)
     assert row["assignedTo"] == other["_id"], row
     assert row["status"] == "To-Do", row
     assert row["triage"]["provider"] == "offline", row
     # nobody was told the ticket went to the billing moderator
-    assert not [j for j in st.jobs(kind="email", containing=by_hand)
+    assert not [j for j in st.probe.jobs(kind="email", containing=by_hand)
                 if j["payload"]["template"] == "assigned"
                 and j["payload"]["to"] == billing["email"]]
 
-    row2 = st.ticket_row(done)
+    row2 = st.probe.ticket(done)
     assert row2["status"] == "Completed", row2
     assert row2["triage"] is not None, row2
 
@@ -380,23 +381,22 @@ def test_running_job_with_expired_lease_is_claimed_again(make_stack,
     st.stop_daemon()
     expired = st.create_ticket(ctoken, *FRONTEND_TICKET)["_id"]
     leased = st.create_ticket(ctoken, *DEVOPS_TICKET)["_id"]
-    jobs = {tid: st.jobs(kind="triage", containing=tid)[0]["_id"]
+    jobs = {tid: st.probe.jobs(kind="triage", containing=tid)[0]["_id"]
             for tid in (expired, leased)}
     # two runners that died holding a claim: one lease is over, the other
     # runs 2.5 s longer
     now = st.now_ms()
     until = {expired: now - 1000, leased: now + 2500}
     for tid, job in jobs.items():
-        assert st.sql_write(
-            "UPDATE jobs SET state = 'running', attempts = 1,"
-            " leaseUntil = ? WHERE _id = ?", (until[tid], job)) == 1
+        assert st.probe.set_fields("jobs", job, state="running",
+                                   attempts=1, leaseUntil=until[tid]) == 1
     st.start_daemon()
 
     wait_ticket(st, expired, triaged, timeout=5, what="triage")
     wait_ticket(st, leased, triaged, timeout=8, what="triage")
     st.wait_jobs_settled()
     for tid, job in jobs.items():
-        row = dict(st.sql("SELECT * FROM jobs WHERE _id = ?", (job,))[0])
+        row = st.probe.job(job)
         assert row["state"] == "done", row
         assert row["attempts"] == 2, row        # claimed once more
         # a lease still running is respected: not claimed before its end

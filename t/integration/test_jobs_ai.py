@@ -48,7 +48,7 @@ def new_ticket(st, title=TITLE, description=DESCRIPTION):
 
 
 def triage_job(st, tid):
-    jobs = st.jobs(kind="triage", containing=tid)
+    jobs = st.probe.jobs(kind="triage", containing=tid)
     assert len(jobs) == 1, jobs
     return jobs[0]
 

@@ -42,7 +42,7 @@ def smtp_stack(make_stack, tmp_path, fake):
 
 
 def welcome_job(st, address):
-    jobs = [j for j in st.jobs(kind="email", containing=address)
+    jobs = [j for j in st.probe.jobs(kind="email", containing=address)
             if j["payload"]["template"] == "welcome"]
     assert len(jobs) == 1, jobs
     return jobs[0]
@@ -191,8 +191,8 @@ def test_no_password_hash_or_token_in_any_job_or_mail(make_stack, tmp_path,
     assert r.status_code == 200, r.text
 
     states = st.wait_jobs_settled()
-    assert set(states) == {"done"}, (states, st.jobs(kind="email"))
-    jobs = st.jobs(kind="email")
+    assert set(states) == {"done"}, (states, st.probe.jobs(kind="email"))
+    jobs = st.probe.jobs(kind="email")
     templates = {j["payload"]["template"] for j in jobs}
     assert templates >= {"welcome", "assigned", "comment",
                          "modreq_submitted", "modreq_new",
@@ -202,7 +202,7 @@ def test_no_password_hash_or_token_in_any_job_or_mail(make_stack, tmp_path,
     assert sent_to(mails, mod["email"]) and sent_to(mails, creator["email"])
 
     assert_no_secrets("a job payload",
-                      [json.dumps(j["payload"]) for j in st.jobs()])
+                      [json.dumps(j["payload"]) for j in st.probe.jobs()])
     r = st.get("/api/jobs?limit=500", token=st.admin_token)
     assert_no_secrets("GET /api/jobs", [r.text])
     assert_no_secrets("a mail", [json.dumps(m["body"]) for m in mails])
@@ -267,7 +267,7 @@ def unicode_comment_mail(st):
                 json={"text": UNICODE_COMMENT})
     assert r.status_code == 200, r.text
     states = st.wait_jobs_settled()
-    assert set(states) == {"done"}, (states, st.jobs(kind="email"))
+    assert set(states) == {"done"}, (states, st.probe.jobs(kind="email"))
     return creator
 
 

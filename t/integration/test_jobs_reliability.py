@@ -20,15 +20,16 @@ from client import GeminiFake                # t/fakes, put on the path
 GENERATE = "/v1beta/models/gemini-2.0-flash:generateContent"
 
 
-def count(st, where, args=()):
-    return st.sql("SELECT count(*) FROM tickets WHERE " + where, args)[0][0]
+def count(st, field):
+    """How many tickets have field set (not null)."""
+    return sum(1 for t in st.probe.tickets() if t[field] is not None)
 
 
-def wait_all(st, where, n, timeout, what):
-    """Wait until n tickets match the SQL condition."""
-    ok = poll(lambda: count(st, where) >= n, timeout, 0.1)
+def wait_all(st, field, n, timeout, what):
+    """Wait until n tickets have field set."""
+    ok = poll(lambda: count(st, field) >= n, timeout, 0.1)
     assert ok, "%d of %d tickets %s after %ss; jobs %s\n%s" % (
-        count(st, where), n, what, timeout, st.job_states(),
+        count(st, field), n, what, timeout, st.probe.job_states(),
         "\n".join(st.daemon_log().splitlines()[-30:]))
 
 
@@ -54,25 +55,25 @@ def test_killed_daemon_resumes_and_every_ticket_is_assigned_once(
         for i in range(30):
             ids.append(st.create_ticket(users[i % 3][1],
                                         *texts[i % 3])["_id"])
-            if not killed and count(st, "triage IS NOT NULL") >= 3:
+            if not killed and count(st, "triage") >= 3:
                 assert st.kill_daemon() == -signal.SIGKILL
                 killed = True
             time.sleep(0.04)
         if not killed:
-            wait_all(st, "triage IS NOT NULL", 3, 10, "triaged")
+            wait_all(st, "triage", 3, 10, "triaged")
             assert st.kill_daemon() == -signal.SIGKILL
-        at_kill = (count(st, "triage IS NOT NULL"),
-                   count(st, "assignedTo IS NOT NULL"))
+        at_kill = (count(st, "triage"),
+                   count(st, "assignedTo"))
         assert at_kill[0] < len(ids), "all triaged before the kill: %s" % (
             at_kill,)
         st.start_daemon()
 
-        wait_all(st, "assignedTo IS NOT NULL", len(ids), 20, "assigned")
+        wait_all(st, "assignedTo", len(ids), 20, "assigned")
         states = st.wait_jobs_settled(15)
     assert set(states) == {"done"}, (states, [
-        j for j in st.jobs() if j["state"] != "done"])
+        j for j in st.probe.jobs() if j["state"] != "done"])
 
-    rows = [st.ticket_row(tid) for tid in ids]
+    rows = [st.probe.ticket(tid) for tid in ids]
     mod_ids = {m["_id"] for m in mods}
     for row in rows:
         assert row["triage"] is not None, row
@@ -85,8 +86,7 @@ def test_killed_daemon_resumes_and_every_ticket_is_assigned_once(
     # tickets (the stamp is kept strictly increasing across moderators, so
     # it may run a few milliseconds ahead of the clock under a burst)
     for m in mods:
-        last = st.sql("SELECT lastAssignedAt FROM users WHERE _id = ?",
-                      (m["_id"],))[0][0]
+        last = st.probe.user(m["_id"])["lastAssignedAt"]
         mine = [r for r in rows if r["assignedTo"] == m["_id"]]
         newest = max(r["updatedAt"] for r in mine) if mine else None
         assert mine and newest <= last <= newest + 1000, (
@@ -96,12 +96,12 @@ def test_killed_daemon_resumes_and_every_ticket_is_assigned_once(
     for tid in ids:
         kinds = collections.Counter(
             j["kind"] if j["kind"] != "email" else j["payload"]["template"]
-            for j in st.jobs(containing=tid))
+            for j in st.probe.jobs(containing=tid))
         assert kinds == {"triage": 1, "assign": 1, "assigned": 1}, (
             tid, kinds)
     # the outbox names each mail after its job
     mails = outbox_mails(st.outbox)
-    jobs = {j["_id"]: j for j in st.jobs(kind="email")}
+    jobs = {j["_id"]: j for j in st.probe.jobs(kind="email")}
     assigned_mails = collections.Counter()
     by_ticket = {r["_id"]: r for r in rows}
     owner = {m["_id"]: m for m in mods}
@@ -131,17 +131,17 @@ def test_provider_failing_every_call_still_triages_and_assigns_all(
         _, token = st.signup()
         ids = [st.create_ticket(token, *FRONTEND_TICKET)["_id"]
                for _ in range(5)]
-        wait_all(st, "assignedTo IS NOT NULL", len(ids), 15, "assigned")
+        wait_all(st, "assignedTo", len(ids), 15, "assigned")
         states = st.wait_jobs_settled()
         calls = len(gemini.requests(path=GENERATE))
     assert set(states) == {"done"}, states
     for tid in ids:
-        row = st.ticket_row(tid)
+        row = st.probe.ticket(tid)
         assert row["triage"]["provider"] == "offline", row["triage"]
         assert row["triage"]["fallback"] is True, row["triage"]
         assert "gemini" in row["triage"]["error"], row["triage"]
         assert row["assignedTo"] == mod["_id"], row
-        triage = st.jobs(kind="triage", containing=tid)
+        triage = st.probe.jobs(kind="triage", containing=tid)
         assert [j["attempts"] for j in triage] == [5], triage
     assert calls == 5 * len(ids), calls
 
@@ -161,17 +161,17 @@ def test_concurrent_burst_is_spread_fairly_over_equal_moderators(
     with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
         ids = list(pool.map(create, range(n)))
     assert len(set(ids)) == n
-    wait_all(st, "assignedTo IS NOT NULL", n, 60, "assigned")
+    wait_all(st, "assignedTo", n, 60, "assigned")
 
     load = collections.Counter(
-        r[0] for r in st.sql("SELECT assignedTo FROM tickets"))
+        t["assignedTo"] for t in st.probe.tickets())
     assert set(load) == {m["_id"] for m in mods}, load
     fair = n // len(mods)
     # on failure: the load by moderator id, and the choices the tie-break
     # settled by id because two "last assigned" stamps were equal
     by_id = [load[i] for i in sorted(load)]
     reasons = collections.Counter(
-        st.ticket_row(tid)["assignment"]["reason"].split("; ", 1)[-1]
+        st.probe.ticket(tid)["assignment"]["reason"].split("; ", 1)[-1]
         for tid in ids)
     assert max(load.values()) <= fair + 2, (
         "tickets per moderator, by id: %s; tie-break reasons: %s" % (

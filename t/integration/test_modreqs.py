@@ -2,7 +2,6 @@
 account, one pending at a time, the 72 h cooldown after a rejection),
 the admin's list and decisions, and the email jobs."""
 
-import json
 import re
 import threading
 
@@ -45,22 +44,19 @@ def me(stack, token):
 
 
 def role_of(stack, user_id):
-    return stack.sql("SELECT role FROM users WHERE _id = ?",
-                     (user_id,))[0][0]
+    return stack.probe.user(user_id)["role"]
 
 
 def skills_of(stack, user_id):
-    return json.loads(stack.sql("SELECT skills FROM users WHERE _id = ?",
-                                (user_id,))[0][0])
+    return stack.probe.user(user_id)["skills"]
 
 
 def email_jobs(stack, email):
-    return len(stack.jobs(kind="email", containing=email))
+    return len(stack.probe.jobs(kind="email", containing=email))
 
 
 def admin_emails(stack):
-    return [r[0] for r in stack.sql(
-        "SELECT email FROM users WHERE role = 'admin'")]
+    return [u["email"] for u in stack.probe.users(role="admin")]
 
 
 # --- applying ---------------------------------------------------------------
@@ -81,10 +77,9 @@ def test_apply_with_comma_string_normalises_skills(stack):
     assert req["status"] == "pending"
     assert req["reviewedBy"] is None and req["rejectedAt"] is None
     assert ISO.match(req["createdAt"]) and ISO.match(req["updatedAt"])
-    row = stack.sql("SELECT * FROM moderatorrequests WHERE _id = ?",
-                    (req["_id"],))[0]
+    row = stack.probe.modreq(req["_id"])
     assert row["applicant"] == user["_id"] and row["status"] == "pending"
-    assert json.loads(row["skills"]) == ["go", "rust", "linux"]
+    assert row["skills"] == ["go", "rust", "linux"]
 
 
 def test_apply_with_array_normalises_skills(stack):
@@ -103,8 +98,7 @@ def test_apply_takes_username_and_email_from_the_account(stack):
     req = r.json()["request"]
     assert req["username"] == user["username"]
     assert req["email"] == user["email"]
-    row = stack.sql("SELECT username, email FROM moderatorrequests"
-                    " WHERE _id = ?", (req["_id"],))[0]
+    row = stack.probe.modreq(req["_id"])
     assert (row["username"], row["email"]) == (user["username"],
                                                user["email"])
 
@@ -117,8 +111,7 @@ def test_apply_takes_username_and_email_from_the_account(stack):
 def test_apply_rejects_invalid_skills_with_400(stack, skills):
     user, token = stack.signup()
     assert_error(apply(stack, token, skills), 400)
-    assert stack.sql("SELECT count(*) FROM moderatorrequests"
-                     " WHERE applicant = ?", (user["_id"],))[0][0] == 0
+    assert stack.probe.modreqs(applicant=user["_id"]) == []
 
 
 def test_apply_accepts_exactly_50_skills(stack):
@@ -143,8 +136,7 @@ def test_second_application_while_pending_is_400(stack):
     user, token = stack.signup()
     applied(stack, token, "go")
     assert_error(apply(stack, token, "rust"), 400)
-    assert stack.sql("SELECT count(*) FROM moderatorrequests"
-                     " WHERE applicant = ?", (user["_id"],))[0][0] == 1
+    assert len(stack.probe.modreqs(applicant=user["_id"])) == 1
 
 
 def test_apply_needs_a_token(stack):
@@ -175,9 +167,8 @@ def test_ten_concurrent_applications_create_one_request(stack):
     for r in results:
         if r.status_code == 400:
             assert_error(r, 400)
-    rows = stack.sql("SELECT status FROM moderatorrequests WHERE applicant = ?",
-                     (user["_id"],))
-    assert [r[0] for r in rows] == ["pending"]
+    rows = stack.probe.modreqs(applicant=user["_id"])
+    assert [r["status"] for r in rows] == ["pending"]
 
 
 def test_apply_emails_the_applicant_and_every_admin(stack):
@@ -223,8 +214,8 @@ def test_admin_lists_pending_newest_first_with_applicant(stack, admin):
     now = stack.now_ms()
     # createdAt: reqs[1] newest, then reqs[0], then reqs[2]
     for req, age in zip(reqs, (2, 1, 3)):
-        stack.sql_write("UPDATE moderatorrequests SET createdAt = ?"
-                        " WHERE _id = ?", (now - age * 60000, req["_id"]))
+        assert stack.probe.set_fields("moderatorrequests", req["_id"],
+                                      createdAt=now - age * 60000) == 1
     decided, decided_token = stack.signup()
     done = applied(stack, decided_token, "c")
     assert decide(stack, admin_token, done["_id"],
@@ -234,8 +225,7 @@ def test_admin_lists_pending_newest_first_with_applicant(stack, admin):
     assert r.status_code == 200, r.text
     listed = r.json()["requests"]
     assert all(x["status"] == "pending" for x in listed), listed
-    pending = stack.sql("SELECT count(*) FROM moderatorrequests"
-                        " WHERE status = 'pending'")[0][0]
+    pending = stack.probe.count("moderatorrequests", status="pending")
     assert len(listed) == pending
     listed_ids = [x["_id"] for x in listed]
     assert done["_id"] not in listed_ids
@@ -282,8 +272,7 @@ def test_accept_makes_a_moderator_and_merges_skills(stack, admin, alias):
     skills = skills_of(stack, user["_id"])
     assert sorted(s.lower() for s in skills) == ["go", "linux", "python"], \
         skills
-    row = stack.sql("SELECT status, reviewedBy FROM moderatorrequests"
-                    " WHERE _id = ?", (req["_id"],))[0]
+    row = stack.probe.modreq(req["_id"])
     assert (row["status"], row["reviewedBy"]) == ("accepted",
                                                   admin_user["_id"])
     assert email_jobs(stack, user["email"]) == before + 1
@@ -304,8 +293,7 @@ def test_deciding_twice_is_400(stack, admin, alias):
                             alias=alias), 400)
         assert_error(decide(stack, admin_token, req["_id"], action,
                             alias=not alias), 400)
-    assert stack.sql("SELECT status FROM moderatorrequests WHERE _id = ?",
-                     (req["_id"],))[0][0] == "accepted"
+    assert stack.probe.modreq(req["_id"])["status"] == "accepted"
 
 
 @pytest.mark.parametrize("alias", [False, True])
@@ -338,14 +326,16 @@ def test_cooldown_hours_are_rounded_up(stack, admin):
     req = applied(stack, token)
     assert decide(stack, admin_token, req["_id"], "reject").status_code == 200
     # rejected 70.5 h ago: 1.5 h left -> 2
-    stack.sql_write("UPDATE moderatorrequests SET rejectedAt = ? WHERE _id = ?",
-                    (stack.now_ms() - int(70.5 * HOUR_MS), req["_id"]))
+    assert stack.probe.set_fields(
+        "moderatorrequests", req["_id"],
+        rejectedAt=stack.now_ms() - int(70.5 * HOUR_MS)) == 1
     body = assert_error(apply(stack, token, "go"), 400)
     assert body["cooldownHours"] == 2, body
     assert me(stack, token)["cooldownHours"] == 2
     # 71 h 59 min ago: 1 min left -> 1
-    stack.sql_write("UPDATE moderatorrequests SET rejectedAt = ? WHERE _id = ?",
-                    (stack.now_ms() - 72 * HOUR_MS + 60000, req["_id"]))
+    assert stack.probe.set_fields(
+        "moderatorrequests", req["_id"],
+        rejectedAt=stack.now_ms() - 72 * HOUR_MS + 60000) == 1
     body = assert_error(apply(stack, token, "go"), 400)
     assert body["cooldownHours"] == 1, body
 
@@ -355,9 +345,9 @@ def test_reapply_after_the_cooldown(stack, admin):
     user, token = stack.signup()
     req = applied(stack, token)
     assert decide(stack, admin_token, req["_id"], "reject").status_code == 200
-    assert stack.sql_write("UPDATE moderatorrequests SET rejectedAt = ?"
-                           " WHERE _id = ?",
-                           (stack.now_ms() - 73 * HOUR_MS, req["_id"])) == 1
+    assert stack.probe.set_fields(
+        "moderatorrequests", req["_id"],
+        rejectedAt=stack.now_ms() - 73 * HOUR_MS) == 1
     assert me(stack, token)["cooldownHours"] == 0
     again = applied(stack, token, "Rust")
     assert again["_id"] != req["_id"]
@@ -365,8 +355,7 @@ def test_reapply_after_the_cooldown(stack, admin):
     got = me(stack, token)
     assert got["request"]["_id"] == again["_id"]      # the latest
     assert got["cooldownHours"] == 0
-    assert stack.sql("SELECT count(*) FROM moderatorrequests"
-                     " WHERE applicant = ?", (user["_id"],))[0][0] == 2
+    assert len(stack.probe.modreqs(applicant=user["_id"])) == 2
 
 
 def test_concurrent_decisions_process_a_request_once(stack, admin):
@@ -397,9 +386,7 @@ def test_concurrent_decisions_process_a_request_once(stack, admin):
                                             for r in results]
         [winner] = [r for r in results if r.status_code == 200]
         final = winner.json()["request"]["status"]
-        row = stack.sql("SELECT status FROM moderatorrequests WHERE _id = ?",
-                        (req["_id"],))[0][0]
-        assert row == final
+        assert stack.probe.modreq(req["_id"])["status"] == final
         assert role_of(stack, user["_id"]) == (
             "moderator" if final == "accepted" else "user")
         assert email_jobs(stack, user["email"]) == before + 1
@@ -420,8 +407,7 @@ def test_invalid_action_is_400(stack, admin, action):
                             alias=alias), 400)
     assert_error(stack.post("/api/mod-requests/%s/decide" % req["_id"],
                             token=admin_token, json={}), 400)
-    assert stack.sql("SELECT status FROM moderatorrequests WHERE _id = ?",
-                     (req["_id"],))[0][0] == "pending"
+    assert stack.probe.modreq(req["_id"])["status"] == "pending"
 
 
 @pytest.mark.parametrize("bad", ["123", "zzzzzzzzzzzzzzzzzzzzzzzz",
@@ -444,5 +430,4 @@ def test_decide_is_403_for_user_and_moderator(stack):
             assert_error(decide(stack, tok, req["_id"], "accept",
                                 alias=alias), 403)
     assert role_of(stack, applicant["_id"]) == "user"
-    assert stack.sql("SELECT status FROM moderatorrequests WHERE _id = ?",
-                     (req["_id"],))[0][0] == "pending"
+    assert stack.probe.modreq(req["_id"])["status"] == "pending"

@@ -44,7 +44,7 @@ def original(tmp_path_factory):
     """A stack over a database the original app wrote (loaded before the
     stack starts, as an operator pointing the new system at it would)."""
     st = Stack(tmp_path_factory.mktemp("original"), None)
-    ids = load_fixture(st.mongo_store().db)
+    ids = load_fixture(st.probe.db)
     try:
         st.start()
     except BaseException:
@@ -173,11 +173,11 @@ def test_new_writes_land_in_the_old_documents(original):
                 json={"text": "Fixed on our side, please retry."})
     assert r.status_code == 200, r.text
     assert r.json()["comments"][-1]["author"]["username"] == "mod_maria"
-    doc = st.mongo_store().db.tickets.find_one({"_id": _oid(tid)})
+    doc = st.probe.db.tickets.find_one({"_id": _oid(tid)})
     assert len(doc["comments"]) == 4 and doc["__v"] == 3
     assert isinstance(doc["comments"][-1]["createdAt"], datetime.datetime)
     assert not doc.get("pendingJobs")      # the email job was delivered
-    assert st.jobs(kind="email", containing=tid)
+    assert st.probe.jobs(kind="email", containing=tid)
 
 
 def test_pending_request_of_the_original_app_is_decided(original):
@@ -221,7 +221,7 @@ def test_jobs_left_in_an_outbox_are_delivered_once(make_stack):
     st = make_stack()
     _, token = st.signup()
     tid = st.create_ticket(token)["_id"]
-    db = st.mongo_store().db
+    db = st.probe.db
     now = datetime.datetime.utcnow().replace(microsecond=0)
 
     def job(kind):
@@ -244,7 +244,7 @@ def test_jobs_left_in_an_outbox_are_delivered_once(make_stack):
     assert poll(delivered, 10), db.tickets.find_one({"_id": ObjectId(tid)})
     for j in (lost, half):
         assert db.jobs.count_documents({"_id": j["_id"]}) == 1
-    assert len(st.jobs(containing="outbox-test")) == 2
+    assert len(st.probe.jobs(containing="outbox-test")) == 2
 
 
 def test_half_applied_stats_are_finished_once(make_stack):
@@ -256,7 +256,7 @@ def test_half_applied_stats_are_finished_once(make_stack):
     mod, _ = st.make_user("moderator", prefix="mod")
     _, token = st.signup()
     tid = st.create_ticket(token)["_id"]
-    db = st.mongo_store().db
+    db = st.probe.db
     db.tickets.update_one({"_id": ObjectId(tid)}, {"$set": {
         "statsCounted": True, "assignedTo": ObjectId(mod["_id"]),
         "statsPending": {"moderator": ObjectId(mod["_id"]), "hours": 6.0}}})

@@ -23,8 +23,7 @@ def connect(st, token):
 
 
 def status_of(st, user_id):
-    return st.sql("SELECT status, lastSeen FROM users WHERE _id = ?",
-                  (user_id,))[0]
+    return st.probe.user(user_id)
 
 
 def heard(ws, *needles, timeout=5):
@@ -49,8 +48,7 @@ def test_online_while_connected_offline_after_grace(make_stack):
     # offline as sockets leave it (logout), not "appear offline"
     assert st.post("/api/auth/logout", token=token).status_code == 200
     _, token = st.login(user["email"])
-    st.sql_write("UPDATE users SET status = 'offline' WHERE _id = ?",
-                 (user["_id"],))
+    assert st.probe.set_fields("users", user["_id"], status="offline") == 1
     watcher = connect(st, admin_token)
     try:
         sockets = [connect(st, token) for _ in range(3)]     # both workers

@@ -734,8 +734,7 @@ def test_connect_with_a_revoked_token_is_invalid_token(stack):
 
 def test_token_of_a_deleted_user_is_invalid(stack):
     user, token = stack.signup()
-    assert stack.sql_write("DELETE FROM users WHERE _id = ?",
-                           (user["_id"],)) == 1
+    assert stack.probe.delete("users", user["_id"]) == 1
     s = Sio(stack.port)
     try:
         reply = s.connect(token)
@@ -810,7 +809,7 @@ def test_join_as_creator_admin_and_assignee(stack):
     creator, ctoken = stack.signup()
     mod, mtoken = stack.make_user("moderator", prefix="mod")
     ticket = stack.create_ticket(ctoken)
-    stack.assign(ticket["_id"], mod["_id"])
+    stack.probe.assign(ticket["_id"], mod["_id"])
     for token in (ctoken, stack.admin_token, mtoken):
         s = Sio(stack.port, token=token)
         try:
@@ -1142,7 +1141,7 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
             tid = ticket["_id"]
             for _, s in members:
                 assert s.join(tid) == [{"ok": True, "room": "joined"}]
-            assert st.ticket_row(tid)["triage"] is None, \
+            assert st.probe.ticket(tid)["triage"] is None, \
                 "triaged before the join: the test cannot see the event"
             for _, s in members:
                 tri = s.wait_event(
@@ -1159,7 +1158,7 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
                 assigned = asg["assignedTo"]
                 if isinstance(assigned, dict):
                     assigned = assigned["_id"]
-                row = st.ticket_row(tid)
+                row = st.probe.ticket(tid)
                 assert assigned == row["assignedTo"] == mod["_id"], (asg,
                                                                      row)
                 assert asg["status"] == "In Progress", asg

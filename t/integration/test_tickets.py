@@ -72,8 +72,8 @@ def test_create_answers_201_with_the_ticket_as_documented(stack):
     check_person(t["createdBy"], user)
     assert ISO.match(t["createdAt"]) and ISO.match(t["updatedAt"]), t
     assert not contains_key(body, "password")
-    row = stack.sql("SELECT * FROM tickets WHERE _id = ?", (t["_id"],))
-    assert len(row) == 1 and row[0]["createdBy"] == user["_id"]
+    rows = stack.probe.tickets(_id=t["_id"])
+    assert len(rows) == 1 and rows[0]["createdBy"] == user["_id"]
 
 
 def test_create_trims_title_and_description(stack):
@@ -82,8 +82,7 @@ def test_create_trims_title_and_description(stack):
                             description="\n  body text  \t")
     assert t["title"] == "Spaced out"
     assert t["description"] == "body text"
-    row = stack.sql("SELECT title, description FROM tickets WHERE _id = ?",
-                    (t["_id"],))[0]
+    row = stack.probe.ticket(t["_id"])
     assert (row["title"], row["description"]) == ("Spaced out", "body text")
 
 
@@ -128,9 +127,9 @@ def test_create_counts_characters_not_bytes(stack):
 ])
 def test_create_rejects_invalid_fields_with_400(stack, body):
     _, token = stack.signup()
-    before = stack.sql("SELECT count(*) FROM tickets")[0][0]
+    before = stack.probe.count("tickets")
     assert_error(stack.post("/api/tickets", token=token, json=body), 400)
-    assert stack.sql("SELECT count(*) FROM tickets")[0][0] == before
+    assert stack.probe.count("tickets") == before
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"title"', b"{", b"null",
@@ -158,15 +157,15 @@ def test_create_ignores_a_creator_given_in_the_body(stack):
         return
     assert r.status_code == 201, r.text
     assert r.json()["ticket"]["createdBy"]["_id"] == user["_id"]
-    assert stack.sql("SELECT createdBy FROM tickets WHERE _id = ?",
-                     (r.json()["ticket"]["_id"],))[0][0] == user["_id"]
+    assert stack.probe.ticket(
+        r.json()["ticket"]["_id"])["createdBy"] == user["_id"]
 
 
 def test_create_stores_exactly_one_triage_job_for_the_ticket(stack):
     _, token = stack.signup()
     tickets = [stack.create_ticket(token) for _ in range(3)]
     for t in tickets:
-        jobs = stack.jobs(kind="triage", containing=t["_id"])
+        jobs = stack.probe.jobs(kind="triage", containing=t["_id"])
         assert len(jobs) == 1, jobs
         assert jobs[0]["state"] in ("pending", "running", "done"), jobs
         assert t["_id"] in json.dumps(jobs[0]["payload"])
@@ -193,7 +192,7 @@ def test_list_scope_moderator_sees_assigned_or_created(stack):
     assigned = stack.create_ticket(user_token)
     not_assigned = stack.create_ticket(user_token)
     own = stack.create_ticket(mod_token)
-    stack.assign(assigned["_id"], mod["_id"])
+    stack.probe.assign(assigned["_id"], mod["_id"])
     data = listing(stack, mod_token, "?limit=100")
     assert set(ids(data["tickets"])) == {assigned["_id"], own["_id"]}
     assert data["pagination"]["total"] == 2
@@ -208,7 +207,7 @@ def test_list_scope_admin_sees_all(stack, admin):
     _, token = stack.signup()
     t = stack.create_ticket(token)
     data = listing(stack, admin_token, "?limit=100")
-    total = stack.sql("SELECT count(*) FROM tickets")[0][0]
+    total = stack.probe.count("tickets")
     assert data["pagination"]["total"] == total
     assert t["_id"] in ids(listing(stack, admin_token, "?limit=100&search=" +
                                    t["title"])["tickets"])
@@ -219,7 +218,7 @@ def test_list_populates_people_without_passwords(stack, admin):
     mod, _ = stack.make_user("moderator", prefix="mod")
     user, token = stack.signup()
     t = stack.create_ticket(token)
-    stack.assign(t["_id"], mod["_id"])
+    stack.probe.assign(t["_id"], mod["_id"])
     data = listing(stack, token)
     [listed] = data["tickets"]
     assert TICKET_KEYS <= set(listed)
@@ -280,8 +279,8 @@ def test_list_is_sorted_by_updated_at_descending(stack):
     now = stack.now_ms()
     # updatedAt order: t2 newest, then t0, t3, t1
     for t, age_h in zip(tickets, (3, 9, 1, 5)):
-        stack.sql_write("UPDATE tickets SET updatedAt = ? WHERE _id = ?",
-                        (now - age_h * HOUR_MS, t["_id"]))
+        assert stack.probe.set_fields("tickets", t["_id"],
+                                      updatedAt=now - age_h * HOUR_MS) == 1
     want = [tickets[i]["_id"] for i in (2, 0, 3, 1)]
     assert ids(listing(stack, token)["tickets"]) == want
     # pages continue the same order
@@ -298,8 +297,8 @@ def test_list_filters_by_status_and_priority(stack, admin):
     for ticket, status, priority in zip(
             t, ("To-Do", "In Progress", "Completed", "In Progress", "To-Do"),
             ("High", "Low", "High", "Medium", None)):
-        stack.sql_write("UPDATE tickets SET status = ?, priority = ?"
-                        " WHERE _id = ?", (status, priority, ticket["_id"]))
+        assert stack.probe.set_fields("tickets", ticket["_id"],
+                                      status=status, priority=priority) == 1
 
     def got(query):
         return set(ids(listing(stack, token, query)["tickets"]))
@@ -447,7 +446,7 @@ def test_get_shows_assignment_to_staff_only(stack, admin):
     mod, mod_token = stack.make_user("moderator", prefix="mod")
     _, token = stack.signup()
     t = stack.create_ticket(token)
-    stack.assign(t["_id"], mod["_id"])
+    stack.probe.assign(t["_id"], mod["_id"])
 
     user_view = stack.get("/api/tickets/" + t["_id"], token=token).json()
     assert "assignment" not in user_view["ticket"], user_view
@@ -469,7 +468,7 @@ def test_assigned_moderator_and_admin_see_the_ticket(stack, admin):
     _, token = stack.signup()
     t = stack.create_ticket(token)
     assert_error(stack.get("/api/tickets/" + t["_id"], token=mod_token), 404)
-    stack.assign(t["_id"], mod["_id"])
+    stack.probe.assign(t["_id"], mod["_id"])
     for tok in (admin_token, mod_token, token):
         r = stack.get("/api/tickets/" + t["_id"], token=tok)
         assert r.status_code == 200, r.text
@@ -487,8 +486,7 @@ def test_admin_sets_status(stack, admin):
     assert body["message"] == "Status updated"
     assert body["ticket"]["_id"] == t["_id"]
     assert body["ticket"]["status"] == "In Progress"
-    assert stack.sql("SELECT status FROM tickets WHERE _id = ?",
-                     (t["_id"],))[0][0] == "In Progress"
+    assert stack.probe.ticket(t["_id"])["status"] == "In Progress"
     got = stack.get("/api/tickets/" + t["_id"], token=token).json()["ticket"]
     assert got["status"] == "In Progress"
 
@@ -497,12 +495,11 @@ def test_assigned_moderator_sets_status(stack):
     mod, mod_token = stack.make_user("moderator", prefix="mod")
     _, token = stack.signup()
     t = stack.create_ticket(token)
-    stack.assign(t["_id"], mod["_id"])
+    stack.probe.assign(t["_id"], mod["_id"])
     r = set_status(stack, mod_token, t["_id"], "Completed")
     assert r.status_code == 200, r.text
     assert r.json()["ticket"]["status"] == "Completed"
-    assert stack.sql("SELECT status FROM tickets WHERE _id = ?",
-                     (t["_id"],))[0][0] == "Completed"
+    assert stack.probe.ticket(t["_id"])["status"] == "Completed"
 
 
 def test_unassigned_moderator_cannot_see_so_404(stack):
@@ -510,8 +507,7 @@ def test_unassigned_moderator_cannot_see_so_404(stack):
     _, token = stack.signup()
     t = stack.create_ticket(token)
     assert_error(set_status(stack, mod_token, t["_id"], "Completed"), 404)
-    assert stack.sql("SELECT status FROM tickets WHERE _id = ?",
-                     (t["_id"],))[0][0] == "To-Do"
+    assert stack.probe.ticket(t["_id"])["status"] == "To-Do"
 
 
 def test_creator_cannot_set_status_403(stack):
@@ -522,8 +518,7 @@ def test_creator_cannot_set_status_403(stack):
     _, mod_token = stack.make_user("moderator", prefix="mod")
     own = stack.create_ticket(mod_token)
     assert_error(set_status(stack, mod_token, own["_id"], "Completed"), 403)
-    assert stack.sql("SELECT status FROM tickets WHERE _id = ?",
-                     (t["_id"],))[0][0] == "To-Do"
+    assert stack.probe.ticket(t["_id"])["status"] == "To-Do"
 
 
 def test_stranger_setting_status_is_404(stack):
@@ -543,8 +538,7 @@ def test_status_rejects_values_outside_the_enum(stack, admin, status):
     r = stack.patch("/api/tickets/%s/status" % t["_id"], token=admin_token,
                     json={})
     assert_error(r, 400)
-    assert stack.sql("SELECT status FROM tickets WHERE _id = ?",
-                     (t["_id"],))[0][0] == "To-Do"
+    assert stack.probe.ticket(t["_id"])["status"] == "To-Do"
 
 
 @pytest.mark.parametrize("bad", ["123", "zzzzzzzzzzzzzzzzzzzzzzzz",
@@ -575,23 +569,23 @@ def test_completing_twice_stores_one_stats_job(stack, admin):
     mod, mod_token = stack.make_user("moderator", prefix="mod")
     _, token = stack.signup()
     t = stack.create_ticket(token)
-    stack.assign(t["_id"], mod["_id"])
-    assert stack.jobs(kind="stats", containing=t["_id"]) == []
+    stack.probe.assign(t["_id"], mod["_id"])
+    assert stack.probe.jobs(kind="stats", containing=t["_id"]) == []
     assert set_status(stack, mod_token, t["_id"],
                       "In Progress").status_code == 200
-    assert stack.jobs(kind="stats", containing=t["_id"]) == []
+    assert stack.probe.jobs(kind="stats", containing=t["_id"]) == []
     for who, status in ((mod_token, "Completed"), (admin_token, "To-Do"),
                         (mod_token, "Completed"), (admin_token, "In Progress"),
                         (admin_token, "Completed")):
         r = set_status(stack, who, t["_id"], status)
         assert r.status_code == 200, r.text
-        assert len(stack.jobs(kind="stats", containing=t["_id"])) == 1
+        assert len(stack.probe.jobs(kind="stats", containing=t["_id"])) == 1
     other = stack.create_ticket(token)
-    stack.assign(other["_id"], mod["_id"])
+    stack.probe.assign(other["_id"], mod["_id"])
     assert set_status(stack, mod_token, other["_id"],
                       "Completed").status_code == 200
-    assert len(stack.jobs(kind="stats", containing=other["_id"])) == 1
-    assert len(stack.jobs(kind="stats", containing=t["_id"])) == 1
+    assert len(stack.probe.jobs(kind="stats", containing=other["_id"])) == 1
+    assert len(stack.probe.jobs(kind="stats", containing=t["_id"])) == 1
 
 
 def test_concurrent_completions_store_one_stats_job(stack, admin):
@@ -599,7 +593,7 @@ def test_concurrent_completions_store_one_stats_job(stack, admin):
     mod, mod_token = stack.make_user("moderator", prefix="mod")
     _, token = stack.signup()
     t = stack.create_ticket(token)
-    stack.assign(t["_id"], mod["_id"])
+    stack.probe.assign(t["_id"], mod["_id"])
     results = []
     lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -617,7 +611,7 @@ def test_concurrent_completions_store_one_stats_job(stack, admin):
     for th in threads:
         th.join()
     assert results == [200] * 8, results
-    assert len(stack.jobs(kind="stats", containing=t["_id"])) == 1
+    assert len(stack.probe.jobs(kind="stats", containing=t["_id"])) == 1
 
 
 def test_status_needs_a_token(stack):

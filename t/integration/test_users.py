@@ -1,7 +1,6 @@
 """Admin user management: listing users, updating role and skills, and
 demotions that take effect at once."""
 
-import json
 
 import pytest
 
@@ -9,8 +8,7 @@ from conftest import assert_error, contains_key, unique_name
 
 
 def role_in_store(stack, user_id):
-    return stack.sql("SELECT role FROM users WHERE _id = ?",
-                     (user_id,))[0]["role"]
+    return stack.probe.user(user_id)["role"]
 
 
 def update_user(stack, token, **body):
@@ -39,7 +37,7 @@ def test_admin_lists_users_without_passwords(stack, admin, path):
     assert stack.admin["_id"] in by_id
     assert by_id[user["_id"]]["username"] == user["username"]
     assert by_id[user["_id"]]["skills"] == ["linux"]
-    assert len(users) == stack.user_count()
+    assert len(users) == stack.probe.count("users")
     assert not contains_key(users, "password"), r.text[:500]
     assert "$2b$" not in r.text and "$2a$" not in r.text
     for u in users:
@@ -124,8 +122,7 @@ def test_update_user_normalises_and_clears_skills(stack, admin):
     user, _ = stack.signup(skills=["c"])
 
     def stored():
-        return json.loads(stack.sql("SELECT skills FROM users WHERE _id = ?",
-                                    (user["_id"],))[0]["skills"])
+        return stack.probe.user(user["_id"])["skills"]
 
     r = update_user(stack, admin_token, email=user["email"],
                     skills=[" Java ", "JAVA", "Go", "go "])
@@ -149,8 +146,7 @@ def test_update_user_rejects_wrong_skills_type(stack, admin, skills):
     user, _ = stack.signup(skills=["keep"])
     r = update_user(stack, admin_token, email=user["email"], skills=skills)
     assert_error(r, 400)
-    assert json.loads(stack.sql("SELECT skills FROM users WHERE _id = ?",
-                                (user["_id"],))[0]["skills"]) == ["keep"]
+    assert stack.probe.user(user["_id"])["skills"] == ["keep"]
 
 
 def test_update_user_is_403_for_plain_user_and_moderator(stack, admin):

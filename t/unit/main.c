@@ -21,6 +21,7 @@ int test_ws_run(void);
 int test_cache_run(void);
 int test_wire_run(void);
 int test_vocab_run(void);
+int test_prom_run(void);
 int test_conf_run(void);
 
 static const struct {
@@ -40,6 +41,7 @@ static const struct {
     { "cache", test_cache_run },
     { "wire", test_wire_run },
     { "vocab", test_vocab_run },
+    { "prom", test_prom_run },
     { "conf", test_conf_run },
 };
 

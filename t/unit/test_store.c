@@ -189,6 +189,8 @@ first_user_is_admin_and_uniqueness_ignores_case(void **state)
     /* a failed signup stores no job: two signups, two jobs */
     assert_int_equal(ts_store_job_counts(f->s, &jc), TS_OK);
     assert_int_equal(jc.pending, 2);
+    assert_int_equal(jc.by_kind[ts_job_kind_index("email")][0], 2);
+    assert_int_equal(jc.by_kind[ts_job_kind_index("triage")][0], 0);
 
     assert_int_equal(ts_store_user_by_login(f->s, "Alice@X.io", &u), TS_OK);
     assert_string_equal(u.id, id);
@@ -626,8 +628,20 @@ jobs_done_in_one_batch_keep_their_own_outcomes(void **state)
     assert_int_equal(ts_store_job_counts(f->s, &counts), TS_OK);
     assert_int_equal(counts.done, 2);
     assert_int_equal(counts.running, 1);
+    assert_int_equal(counts.by_kind[ts_job_kind_index("email")][2], 2);
+    assert_int_equal(counts.by_kind[ts_job_kind_index("email")][1], 1);
     /* nothing to record is no transaction at all */
     assert_int_equal(ts_store_jobs_done(f->s, keys, 0, t + 11, rcs), TS_OK);
+
+    /* a kind this build does not know (a newer version's) counts as other */
+    nj.kind = "archive";
+    nj.payload = json_pack("{s:s}", "ticket", "x");
+    assert_int_equal(ts_store_job_insert(f->s, &nj, NULL), TS_OK);
+    json_decref(nj.payload);
+    assert_int_equal(ts_store_job_counts(f->s, &counts), TS_OK);
+    assert_int_equal(counts.pending, 1);
+    assert_int_equal(counts.by_kind[TS_JOB_KINDS - 1][0], 1);
+    assert_string_equal(ts_job_kind_name(TS_JOB_KINDS - 1), "other");
 }
 
 

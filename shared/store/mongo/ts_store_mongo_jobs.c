@@ -384,20 +384,28 @@ ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
     const bson_t     *d;
     bson_t           *pipe;
     bson_error_t      e;
-    const char       *state;
-    int64_t           n;
+    bson_iter_t       it, kind, state;
     ts_rc_e           rc = TS_OK;
 
     memset(out, 0, sizeof(*out));
-    pipe = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id",
-                    BCON_UTF8("$state"), "n", "{", "$sum", BCON_INT32(1),
-                    "}", "}", "}", "]");
+    pipe = BCON_NEW("pipeline", "[", "{", "$group", "{", "_id", "{",
+                    "kind", BCON_UTF8("$kind"), "state", BCON_UTF8("$state"),
+                    "}", "n", "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
     cur = mongoc_collection_aggregate(m->jobs, MONGOC_QUERY_NONE, pipe, NULL,
                                       NULL);
     while (mongoc_cursor_next(cur, &d)) {
-        state = ts_mg_get_str(d, "_id");
-        n = ts_mg_get_int(d, "n", 0);
-        ts_job_counts_set(out, state, n);
+        if (bson_iter_init(&it, d)
+            && bson_iter_find_descendant(&it, "_id.state", &state)
+            && BSON_ITER_HOLDS_UTF8(&state))
+        {
+            bson_iter_init(&it, d);
+            ts_job_counts_add(out,
+                              bson_iter_find_descendant(&it, "_id.kind", &kind)
+                              && BSON_ITER_HOLDS_UTF8(&kind)
+                              ? bson_iter_utf8(&kind, NULL) : NULL,
+                              bson_iter_utf8(&state, NULL),
+                              ts_mg_get_int(d, "n", 0));
+        }
     }
     if (mongoc_cursor_error(cur, &e)) {
         rc = ts_mg_fail(m, "job counts", &e);

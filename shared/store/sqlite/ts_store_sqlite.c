@@ -106,7 +106,8 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
         " runAfter, dedupeKey, createdAt, updatedAt)"
         " VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?6, ?7, ?7)"
         " ON CONFLICT DO NOTHING",
-    [TS_SQL_JOB_COUNTS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [TS_SQL_JOB_COUNTS] =
+        "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state",
     [TS_SQL_PURGE_TOKENS] = "DELETE FROM revoked_tokens WHERE expiresAt < ?1",
     [TS_SQL_PURGE_LOGINS] =
         "DELETE FROM login_attempts WHERE lockedUntil < ?1"
@@ -597,8 +598,6 @@ ts_sqlite_job_counts(ts_store_t *s, ts_job_counts_t *out)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_JOB_COUNTS);
-    const char    *state;
-    int64_t        n;
     int            rc;
 
     memset(out, 0, sizeof(*out));
@@ -606,9 +605,9 @@ ts_sqlite_job_counts(ts_store_t *s, ts_job_counts_t *out)
         return TS_ERR;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        state = (const char *) sqlite3_column_text(st, 0);
-        n = sqlite3_column_int64(st, 1);
-        ts_job_counts_set(out, state, n);
+        ts_job_counts_add(out, (const char *) sqlite3_column_text(st, 0),
+                          (const char *) sqlite3_column_text(st, 1),
+                          sqlite3_column_int64(st, 2));
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? TS_OK : ts_sqlite_fail(q, "step");
