@@ -41,7 +41,7 @@ UNIT_SRC   := $(sort $(filter-out %_selftest.c, $(wildcard t/unit/*.c)))
 SHARED_OBJ      := $(SHARED_SRC:%.c=$(BUILD)/obj/%.o)
 SHARED_ASAN_OBJ := $(SHARED_SRC:%.c=$(BUILD)/asan/%.o)
 
-.PHONY: all build deps run test check-layers unit store-contract-mongo fuzz-smoke fuzz fuzz-api integration integration-mongo asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
+.PHONY: all build deps deb install test-deb test-deb-in-test run test check-layers unit store-contract-mongo fuzz-smoke fuzz fuzz-api integration integration-mongo asan-integration bench bench-tickets bench-backends bench-jobs bench-fanout demo clean web FORCE
 
 all: build
 build: $(MODULE) $(TICKETD)
@@ -99,7 +99,7 @@ $(BUILD)/asan/%.o: %.c $(SHARED_HDR) $(DAEMON_HDR)
 
 $(TICKETD): $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o) $(SHARED_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests always run under AddressSanitizer + UBSan.
 $(UNIT): $(UNIT_SRC:%.c=$(BUILD)/asan/%.o) $(SHARED_ASAN_OBJ) $(BUILD)/asan/daemon/conf.o
@@ -198,7 +198,18 @@ integration-mongo: build store-contract-mongo
 check-layers:
 	@scripts/check-layers.py
 
-test: deps build web check-layers unit fuzz-smoke integration integration-mongo
+test: deps build web check-layers unit fuzz-smoke integration integration-mongo \
+      test-deb-in-test
+
+# make test's last step: the Debian packages built, installed, driven and
+# purged (make test-deb), skipped with the reason printed where it cannot
+# run (not root: dpkg -i; the packages already in use on this machine)
+test-deb-in-test:
+	@if [ "$$(id -u)" != 0 ]; then \
+	    echo "SKIPPED the install test of the Debian packages: it needs root (dpkg -i); run make test-deb as root"; \
+	else \
+	    $(MAKE) --no-print-directory test-deb SKIP_WHEN_INSTALLED=1; \
+	fi
 
 # --- web UI -----------------------------------------------------------------
 # web/dist (served by nginx at /) is rebuilt when a source, the build config
@@ -237,6 +248,63 @@ bench: deps build
 
 clean:
 	rm -rf $(BUILD)
+
+# --- packages and installation --------------------------------------------
+# deb: the Debian packages libnginx-mod-http-ticket and ticketd (debian/),
+# built with Debian's tooling from a copy of the tree in build/deb/src (so
+# dpkg-buildpackage's ../ and debian/'s build files stay out of the
+# checkout), then checked with lintian; the .debs end up in build/deb/.
+# The web UI is built first (make web): debian/rules ships web/dist.
+DEB_DIR := $(BUILD)/deb
+
+deb: deps web
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/ticket
+	@tar -C $(CURDIR) --exclude=./$(BUILD) --exclude=./var \
+	    --exclude=./.git --exclude=node_modules --exclude=./outbox \
+	    --exclude=./t/mongo/smartmongo -cf - . | tar -C $(DEB_DIR)/src/ticket -xf -
+	cd $(DEB_DIR)/src/ticket && dpkg-buildpackage -us -uc -b
+	@mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.changes $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
+	lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+# The install test: installs the two packages with dpkg, checks the files,
+# runs the system nginx with the shipped site on a private port and ticketd
+# as www-data, drives the API, then purges both (needs root; leaves nginx
+# installed).  Not part of make test: .ci/run calls it.
+test-deb: deb
+	SKIP_WHEN_INSTALLED=$(SKIP_WHEN_INSTALLED) t/pkg/test_install.sh $(DEB_DIR)
+
+# install: for systems without the Debian packages.  PREFIX and DESTDIR as
+# usual; the module goes where nginx looks for modules (NGINX_MODULES), the
+# unit file to SYSTEMD_UNITDIR.  The module is the one make build made,
+# against Debian's nginx 1.22: on another nginx, build it against that
+# nginx's source (./configure --with-compat --add-dynamic-module=<repo>).
+PREFIX          ?= /usr/local
+DESTDIR         ?=
+SYSCONFDIR      ?= /etc
+NGINX_MODULES   ?= $(PREFIX)/lib/nginx/modules
+NGINX_CONF      ?= $(SYSCONFDIR)/nginx/nginx.conf
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+TICKET_USER     ?= www-data
+
+install: build web
+	install -D -m 0755 $(TICKETD) $(DESTDIR)$(PREFIX)/sbin/ticketd
+	install -D -m 0644 $(MODULE) $(DESTDIR)$(NGINX_MODULES)/ngx_http_ticket_module.so
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/ticket/web
+	cp -R web/dist/. $(DESTDIR)$(PREFIX)/share/ticket/web/
+	sed 's|/usr/share/ticket/web|$(PREFIX)/share/ticket/web|' conf.d/ticket.conf \
+	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/ticket.conf
+	sed 's|^load_module modules/|load_module $(NGINX_MODULES)/|' debian/mod-http-ticket.conf \
+	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/mod-http-ticket.conf
+	sed -e 's|/usr/sbin/ticketd|$(PREFIX)/sbin/ticketd|g' \
+	    -e 's|/etc/nginx/nginx.conf|$(NGINX_CONF)|g' \
+	    -e 's|www-data|$(TICKET_USER)|g' \
+	    -e 's|^Documentation=.*|Documentation=file://$(PREFIX)/share/ticket/README.md|' \
+	    debian/ticketd.service \
+	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(SYSTEMD_UNITDIR)/ticketd.service
+	sed 's|www-data|$(TICKET_USER)|g' debian/ticketd.logrotate \
+	    | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/ticket/examples/ticketd.logrotate
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/ticket/README.md
 
 # Loads a realistic demo dataset through the API into the system `make run`
 # started (same PORT); re-running on a populated store is harmless.

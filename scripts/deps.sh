@@ -4,9 +4,9 @@
 set -euo pipefail
 pkgs=(nginx nginx-dev libjansson-dev libjwt-dev libsqlite3-dev libcrypt-dev
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
-      redis-server sqlite3 pkg-config gcc make dpkg-dev curl
-      python3-pytest python3-requests python3-websocket python3-hypothesis
-      python3-jsonschema wrk
+      redis-server sqlite3 pkg-config gcc make dpkg-dev curl debhelper lintian
+      logrotate python3-pytest python3-requests python3-websocket
+      python3-hypothesis python3-jsonschema wrk
       libmongoc-dev libbson-dev python3-pymongo
       chromium)
 missing=()
