@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "ts_assign.h"
+#include "ts_sla.h"
 
 typedef struct {
     int              concurrency;      /* jobs in flight (64) */
@@ -48,6 +49,7 @@ typedef struct {
     long             mail_timeout_ms;  /* per send (20 000) */
 
     ts_assign_cfg_t  assign;
+    ts_sla_cfg_t     sla;              /* ticket_sla, ticket_sla_warning */
 } job_runner_cfg_t;
 
 /* Defaults for every field (offline triage, outbox mail). */

@@ -31,6 +31,7 @@ struct job_s {
     char           *title;
     char           *description;
     int             triaged;
+    int64_t         created_at;
     ts_triage_t     result;
     const char     *provider;       /* who produced result */
     int             fallback;
@@ -130,6 +131,13 @@ void stats_work(ts_store_t *s, job_t *j);
 
 /* After it: finish. */
 void stats_done(job_t *j);
+
+/* --- "sla_warn" and "sla_breach" (job_sla.c) --- */
+
+/* Re-check the ticket's target, then warn (store the emails) or mark the
+ * breach (and send ticket_updated); both do nothing once the target is
+ * met, moved or marked. */
+void sla_start(job_t *j);
 
 /* --- "email" (job_mail.c) --- */
 

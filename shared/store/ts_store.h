@@ -21,6 +21,7 @@
 #include "ts_jobs.h"
 #include "ts_json_writer.h"
 #include "ts_model.h"
+#include "ts_sla.h"
 
 typedef enum {
     TS_OK = 0,
@@ -209,6 +210,10 @@ typedef struct {
     const char  *status;       /* NULL = any */
     const char  *priority;     /* NULL = any */
     const char  *search;       /* NULL = none; a literal substring */
+    const char  *sla;          /* NULL, "breached" or "due_soon" at now
+                                  (ts_sla_breached, ts_sla_due_soon) */
+    int64_t      now;          /* ms: the time breached and dueSoon of
+                                  the staff's "sla" object are judged at */
     int64_t      limit;
     int64_t      offset;
 } ts_ticket_query_t;
@@ -220,6 +225,8 @@ typedef struct {
     char       status[16];
     int64_t    created_at;     /* ms */
     int64_t    comments;       /* how many comments it has */
+    char       priority[8];    /* "" before triage */
+    ts_sla_state_t  sla;       /* its SLA dates (all 0 before triage) */
 } ts_ticket_keys_t;
 
 /* Insert a ticket (id chosen by the caller) and its jobs atomically. */
@@ -235,17 +242,23 @@ ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
     json_t **doc, ts_ticket_keys_t *keys);
 
 /* A page of tickets appended to out as a JSON array (public form, people
- * populated, newest update first) and the total matching the query. */
+ * populated, newest update first) and the total matching the query.
+ * Staff scopes' tickets carry "sla" (ts_sla_write at q->now); a creator's
+ * never do. */
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total);
 
-/* Set the status (and completedAt when "Completed") with jobs, atomically. */
+/* Set the status (and completedAt when "Completed") with jobs, atomically.
+ * Completing a ticket past a due date it missed marks the SLA breached
+ * (slaBreachedAt = that date) in the same write. */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
 /*
  * Add a comment (id chosen by the caller), touch the ticket, store jobs,
- * atomically; a ticket holding max_comments already is left alone
+ * atomically; a comment by staff (role moderator or admin) who did not
+ * create the ticket is its first response when it has none yet
+ * (firstResponseAt, and slaBreachedAt when past firstResponseDue); a ticket holding max_comments already is left alone
  * (TS_CONFLICT, no job stored).  The count is checked in the same write
  * (transaction, conditional update), so racing writers cannot pass it.
  */
@@ -362,19 +375,42 @@ ts_rc_e ts_store_job_purge(ts_store_t *s, int64_t done_before,
 
 /* --- background work on tickets ------------------------------------------ */
 
-/* A ticket's text for triage; *triaged is set when it has a result. */
+/* A ticket's text for triage; *triaged is set when it has a result;
+ * *created_at (may be NULL) receives its creation time. */
 ts_rc_e ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged);
+    char **description, int *triaged, int64_t *created_at);
 
 /*
  * Store a triage result ({summary, priority, helpfulNotes,
  * relatedSkills}) and its provenance (meta: provider, model, fallback,
- * error) with the follow-up jobs, atomically; a ticket triaged already is
- * left alone (TS_CONFLICT) and no job is stored.
+ * error) and its SLA dates (due: NULL for none; deadline is
+ * due->resolution_due) with the follow-up jobs, atomically; a ticket
+ * triaged already is left alone (TS_CONFLICT) and no job is stored.
  */
 ts_rc_e ts_store_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/*
+ * Set a ticket's priority and move its SLA dates to due (computed from
+ * its createdAt by the caller) with jobs (the SLA jobs of the new dates),
+ * atomically.  A mark of a breach already recorded stays.
+ * history: priority change (from keys.priority to priority)
+ */
+ts_rc_e ts_store_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const ts_sla_due_t *due, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * Mark a missed target: slaBreachedAt = due when the ticket's target
+ * ("response" or "resolution") is still due at exactly that date, still
+ * unmet (no first response / not Completed) and no breach is marked --
+ * one conditional write, so a breach is marked once.  TS_CONFLICT when
+ * there is nothing to mark (met, moved, or marked already).
+ */
+ts_rc_e ts_store_ticket_sla_breach(ts_store_t *s, const char *id,
+    const char *target, int64_t due, int64_t now);
 
 /*
  * The job an assignment stores with it, built by the caller's domain code

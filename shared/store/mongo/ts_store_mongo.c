@@ -388,6 +388,11 @@ ts_mg_indexes(ts_mongo_t *m)
         { &m->tickets, "created", "{\"createdAt\": 1}", 0, NULL },
         { &m->tickets, "completed", "{\"completedAt\": 1}", 0, NULL },
         { &m->tickets, "provider", "{\"triageProvider\": 1}", 0, NULL },
+        /* the SLA filters (ts_store_mongo_sla.c) */
+        { &m->tickets, "sla_response", "{\"firstResponseDue\": 1}", 0,
+          NULL },
+        { &m->tickets, "sla_resolution", "{\"deadline\": 1}", 0, NULL },
+        { &m->tickets, "sla_breached", "{\"slaBreachedAt\": 1}", 0, NULL },
         { &m->tickets, "outbox", "{\"pendingJobs._id\": 1}", 0,
           TS_MG_HAS_PENDING_JOBS },
         { &m->tickets, "stats_pending", "{\"statsPending.moderator\": 1}",
@@ -824,6 +829,8 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .job_purge = ts_mg_job_purge,
     .ticket_text = ts_mg_ticket_text,
     .ticket_set_triage = ts_mg_ticket_set_triage,
+    .ticket_set_priority = ts_mg_ticket_set_priority,
+    .ticket_sla_breach = ts_mg_ticket_sla_breach,
     .ticket_assign = ts_mg_ticket_assign,
     .ticket_stats = ts_mg_ticket_stats,
 };

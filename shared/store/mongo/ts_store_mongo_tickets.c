@@ -84,9 +84,10 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
 
 
 /* A ticket document as its public JSON; people from the map (hex ->
- * person), null when missing. */
+ * person), null when missing; "sla" judged at now (staff-only: the
+ * callers drop it with "triage" for requesters). */
 static json_t *
-ts_ticket_json(const bson_t *doc, json_t *people)
+ts_ticket_json(const bson_t *doc, json_t *people, int64_t now)
 {
     ts_oid_t   hex, c, a;
     json_t    *t, *p;
@@ -117,6 +118,7 @@ ts_ticket_json(const bson_t *doc, json_t *people)
     json_object_set(t, "createdBy", p ? p : json_null());
     p = a[0] ? json_object_get(people, a) : NULL;
     json_object_set(t, "assignedTo", p ? p : json_null());
+    json_object_set_new(t, "sla", ts_mg_sla_json(doc, now));
     return t;
 }
 
@@ -273,6 +275,9 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         st = ts_mg_get_str(d, "status");
         snprintf(keys->status, sizeof(keys->status), "%s", st ? st : "");
         keys->created_at = ts_mg_get_time(d, "createdAt");
+        st = ts_mg_get_str(d, "priority");
+        snprintf(keys->priority, sizeof(keys->priority), "%s", st ? st : "");
+        ts_mg_sla_state(d, &keys->sla);
         if (bson_iter_init_find(&it, d, "comments")
             && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child))
         {
@@ -295,7 +300,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         bson_destroy(d);
         return rc;
     }
-    t = ts_ticket_json(d, people);
+    t = ts_ticket_json(d, people, ts_now_ms());
     json_decref(people);
     if (t == NULL) {
         bson_destroy(d);
@@ -451,8 +456,22 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         bson_destroy(&f);
         return ts_store_fail(s, "out of memory");
     }
+    if (q->sla != NULL) {
+        /* {$and: [the filter, the SLA's]} */
+        bson_t  *sla = ts_mg_sla_filter(q->sla, q->now), and, all;
+
+        bson_init(&all);
+        BSON_APPEND_ARRAY_BEGIN(&all, "$and", &and);
+        BSON_APPEND_DOCUMENT(&and, "0", &f);
+        BSON_APPEND_DOCUMENT(&and, "1", sla);
+        bson_append_array_end(&all, &and);
+        bson_destroy(sla);
+        bson_destroy(&f);
+        bson_copy_to(&all, &f);
+        bson_destroy(&all);
+    }
     if (q->scope == TS_SCOPE_ALL && !q->status && !q->priority
-        && !q->search)
+        && !q->search && !q->sla)
     {
         /* every ticket: the collection's count from its metadata, O(1)
          * where countDocuments would read the whole index */
@@ -503,9 +522,10 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         }
         for (i = 0; i < n; i++) {
             if (rc == TS_OK) {
-                t = ts_ticket_json(kept[i], people);
+                t = ts_ticket_json(kept[i], people, q->now);
                 if (t && q->scope == TS_SCOPE_CREATOR) {
                     json_object_del(t, "triage");   /* staff-only */
+                    json_object_del(t, "sla");
                 }
                 if (t) {
                     json_array_append_new(docs, t);
@@ -578,6 +598,12 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
     bson_append_document_end(&upd, &set);
     rc = ts_ticket_write(TS_MG(s), id, &upd, jobs, njobs, now);
     bson_destroy(&upd);
+    if (rc == TS_OK && strcmp(status, "Completed") == 0) {
+        /* completed past a date it missed: mark the breach (a second
+         * write; should it fail, the breach job still marks a resolution
+         * missed before completion) */
+        (void) ts_mg_sla_settle(TS_MG(s), id);
+    }
     return rc;
 }
 
@@ -637,6 +663,10 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);
+        /* SLA: a staff comment may be the first response (ts_store.h);
+         * a second write here (no transactions): the comment is stored
+         * whatever it says, so it does not fail the comment */
+        (void) ts_mg_first_response(m, ticket_id, author, role, now);
     }
     bson_destroy(&f);
     bson_destroy(&upd);

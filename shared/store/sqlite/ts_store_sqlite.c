@@ -661,6 +661,8 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .job_purge = ts_sqlite_job_purge,
     .ticket_text = ts_sqlite_ticket_text,
     .ticket_set_triage = ts_sqlite_ticket_set_triage,
+    .ticket_set_priority = ts_sqlite_ticket_set_priority,
+    .ticket_sla_breach = ts_sqlite_ticket_sla_breach,
     .ticket_assign = ts_sqlite_ticket_assign,
     .ticket_stats = ts_sqlite_ticket_stats,
 };

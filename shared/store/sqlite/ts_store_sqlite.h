@@ -166,10 +166,25 @@ ts_rc_e ts_sqlite_job_retry(ts_store_t *s, const char *id, int64_t now);
 ts_rc_e ts_sqlite_job_purge(ts_store_t *s, int64_t done_before,
     int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged);
+    char **description, int *triaged, int64_t *created_at);
 ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/* ts_store_sqlite_sla.c: the SLA's writes (ts_sla.h). */
+ts_rc_e ts_sqlite_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const ts_sla_due_t *due, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
+    const char *target, int64_t due, int64_t now);
+/* Inside a comment's write transaction: the comment by author (role) is
+ * the ticket's first response when it is staff's, not the creator's, and
+ * none was recorded; TS_OK whether or not it was. */
+ts_rc_e ts_sqlite_first_response(ts_sqlite_t *q, const char *ticket_id,
+    const char *author, const char *role, int64_t now);
+/* Completed tickets with SLA dates by priority, into p->sla. */
+ts_rc_e ts_sqlite_sla_analytics(ts_sqlite_t *q, json_t **out);
 ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result);

@@ -240,7 +240,32 @@ static const char *ts_sqlite_migrations[] = {
 
     /* 6: a presence the user chose (dnd, offline) outlives sockets */
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
-    "  CHECK (presenceChoice IN ('dnd', 'offline'));"
+    "  CHECK (presenceChoice IN ('dnd', 'offline'));",
+
+    /*
+     * 7: SLA (ts_sla.h).  deadline is the resolution date; the warning
+     * dates are stored so lists filter "due soon" without the
+     * configuration; firstResponseAt is the first staff comment (filled
+     * in here for tickets answered before this migration).  Partial
+     * indexes hold only tickets a filter can match.
+     */
+    "ALTER TABLE tickets ADD COLUMN firstResponseDue INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseWarn INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN resolutionWarn INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN slaBreachedAt INTEGER;"
+    "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
+    "  FROM comments k WHERE k.ticket = tickets._id"
+    "  AND k.role IN ('moderator', 'admin')"
+    "  AND k.author != tickets.createdBy);"
+    "CREATE INDEX tickets_sla_response ON tickets(firstResponseDue)"
+    "  WHERE firstResponseAt IS NULL AND firstResponseDue IS NOT NULL;"
+    "CREATE INDEX tickets_sla_resolution ON tickets(deadline)"
+    "  WHERE deadline IS NOT NULL AND status != 'Completed';"
+    "CREATE INDEX tickets_sla_breached ON tickets(slaBreachedAt)"
+    "  WHERE slaBreachedAt IS NOT NULL;"
+    "CREATE INDEX tickets_sla_priority ON tickets(priority, completedAt)"
+    "  WHERE deadline IS NOT NULL AND completedAt IS NOT NULL;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

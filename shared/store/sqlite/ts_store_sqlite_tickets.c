@@ -46,7 +46,14 @@ _Static_assert(TS_SCOPE_MODERATOR * 8 + 7 < TS_T_LIST_SHAPES,
 #define TS_TICKET_COLS \
     "t._id, t.title, t.description, t.status, t.priority, t.summary," \
     " t.helpfulNotes, t.relatedSkills, t.deadline, t.createdAt," \
-    " t.updatedAt, t.triage," TS_PEOPLE_COLS
+    " t.updatedAt, t.triage," TS_PEOPLE_COLS "," TS_SLA_COLS
+
+/* from column TS_SLA_COL on (ts_col_sla) */
+#define TS_SLA_COLS \
+    " t.firstResponseDue, t.firstResponseWarn, t.resolutionWarn," \
+    " t.firstResponseAt, t.slaBreachedAt"
+#define TS_SLA_COL    20
+#define TS_GET_COL    25        /* TS_T_GET's own columns from here */
 
 #define TS_TICKET_FROM \
     " FROM tickets t JOIN users c ON c._id = t.createdBy" \
@@ -61,9 +68,17 @@ static const char *ts_tsql_text[TS_T_LIST_BASE] = {
         "SELECT " TS_TICKET_COLS ", t.assignment, t.createdBy,"
         " t.assignedTo, (SELECT count(*) FROM comments k"
         " WHERE k.ticket = t._id)" TS_TICKET_FROM " WHERE t._id = ?1",
+    /* completed past a date it missed: the breach is marked now, with
+     * that date, if no breach job has yet */
     [TS_T_SET_STATUS] =
         "UPDATE tickets SET status = ?2, updatedAt = ?3,"
-        " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END"
+        " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END,"
+        " slaBreachedAt = CASE"
+        "  WHEN slaBreachedAt IS NOT NULL OR ?2 != 'Completed'"
+        "   THEN slaBreachedAt"
+        "  WHEN firstResponseAt IS NULL AND firstResponseDue < ?3"
+        "   THEN firstResponseDue"
+        "  WHEN deadline < ?3 THEN deadline ELSE NULL END"
         " WHERE _id = ?1",
     [TS_T_TOUCH] = "UPDATE tickets SET updatedAt = ?2 WHERE _id = ?1",
     /* nothing inserted once the ticket holds ?7 comments: the count is
@@ -148,6 +163,31 @@ ts_jw_col_doc(ts_jw_t *w, sqlite3_stmt *st, int i, const char *fallback)
 }
 
 
+static int64_t
+ts_col_ms(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+           ? 0 : sqlite3_column_int64(st, i);
+}
+
+
+/* The SLA state of a row selected with TS_TICKET_COLS. */
+static void
+ts_col_sla(sqlite3_stmt *st, ts_sla_state_t *sla)
+{
+    const char  *status = (const char *) sqlite3_column_text(st, 3);
+
+    memset(sla, 0, sizeof(*sla));
+    sla->due.resolution_due = ts_col_ms(st, 8);
+    sla->due.response_due = ts_col_ms(st, TS_SLA_COL);
+    sla->due.response_warn = ts_col_ms(st, TS_SLA_COL + 1);
+    sla->due.resolution_warn = ts_col_ms(st, TS_SLA_COL + 2);
+    sla->responded_at = ts_col_ms(st, TS_SLA_COL + 3);
+    sla->breached_at = ts_col_ms(st, TS_SLA_COL + 4);
+    sla->completed = status != NULL && strcmp(status, "Completed") == 0;
+}
+
+
 static void
 ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
 {
@@ -171,11 +211,14 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
  * The public JSON of a ticket row selected with TS_TICKET_COLS, written as
  * text: the list is the hottest route, and building a jansson tree per row
  * only to print it cost more than the query.  Without staff, the triage
- * provenance (provider, model, the provider's error) is left out.
+ * provenance (provider, model, the provider's error) and the SLA (judged
+ * at now) are left out.
  */
 static void
-ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff)
+ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff, int64_t now)
 {
+    ts_sla_state_t  sla;
+
     TS_JW_LIT(w, "{\"_id\":");
     ts_jw_col_text(w, st, 0);
     TS_JW_LIT(w, ",\"title\":");
@@ -201,6 +244,9 @@ ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff)
     if (staff) {
         TS_JW_LIT(w, ",\"triage\":");
         ts_jw_col_doc(w, st, 11, "null");
+        ts_col_sla(st, &sla);
+        TS_JW_LIT(w, ",\"sla\":");
+        ts_sla_write(w, &sla, now);
     }
     TS_JW_LIT(w, ",\"createdBy\":");
     ts_jw_col_person(w, st, 12);
@@ -220,7 +266,7 @@ ts_row_ticket(sqlite3_stmt *st)
     json_t   *t;
 
     ts_jw_init(&w, 1024);
-    ts_jw_ticket(&w, st, 1);
+    ts_jw_ticket(&w, st, 1, ts_now_ms());
     text = ts_jw_finish(&w, &len);
     if (text == NULL) {
         return NULL;
@@ -371,21 +417,25 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
     if (keys) {
         memset(keys, 0, sizeof(*keys));
-        v = (const char *) sqlite3_column_text(st, 21);
+        v = (const char *) sqlite3_column_text(st, TS_GET_COL + 1);
         snprintf(keys->created_by, sizeof(keys->created_by), "%s",
                  v ? v : "");
-        v = (const char *) sqlite3_column_text(st, 22);
+        v = (const char *) sqlite3_column_text(st, TS_GET_COL + 2);
         snprintf(keys->assigned_to, sizeof(keys->assigned_to), "%s",
                  v ? v : "");
         v = (const char *) sqlite3_column_text(st, 3);
         snprintf(keys->status, sizeof(keys->status), "%s", v ? v : "");
-        keys->comments = sqlite3_column_int64(st, 23);
+        v = (const char *) sqlite3_column_text(st, 4);
+        snprintf(keys->priority, sizeof(keys->priority), "%s", v ? v : "");
+        keys->comments = sqlite3_column_int64(st, TS_GET_COL + 3);
         keys->created_at = sqlite3_column_int64(st, 9);
+        ts_col_sla(st, &keys->sla);
     }
     if (doc) {
         t = ts_row_ticket(st);
         if (t) {
-            json_object_set_new(t, "assignment", ts_col_doc_json(st, 20));
+            json_object_set_new(t, "assignment",
+                                ts_col_doc_json(st, TS_GET_COL));
         }
     }
     sqlite3_reset(st);
@@ -417,7 +467,7 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
 static sqlite3_stmt *
 ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
 {
-    char           sql[2048], where[512];
+    char           sql[3072], where[1536];
     const char    *from, *plus;
     sqlite3_stmt **slot;
     int            shape, n = 0;
@@ -427,7 +477,7 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
 
     shape = (int) tq->scope * 8 + has_status * 4 + has_prio * 2 + has_search;
     slot = &q->more[TS_T_LIST_BASE + count * TS_T_LIST_SHAPES + shape];
-    if (*slot != NULL) {
+    if (*slot != NULL && tq->sla == NULL) {
         return ts_sqlite_cached(q, slot, NULL);
     }
 
@@ -464,6 +514,23 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                       " OR instr(ts_fold(t.description), ?4) > 0)");
     }
 
+    if (tq->sla != NULL) {
+        /* ts_sla_breached() and ts_sla_due_soon() at ?7, as SQL */
+        n += snprintf(where + n, sizeof(where) - n, " AND (%s)",
+            strcmp(tq->sla, "breached") == 0
+            ? "t.slaBreachedAt IS NOT NULL"
+              " OR (t.firstResponseAt IS NULL AND t.firstResponseDue < ?7)"
+              " OR (t.status != 'Completed' AND t.deadline < ?7)"
+            : "t.slaBreachedAt IS NULL"
+              " AND (t.firstResponseAt IS NOT NULL"
+              "  OR t.firstResponseDue IS NULL OR t.firstResponseDue >= ?7)"
+              " AND (t.status = 'Completed' OR t.deadline IS NULL"
+              "  OR t.deadline >= ?7)"
+              " AND ((t.firstResponseAt IS NULL"
+              "   AND t.firstResponseWarn <= ?7)"
+              "  OR (t.status != 'Completed' AND t.resolutionWarn <= ?7))");
+    }
+
     if (count) {
         snprintf(sql, sizeof(sql), "SELECT count(*)%s WHERE 1%s", from,
                  where);
@@ -472,7 +539,30 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                  " WHERE 1%s ORDER BY t.updatedAt DESC, t._id"
                  " LIMIT ?5 OFFSET ?6", from, where);
     }
+    if (tq->sla != NULL) {
+        /* a filter about now, rare: prepared for this call, finalized by
+         * ts_list_done() */
+        sqlite3_stmt  *st = NULL;
+
+        if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+            ts_sqlite_fail(q, "prepare sla list");
+            return NULL;
+        }
+        return st;
+    }
     return ts_sqlite_cached(q, slot, sql);
+}
+
+
+/* Done with a statement of ts_list_stmt(). */
+static void
+ts_list_done(const ts_ticket_query_t *tq, sqlite3_stmt *st)
+{
+    if (tq->sla != NULL) {
+        sqlite3_finalize(st);
+    } else {
+        sqlite3_reset(st);
+    }
 }
 
 
@@ -491,6 +581,9 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
     if (pat) {
         sqlite3_bind_text(st, 4, pat, -1, SQLITE_TRANSIENT);
     }
+    if (tq->sla) {
+        sqlite3_bind_int64(st, 7, tq->now);
+    }
 }
 
 
@@ -500,7 +593,7 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
 static int
 ts_counter_key(const ts_ticket_query_t *tq, char *key, size_t len)
 {
-    if (tq->search) {
+    if (tq->search || tq->sla) {
         return 0;
     }
     if (tq->scope == TS_SCOPE_CREATOR && !tq->status && !tq->priority) {
@@ -563,6 +656,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (st != NULL) {
             ts_list_bind(st, tq, pat);
             rc = ts_sqlite_scalar(q, st, total);
+            ts_list_done(tq, st);
         }
     }
     if (rc != TS_OK) {
@@ -583,10 +677,10 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (rows++) {
             ts_jw_raw(out, ",", 1);
         }
-        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR);
+        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR, tq->now);
     }
     ts_jw_raw(out, "]", 1);
-    sqlite3_reset(st);
+    ts_list_done(tq, st);
     if (src != SQLITE_DONE) {
         rc = ts_sqlite_fail(q, "list");
         goto done;
@@ -656,6 +750,10 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, max_comments);
     rc = ts_sqlite_update_one(q, st);
+    if (rc == TS_OK) {
+        /* SLA: a staff comment may be the first response (ts_store.h) */
+        rc = ts_sqlite_first_response(q, ticket_id, author, role, now);
+    }
     return ts_finish(q, rc == TS_NOT_FOUND ? TS_CONFLICT : rc, jobs, njobs,
                      now);
 }
