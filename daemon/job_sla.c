@@ -25,8 +25,8 @@
 static int
 sla_pending(const ts_ticket_keys_t *k, const char *target, int64_t due)
 {
-    if (k->sla.breached_at != 0) {
-        return 0;
+    if (k->sla.breached_at != 0 || k->sla.completed) {
+        return 0;               /* completing late marks it itself */
     }
     if (strcmp(target, "response") == 0) {
         return k->sla.due.response_due == due && k->sla.responded_at == 0;
@@ -78,7 +78,9 @@ sla_work(ts_store_t *s, job_t *j)
 {
     const char        *id = payload_str(j, "ticketId");
     const char        *target = payload_str(j, "target");
-    int64_t            due = json_integer_value(json_object_get(
+    /* a number: a MongoDB server may hand an int64 back as a double
+     * (exact for any date in ms) */
+    int64_t            due = (int64_t) json_number_value(json_object_get(
                                  j->job.payload, "due"));
     int                warn = strcmp(j->job.kind, "sla_warn") == 0;
     ts_ticket_keys_t   k;

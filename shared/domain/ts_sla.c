@@ -213,20 +213,22 @@ ts_sla_breached(const ts_sla_state_t *st, int64_t now)
     if (st->breached_at != 0) {
         return 1;
     }
+    if (st->completed) {
+        return 0;       /* a late completion was marked when it happened */
+    }
     if (st->due.response_due != 0 && st->responded_at == 0
         && now > st->due.response_due)
     {
         return 1;
     }
-    return st->due.resolution_due != 0 && !st->completed
-           && now > st->due.resolution_due;
+    return st->due.resolution_due != 0 && now > st->due.resolution_due;
 }
 
 
 int
 ts_sla_due_soon(const ts_sla_state_t *st, int64_t now)
 {
-    if (ts_sla_breached(st, now)) {
+    if (st->completed || ts_sla_breached(st, now)) {
         return 0;
     }
     if (st->due.response_due != 0 && st->responded_at == 0

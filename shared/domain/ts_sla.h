@@ -72,8 +72,9 @@ void ts_sla_dates(const ts_sla_cfg_t *cfg, int priority, int64_t created_at,
 
 /*
  * Breached at now: marked so (a breach job ran, or a target was met
- * late), or a target is overdue and not met: no first response by its
- * date, or not completed by the resolution date.  The one rule the JSON,
+ * late), or, while not completed, a target is overdue: no first response
+ * by its date, or the resolution date passed.  A completed ticket is
+ * judged by its mark alone (completing late marks it).  The one rule the JSON,
  * the list filter (written as a query in each backend) and the jobs keep.
  */
 int ts_sla_breached(const ts_sla_state_t *st, int64_t now);

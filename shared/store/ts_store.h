@@ -405,7 +405,7 @@ ts_rc_e ts_store_ticket_set_priority(ts_store_t *s, const char *id,
 /*
  * Mark a missed target: slaBreachedAt = due when the ticket's target
  * ("response" or "resolution") is still due at exactly that date, still
- * unmet (no first response / not Completed) and no breach is marked --
+ * unmet (no first response, and not Completed) and no breach is marked --
  * one conditional write, so a breach is marked once.  TS_CONFLICT when
  * there is nothing to mark (met, moved, or marked already).
  */

@@ -81,7 +81,9 @@ ID_FIELDS = {"_id", "createdBy", "assignedTo", "applicant", "reviewedBy",
              "author", "ticket"}
 TIME_FIELDS = {"createdAt", "updatedAt", "lastSeen", "completedAt",
                "rejectedAt", "lastAssignedAt", "runAfter", "leaseUntil",
-               "deadline", "windowStart", "lockedUntil", "expiresAt"}
+               "deadline", "windowStart", "lockedUntil", "expiresAt",
+               "firstResponseDue", "firstResponseWarn", "resolutionWarn",
+               "firstResponseAt", "slaBreachedAt"}
 JSON_FIELDS = {"skills", "relatedSkills", "triage", "assignment", "payload"}
 BOOL_FIELDS = {"statsCounted", "triageFallback"}
 

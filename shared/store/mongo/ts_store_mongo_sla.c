@@ -59,15 +59,18 @@ ts_mg_sla_filter(const char *which, int64_t now)
         /* ts_sla_breached() at now */
         return BCON_NEW("$or", "[",
             "{", "slaBreachedAt", "{", "$ne", BCON_NULL, "}", "}",
-            "{", "firstResponseAt", BCON_NULL,
+            "{", "status", "{", "$ne", BCON_UTF8("Completed"), "}",
+                 "firstResponseAt", BCON_NULL,
                  "firstResponseDue", "{", "$lt", BCON_DATE_TIME(now), "}",
             "}",
             "{", "status", "{", "$ne", BCON_UTF8("Completed"), "}",
                  "deadline", "{", "$lt", BCON_DATE_TIME(now), "}", "}",
             "]");
     }
-    /* ts_sla_due_soon(): not breached, a target unmet past its warning */
+    /* ts_sla_due_soon(): open, not breached, a target unmet past its
+     * warning */
     return BCON_NEW("slaBreachedAt", BCON_NULL,
+        "status", "{", "$ne", BCON_UTF8("Completed"), "}",
         "$and", "[",
           "{", "$or", "[",
             "{", "firstResponseAt", "{", "$ne", BCON_NULL, "}", "}",
@@ -75,7 +78,6 @@ ts_mg_sla_filter(const char *which, int64_t now)
             "{", "firstResponseDue", "{", "$gte", BCON_DATE_TIME(now), "}",
             "}", "]", "}",
           "{", "$or", "[",
-            "{", "status", BCON_UTF8("Completed"), "}",
             "{", "deadline", BCON_NULL, "}",
             "{", "deadline", "{", "$gte", BCON_DATE_TIME(now), "}", "}",
             "]", "}",
@@ -83,8 +85,7 @@ ts_mg_sla_filter(const char *which, int64_t now)
             "{", "firstResponseAt", BCON_NULL,
                  "firstResponseWarn", "{", "$lte", BCON_DATE_TIME(now), "}",
             "}",
-            "{", "status", "{", "$ne", BCON_UTF8("Completed"), "}",
-                 "resolutionWarn", "{", "$lte", BCON_DATE_TIME(now), "}",
+            "{", "resolutionWarn", "{", "$lte", BCON_DATE_TIME(now), "}",
             "}", "]", "}",
         "]");
 }
@@ -152,8 +153,10 @@ ts_mg_ticket_sla_breach(ts_store_t *s, const char *id, const char *target,
         BSON_APPEND_DATE_TIME(&f, "firstResponseDue", due);
         BSON_APPEND_NULL(&f, "firstResponseAt");
     } else {
-        bson_t ne;
         BSON_APPEND_DATE_TIME(&f, "deadline", due);
+    }
+    {
+        bson_t ne;
         BSON_APPEND_DOCUMENT_BEGIN(&f, "status", &ne);
         BSON_APPEND_UTF8(&ne, "$ne", "Completed");
         bson_append_document_end(&f, &ne);

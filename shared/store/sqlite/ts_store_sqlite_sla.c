@@ -98,6 +98,7 @@ ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
         ? "UPDATE tickets SET slaBreachedAt = ?2, updatedAt = ?3"
           " WHERE _id = ?1 AND slaBreachedAt IS NULL"
           " AND firstResponseDue = ?2 AND firstResponseAt IS NULL"
+          " AND status != 'Completed'"
         : "UPDATE tickets SET slaBreachedAt = ?2, updatedAt = ?3"
           " WHERE _id = ?1 AND slaBreachedAt IS NULL"
           " AND deadline = ?2 AND status != 'Completed'");

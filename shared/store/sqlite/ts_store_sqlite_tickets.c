@@ -519,16 +519,15 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
         n += snprintf(where + n, sizeof(where) - n, " AND (%s)",
             strcmp(tq->sla, "breached") == 0
             ? "t.slaBreachedAt IS NOT NULL"
-              " OR (t.firstResponseAt IS NULL AND t.firstResponseDue < ?7)"
-              " OR (t.status != 'Completed' AND t.deadline < ?7)"
-            : "t.slaBreachedAt IS NULL"
+              " OR (t.status != 'Completed' AND ((t.firstResponseAt IS NULL"
+              "  AND t.firstResponseDue < ?7) OR t.deadline < ?7))"
+            : "t.slaBreachedAt IS NULL AND t.status != 'Completed'"
               " AND (t.firstResponseAt IS NOT NULL"
               "  OR t.firstResponseDue IS NULL OR t.firstResponseDue >= ?7)"
-              " AND (t.status = 'Completed' OR t.deadline IS NULL"
-              "  OR t.deadline >= ?7)"
+              " AND (t.deadline IS NULL OR t.deadline >= ?7)"
               " AND ((t.firstResponseAt IS NULL"
               "   AND t.firstResponseWarn <= ?7)"
-              "  OR (t.status != 'Completed' AND t.resolutionWarn <= ?7))");
+              "  OR t.resolutionWarn <= ?7)");
     }
 
     if (count) {
