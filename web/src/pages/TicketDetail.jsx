@@ -9,6 +9,7 @@ import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
+import { SlaBadge } from '../components/Sla.jsx';
 import Markdown from '../components/Markdown.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 
@@ -202,7 +203,7 @@ export default function TicketDetail() {
       <div className="flex flex-wrap gap-2 items-center" data-testid="ticket-badges">
         <StatusBadge status={ticket.status} />
         <PriorityBadge priority={ticket.priority} />
-        {ticket.deadline && <span className="badge badge-sm badge-ghost">Due {formatDate(ticket.deadline)}</span>}
+        <SlaBadge ticket={ticket} />
       </div>
 
       <div className="grid gap-4 lg:grid-cols-3">
