@@ -29,7 +29,7 @@ export function SlaBadge({ ticket }) {
     text = `${responding ? 'Response' : 'Resolution'} due ${until(due)}`;
     title = `First response due ${new Date(sla.firstResponseDue).toLocaleString()}; resolution due ${new Date(sla.resolutionDue).toLocaleString()}`;
   }
-  const cls = kind === 'breached' ? 'badge-error' : kind === 'due_soon' ? 'badge-warning' : kind === 'met' ? 'badge-success badge-outline' : 'badge-ghost';
+  const cls = kind === 'breached' ? 'badge-error' : kind === 'due_soon' ? 'badge-warning' : kind === 'met' ? 'badge-success' : 'badge-ghost';
   return (
     <span className={`badge badge-sm whitespace-nowrap ${cls}`} data-testid="sla-badge" data-sla={kind} title={title}>
       {text}
