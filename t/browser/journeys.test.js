@@ -421,6 +421,23 @@ async function journeySla(user, mod, title) {
     assert.equal(await row.getByTestId('sla-badge').count(), 0);
     await userList.close();
   });
+
+  await check('a priority change moves the SLA dates; the requester sees the priority live', mod, async () => {
+    const badge = mod.getByTestId('ticket-badges').getByTestId('sla-badge');
+    const before = await badge.innerText();
+    await mod.getByLabel(`Priority of “${title}”`).selectOption('Low');
+    await see(mod.getByTestId('ticket-badges'), 'Low priority');
+    await mod.waitForFunction((b) => {
+      const el = document.querySelector('[data-testid="ticket-badges"] [data-testid="sla-badge"]');
+      return el && el.textContent !== b;
+    }, before);
+    assert.match(await badge.innerText(), /^Response due in (2[34]\.?\d* h|1\.0 d)/);
+    await see(user.getByTestId('ticket-badges'), 'Low priority');
+    assert.equal(await user.getByTestId('sla-badge').count(), 0);
+    await mod.getByLabel(`Priority of “${title}”`).selectOption('High');
+    await see(mod.getByTestId('ticket-badges'), 'High priority');
+    await see(user.getByTestId('ticket-badges'), 'High priority');
+  });
 }
 
 const overall = setTimeout(() => {

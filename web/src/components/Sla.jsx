@@ -1,6 +1,10 @@
 // The SLA badge (issue 15 item 3): staff read a ticket's `sla` object
 // (the API leaves it out for requesters, so nothing shows for them).
 // Breached, due soon, or the next date due; "met" once completed in time.
+// And the priority select staff use to move the dates.
+
+import { api, PRIORITIES } from '../api.js';
+import { useAction } from './Bits.jsx';
 
 function until(iso) {
   const ms = new Date(iso).getTime() - Date.now();
@@ -34,5 +38,28 @@ export function SlaBadge({ ticket }) {
     <span className={`badge badge-sm whitespace-nowrap ${cls}`} data-testid="sla-badge" data-sla={kind} title={title}>
       {text}
     </span>
+  );
+}
+
+/* Change a ticket's priority (admin, the assigned moderator): the SLA
+   dates move with it (PATCH /api/tickets/:id/priority). */
+export function PrioritySelect({ ticket, onChanged, id }) {
+  const { busy, error, run } = useAction();
+  function change(e) {
+    const priority = e.target.value;
+    run(async () => {
+      const r = await api(`/tickets/${ticket._id}/priority`, { method: 'PATCH', body: { priority } });
+      onChanged(r.ticket || { ...ticket, priority });
+    });
+  }
+  return (
+    <div className="flex flex-col gap-1">
+      <label className="sr-only" htmlFor={id}>Priority of “{ticket.title}”</label>
+      <select id={id} className="select select-bordered select-sm w-32" value={ticket.priority || ''} onChange={change} disabled={busy}>
+        {!ticket.priority && <option value="" disabled>Not triaged</option>}
+        {PRIORITIES.map((p) => <option key={p} value={p}>{p}</option>)}
+      </select>
+      {error && <span role="alert" className="text-error text-xs">{error}</span>}
+    </div>
   );
 }

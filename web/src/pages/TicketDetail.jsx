@@ -9,7 +9,7 @@ import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
-import { SlaBadge } from '../components/Sla.jsx';
+import { PrioritySelect, SlaBadge } from '../components/Sla.jsx';
 import Markdown from '../components/Markdown.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 
@@ -193,6 +193,8 @@ export default function TicketDetail() {
           <div className="flex items-center gap-2">
             <span className="text-sm font-medium" aria-hidden="true">Status</span>
             <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt }))} />
+            <span className="text-sm font-medium" aria-hidden="true">Priority</span>
+            <PrioritySelect id="ticket-priority" ticket={ticket} onChanged={(t) => setTicket((cur) => ({ ...cur, priority: t.priority, deadline: t.deadline, sla: t.sla, updatedAt: t.updatedAt || cur.updatedAt }))} />
           </div>
         ) : null}
       >
