@@ -10,8 +10,8 @@
  * idempotent in the store (triage once, assignment once, stats once).
  *
  * This file is the runner core: claims, leases, retries and the batching
- * of outcomes.  The kinds' work lives in job_triage.c, job_assign.c and
- * job_mail.c (job_runner_internal.h is what they share).
+ * of outcomes.  The kinds' work lives in job_triage.c, job_assign.c,
+ * job_sla.c and job_mail.c (job_runner_internal.h is what they share).
  */
 
 #include <errno.h>

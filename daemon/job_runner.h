@@ -6,7 +6,8 @@
  *
  * Kinds: "triage" (AI provider or the built-in offline triage; the
  * provider's last failure falls back to offline), "assign" (atomic, in
- * the store), "stats", "email" (outbox folder, SendGrid or SMTP).  A
+ * the store), "stats", "email" (outbox folder, SendGrid or SMTP),
+ * "sla_warn" and "sla_breach" (delayed, at a ticket's SLA dates).  A
  * failed attempt is retried with exponential backoff and jitter; after
  * the last one the job is dead, with its error, for admins to see.
  * After triage and after assignment a ticket_updated event goes to every

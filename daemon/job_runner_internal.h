@@ -1,7 +1,8 @@
 /*
  * job_runner_internal: what the runner core (job_runner.c: claims, leases,
  * retries, batched outcomes) shares with the job kinds (job_triage.c,
- * job_assign.c, job_mail.c).  Not for callers outside the job runner.
+ * job_assign.c, job_sla.c, job_mail.c).  Not for callers outside the job
+ * runner.
  *
  * Every stage runs on the loop thread; a kind ends each job it is given in
  * exactly one of finish_ok(), finish_fail() or (when stopping) slot_free().

@@ -34,6 +34,7 @@ ts_svc_ticket_priority(ts_call_t *c)
     ts_ticket_keys_t   k;
     const char        *s, *priority = NULL;
     size_t             len, i;
+    ts_sla_cfg_t       cfg;
     ts_sla_due_t       due;
     ts_job_new_t       jobs[4];
     char               keys[4][TS_JOB_KEY_LEN], room[TS_ROOM_LEN];
@@ -73,8 +74,14 @@ ts_svc_ticket_priority(ts_call_t *c)
         return;
     }
 
+    /* a host that left the targets unset (all 0) gets the defaults */
+    if (c->cfg->sla.resolution_ms[0] > 0) {
+        cfg = c->cfg->sla;
+    } else {
+        ts_sla_cfg_default(&cfg);
+    }
     p = ts_sla_priority(priority);
-    ts_sla_dates(&c->cfg->sla, p, k.created_at, &due);
+    ts_sla_dates(&cfg, p, k.created_at, &due);
     njobs = ts_job_sla(jobs, keys, id, &due);
     if (njobs < 0) {
         ts_reply_store_error(c);
