@@ -15,9 +15,11 @@ The job tests use targets of seconds and poll for the outcome.
 import subprocess
 
 import pytest
+from hypothesis import given, strategies as hs
 
 from conftest import (REPO, TICKETD, assert_error, nginx_test, poll,
                       render_conf, unique_name)
+from test_api_properties import budget
 from test_jobs import RUNNER_ARGS, mails_to, outbox_mails
 
 HOUR = 3600 * 1000
@@ -230,6 +232,54 @@ def test_analytics_within_sla_per_priority(stack):
         assert sla[prio]["completed"] == n
         assert sla[prio]["breached"] == b
         assert abs(sla[prio]["withinSla"] - 100.0 * (n - b) / n) < 1e-9
+
+
+def _clear_of_boundaries(case):
+    """Ages at least a minute from the warning (80 %) and due dates of the
+    response target, so the test's clock and the server's agree."""
+    prio, age_min = case[0], case[1]
+    resp_min = DEFAULTS[prio][0] // 60000
+    return all(abs(age_min - b) > 1 for b in (resp_min * 0.8, resp_min))
+
+
+@budget(20)
+@given(hs.tuples(hs.sampled_from(sorted(DEFAULTS)),
+                 hs.integers(min_value=0, max_value=100 * 60),
+                 hs.booleans(), hs.booleans()).filter(_clear_of_boundaries))
+def test_breached_and_due_soon_follow_the_dates_on_any_ticket(stack, case):
+    """For any priority, age, answered or not, completed or not: the sla
+    object and both filters say what the dates say.  The staff answer
+    (if any) and the completion happen now, at the ticket's age, so the
+    response date -- the earliest -- decides: past it, breached (marked
+    when answered or completed late); otherwise due soon while open,
+    unanswered and past 80 % of the response target."""
+    prio, age_min, answered, completed = case
+    _, utok = stack.make_user()
+    tid = backdated_ticket(stack, utok, age_min * 60000, prio)
+    if answered:
+        r = stack.post("/api/tickets/%s/comments" % tid,
+                       token=stack.admin_token, json={"text": "Looking"})
+        assert r.status_code == 200, r.text
+    if completed:
+        r = stack.patch("/api/tickets/%s/status" % tid,
+                        token=stack.admin_token, json={"status": "Completed"})
+        assert r.status_code == 200, r.text
+
+    resp_min = DEFAULTS[prio][0] // 60000
+    breached = age_min > resp_min
+    due_soon = (not breached and not completed and not answered
+                and age_min >= resp_min * 0.8)
+    sla = get_ticket(stack, tid, stack.admin_token)["sla"]
+    assert (sla["breached"], sla["dueSoon"]) == (breached, due_soon), sla
+    r = stack.get("/api/tickets?limit=100&sla=breached&search=%s" %
+                  get_ticket(stack, tid, stack.admin_token)["title"],
+                  token=stack.admin_token)
+    assert r.status_code == 200
+    assert (tid in [t["_id"] for t in r.json()["tickets"]]) == breached
+    r = stack.get("/api/tickets?limit=100&sla=due_soon&search=%s" %
+                  get_ticket(stack, tid, stack.admin_token)["title"],
+                  token=stack.admin_token)
+    assert (tid in [t["_id"] for t in r.json()["tickets"]]) == due_soon
 
 
 # --- configuration --------------------------------------------------------
