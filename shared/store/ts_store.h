@@ -256,10 +256,12 @@ ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
 
 /*
  * Add a comment (id chosen by the caller), touch the ticket, store jobs,
- * atomically; a comment by staff (role moderator or admin) who did not
- * create the ticket is its first response when it has none yet
- * (firstResponseAt, and slaBreachedAt when past firstResponseDue); a ticket holding max_comments already is left alone
- * (TS_CONFLICT, no job stored).  The count is checked in the same write
+ * atomically; a ticket holding max_comments already is left alone
+ * (TS_CONFLICT, no job stored).  SLA: a comment by staff (role moderator
+ * or admin) who did not create the ticket is its first response when it
+ * has none yet -- firstResponseAt, and slaBreachedAt = firstResponseDue
+ * when later than that (SQLite: in the same transaction; MongoDB: a
+ * conditional single-document write right after the comment's).  The count is checked in the same write
  * (transaction, conditional update), so racing writers cannot pass it.
  */
 ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
