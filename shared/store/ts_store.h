@@ -250,7 +250,8 @@ ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
 
 /* Set the status (and completedAt when "Completed") with jobs, atomically.
  * Completing a ticket past a due date it missed marks the SLA breached
- * (slaBreachedAt = that date) in the same write. */
+ * (slaBreachedAt = that date; SQLite: in the same write, MongoDB: a
+ * conditional write right after). */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
