@@ -86,7 +86,9 @@ int ts_sla_due_soon(const ts_sla_state_t *st, int64_t now);
 /*
  * The staff-only "sla" member's value: {firstResponseDue, resolutionDue,
  * firstResponseAt, breached, breachedAt, dueSoon}, or null for a ticket
- * without targets (not triaged yet).
+ * without targets (not triaged yet).  A ticket with a deadline alone (the
+ * original app's field) has a resolution target only: firstResponseDue
+ * null.
  */
 void ts_sla_write(ts_jw_t *w, const ts_sla_state_t *st, int64_t now);
 

@@ -27,11 +27,11 @@ export function SlaBadge({ ticket }) {
     kind = 'met';
     text = 'SLA met';
   } else {
-    const responding = !sla.firstResponseAt;
+    const responding = !sla.firstResponseAt && Boolean(sla.firstResponseDue);
     const due = responding ? sla.firstResponseDue : sla.resolutionDue;
     kind = sla.dueSoon ? 'due_soon' : 'ok';
     text = `${responding ? 'Response' : 'Resolution'} due ${until(due)}`;
-    title = `First response due ${new Date(sla.firstResponseDue).toLocaleString()}; resolution due ${new Date(sla.resolutionDue).toLocaleString()}`;
+    title = `${sla.firstResponseDue ? `First response due ${new Date(sla.firstResponseDue).toLocaleString()}; r` : 'R'}esolution due ${new Date(sla.resolutionDue).toLocaleString()}`;
   }
   const cls = kind === 'breached' ? 'badge-error' : kind === 'due_soon' ? 'badge-warning' : kind === 'met' ? 'badge-success' : 'badge-ghost';
   return (
