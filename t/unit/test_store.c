@@ -458,12 +458,12 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     job.kind = "stats";
     job.dedupe_key = "stats:t1";
     job.payload = json_pack("{}");
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 4000,
-                                                &job, 1), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", 5000,
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                4000, &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", u1, 5000,
                                                 NULL, 0), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
-                                                &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                6000, &job, 1), TS_OK);
     json_decref(job.payload);
     out = list(f->s, TS_SCOPE_ALL, NULL, "Completed", NULL, &total);
     assert_int_equal(total, 1);
@@ -1015,8 +1015,8 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(doc && strcmp(json_string_value(json_object_get(doc, "priority")),
                         "High") == 0);
     json_decref(doc);
-    CHECK(ts_store_ticket_set_status(s, tid, "Completed", ts_now_ms(), NULL,
-                                     0) == TS_OK);
+    CHECK(ts_store_ticket_set_status(s, tid, "Completed", NULL,
+                                     ts_now_ms(), NULL, 0) == TS_OK);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
           == TS_OK && counted == 1);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
