@@ -204,26 +204,24 @@ ts_stamp_cas(ts_mongo_t *m, json_t *row, int64_t stamp, int *won)
  * pointing at, prev NULL = unassigned), replacing the previous email job
  * (prev_job) in its outbox with job_arr.  *status receives the status.
  */
-/* The history of a claim: the status entry (when To-Do moves) and then
- * the assignee entry hist_assignee, as one array into out. */
+/* The history a claim pushes: the status entries (when it moves To-Do),
+ * then the assignee entry, as one array into out.  Both were built by
+ * the caller in that order, so their _ids (the order within one write)
+ * follow it. */
 static void
-ts_assign_hist(bson_t *out, const char *id, int moves, const bson_t *assignee,
-    int64_t now)
+ts_assign_hist(bson_t *out, const bson_t *status, const bson_t *assignee)
 {
-    bson_iter_t  it;
-    json_t      *from = json_string("To-Do"), *to = json_string("In Progress");
-    ts_hist_t    h = { TS_HIST_STATUS, NULL, from, to, NULL, 0 };
-    char         k[24];
+    const bson_t  *parts[2] = { status, assignee };
+    bson_iter_t    it;
+    char           k[24];
+    int            i;
 
-    if (moves) {
-        ts_mg_history_array(out, id, &h, 1, now);
-    }
-    json_decref(from);
-    json_decref(to);
-    if (bson_iter_init(&it, assignee)) {
-        while (bson_iter_next(&it)) {
-            snprintf(k, sizeof(k), "%u", bson_count_keys(out));
-            bson_append_iter(out, k, -1, &it);
+    for (i = 0; i < 2; i++) {
+        if (parts[i] && bson_iter_init(&it, parts[i])) {
+            while (bson_iter_next(&it)) {
+                snprintf(k, sizeof(k), "%u", bson_count_keys(out));
+                bson_append_iter(out, k, -1, &it);
+            }
         }
     }
 }
@@ -232,8 +230,8 @@ ts_assign_hist(bson_t *out, const char *id, int moves, const bson_t *assignee,
 static ts_rc_e
 ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
     const char *to, json_t *explain, int64_t now, const bson_t *prev_job,
-    const bson_t *job_arr, const bson_t *prev_hist, const bson_t *hist_arr,
-    int *claimed)
+    const bson_t *job_arr, const bson_t *prev_hist, const bson_t *status_arr,
+    const bson_t *hist_arr, int *claimed)
 {
     bson_t   f, upd, set, pull, hist;
     int64_t  matched = 0;
@@ -269,7 +267,7 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
         bson_append_document_end(&upd, &set);
         /* history: the entries ride the claim itself */
         bson_init(&hist);
-        ts_assign_hist(&hist, id, pass == 0, hist_arr, now);
+        ts_assign_hist(&hist, pass == 0 ? status_arr : NULL, hist_arr);
         ts_mg_push_outboxes(&upd, job_arr, &hist);
         /* one update may not $push and $pull one field: pulls after */
         rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
@@ -310,6 +308,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
     ts_mongo_t   *m = TS_MG(s);
     bson_t       *d = NULL, jobs_now = BSON_INITIALIZER, *jobs_prev = NULL;
     bson_t       *proj, hist_now = BSON_INITIALIZER, *hist_prev = NULL;
+    bson_t        hist_status = BSON_INITIALIZER;
     bson_oid_t    toid;
     json_t       *to_person;
     bson_iter_t   it;
@@ -394,7 +393,16 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         bson_reinit(&jobs_now);
         ts_mg_jobs_array(&jobs_now, &job, 1, now);
         json_decref(job.payload);
+        bson_reinit(&hist_status);
         bson_reinit(&hist_now);
+        {
+            json_t *from = json_string("To-Do");
+            json_t *into = json_string("In Progress");
+            ts_hist_t h = { TS_HIST_STATUS, NULL, from, into, NULL, 0 };
+            ts_mg_history_array(&hist_status, id, &h, 1, now);
+            json_decref(from);
+            json_decref(into);
+        }
         to_person = json_pack("{s:s, s:s}", "_id", c.cands[pick].id,
                               "username", c.cands[pick].username);
         {
@@ -405,7 +413,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         json_decref(to_person);
         rc = ts_assign_point(m, id, prev[0] ? prev : NULL, c.cands[pick].id,
                              explain, now, jobs_prev, &jobs_now, hist_prev,
-                             &hist_now, &claimed);
+                             &hist_status, &hist_now, &claimed);
         if (rc != TS_OK) {
             goto done;
         }
@@ -494,6 +502,7 @@ done:
     }
     bson_destroy(&jobs_now);
     bson_destroy(&hist_now);
+    bson_destroy(&hist_status);
     free(title);
     free(status);
     return rc;
