@@ -18,15 +18,19 @@ owner or an admin; title 1..100 and body 1..5000 code points after trim.
 
 import json
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
-from conftest import BACKEND, assert_error, unique_name
+from conftest import BACKEND, REPO, assert_error
+
 from test_jobs import (BILLING_SKILLS, BILLING_TICKET, assigned, moderator,
                        runner_stack, wait_ticket)
 
 CANNED = "/api/canned-responses"
+
+# Hypothesis' files go to build/, never into the source tree
+set_hypothesis_home_dir(str(REPO / "build" / "hypothesis"))
 
 
 def history(stack, ticket_id, token, expect=200):
