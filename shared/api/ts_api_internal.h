@@ -65,5 +65,10 @@ void ts_svc_modreq_list(ts_call_t *c);
 void ts_svc_modreq_decide(ts_call_t *c);
 void ts_svc_job_list(ts_call_t *c);
 void ts_svc_job_retry(ts_call_t *c);
+void ts_svc_ticket_history(ts_call_t *c);
+void ts_svc_canned_list(ts_call_t *c);
+void ts_svc_canned_create(ts_call_t *c);
+void ts_svc_canned_update(ts_call_t *c);
+void ts_svc_canned_delete(ts_call_t *c);
 
 #endif /* TS_API_INTERNAL_H */

@@ -10,6 +10,8 @@ import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
 import Markdown from '../components/Markdown.jsx';
+import HistoryTimeline from '../components/History.jsx';
+import CannedPicker from '../components/Canned.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 
 function Assignment({ assignment, assignedTo }) {
@@ -100,6 +102,7 @@ function Comments({ ticket, comments, onPosted, user }) {
           <form onSubmit={submit} className="flex flex-col gap-2">
             <label htmlFor="comment-text" className="label font-medium">Your reply</label>
             <textarea id="comment-text" className="textarea textarea-bordered w-full min-h-20" maxLength={5000} required value={text} onChange={(e) => setText(e.target.value)} placeholder="Write a message (Markdown supported)" />
+            {staff && <CannedPicker onInsert={(body) => setText((t) => (t.trim() ? `${t}\n\n${body}` : body))} />}
             <Alert>{error}</Alert>
             <div className="flex justify-end">
               <button type="submit" className="btn btn-primary btn-sm" disabled={busy || !text.trim()}>
@@ -122,6 +125,7 @@ export default function TicketDetail() {
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
   const [live, setLive] = useState(null); // the last live change, announced
+  const [changes, setChanges] = useState(0); // bumps the history's reload
   useTitle(ticket ? ticket.title : 'Ticket');
 
   const load = useCallback(async () => {
@@ -159,6 +163,7 @@ export default function TicketDetail() {
     if (ev && ev.ticketId === id) {
       setTicket((t) => t && { ...t, status: ev.status });
       setLive(`Status changed to ${ev.status}`);
+      setChanges((n) => n + 1);
     }
   });
   useSocketEvent('ticket_updated', (ev) => {
@@ -166,6 +171,7 @@ export default function TicketDetail() {
     const { ticketId, ...rest } = ev;
     setTicket((t) => t && { ...t, ...rest });
     setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'AI triage finished');
+    setChanges((n) => n + 1);
     // the room event carries no explanation nor triage provenance (the
     // creator is in the room too); staff read them with the ticket
     if (isStaff(user)) load();
@@ -191,7 +197,7 @@ export default function TicketDetail() {
         actions={canChangeStatus(user, ticket) ? (
           <div className="flex items-center gap-2">
             <span className="text-sm font-medium" aria-hidden="true">Status</span>
-            <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt }))} />
+            <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => { setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt })); setChanges((n) => n + 1); }} />
           </div>
         ) : null}
       >
@@ -281,6 +287,7 @@ export default function TicketDetail() {
           {staff && ticket.triage && ticket.triage.error && (
             <Alert kind="warning">AI provider error: {ticket.triage.error}</Alert>
           )}
+          <HistoryTimeline ticketId={id} refreshKey={changes} />
         </aside>
       </div>
     </article>
