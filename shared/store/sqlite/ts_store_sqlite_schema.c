@@ -240,7 +240,15 @@ static const char *ts_sqlite_migrations[] = {
 
     /* 6: a presence the user chose (dnd, offline) outlives sockets */
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
-    "  CHECK (presenceChoice IN ('dnd', 'offline'));"
+    "  CHECK (presenceChoice IN ('dnd', 'offline'));",
+
+    /* 7: internal (staff-only) notes, and when staff first answered in
+     * public (the first response the SLA measures) */
+    "ALTER TABLE comments ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
+    "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
+    "  FROM comments k WHERE k.ticket = tickets._id"
+    "  AND k.author != tickets.createdBy);"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
