@@ -405,7 +405,7 @@ ts_svc_comment_add(ts_call_t *c)
     const char        *s;
     size_t             len, njobs = 0, i;
     char              *text = NULL, room[TS_ROOM_LEN];
-    json_t            *doc = NULL, *admins = NULL, *v;
+    json_t            *doc = NULL, *admins = NULL, *v, *ev;
     ts_jw_t            w;
     ts_job_new_t       one, *jobs = &one;
     ts_oid_t           cid;
@@ -511,13 +511,18 @@ ts_svc_comment_add(ts_call_t *c)
     c->resp->job_stored = njobs > 0;
     /* the comment as the store keeps it and the thread shows it; an
      * internal note reaches the staff in the room only */
-    (internal ? ts_emit_staff : ts_emit)(c, "comment_added",
-        ts_room_name(id, room),
-        json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o, s:b}}", "ticketId", id,
-                  "comment", "_id", cid,
-                  "author", ts_user_ref_json(&c->me),
-                  "text", text, "role", ts_role_name(c->me.role),
-                  "createdAt", ts_iso_json(c->now), "internal", internal));
+    ev = json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
+                   "comment", "_id", cid,
+                   "author", ts_user_ref_json(&c->me),
+                   "text", text, "role", ts_role_name(c->me.role),
+                   "createdAt", ts_iso_json(c->now));
+    if (internal) {
+        json_object_set_new(json_object_get(ev, "comment"), "internal",
+                            json_true());
+        ts_emit_staff(c, "comment_added", ts_room_name(id, room), ev);
+    } else {
+        ts_emit(c, "comment_added", ts_room_name(id, room), ev);
+    }
     ts_reply_text(c, 200, &w);
 
 done:

@@ -196,14 +196,17 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, int with_internal,
             }
             ts_mg_get_oid_hex(&c, "author", author);
             p = author[0] ? json_object_get(people, author) : NULL;
-            cj = json_pack("{s:s, s:O, s:o, s:o, s:o, s:b, s:I}",
+            cj = json_pack("{s:s, s:O, s:o, s:o, s:o, s:I}",
                            "_id", hex, "author", p ? p : json_null(),
                            "text", ts_mg_get_json(&c, "text"),
                            "role", ts_mg_get_json(&c, "role"),
                            "createdAt", ts_mg_get_time_json(&c, "createdAt"),
-                           "internal", ts_mg_true(&c, "internal"),
                            "_t", (json_int_t) ts_mg_get_time(&c,
                                                              "createdAt"));
+            if (cj && ts_mg_true(&c, "internal")) {
+                /* a public one has the keys it always had */
+                json_object_set_new(cj, "internal", json_true());
+            }
             if (cj) {
                 json_array_append_new(arr, cj);
             }

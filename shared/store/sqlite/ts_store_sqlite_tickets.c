@@ -307,16 +307,23 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
 }
 
 
+/* A comment; an internal note carries "internal": true (a public one
+ * has the keys it always had). */
 static json_t *
 ts_row_comment(sqlite3_stmt *st)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}",
-                     "_id", ts_sqlite_col_json_text(st, 0),
-                     "author", ts_col_person(st, 4),
-                     "text", ts_sqlite_col_json_text(st, 1),
-                     "role", ts_sqlite_col_json_text(st, 2),
-                     "createdAt", ts_sqlite_col_json_time(st, 3),
-                     "internal", sqlite3_column_int(st, 8) != 0);
+    json_t  *c;
+
+    c = json_pack("{s:o, s:o, s:o, s:o, s:o}",
+                  "_id", ts_sqlite_col_json_text(st, 0),
+                  "author", ts_col_person(st, 4),
+                  "text", ts_sqlite_col_json_text(st, 1),
+                  "role", ts_sqlite_col_json_text(st, 2),
+                  "createdAt", ts_sqlite_col_json_time(st, 3));
+    if (c != NULL && sqlite3_column_int(st, 8)) {
+        json_object_set_new(c, "internal", json_true());
+    }
+    return c;
 }
 
 
@@ -365,10 +372,9 @@ ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
         TS_JW_LIT(w, ",\"createdAt\":");
         ts_jw_col_time(w, st, 3);
         if (sqlite3_column_int(st, 8)) {
-            TS_JW_LIT(w, ",\"internal\":true}");
-        } else {
-            TS_JW_LIT(w, ",\"internal\":false}");
+            TS_JW_LIT(w, ",\"internal\":true");
         }
+        ts_jw_raw(w, "}", 1);
     }
     sqlite3_reset(st);
     ts_jw_raw(w, "]", 1);
