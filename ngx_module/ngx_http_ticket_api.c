@@ -206,6 +206,10 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     task->event.data = task;
 
     t->req.daemon_state = ngx_http_ticket_link_state();
+    /* the preconditions are the route's (a 409 with the ticket), not the
+     * not_modified filter's: without a Last-Modified it would answer 412
+     * to every If-Unmodified-Since */
+    r->disable_not_modified = 1;
     if (r->headers_in.if_unmodified_since) {
         /* a date that does not parse is ignored (RFC 9110, 13.1.4); the
          * header has whole seconds, so the rest of that second counts as
