@@ -4,10 +4,12 @@
  * Visibility is one rule, ts_ticket_visible(): the creator, the assignee
  * and admins see a ticket; to anyone else it does not exist (404, the same
  * answer as a malformed or unknown id), so ids cannot be probed.  What
- * is for staff is a second rule, ts_ticket_staff() (admins, the assigned
- * moderator): internal notes, the triage's helpfulNotes and provenance,
- * the assignment explanation; everyone else reads the ticket without
- * them (ts_reader_view), and the events carrying them are staff-only.
+ * is for staff (ts_reader_view): the triage's helpfulNotes and
+ * provenance and the assignment explanation go to moderators and admins
+ * (a plain user never reads them); internal notes go to the staff on
+ * the ticket only, ts_ticket_staff() (admins, the assigned moderator) --
+ * never to its requester, whatever their role -- and the events carrying
+ * them are staff-only.
  *
  * A write may carry a precondition, "expectedUpdatedAt" in the body or
  * the If-Unmodified-Since header: the store compares it with the
@@ -63,21 +65,21 @@ ts_drop_internal(json_t *comments)
 }
 
 
-/* A ticket document as its reader may see it: without what is for staff
- * unless the reader is staff on it. */
+/* A ticket document as its reader may see it: without what is for
+ * staff. */
 static void
 ts_reader_view(ts_call_t *c, json_t *doc, const ts_ticket_keys_t *k)
 {
-    if (ts_ticket_staff(&c->me, k)) {
-        return;
+    if (c->me.role == TS_ROLE_USER) {
+        /* the assignment explanation, the triage's notes and provenance
+         * (provider, model, fallback, the provider's error text) */
+        json_object_del(doc, "assignment");
+        json_object_del(doc, "triage");
+        json_object_del(doc, "helpfulNotes");
     }
-    /* the assignment explanation, the triage's notes and provenance
-     * (provider, model, fallback, the provider's error text), the
-     * internal notes */
-    json_object_del(doc, "assignment");
-    json_object_del(doc, "triage");
-    json_object_del(doc, "helpfulNotes");
-    ts_drop_internal(json_object_get(doc, "comments"));
+    if (!ts_ticket_staff(&c->me, k)) {
+        ts_drop_internal(json_object_get(doc, "comments"));
+    }
 }
 
 
@@ -194,9 +196,8 @@ ts_svc_ticket_create(ts_call_t *c)
     if (rc != TS_OK) {
         ts_reply_store_error(c);
     } else {
-        /* nobody is assigned yet: only an admin is staff on it */
         json_object_del(doc, "assignment");
-        if (c->me.role != TS_ROLE_ADMIN) {
+        if (c->me.role == TS_ROLE_USER) {
             json_object_del(doc, "triage");
             json_object_del(doc, "helpfulNotes");
         }

@@ -198,7 +198,8 @@ ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
 /* --- tickets and comments ----------------------------------------------- */
 
 /* A list's scope is also its reader's: TS_SCOPE_CREATOR pages are a
- * requester's and leave out the staff-only triage provenance. */
+ * plain user's and leave out the staff-only triage notes (helpfulNotes)
+ * and provenance. */
 typedef enum {
     TS_SCOPE_ALL = 0,          /* admin: every ticket */
     TS_SCOPE_CREATOR,          /* user: created by user_id */

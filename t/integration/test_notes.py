@@ -182,15 +182,19 @@ def test_helpful_notes_are_for_staff(stack, scene):
                          token=token).json()["tickets"]
         [x] = [x for x in page if x["_id"] == t]
         assert x["helpfulNotes"] == "Check the gateway"
-    # a moderator's own ticket, assigned to someone else: a requester there
+    # a moderator filing a ticket (not assigned to it) reads its triage
+    # like any staff, but not the internal notes of its handlers
     own = stack.create_ticket(scene["other_token"])["_id"]
     stack.probe.assign(own, scene["mod"]["_id"])
-    stack.probe.set_fields("tickets", own, helpfulNotes="secret")
-    assert "helpfulNotes" not in ticket_of(stack, scene["other_token"], own)
-    page = stack.get("/api/tickets?limit=100",
-                     token=scene["other_token"]).json()["tickets"]
-    [x] = [x for x in page if x["_id"] == own]
-    assert "helpfulNotes" not in x
+    stack.probe.set_fields("tickets", own, helpfulNotes="hint")
+    assert comment(stack, scene["mod_token"], own, "hi").status_code == 200
+    assert comment(stack, scene["mod_token"], own, "about them",
+                   internal=True).status_code == 200
+    mine = ticket_of(stack, scene["other_token"], own)
+    assert mine["helpfulNotes"] == "hint"
+    assert texts(mine["comments"]) == ["hi"]
+    assert_error(comment(stack, scene["other_token"], own, "me too",
+                         internal=True), 403)
 
 
 # --- sockets -----------------------------------------------------------------

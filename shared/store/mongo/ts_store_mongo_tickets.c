@@ -467,22 +467,6 @@ ts_list_filter(const ts_ticket_query_t *q, bson_t *f)
 }
 
 
-/* Whether the reader of a listed ticket is staff on it: an admin, or the
- * moderator it is assigned to; a requester reads without the notes for
- * staff. */
-static int
-ts_list_staff(const ts_ticket_query_t *q, const bson_t *doc)
-{
-    ts_oid_t  a;
-
-    if (q->scope != TS_SCOPE_MODERATOR) {
-        return q->scope == TS_SCOPE_ALL;
-    }
-    return ts_mg_get_oid_hex(doc, "assignedTo", a) == 0
-           && strcmp(a, q->user_id) == 0;
-}
-
-
 ts_rc_e
 ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
     int64_t *total)
@@ -554,7 +538,7 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         for (i = 0; i < n; i++) {
             if (rc == TS_OK) {
                 t = ts_ticket_json(kept[i], people);
-                if (t && !ts_list_staff(q, kept[i])) {
+                if (t && q->scope == TS_SCOPE_CREATOR) {
                     /* notes and provenance are for staff */
                     json_object_del(t, "triage");
                     json_object_del(t, "helpfulNotes");

@@ -573,22 +573,6 @@ ts_counted_total(ts_sqlite_t *q, const char *key, int64_t *total)
 }
 
 
-/* Whether the reader of a list row is staff on its ticket: an admin, or
- * the moderator it is assigned to (column 16: the assignee's id); a
- * requester reads without the notes for staff. */
-static int
-ts_list_staff(const ts_ticket_query_t *tq, sqlite3_stmt *st)
-{
-    const char  *a;
-
-    if (tq->scope != TS_SCOPE_MODERATOR) {
-        return tq->scope == TS_SCOPE_ALL;
-    }
-    a = (const char *) sqlite3_column_text(st, 16);
-    return a != NULL && strcmp(a, tq->user_id) == 0;
-}
-
-
 ts_rc_e
 ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
     ts_jw_t *out, int64_t *total)
@@ -633,7 +617,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (rows++) {
             ts_jw_raw(out, ",", 1);
         }
-        ts_jw_ticket(out, st, ts_list_staff(tq, st));
+        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR);
     }
     ts_jw_raw(out, "]", 1);
     sqlite3_reset(st);
