@@ -25,7 +25,8 @@ import json
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, poll
+from redis_util import redis_server  # noqa: F401 (a fixture)
 from test_socketio import Sio
 
 
@@ -406,3 +407,65 @@ def test_malformed_expected_updated_at_is_400(stack, scene, bad):
     assert_error(r, 400)
     assert len(stack.probe.comments(t)) == before
     assert stack.probe.ticket(t)["status"] != "Completed"
+
+
+# --- across hosts (Redis bridge) ------------------------------------------
+
+def test_viewers_and_typing_cross_hosts(make_stack, tmp_path_factory,
+                                        redis_server):
+    """Two nginx+ticketd hosts on one store and one Redis: the staff on
+    each host see the other host's viewers (the union of both lists) and
+    typing; the requester on either host sees neither."""
+    from conftest import Stack, _finish
+    args = "--jobs 0 --redis redis://127.0.0.1:%d" % redis_server.port
+    a = make_stack(TICKETD_ARGS=args)
+    b = Stack(tmp_path_factory.mktemp("host-b"), dict(TICKETD_ARGS=args))
+    b.secret, b.secret_file, b.store = a.secret, a.secret_file, a.store
+    b.start()
+    socks = []
+    try:
+        assert poll(lambda: "subscribed" in a.daemon_log()
+                    and "subscribed" in b.daemon_log(), 5)
+        a.admin, a.admin_token = a.signup()
+        creator, ctoken = a.signup()
+        mod, mtoken = a.make_user("moderator", prefix="mod")
+        tid = a.create_ticket(ctoken)["_id"]
+        a.probe.assign(tid, mod["_id"])
+
+        adm = Sio(a.port, token=a.admin_token)          # host A
+        socks.append(adm)
+        assert adm.join(tid) == [{"ok": True, "room": "joined"}]
+        adm.wait_event("ticket_viewers", lambda x: viewer_ids(x) ==
+                       [a.admin["_id"]], timeout=5)
+        req = Sio(b.port, token=ctoken)                 # host B
+        socks.append(req)
+        assert req.join(tid) == [{"ok": True, "room": "joined"}]
+        m = Sio(b.port, token=mtoken)                   # host B
+        socks.append(m)
+        assert m.join(tid) == [{"ok": True, "room": "joined"}]
+        both = sorted([a.admin["_id"], mod["_id"]])
+        adm.wait_event("ticket_viewers", lambda x: viewer_ids(x) == both,
+                       timeout=5)
+        m.wait_event("ticket_viewers", lambda x: viewer_ids(x) == both,
+                     timeout=5)
+
+        assert m.call("typing", {"ticketId": tid, "typing": True},
+                      ack=5) == [{"ok": True}]
+        [ev] = adm.wait_event("user_typing", timeout=5)
+        assert ev["user"]["_id"] == mod["_id"] and ev["typing"] is True
+
+        m.close()                   # a closed socket stops viewing
+        adm.wait_event("ticket_viewers", lambda x: viewer_ids(x) ==
+                       [a.admin["_id"]], timeout=5)
+
+        # the requester on host B had none of it (a public event after)
+        r = a.post("/api/tickets/%s/comments" % tid, token=a.admin_token,
+                   json={"text": "order mark"})
+        assert r.status_code == 200, r.text
+        req.wait_event("comment_added", timeout=5)
+        assert not {n for n, _ in req.events} & {"ticket_viewers",
+                                                 "user_typing"}, req.events
+    finally:
+        for s in socks:
+            s.close()
+        _finish(b)
