@@ -24,8 +24,11 @@ import email.utils
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hst
 
 from conftest import assert_error, poll
+from test_api_properties import budget
 from redis_util import redis_server  # noqa: F401 (a fixture)
 from test_socketio import Sio
 
@@ -469,3 +472,52 @@ def test_viewers_and_typing_cross_hosts(make_stack, tmp_path_factory,
         for s in socks:
             s.close()
         _finish(b)
+
+
+# --- property: the requester reads exactly the public conversation --------
+
+@budget(20)
+@given(steps=hst.lists(hst.tuples(hst.sampled_from(["mod", "admin",
+                                                     "creator"]),
+                                   hst.booleans()),
+                       min_size=1, max_size=8))
+def test_any_mix_of_notes_and_replies_keeps_the_notes_from_the_requester(
+        stack, steps):
+    """Whatever the order of public comments and internal notes by the
+    moderator, an admin and the creator: the creator reads exactly the
+    public ones, staff read all in order, the requester's mails count the
+    public staff comments only, firstResponseAt is the first public staff
+    comment's time, and every refused step (the creator's note, the
+    creator first) stores nothing."""
+    creator, ctoken = stack.signup()
+    mod, mtoken = stack.make_user("moderator", prefix="mod")
+    tid = stack.create_ticket(ctoken)["_id"]
+    stack.probe.assign(tid, mod["_id"])
+    tokens = {"mod": mtoken, "admin": stack.admin_token, "creator": ctoken}
+    model, public_staff = [], 0       # [(text, internal, who)]
+    for i, (who, internal) in enumerate(steps):
+        text = "step %d %s %s" % (i, who, "note" if internal else "reply")
+        opened = any(not n and w != "creator" for _, n, w in model)
+        r = comment(stack, tokens[who], tid, text, internal=internal)
+        if who == "creator" and (internal or not opened):
+            assert_error(r, 403)
+            continue
+        assert r.status_code == 200, r.text
+        model.append((text, internal, who))
+        public_staff += who != "creator" and not internal
+
+    public = [t for t, n, _ in model if not n]
+    seen = stack.get("/api/tickets/%s/comments" % tid, token=ctoken).json()
+    assert texts(seen["comments"]) == public
+    one = ticket_of(stack, ctoken, tid)
+    assert texts(one["comments"]) == public
+    staff = ticket_of(stack, mtoken, tid)["comments"]
+    assert [(c["text"], bool(c.get("internal"))) for c in staff] == \
+        [(t, n) for t, n, _ in model]
+    mails = stack.probe.jobs(kind="email", containing=creator["email"])
+    assert len([j for j in mails if "step " in json.dumps(j["payload"])]) \
+        == public_staff
+    firsts = [c["createdAt"] for c, (_, n, w) in zip(staff, model)
+              if not n and w != "creator"]
+    assert one["firstResponseAt"] == (firsts[0] if firsts else None)
+    assert len(stack.probe.comments(tid)) == len(model)
