@@ -364,12 +364,13 @@ finish_fail(job_t *j)
 /* Send an event (room may be NULL) through the hub: every worker link and
  * every other host. */
 static void
-emit_event(const char *event, const char *room, json_t *data)
+emit_event(const char *event, const char *room, json_t *data, int staff)
 {
     json_t  *frame;
     char    *text;
 
-    frame = ts_event_frame(event, room, json_incref(data));
+    frame = staff ? ts_event_frame_staff(event, room, json_incref(data))
+                  : ts_event_frame(event, room, json_incref(data));
     text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
                  : NULL;
     json_decref(frame);
@@ -390,8 +391,23 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
     /* everyone in the room gets it, the ticket's creator too: the
      * assignment explanation (other moderators' names, presence and
      * scores) is for staff, who read it with GET /api/tickets/:id */
+    json_t  *notes, *staff = NULL;
+
     json_object_del(data, "assignment");
-    emit_event("ticket_updated", ts_room_name(ticket_id, room), data);
+    /* the triage's notes are for staff too: theirs is a second frame,
+     * after the one for everyone */
+    notes = json_object_get(data, "helpfulNotes");
+    if (notes != NULL) {
+        staff = json_pack("{s:s, s:O}", "ticketId", ticket_id,
+                          "helpfulNotes", notes);
+        json_object_del(data, "helpfulNotes");
+    }
+    emit_event("ticket_updated", ts_room_name(ticket_id, room), data, 0);
+    if (staff != NULL) {
+        emit_event("ticket_updated", ts_room_name(ticket_id, room), staff,
+                   1);
+        json_decref(staff);
+    }
 }
 
 
@@ -403,7 +419,7 @@ emit_ticket_access_changed(const char *ticket_id)
     json_t  *data = ts_rights_ticket_access_changed(ticket_id);
 
     if (data != NULL) {
-        emit_event(TS_EV_TICKET_ACCESS_CHANGED, NULL, data);
+        emit_event(TS_EV_TICKET_ACCESS_CHANGED, NULL, data, 0);
         json_decref(data);
     }
 }

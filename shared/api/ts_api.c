@@ -293,6 +293,22 @@ ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data)
 }
 
 
+void
+ts_emit_staff(ts_call_t *c, const char *event, const char *room,
+    json_t *data)
+{
+    json_t  *ev;
+
+    if (c->resp->events == NULL) {
+        c->resp->events = json_array();
+    }
+    ev = ts_event_frame_staff(event, room, data);
+    if (ev) {
+        json_array_append_new(c->resp->events, ev);
+    }
+}
+
+
 /* Check the token against the store and load the caller; 0 when allowed. */
 static int
 ts_api_authenticate(ts_call_t *c)

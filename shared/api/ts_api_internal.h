@@ -44,6 +44,10 @@ void ts_reply_store_error(ts_call_t *c);
 /* Queue an event for the daemon link: room may be NULL; data is stolen. */
 void ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data);
 
+/* The same for the staff on the ticket only (ts_event_frame_staff). */
+void ts_emit_staff(ts_call_t *c, const char *event, const char *room,
+    json_t *data);
+
 /* Route handlers, by file. */
 void ts_svc_signup(ts_call_t *c);
 void ts_svc_login(ts_call_t *c);

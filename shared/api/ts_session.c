@@ -50,6 +50,15 @@ ts_ticket_visible(const ts_user_t *user, const ts_ticket_keys_t *k)
 }
 
 
+int
+ts_ticket_staff(const ts_user_t *user, const ts_ticket_keys_t *k)
+{
+    return user->role == TS_ROLE_ADMIN
+           || (user->role == TS_ROLE_MODERATOR && k->assigned_to[0] != '\0'
+               && strcmp(k->assigned_to, user->id) == 0);
+}
+
+
 /* --- rights events ----------------------------------------------------- */
 
 static const struct {

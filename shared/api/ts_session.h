@@ -38,6 +38,12 @@ ts_session_e ts_session_load(ts_store_t *store, const ts_claims_t *claims,
  * its assignee; 0 otherwise. */
 int ts_ticket_visible(const ts_user_t *user, const ts_ticket_keys_t *k);
 
+/* 1 when user is staff on the ticket -- an admin, or a moderator it is
+ * assigned to -- and so reads its internal notes, triage notes and
+ * provenance; 0 for its requester and anyone else (DESIGN.md section 7:
+ * staff-only by default). */
+int ts_ticket_staff(const ts_user_t *user, const ts_ticket_keys_t *k);
+
 /* --- rights events ----------------------------------------------------- */
 
 #define TS_EV_SESSION_REVOKED        "session_revoked"

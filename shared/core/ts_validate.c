@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ts_validate.h"
 
@@ -716,4 +717,100 @@ ts_get_canned(json_t *obj, int partial, const char **title,
         return -1;
     }
     return 0;
+}
+
+
+int
+ts_get_bool_opt(json_t *obj, const char *field, int *out, ts_errmsg_t err)
+{
+    json_t  *v = json_object_get(obj, field);
+
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    if (!json_is_boolean(v)) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be true or false", field);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+
+/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" to ms; -1 when it is not that. */
+static int64_t
+ts_iso_parse(const char *s, size_t len)
+{
+    static const char  shape[] = "dddd-dd-ddTdd:dd:dd";
+    struct tm          tm;
+    int64_t            ms = 0, v[6] = { 0 };
+    size_t             i, k = 0;
+    time_t             t;
+
+    if (len < sizeof(shape)) {
+        return -1;
+    }
+    for (i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] == 'd') {
+            if (s[i] < '0' || s[i] > '9') {
+                return -1;
+            }
+            v[k] = v[k] * 10 + (s[i] - '0');
+        } else if (s[i] != shape[i]) {
+            return -1;
+        } else {
+            k++;
+        }
+    }
+    if (len == sizeof(shape) - 1 + 5 && s[i] == '.') {
+        for (i++; i < len - 1; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return -1;
+            }
+            ms = ms * 10 + (s[i] - '0');
+        }
+    } else if (len != sizeof(shape)) {
+        return -1;
+    }
+    if (s[len - 1] != 'Z' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31
+        || v[3] > 23 || v[4] > 59 || v[5] > 60 || v[0] < 1970)
+    {
+        return -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int) v[0] - 1900;
+    tm.tm_mon = (int) v[1] - 1;
+    tm.tm_mday = (int) v[2];
+    tm.tm_hour = (int) v[3];
+    tm.tm_min = (int) v[4];
+    tm.tm_sec = (int) v[5];
+    t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t) t * 1000 + ms;
+}
+
+
+int
+ts_get_time_opt(json_t *obj, const char *field, int64_t *ms, ts_errmsg_t err)
+{
+    json_t  *v = json_object_get(obj, field);
+
+    *ms = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        *ms = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        *ms = ts_iso_parse(json_string_value(v), json_string_length(v));
+        if (*ms > 0) {
+            return 0;
+        }
+    }
+    *ms = 0;
+    snprintf(err, TS_ERRMSG_MAX, "%s must be a date (ISO 8601, UTC) or "
+             "milliseconds since 1970", field);
+    return -1;
 }

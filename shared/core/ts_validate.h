@@ -41,6 +41,22 @@ int ts_get_canned(json_t *obj, int partial, const char **title,
     size_t *title_len, const char **body, size_t *body_len, ts_errmsg_t err);
 
 /*
+ * Optional boolean field: 1 when missing or null (*out = 0), 0 with *out
+ * when true or false, -1 with err for any other type.
+ */
+int ts_get_bool_opt(json_t *obj, const char *field, int *out,
+    ts_errmsg_t err);
+
+/*
+ * Optional point in time: an ISO-8601 UTC string as the API writes dates
+ * ("YYYY-MM-DDTHH:MM:SS[.mmm]Z") or a positive integer of milliseconds
+ * since the epoch.  1 when missing or null (*ms = 0), 0 with *ms, -1 with
+ * err otherwise.
+ */
+int ts_get_time_opt(json_t *obj, const char *field, int64_t *ms,
+    ts_errmsg_t err);
+
+/*
  * How a list of skills is read (ts_skills_from): at most max skills of 1
  * to max_len code points each.  strict: an item that breaks a rule fails
  * the list (user input); otherwise it is skipped (an AI provider's

@@ -377,13 +377,15 @@ ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
 
 ts_rc_e
 ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    const char *actor, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->ticket_set_status(s, id, status, actor, now, jobs, njobs));
+        s->ops->ticket_set_status(s, id, status, actor, now,
+                                  unmodified_since, jobs, njobs));
 }
 
 
@@ -451,26 +453,26 @@ ts_store_canned_delete(ts_store_t *s, const char *id)
 
 ts_rc_e
 ts_store_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
-                            now, max_comments, jobs, njobs));
+        s->ops->comment_add(s, ticket_id, c, now, max_comments, jobs,
+                            njobs));
 }
 
 
 ts_rc_e
-ts_store_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
+ts_store_comment_list(ts_store_t *s, const char *ticket_id,
+    int with_internal, ts_jw_t *out)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->comment_list(s, ticket_id, out);
+    return s->ops->comment_list(s, ticket_id, with_internal, out);
 }
 
 

@@ -26,7 +26,9 @@ typedef enum {
     TS_OK = 0,
     TS_NOT_FOUND,      /* no such document */
     TS_CONFLICT,       /* a unique key is taken */
-    TS_ERR             /* backend failure: see ts_store_errmsg() */
+    TS_ERR,            /* backend failure: see ts_store_errmsg() */
+    TS_STALE           /* a precondition failed: the ticket changed after
+                          the caller's unmodified_since (nothing written) */
 } ts_rc_e;
 
 typedef struct ts_store_s ts_store_t;
@@ -196,7 +198,8 @@ ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
 /* --- tickets and comments ----------------------------------------------- */
 
 /* A list's scope is also its reader's: TS_SCOPE_CREATOR pages are a
- * requester's and leave out the staff-only triage provenance. */
+ * plain user's and leave out the staff-only triage notes (helpfulNotes)
+ * and provenance. */
 typedef enum {
     TS_SCOPE_ALL = 0,          /* admin: every ticket */
     TS_SCOPE_CREATOR,          /* user: created by user_id */
@@ -219,7 +222,9 @@ typedef struct {
     ts_oid_t   assigned_to;    /* "" when unassigned */
     char       status[16];
     int64_t    created_at;     /* ms */
-    int64_t    comments;       /* how many comments it has */
+    int64_t    updated_at;     /* ms */
+    int64_t    comments;       /* how many public comments it has
+                                  (internal notes not counted) */
 } ts_ticket_keys_t;
 
 /* Insert a ticket (id chosen by the caller) and its jobs atomically. */
@@ -229,7 +234,8 @@ ts_rc_e ts_store_ticket_create(ts_store_t *s, const char *id,
 
 /*
  * One ticket: keys (may be NULL) and, when doc is not NULL, its public
- * JSON with people populated and, with with_comments, its comments.
+ * JSON with people populated and, with with_comments, its comments (all
+ * of them, internal notes included: the caller filters for its reader).
  */
 ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
     json_t **doc, ts_ticket_keys_t *keys);
@@ -239,29 +245,47 @@ ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total);
 
-/* Set the status (and completedAt when "Completed") with jobs, atomically;
+/*
+ * Set the status (and completedAt when "Completed") with jobs, atomically;
  * actor (the user who changed it) is the history entry's when the status
- * changes. */
+ * changes.  unmodified_since (ms, 0: none) is a compare-and-set: a ticket
+ * whose updatedAt is later is left alone (TS_STALE, no job stored, no
+ * history), checked in the same write (transaction, conditional update).
+ */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, const char *actor, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs);
+    int64_t unmodified_since, const ts_job_new_t *jobs, size_t njobs);
+
+/* A comment to add (ts_store_comment_add). */
+typedef struct {
+    const char  *id;               /* chosen by the caller */
+    const char  *author;
+    const char  *text;
+    const char  *role;             /* the author's role when written */
+    int          internal;         /* a staff-only note */
+    int          first_response;   /* stamps firstResponseAt if unset */
+    int64_t      unmodified_since; /* ms, 0: none (see set_status) */
+} ts_comment_new_t;
 
 /*
- * Add a comment (id chosen by the caller), touch the ticket, store jobs,
- * atomically; a ticket holding max_comments already is left alone
- * (TS_CONFLICT, no job stored).  The count is checked in the same write
- * (transaction, conditional update), so racing writers cannot pass it.
+ * Add a comment, touch the ticket (updatedAt; an internal note leaves it
+ * alone, so nothing a requester sees moves), stamp firstResponseAt when
+ * asked and unset, store jobs, atomically.  A ticket holding max_comments
+ * already is left alone (TS_CONFLICT), one updated after
+ * unmodified_since too (TS_STALE), and no job is stored.  Count and time
+ * are checked in the same write (transaction, conditional update), so
+ * racing writers cannot pass them.
  */
 ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs);
 
 /* A ticket's comments, oldest first, authors populated, appended to out
  * as a JSON array (written as text: a thread is sent whole after every
- * comment, so it is on the path of every real-time message). */
+ * comment, so it is on the path of every real-time message); internal
+ * notes only with with_internal (a reader who is staff on the ticket). */
 ts_rc_e ts_store_comment_list(ts_store_t *s, const char *ticket_id,
-    ts_jw_t *out);
+    int with_internal, ts_jw_t *out);
 
 /* Users holding a role, as {_id, email, username, status}. */
 ts_rc_e ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);

@@ -55,8 +55,8 @@ typedef struct {
                             ts_jw_t *tickets, int64_t *total);
     ts_rc_e  (*ticket_set_status)(ts_store_t *s, const char *id,
                                   const char *status, const char *actor,
-                                  int64_t now, const ts_job_new_t *jobs,
-                                  size_t njobs);
+                                  int64_t now, int64_t unmodified_since,
+                                  const ts_job_new_t *jobs, size_t njobs);
     ts_rc_e  (*ticket_history)(ts_store_t *s, const char *id,
                                json_t **history);
     ts_rc_e  (*canned_create)(ts_store_t *s, const char *id,
@@ -70,12 +70,11 @@ typedef struct {
                               int64_t now);
     ts_rc_e  (*canned_delete)(ts_store_t *s, const char *id);
     ts_rc_e  (*comment_add)(ts_store_t *s, const char *ticket_id,
-                            const char *comment_id, const char *author,
-                            const char *text, const char *role, int64_t now,
+                            const ts_comment_new_t *c, int64_t now,
                             int64_t max_comments, const ts_job_new_t *jobs,
                             size_t njobs);
     ts_rc_e  (*comment_list)(ts_store_t *s, const char *ticket_id,
-                             ts_jw_t *out);
+                             int with_internal, ts_jw_t *out);
     ts_rc_e  (*user_list_role)(ts_store_t *s, ts_role_e role, json_t **out);
     ts_rc_e  (*modreq_create)(ts_store_t *s, const char *id,
                               const char *applicant, const char *username,

@@ -193,13 +193,8 @@ async function main() {
       await see(user.getByTestId('assigned-to'), cfg.modUsername, LIVE_MS);
       await see(user.getByTestId('ticket-badges'), 'In Progress', UI_MS);
       assert.deepEqual(navigations, [], 'the page reloaded');
-      // Markdown rendered, raw HTML not
-      const notes = user.getByTestId('notes');
-      await notes.locator('strong', { hasText: 'Check the upstream' }).waitFor();
-      assert.equal(await notes.locator('li').count(), 2);
-      assert.equal(await notes.locator('img, script').count(), 0);
-      assert.equal(await user.evaluate(() => window.__xss), undefined);
-      // users do not see the assignment explanation
+      // the triage's notes and the assignment explanation are for staff
+      assert.equal(await user.getByTestId('notes').count(), 0);
       assert.equal(await user.getByRole('heading', { name: 'Why this assignment' }).count(), 0);
       await see(user.getByTestId('comment-hint'), 'moderator opens the conversation');
       await shot(user, '04-user-ticket-triaged');
@@ -213,6 +208,12 @@ async function main() {
       await see(table, cfg.modUsername);
       await table.locator('tr', { hasText: 'chosen' }).waitFor();
       await mod.locator('[data-testid="assigned-to"] [data-presence="online"]').waitFor();
+      // the notes for staff: Markdown rendered, raw HTML not
+      const notes = mod.getByTestId('notes');
+      await notes.locator('strong', { hasText: 'Check the upstream' }).waitFor();
+      assert.equal(await notes.locator('li').count(), 2);
+      assert.equal(await notes.locator('img, script').count(), 0);
+      assert.equal(await mod.evaluate(() => window.__xss), undefined);
       await shot(mod, '05-moderator-ticket');
     });
 
@@ -248,6 +249,8 @@ async function main() {
       await mod.getByRole('button', { name: 'Send' }).click();
       await see(user.getByTestId('comments'), text, UI_MS);
     });
+
+    await journeyNotes({ user, mod });
 
     await check('the moderator completes the ticket; the user sees the status live', user, async () => {
       await mod.getByLabel(`Status of “${title}”`).selectOption('Completed');
@@ -443,6 +446,48 @@ async function journeyHistory({ user, mod, admin, title, ticketUrl }) {
     await admin.getByLabel(`Status of “${title}”`).selectOption('Completed');
     await uh.locator('li').nth(before).waitFor({ timeout: UI_MS });
   });
+}
+
+/*
+ * Internal notes (issue 15 item 2): the moderator writes one on the ticket
+ * the user has open; the user's page never shows it, live or after a
+ * reload, and no mail carries it (the outbox, when OUTBOX is given).  The
+ * user and the moderator both have the ticket page open.
+ */
+async function journeyNotes({ user, mod }) {
+  const note = 'Internal ZQX7: the refund looks risky, check the invoice';
+  const reply = 'PUB9K: the fix is deployed, please check again.';
+  await check('the moderator writes an internal note the user never sees', user, async () => {
+    await mod.getByLabel('Internal note (staff only)').check();
+    await mod.getByLabel('Your reply').fill(note);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    const mine = mod.locator('[data-internal="true"]', { hasText: 'ZQX7' });
+    await mine.getByTestId('internal-note').waitFor();
+    // then a public reply: once the user has it live, they had all before
+    assert.equal(await mod.getByLabel('Internal note (staff only)').isChecked(), false);
+    await mod.getByLabel('Your reply').fill(reply);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    await see(user.getByTestId('comments'), 'PUB9K', UI_MS);
+    assert.equal(await user.getByText('ZQX7').count(), 0);
+    assert.equal(await user.getByLabel('Internal note (staff only)').count(), 0);
+    await shot(mod, '14-moderator-internal-note');
+    await user.reload();
+    await see(user.getByTestId('comments'), 'PUB9K');
+    assert.equal(await user.getByText('ZQX7').count(), 0);
+  });
+  if (process.env.OUTBOX) {
+    await check('the outbox mails the user the reply, never the note', user, async () => {
+      const texts = () => (fs.existsSync(process.env.OUTBOX) ? fs.readdirSync(process.env.OUTBOX) : [])
+        .filter((f) => f.endsWith('.eml'))
+        .map((f) => fs.readFileSync(path.join(process.env.OUTBOX, f), 'latin1'));
+      const deadline = Date.now() + UI_MS;
+      while (!texts().some((t) => t.includes('PUB9K'))) {
+        assert.ok(Date.now() < deadline, 'the reply was not mailed');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(texts().filter((t) => t.includes('ZQX7')).length, 0);
+    });
+  }
 }
 
 const overall = setTimeout(() => {

@@ -88,9 +88,10 @@ ID_FIELDS = {"_id", "createdBy", "assignedTo", "applicant", "reviewedBy",
              "author", "ticket"}
 TIME_FIELDS = {"createdAt", "updatedAt", "lastSeen", "completedAt",
                "rejectedAt", "lastAssignedAt", "runAfter", "leaseUntil",
-               "deadline", "windowStart", "lockedUntil", "expiresAt", "at"}
+               "deadline", "windowStart", "lockedUntil", "expiresAt", "at",
+               "firstResponseAt"}
 JSON_FIELDS = {"skills", "relatedSkills", "triage", "assignment", "payload"}
-BOOL_FIELDS = {"statsCounted", "triageFallback"}
+BOOL_FIELDS = {"statsCounted", "triageFallback", "internal"}
 
 
 def skip_printed(what, reason):

@@ -407,6 +407,26 @@ list(ts_store_t *s, ts_scope_e scope, const char *uid, const char *status,
 }
 
 
+/* A public comment (internal 0) or an internal note, by author, at now;
+ * a public one by staff (role not "user") is a first response. */
+static ts_rc_e
+comment(ts_store_t *s, const char *ticket, const char *id,
+    const char *author, const char *text, const char *role, int internal,
+    int64_t now, int64_t max)
+{
+    ts_comment_new_t  c;
+
+    memset(&c, 0, sizeof(c));
+    c.id = id;
+    c.author = author;
+    c.text = text;
+    c.role = role;
+    c.internal = internal;
+    c.first_response = !internal && strcmp(role, "user") != 0;
+    return ts_store_comment_add(s, ticket, &c, now, max, NULL, 0);
+}
+
+
 static void
 ticket_lists_scope_filter_and_count_from_counters(void **state)
 {
@@ -459,11 +479,11 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     job.dedupe_key = "stats:t1";
     job.payload = json_pack("{}");
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
-                                                4000, &job, 1), TS_OK);
+                                                4000, 0, &job, 1), TS_OK);
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", u1, 5000,
-                                                NULL, 0), TS_OK);
+                                                0, NULL, 0), TS_OK);
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
-                                                6000, &job, 1), TS_OK);
+                                                6000, 0, &job, 1), TS_OK);
     json_decref(job.payload);
     out = list(f->s, TS_SCOPE_ALL, NULL, "Completed", NULL, &total);
     assert_int_equal(total, 1);
@@ -479,8 +499,8 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     assert_int_equal(total, 1);
     json_decref(out);
 
-    assert_int_equal(ts_store_comment_add(f->s, t3, t1, u2, "hello", "user",
-                                          7000, 2, NULL, 0), TS_OK);
+    assert_int_equal(comment(f->s, t3, t1, u2, "hello", "user", 0, 7000, 2),
+                     TS_OK);
     assert_int_equal(ts_store_ticket_get(f->s, t3, 1, &out, &k), TS_OK);
     assert_int_equal(k.comments, 1);
     assert_string_equal(k.created_by, u2);
@@ -712,6 +732,123 @@ finished_jobs_are_purged_after_their_retention_in_batches(void **state)
     assert_int_equal(c.dead, 0);
     assert_int_equal(c.running, 1);
     assert_int_equal(c.pending, 1);
+}
+
+
+/* The comments of a ticket as read by a reader with or without the
+ * internal notes: how many, and the number of internal ones. */
+static void
+count_comments(ts_store_t *s, const char *ticket, int with_internal,
+    size_t *n, size_t *internal)
+{
+    ts_jw_t   w;
+    char     *text;
+    json_t   *arr, *c;
+    size_t    i;
+
+    ts_jw_init(&w, 256);
+    assert_int_equal(ts_store_comment_list(s, ticket, with_internal, &w),
+                     TS_OK);
+    text = ts_jw_finish(&w, NULL);
+    arr = json_loads(text, 0, NULL);
+    free(text);
+    assert_true(json_is_array(arr));
+    *n = json_array_size(arr);
+    *internal = 0;
+    json_array_foreach(arr, i, c) {
+        /* a public comment has no "internal" key at all */
+        assert_true(json_object_get(c, "internal") == NULL
+                    || json_is_true(json_object_get(c, "internal")));
+        *internal += json_is_true(json_object_get(c, "internal"));
+    }
+    json_decref(arr);
+}
+
+
+static void
+internal_notes_first_response_and_unmodified_since(void **state)
+{
+    fixture_t         *f = *state;
+    ts_oid_t           u, m, t1, c1, c2, c3, c4;
+    ts_ticket_keys_t   k;
+    ts_comment_new_t   cn;
+    json_t            *doc;
+    size_t             n, internal;
+
+    assert_int_equal(signup(f->s, "root", "root@x.io", NULL, NULL), TS_OK);
+    assert_int_equal(signup(f->s, "mia", "mia@x.io", NULL, m), TS_OK);
+    assert_int_equal(signup(f->s, "uma", "uma@x.io", NULL, u), TS_OK);
+    assert_int_equal(ts_store_user_update(f->s, m, TS_ROLE_MODERATOR, NULL),
+                     TS_OK);
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "Refund", "billing",
+                                            u, 1000, NULL, 0), TS_OK);
+
+    /* an internal note: kept, flagged, not counted as public, no first
+     * response, updatedAt unmoved */
+    ts_oid_new(c1);
+    assert_int_equal(comment(f->s, t1, c1, m, "check the invoice",
+                             "moderator", 1, 2000, 10), TS_OK);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 1, &doc, &k), TS_OK);
+    assert_int_equal(k.comments, 0);
+    assert_int_equal(k.updated_at, 1000);
+    assert_true(json_is_null(json_object_get(doc, "firstResponseAt")));
+    assert_int_equal(json_array_size(json_object_get(doc, "comments")), 1);
+    assert_true(json_is_true(json_object_get(json_array_get(
+        json_object_get(doc, "comments"), 0), "internal")));
+    json_decref(doc);
+    count_comments(f->s, t1, 1, &n, &internal);
+    assert_int_equal(n, 1);
+    assert_int_equal(internal, 1);
+    count_comments(f->s, t1, 0, &n, &internal);
+    assert_int_equal(n, 0);
+
+    /* the first public staff comment stamps firstResponseAt, once */
+    ts_oid_new(c2);
+    assert_int_equal(comment(f->s, t1, c2, m, "on it", "moderator", 0, 3000,
+                             10), TS_OK);
+    ts_oid_new(c3);
+    assert_int_equal(comment(f->s, t1, c3, m, "still on it", "moderator", 0,
+                             4000, 10), TS_OK);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, &doc, &k), TS_OK);
+    assert_int_equal(k.comments, 2);
+    assert_int_equal(k.updated_at, 4000);
+    assert_string_equal(json_string_value(json_object_get(doc,
+                        "firstResponseAt")), "1970-01-01T00:00:03.000Z");
+    json_decref(doc);
+    count_comments(f->s, t1, 0, &n, &internal);
+    assert_int_equal(n, 2);
+    assert_int_equal(internal, 0);
+
+    /* compare-and-set: a writer that loaded it before 4000 is refused and
+     * nothing is written; one that saw 4000 passes */
+    ts_oid_new(c4);
+    memset(&cn, 0, sizeof(cn));
+    cn.id = c4;
+    cn.author = u;
+    cn.text = "thanks";
+    cn.role = "user";
+    cn.unmodified_since = 3999;
+    assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
+                     TS_STALE);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 5000,
+                                                3999, NULL, 0), TS_STALE);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.comments, 2);
+    assert_int_equal(k.updated_at, 4000);
+    assert_string_equal(k.status, "To-Do");
+    cn.unmodified_since = 4000;
+    assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
+                                                5000, NULL, 0), TS_OK);
+    /* a missing ticket is still not found, precondition or not */
+    ts_oid_new(c4);
+    assert_int_equal(ts_store_ticket_set_status(f->s, c4, "Completed", 6000,
+                                                1, NULL, 0), TS_NOT_FOUND);
+    cn.id = c1;
+    assert_int_equal(ts_store_comment_add(f->s, c4, &cn, 6000, 10, NULL, 0),
+                     TS_NOT_FOUND);
 }
 
 
@@ -1102,15 +1239,15 @@ a_ticket_s_life_through_every_operation(void **state)
 
     /* comments, the document, stats once */
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Looking", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    CHECK(comment(s, tid, cid, c.id, "Looking", "moderator", 0, ts_now_ms(),
+                  2) == TS_OK);
     /* the limit: a second comment fits, a third is a conflict */
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Second", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    CHECK(comment(s, tid, cid, c.id, "Second", "moderator", 0, ts_now_ms(),
+                  2) == TS_OK);
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Third", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_CONFLICT);
+    CHECK(comment(s, tid, cid, c.id, "Third", "moderator", 0, ts_now_ms(),
+                  2) == TS_CONFLICT);
     CHECK(ts_store_ticket_get(s, tid, 1, &doc, &keys) == TS_OK);
     CHECK(keys.comments == 2 && strcmp(keys.created_by, b.id) == 0
           && keys.assigned_to[0] != '\0');
@@ -1122,7 +1259,7 @@ a_ticket_s_life_through_every_operation(void **state)
                         "High") == 0);
     json_decref(doc);
     CHECK(ts_store_ticket_set_status(s, tid, "Completed", NULL,
-                                     ts_now_ms(), NULL, 0) == TS_OK);
+                                     ts_now_ms(), 0, NULL, 0) == TS_OK);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
           == TS_OK && counted == 1);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
@@ -1244,6 +1381,9 @@ test_store_run(void)
             setup, teardown),
         cmocka_unit_test_setup_teardown(
             triage_once_assign_once_stats_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            internal_notes_first_response_and_unmodified_since, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             finished_jobs_are_purged_after_their_retention_in_batches, setup,
             teardown),

@@ -94,6 +94,17 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
 }
 
 
+/* 1 when doc's key holds true (an internal note's flag). */
+static int
+ts_mg_true(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it)
+           && bson_iter_bool(&it);
+}
+
+
 /* A ticket document as its public JSON; people from the map (hex ->
  * person), null when missing. */
 static json_t *
@@ -124,6 +135,8 @@ ts_ticket_json(const bson_t *doc, json_t *people)
     if (t == NULL) {
         return NULL;
     }
+    json_object_set_new(t, "firstResponseAt",
+                        ts_mg_get_time_json(doc, "firstResponseAt"));
     p = c[0] ? json_object_get(people, c) : NULL;
     json_object_set(t, "createdBy", p ? p : json_null());
     p = a[0] ? json_object_get(people, a) : NULL;
@@ -144,9 +157,11 @@ ts_collect(json_t *ids, const bson_t *doc, const char *key)
 }
 
 
-/* Comments of a ticket document, sorted, authors populated. */
+/* Comments of a ticket document, sorted, authors populated; internal
+ * notes only with with_internal. */
 static ts_rc_e
-ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
+ts_comments_json(ts_mongo_t *m, const bson_t *doc, int with_internal,
+    json_t **out)
 {
     bson_iter_t     it, child;
     bson_t          c;
@@ -185,7 +200,8 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
             }
             bson_iter_document(&child, &len, &data);
             if (!bson_init_static(&c, data, len)
-                || ts_mg_get_oid_hex(&c, "_id", hex) != 0)
+                || ts_mg_get_oid_hex(&c, "_id", hex) != 0
+                || (!with_internal && ts_mg_true(&c, "internal")))
             {
                 continue;
             }
@@ -198,6 +214,10 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
                            "createdAt", ts_mg_get_time_json(&c, "createdAt"),
                            "_t", (json_int_t) ts_mg_get_time(&c,
                                                              "createdAt"));
+            if (cj && ts_mg_true(&c, "internal")) {
+                /* a public one has the keys it always had */
+                json_object_set_new(cj, "internal", json_true());
+            }
             if (cj) {
                 json_array_append_new(arr, cj);
             }
@@ -284,11 +304,24 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         st = ts_mg_get_str(d, "status");
         snprintf(keys->status, sizeof(keys->status), "%s", st ? st : "");
         keys->created_at = ts_mg_get_time(d, "createdAt");
+        keys->updated_at = ts_mg_get_time(d, "updatedAt");
         if (bson_iter_init_find(&it, d, "comments")
             && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child))
         {
             while (bson_iter_next(&child)) {
-                keys->comments++;
+                bson_t          c;
+                const uint8_t  *data;
+                uint32_t        len;
+
+                /* public ones: an internal note opens no conversation */
+                if (BSON_ITER_HOLDS_DOCUMENT(&child)) {
+                    bson_iter_document(&child, &len, &data);
+                    if (bson_init_static(&c, data, len)
+                        && !ts_mg_true(&c, "internal"))
+                    {
+                        keys->comments++;
+                    }
+                }
             }
         }
     }
@@ -314,7 +347,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
     }
     json_object_set_new(t, "assignment", ts_mg_get_json(d, "assignment"));
     if (with_comments) {
-        if (ts_comments_json(m, d, &comments) != TS_OK) {
+        if (ts_comments_json(m, d, 1, &comments) != TS_OK) {
             json_decref(t);
             bson_destroy(d);
             return TS_ERR;
@@ -328,7 +361,8 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
 
 ts_rc_e
-ts_mg_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
+ts_mg_comment_list(ts_store_t *s, const char *ticket_id, int with_internal,
+    ts_jw_t *out)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t      *d = NULL, *proj = BCON_NEW("comments", BCON_INT32(1));
@@ -339,7 +373,7 @@ ts_mg_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
     rc = ts_mg_ticket_doc(m, ticket_id, proj, &d);
     bson_destroy(proj);
     if (rc == TS_OK) {
-        rc = ts_comments_json(m, d, &comments);
+        rc = ts_comments_json(m, d, with_internal, &comments);
         bson_destroy(d);
     }
     if (rc == TS_OK) {
@@ -516,7 +550,9 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
             if (rc == TS_OK) {
                 t = ts_ticket_json(kept[i], people);
                 if (t && q->scope == TS_SCOPE_CREATOR) {
-                    json_object_del(t, "triage");   /* staff-only */
+                    /* notes and provenance are for staff */
+                    json_object_del(t, "triage");
+                    json_object_del(t, "helpfulNotes");
                 }
                 if (t) {
                     json_array_append_new(docs, t);
@@ -547,18 +583,57 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
 }
 
 
+/* Append the precondition updatedAt <= unmodified_since (0: none) to a
+ * filter. */
+static void
+ts_unmodified(bson_t *f, int64_t unmodified_since)
+{
+    bson_t  le;
+
+    if (unmodified_since != 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(f, "updatedAt", &le);
+        BSON_APPEND_DATE_TIME(&le, "$lte", unmodified_since);
+        bson_append_document_end(f, &le);
+    }
+}
+
+
+/* A conditional update of ticket id matched nothing: TS_NOT_FOUND when
+ * there is no such ticket, TS_STALE when it changed after
+ * unmodified_since, else otherwise (a full one, for comments). */
+static ts_rc_e
+ts_why_missed(ts_mongo_t *m, const char *id, int64_t unmodified_since,
+    ts_rc_e otherwise)
+{
+    bson_t   *d = NULL, *proj = BCON_NEW("updatedAt", BCON_INT32(1));
+    ts_rc_e   rc;
+
+    rc = ts_mg_ticket_doc(m, id, proj, &d);
+    bson_destroy(proj);
+    if (rc == TS_OK) {
+        rc = unmodified_since != 0
+             && ts_mg_get_time(d, "updatedAt") > unmodified_since
+             ? TS_STALE : otherwise;
+        bson_destroy(d);
+    }
+    return rc;
+}
+
+
 /*
  * Update the ticket with jobs and history entries (hist, may be NULL)
  * into its outboxes, in the one update; flush on success.  status_was
  * (may be NULL): the update matches only while the status is still that
- * (*raced set when the ticket exists but moved on).
+ * (*raced set when the ticket exists, is not stale, but moved on);
+ * unmodified_since (0: none): only while updatedAt is not later
+ * (TS_STALE otherwise).
  */
 static ts_rc_e
 ts_ticket_write(ts_mongo_t *m, const char *id, const char *status_was,
-    bson_t *upd, const ts_job_new_t *jobs, size_t njobs, const bson_t *hist,
-    int64_t now, int *raced)
+    bson_t *upd, int64_t unmodified_since, const ts_job_new_t *jobs,
+    size_t njobs, const bson_t *hist, int64_t now, int *raced)
 {
-    bson_t   f = BSON_INITIALIZER, arr = BSON_INITIALIZER, *d = NULL;
+    bson_t   f = BSON_INITIALIZER, arr = BSON_INITIALIZER;
     int64_t  matched = 0;
     ts_rc_e  rc;
 
@@ -569,12 +644,14 @@ ts_ticket_write(ts_mongo_t *m, const char *id, const char *status_was,
     if (status_was) {
         BSON_APPEND_UTF8(&f, "status", status_was);
     }
+    ts_unmodified(&f, unmodified_since);
     rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
-        rc = TS_NOT_FOUND;
-        if (status_was && ts_mg_ticket_doc(m, id, NULL, &d) == TS_OK) {
-            bson_destroy(d);
-            *raced = 1;
+        /* gone, stale, or (status_was) its status moved on: read again */
+        rc = ts_why_missed(m, id, unmodified_since, TS_OK);
+        if (rc == TS_OK) {
+            rc = TS_NOT_FOUND;
+            *raced = status_was != NULL;
         }
     }
     if (rc == TS_OK) {
@@ -593,7 +670,8 @@ ts_ticket_write(ts_mongo_t *m, const char *id, const char *status_was,
  * update replaced): a racing change makes it read again. */
 ts_rc_e
 ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    const char *actor, int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t       upd, set, hist, *d = NULL, *proj;
@@ -621,8 +699,9 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
         ts_mg_append_time(&set, "completedAt",
                           strcmp(status, "Completed") == 0 ? now : 0);
         bson_append_document_end(&upd, &set);
-        rc = ts_ticket_write(m, id, json_string_value(from), &upd, jobs,
-                             njobs, &hist, now, &raced);
+        rc = ts_ticket_write(m, id, json_string_value(from), &upd,
+                             unmodified_since, jobs, njobs, &hist, now,
+                             &raced);
         bson_destroy(&upd);
         bson_destroy(&hist);
         bson_destroy(d);
@@ -639,29 +718,37 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 
 ts_rc_e
 ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *cm, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs)
 {
     ts_mongo_t    *m = TS_MG(s);
     bson_t         upd = BSON_INITIALIZER, set, push, c, f = BSON_INITIALIZER;
-    bson_t         arr = BSON_INITIALIZER, each, full, *idf;
-    bson_error_t   e;
+    bson_t         arr = BSON_INITIALIZER, each, full, min;
     char           slot[48];
-    int64_t        matched = 0, n;
+    int64_t        matched = 0;
     ts_rc_e        rc;
 
     ts_mg_jobs_array(&arr, jobs, njobs, now);
-    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-    bson_append_document_end(&upd, &set);
+    if (!cm->internal) {
+        /* an internal note moves nothing the requester sees */
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        bson_append_document_end(&upd, &set);
+    }
+    if (cm->first_response) {
+        /* set when absent, and the earliest stays: times only grow */
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$min", &min);
+        BSON_APPEND_DATE_TIME(&min, "firstResponseAt", now);
+        bson_append_document_end(&upd, &min);
+    }
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
     BSON_APPEND_DOCUMENT_BEGIN(&push, "comments", &c);
-    ts_mg_append_oid_hex(&c, "_id", comment_id);
-    ts_mg_append_oid_hex(&c, "author", author);
-    BSON_APPEND_UTF8(&c, "text", text);
-    BSON_APPEND_UTF8(&c, "role", role);
+    ts_mg_append_oid_hex(&c, "_id", cm->id);
+    ts_mg_append_oid_hex(&c, "author", cm->author);
+    BSON_APPEND_UTF8(&c, "text", cm->text);
+    BSON_APPEND_UTF8(&c, "role", cm->role);
     BSON_APPEND_DATE_TIME(&c, "createdAt", now);
+    BSON_APPEND_BOOL(&c, "internal", cm->internal != 0);
     bson_append_document_end(&push, &c);
     if (njobs) {
         BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
@@ -679,16 +766,12 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     BSON_APPEND_DOCUMENT_BEGIN(&f, slot, &full);
     BSON_APPEND_BOOL(&full, "$exists", false);
     bson_append_document_end(&f, &full);
+    ts_unmodified(&f, cm->unmodified_since);
+    /* history: internal note (when cm->internal) */
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
-        /* no such ticket, or a full one */
-        idf = bson_new();
-        ts_mg_append_oid_hex(idf, "_id", ticket_id);
-        n = mongoc_collection_count_documents(m->tickets, idf, NULL, NULL,
-                                              NULL, &e);
-        bson_destroy(idf);
-        rc = n < 0 ? ts_mg_fail(m, "count", &e)
-             : n > 0 ? TS_CONFLICT : TS_NOT_FOUND;
+        /* no such ticket, a changed one, or a full one */
+        rc = ts_why_missed(m, ticket_id, cm->unmodified_since, TS_CONFLICT);
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);

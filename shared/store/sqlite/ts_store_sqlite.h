@@ -198,13 +198,13 @@ ts_rc_e ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
     ts_jw_t *out, int64_t *total);
 ts_rc_e ts_sqlite_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, const char *actor, int64_t now,
+    int64_t unmodified_since,
     const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
-    ts_jw_t *out);
+    int with_internal, ts_jw_t *out);
 ts_rc_e ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role,
     json_t **out);
 

@@ -264,7 +264,15 @@ static const char *ts_sqlite_migrations[] = {
     "  createdAt INTEGER NOT NULL,"
     "  updatedAt INTEGER NOT NULL);"
     "CREATE INDEX cannedresponses_title"
-    "  ON cannedresponses(title COLLATE NOCASE, _id);"
+    "  ON cannedresponses(title COLLATE NOCASE, _id);",
+
+    /* 8: internal (staff-only) notes, and when staff first answered in
+     * public (the first response the SLA measures) */
+    "ALTER TABLE comments ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
+    "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
+    "  FROM comments k WHERE k.ticket = tickets._id"
+    "  AND k.author != tickets.createdBy);"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

@@ -2,8 +2,11 @@
 // as Markdown), the people with live presence, for staff the assignment
 // explanation and the status control, and the conversation.  Comments,
 // status and triage/assignment arrive live through the ticket's room.
+// Staff on the ticket may write internal notes (shown highlighted, never
+// to the requester) and see who else is viewing and typing; replies and
+// status changes carry expectedUpdatedAt, and a 409 asks for a reload.
 
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
@@ -56,20 +59,65 @@ function Assignment({ assignment, assignedTo }) {
   );
 }
 
-function Comments({ ticket, comments, onPosted, user }) {
+// Staff on this ticket: an admin, or the moderator it is assigned to.
+function staffOn(user, ticket) {
+  return user.role === 'admin' || (user.role === 'moderator' && idOf(ticket.assignedTo) === user._id);
+}
+
+// "changed meanwhile": a 409 with the ticket as it is now
+export function Stale({ stale, onReload }) {
+  if (!stale) return null;
+  return (
+    <div role="alert" className="alert alert-warning text-sm" data-testid="stale">
+      <span>This ticket changed meanwhile; reload it to see what changed, then try again.</span>
+      <button type="button" className="btn btn-sm" onClick={onReload}>Reload</button>
+    </div>
+  );
+}
+
+function Comments({ ticket, comments, onPosted, user, onReload }) {
   const [text, setText] = useState('');
+  const [internal, setInternal] = useState(false);
+  const [stale, setStale] = useState(false);
   const { busy, error, run } = useAction();
+  const { socket } = useSession();
+  const typedAt = useRef(0);
   const staff = isStaff(user);
+  const onTicket = staffOn(user, ticket);
   const isCreator = idOf(ticket.createdBy) === user._id;
-  const opened = comments.some((c) => c.role === 'admin' || c.role === 'moderator');
-  const mayPost = user.role === 'admin' || (user.role === 'moderator' && idOf(ticket.assignedTo) === user._id) || (isCreator && opened);
+  const opened = comments.some((c) => !c.internal && (c.role === 'admin' || c.role === 'moderator'));
+  const mayPost = onTicket || (isCreator && opened);
+
+  // staff tell the other staff in the room they are typing (at most every
+  // 2 s while they type; the indicator expires on its own)
+  function typing(on) {
+    if (!onTicket || !socket) return;
+    const now = Date.now();
+    if (on && now - typedAt.current < 2000) return;
+    typedAt.current = on ? now : 0;
+    socket.emit('typing', { ticketId: ticket._id, typing: on });
+  }
 
   function submit(e) {
     e.preventDefault();
     run(async () => {
-      const r = await api(`/tickets/${ticket._id}/comments`, { method: 'POST', body: { text } });
-      setText('');
-      onPosted(r.comments || []);
+      typing(false);
+      try {
+        const r = await api(`/tickets/${ticket._id}/comments`, {
+          method: 'POST',
+          body: { text, internal: onTicket && internal, expectedUpdatedAt: ticket.updatedAt },
+        });
+        setText('');
+        setInternal(false);
+        setStale(false);
+        onPosted(r.comments || [], !(onTicket && internal));
+      } catch (err) {
+        if (err.status === 409 && err.body && err.body.ticket) {
+          setStale(true);
+          return;
+        }
+        throw err;
+      }
     });
   }
 
@@ -87,13 +135,15 @@ function Comments({ ticket, comments, onPosted, user }) {
         <ol className="flex flex-col gap-3" aria-live="polite" aria-relevant="additions" data-testid="comments">
           {comments.map((c) => {
             const mine = idOf(c.author) === user._id;
+            const bubble = c.internal ? 'chat-bubble-warning' : mine ? 'chat-bubble-primary' : '';
             return (
-              <li key={c._id} className={`chat ${mine ? 'chat-end' : 'chat-start'}`}>
+              <li key={c._id} className={`chat ${mine ? 'chat-end' : 'chat-start'}`} data-internal={c.internal ? 'true' : undefined}>
                 <div className="chat-header flex items-center gap-1 text-xs">
                   <Person person={c.author} /> <RoleBadge role={c.role} />
+                  {c.internal && <span className="badge badge-warning badge-sm" data-testid="internal-note">Internal note</span>}
                   <time className="opacity-70" dateTime={c.createdAt} title={formatDate(c.createdAt)}>{timeAgo(c.createdAt)}</time>
                 </div>
-                <div className={`chat-bubble ${mine ? 'chat-bubble-primary' : ''}`}><Markdown>{c.text}</Markdown></div>
+                <div className={`chat-bubble ${bubble}`}><Markdown>{c.text}</Markdown></div>
               </li>
             );
           })}
@@ -101,10 +151,17 @@ function Comments({ ticket, comments, onPosted, user }) {
         {mayPost ? (
           <form onSubmit={submit} className="flex flex-col gap-2">
             <label htmlFor="comment-text" className="label font-medium">Your reply</label>
-            <textarea id="comment-text" className="textarea textarea-bordered w-full min-h-20" maxLength={5000} required value={text} onChange={(e) => setText(e.target.value)} placeholder="Write a message (Markdown supported)" />
+            <textarea id="comment-text" className={`textarea textarea-bordered w-full min-h-20 ${internal ? 'textarea-warning' : ''}`} maxLength={5000} required value={text} onChange={(e) => { setText(e.target.value); typing(true); }} onBlur={() => typing(false)} placeholder={internal ? 'A note for staff only: the requester never sees it' : 'Write a message (Markdown supported)'} />
             {staff && <CannedPicker onInsert={(body) => setText((t) => (t.trim() ? `${t}\n\n${body}` : body))} />}
             <Alert>{error}</Alert>
-            <div className="flex justify-end">
+            <Stale stale={stale} onReload={() => { setStale(false); onReload(); }} />
+            <div className="flex justify-between items-center gap-2">
+              {onTicket ? (
+                <label className="label cursor-pointer gap-2 text-sm">
+                  <input type="checkbox" className="toggle toggle-warning toggle-sm" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
+                  Internal note (staff only)
+                </label>
+              ) : <span />}
               <button type="submit" className="btn btn-primary btn-sm" disabled={busy || !text.trim()}>
                 {busy && <span className="loading loading-spinner loading-xs" aria-hidden="true" />}Send
               </button>
@@ -152,11 +209,45 @@ export default function TicketDetail() {
       return [...seen.values()].sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
     });
   }, []);
+  // a public comment moved the ticket's updatedAt to its createdAt: what
+  // this page has seen, so the next reply's precondition includes it
+  const seen = useCallback((at) => {
+    setTicket((t) => t && at && String(at) > String(t.updatedAt) ? { ...t, updatedAt: at } : t);
+  }, []);
+  const posted = useCallback((list, isPublic) => {
+    addComments(list);
+    if (isPublic && list.length) seen(list[list.length - 1].createdAt);
+  }, [addComments, seen]);
+
+  // who else of the staff is here, and typing (staff only)
+  const [viewers, setViewers] = useState([]);
+  const [typists, setTypists] = useState({}); // id -> {username, until}
+  useSocketEvent('ticket_viewers', (ev) => {
+    if (ev && ev.ticketId === id) setViewers((ev.viewers || []).filter((v) => v._id !== user._id));
+  });
+  useSocketEvent('user_typing', (ev) => {
+    if (!ev || ev.ticketId !== id || !ev.user) return;
+    setTypists((cur) => {
+      const next = { ...cur };
+      if (ev.typing) next[ev.user._id] = { username: ev.user.username, until: Date.now() + 5000 };
+      else delete next[ev.user._id];
+      return next;
+    });
+  });
+  useEffect(() => {
+    if (Object.keys(typists).length === 0) return undefined;
+    const t = setTimeout(() => {
+      const now = Date.now();
+      setTypists((cur) => Object.fromEntries(Object.entries(cur).filter(([, v]) => v.until > now)));
+    }, 1000);
+    return () => clearTimeout(t);
+  }, [typists]);
 
   useSocketEvent('comment_added', (ev) => {
     if (ev && ev.ticketId === id && ev.comment) {
       addComments([ev.comment]);
-      setLive(`New message from ${ev.comment.author?.username || 'someone'}`);
+      if (!ev.comment.internal) seen(ev.comment.createdAt);
+      setLive(`New ${ev.comment.internal ? 'internal note' : 'message'} from ${ev.comment.author?.username || 'someone'}`);
     }
   });
   useSocketEvent('status_updated', (ev) => {
@@ -204,6 +295,16 @@ export default function TicketDetail() {
         <span id="ticket-h" className="break-words">{ticket.title}</span>
       </PageTitle>
       <p className="sr-only" aria-live="polite">{live}</p>
+      {staff && viewers.length > 0 && (
+        <p className="text-sm opacity-80" data-testid="viewers">
+          Also viewing: {viewers.map((v) => v.username).join(', ')}
+          {Object.keys(typists).length > 0 && (
+            <span className="ml-2 italic" data-testid="typing">
+              {Object.values(typists).map((v) => v.username).join(', ')} {Object.keys(typists).length > 1 ? 'are' : 'is'} typing…
+            </span>
+          )}
+        </p>
+      )}
 
       <div className="flex flex-wrap gap-2 items-center" data-testid="ticket-badges">
         <StatusBadge status={ticket.status} />
@@ -269,7 +370,7 @@ export default function TicketDetail() {
               </div>
             </section>
           )}
-          <Comments ticket={ticket} comments={comments} onPosted={addComments} user={user} />
+          <Comments ticket={ticket} comments={comments} onPosted={posted} user={user} onReload={load} />
         </div>
 
         <aside className="flex flex-col gap-4 min-w-0" aria-label="Ticket details">

@@ -23,7 +23,8 @@ export function StatusSelect({ ticket, onChanged, id, size = 'select-sm' }) {
   function change(e) {
     const status = e.target.value;
     run(async () => {
-      const r = await api(`/tickets/${ticket._id}/status`, { method: 'PATCH', body: { status } });
+      // a ticket changed since it was loaded is refused (409): reload
+      const r = await api(`/tickets/${ticket._id}/status`, { method: 'PATCH', body: { status, expectedUpdatedAt: ticket.updatedAt } });
       onChanged(r.ticket || { ...ticket, status });
     });
   }
