@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ts_store_impl.h"
+#include "ts_validate.h"
 
 
 ts_store_t *
@@ -386,6 +387,29 @@ ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
     return ts_store_wrote(s, TS_CACHE_TICKETS,
         s->ops->ticket_set_status(s, id, status, actor, now,
                                   unmodified_since, jobs, njobs));
+}
+
+
+json_t *
+ts_hist_note(const char *text)
+{
+    size_t   len = strlen(text);
+    size_t   cut = ts_utf8_cut(text, len, TS_HIST_NOTE_CHARS, len);
+    json_t  *v;
+    char    *buf;
+
+    if (cut == len) {
+        return json_stringn(text, len);
+    }
+    buf = malloc(cut + sizeof("\xe2\x80\xa6"));
+    if (buf == NULL) {
+        return NULL;
+    }
+    memcpy(buf, text, cut);
+    memcpy(buf + cut, "\xe2\x80\xa6", sizeof("\xe2\x80\xa6"));   /* … */
+    v = json_string(buf);
+    free(buf);
+    return v;
 }
 
 

@@ -326,6 +326,11 @@ typedef struct {
     int          staff_only;
 } ts_hist_t;
 
+/* The "to" of an internal note's entry (a new reference): its text, cut
+ * to TS_HIST_NOTE_CHARS code points ("…" appended when cut). */
+#define TS_HIST_NOTE_CHARS  140
+json_t *ts_hist_note(const char *text);
+
 /* A ticket's history, oldest first (at, then write order), actors
  * populated, every entry (the caller filters for requesters). */
 ts_rc_e ts_store_ticket_history(ts_store_t *s, const char *id,

@@ -521,3 +521,31 @@ def test_any_mix_of_notes_and_replies_keeps_the_notes_from_the_requester(
               if not n and w != "creator"]
     assert one["firstResponseAt"] == (firsts[0] if firsts else None)
     assert len(stack.probe.comments(tid)) == len(model)
+
+
+# --- history -------------------------------------------------------------------
+
+def test_an_internal_note_is_in_the_staff_history_only(stack, scene):
+    """The note's history entry: staff-only, by its author, its text (cut
+    to 140 code points with an ellipsis); the requester's history never
+    has it, a public reply writes none."""
+    t = scene["t"]
+    long_note = "\u0416" * 150 + " tail"
+    for text in ("Check the invoice \U0001f9fe", long_note):
+        r = comment(stack, scene["mod_token"], t, text, internal=True)
+        assert r.status_code == 200, r.text
+    r = comment(stack, scene["mod_token"], t, "A public answer")
+    assert r.status_code == 200, r.text
+
+    def notes(token):
+        r = stack.get("/api/tickets/%s/history" % t, token=token)
+        assert r.status_code == 200, r.text
+        return [e for e in r.json()["history"] if e["action"] == "note"]
+
+    for token in (scene["mod_token"], stack.admin_token):
+        got = notes(token)
+        assert [(e["actor"]["_id"], e["from"], e["to"], e["staffOnly"])
+                for e in got] == [
+            (scene["mod"]["_id"], None, "Check the invoice \U0001f9fe", True),
+            (scene["mod"]["_id"], None, "\u0416" * 140 + "\u2026", True)]
+    assert notes(scene["creator_token"]) == []

@@ -831,8 +831,8 @@ internal_notes_first_response_and_unmodified_since(void **state)
     cn.unmodified_since = 3999;
     assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
                      TS_STALE);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 5000,
-                                                3999, NULL, 0), TS_STALE);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                5000, 3999, NULL, 0), TS_STALE);
     assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
     assert_int_equal(k.comments, 2);
     assert_int_equal(k.updated_at, 4000);
@@ -840,12 +840,12 @@ internal_notes_first_response_and_unmodified_since(void **state)
     cn.unmodified_since = 4000;
     assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
                      TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
-                                                5000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                6000, 5000, NULL, 0), TS_OK);
     /* a missing ticket is still not found, precondition or not */
     ts_oid_new(c4);
-    assert_int_equal(ts_store_ticket_set_status(f->s, c4, "Completed", 6000,
-                                                1, NULL, 0), TS_NOT_FOUND);
+    assert_int_equal(ts_store_ticket_set_status(f->s, c4, "Completed", NULL,
+                                                6000, 1, NULL, 0), TS_NOT_FOUND);
     cn.id = c1;
     assert_int_equal(ts_store_comment_add(f->s, c4, &cn, 6000, 10, NULL, 0),
                      TS_NOT_FOUND);
@@ -982,10 +982,10 @@ history_is_written_with_each_change_and_canned_crud(void **state)
     assert_int_equal(ts_store_ticket_create(f->s, t1, "t", "d", u1, 1000,
                                             NULL, 0), TS_OK);
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
-                                                2000, NULL, 0), TS_OK);
+                                                2000, 0, NULL, 0), TS_OK);
     /* the same status again is no change */
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
-                                                2500, NULL, 0), TS_OK);
+                                                2500, 0, NULL, 0), TS_OK);
     triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
                        "priority", "High", "helpfulNotes", "n",
                        "relatedSkills", "billing");
@@ -997,9 +997,9 @@ history_is_written_with_each_change_and_canned_crud(void **state)
     json_decref(triage);
     json_decref(meta);
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
-                                                4000, NULL, 0), TS_OK);
+                                                4000, 0, NULL, 0), TS_OK);
     assert_int_equal(ts_store_ticket_set_status(f->s, "aaaaaaaaaaaaaaaaaaaaaaaa",
-                                                "Completed", u1, 4000, NULL,
+                                                "Completed", u1, 4000, 0, NULL,
                                                 0), TS_NOT_FOUND);
 
     assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);

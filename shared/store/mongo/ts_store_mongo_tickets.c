@@ -724,6 +724,7 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     ts_mongo_t    *m = TS_MG(s);
     bson_t         upd = BSON_INITIALIZER, set, push, c, f = BSON_INITIALIZER;
     bson_t         arr = BSON_INITIALIZER, each, full, min;
+    bson_t         hist = BSON_INITIALIZER;
     char           slot[48];
     int64_t        matched = 0;
     ts_rc_e        rc;
@@ -755,6 +756,17 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
         BSON_APPEND_ARRAY(&each, "$each", &arr);
         bson_append_document_end(&push, &each);
     }
+    if (cm->internal) {
+        /* the note's history entry rides the same update (its outbox) */
+        json_t     *to = ts_hist_note(cm->text);
+        ts_hist_t   h = { TS_HIST_NOTE, cm->author, NULL, to, NULL, 1 };
+
+        ts_mg_history_array(&hist, ticket_id, &h, 1, now);
+        json_decref(to);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingHistory", &each);
+        BSON_APPEND_ARRAY(&each, "$each", &hist);
+        bson_append_document_end(&push, &each);
+    }
     bson_append_document_end(&upd, &push);
 
     /* a conditional update: it matches only while the ticket has no
@@ -767,7 +779,6 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     BSON_APPEND_BOOL(&full, "$exists", false);
     bson_append_document_end(&f, &full);
     ts_unmodified(&f, cm->unmodified_since);
-    /* history: internal note (when cm->internal) */
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
         /* no such ticket, a changed one, or a full one */
@@ -775,10 +786,12 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);
+        ts_mg_history_flush(m, ticket_id, &hist);
     }
     bson_destroy(&f);
     bson_destroy(&upd);
     bson_destroy(&arr);
+    bson_destroy(&hist);
     return rc;
 }
 

@@ -752,8 +752,14 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, max_comments);
     sqlite3_bind_int(st, 8, c->internal != 0);
-    /* history: internal note (when c->internal) */
     rc = ts_sqlite_update_one(q, st);
+    if (rc == TS_OK && c->internal) {
+        json_t     *to = ts_hist_note(c->text);
+        ts_hist_t   h = { TS_HIST_NOTE, c->author, NULL, to, NULL, 1 };
+
+        rc = ts_sqlite_history_add(q, ticket_id, &h, 1, now);
+        json_decref(to);
+    }
     return ts_finish(q, rc == TS_NOT_FOUND ? TS_CONFLICT : rc, jobs, njobs,
                      now);
 }
