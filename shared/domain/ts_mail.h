@@ -5,7 +5,8 @@
  * SendGrid v3 request body.  No I/O.
  *
  * Payloads hold addresses, names and ticket text, never a password or a
- * token; anything that reaches a header has CR and LF removed, so ticket
+ * session token (the one secret: a "password_reset" payload's resetToken,
+ * which its mail must carry, see ts_jobs.h); anything that reaches a header has CR and LF removed, so ticket
  * titles cannot inject headers.
  *
  * Text is Unicode (DESIGN 7): subjects are cut by characters, never inside

@@ -112,7 +112,7 @@ token_round_trip_carries_the_claims(void **state)
     ts_claims_t  cl;
     time_t       now = time(NULL);
     char        *tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "admin",
-                                      now, 3600);
+                                      0, now, 3600);
 
     assert_non_null(tok);
     assert_int_equal(ts_token_verify(secret, SECRET_LEN, tok, strlen(tok),
@@ -139,7 +139,7 @@ token_tampering_is_refused(void **state)
     ts_claims_t  cl;
     time_t       now = time(NULL);
     char        *tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "user",
-                                      now, 3600);
+                                      0, now, 3600);
     char        *bad = strdup(tok);
     char        *dot = strchr(bad, '.');
 

@@ -240,7 +240,16 @@ static const char *ts_sqlite_migrations[] = {
 
     /* 6: a presence the user chose (dnd, offline) outlives sockets */
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
-    "  CHECK (presenceChoice IN ('dnd', 'offline'));"
+    "  CHECK (presenceChoice IN ('dnd', 'offline'));",
+
+    /* 7: accounts -- the session epoch tokens carry ("sv"; a password
+     * change or reset adds one) and the one outstanding reset token of a
+     * user, as the SHA-256 hex of what was mailed */
+    "ALTER TABLE users ADD COLUMN sessionEpoch INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN resetTokenHash TEXT;"
+    "ALTER TABLE users ADD COLUMN resetExpiresAt INTEGER;"
+    "CREATE UNIQUE INDEX users_reset ON users(resetTokenHash)"
+    "  WHERE resetTokenHash IS NOT NULL;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
