@@ -111,6 +111,7 @@ def test_web_ui_user_moderator_admin_journeys_in_chromium(
         "USERNAME": unique_name("web"),
         "TRIAGE_SUMMARY": TRIAGE["summary"],
         "NODE_NO_WARNINGS": "1",
+        "OUTBOX": str(st.outbox),
     })
     started = time.monotonic()
     try:
