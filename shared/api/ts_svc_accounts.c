@@ -16,9 +16,9 @@
  * link), valid one hour, used up by the conditional write that sets the
  * password (of two racing confirms one wins).  The request answers 202
  * whatever the address, after the same work for every address (a token
- * made and hashed, the per-address counter written; the mail itself is a
- * job), so neither the answer nor its time tells whether an account
- * exists.  The counter ("reset:<email>", the login lockout's store
+ * made and hashed, the per-address counter written, the lookup; the mail
+ * itself is a job), so neither the answer nor its time tells much: a
+ * known address adds one indexed single-row write.  The counter ("reset:<email>", the login lockout's store
  * operation and settings) caps the mails one address can be sent; over
  * it the answer is still 202, and no mail goes.
  *

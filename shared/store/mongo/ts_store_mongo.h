@@ -5,7 +5,7 @@
  * ts_store_mongo.c owns the process-wide client pool, indexes, the job
  * outbox, the sweep and the ops table; ts_store_mongo_bson.c the BSON,
  * JSON and lookup helpers; ts_store_mongo_users.c users, tokens and login
- * attempts;
+ * attempts; ts_store_mongo_accounts.c password changes and reset tokens;
  * ts_store_mongo_tickets.c owns tickets and comments;
  * ts_store_mongo_modreqs.c moderator requests; ts_store_mongo_analytics.c
  * analytics; ts_store_mongo_jobs.c the job runner's ops, triage results,
