@@ -12,8 +12,12 @@ import concurrent.futures
 import re
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+from hypothesis import given, strategies as hst
+
 from conftest import DEFAULT_PASSWORD, assert_error, jwt_claims, poll, \
     unique_name
+from test_api_properties import any_text, budget, text_field
 from test_jobs import RUNNER_ARGS, mails_to, outbox_mails
 from test_socket_rights import expect_disconnected
 from test_socketio import Sio, close_all, sio_on_workers
@@ -375,3 +379,50 @@ def test_account_routes_have_a_stricter_rate_limit(make_stack):
     assert st.get("/api/health").status_code == 200
     r = confirm(st, "A" * 43)
     assert r.status_code == 429
+
+
+# === properties (Hypothesis, test_api_properties.py's profiles) ===============
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture(scope="module")
+def account(stack):
+    """One account whose password the properties below keep changing."""
+    user, token = stack.signup()
+    return {"user": user, "token": token, "password": DEFAULT_PASSWORD}
+
+
+@budget(40)
+@given(new=text_field([7, 8, 128, 129]))
+def test_a_new_password_is_taken_iff_8_to_128_code_points_and_new(
+        stack, account, new):
+    before = stack.probe.user(account["user"]["_id"])
+    r = change(stack, account["token"], account["password"], new)
+    ok = 8 <= len(new) <= 128 and new != account["password"]
+    assert r.status_code == (200 if ok else 400), (r.status_code, r.text)
+    if not ok:
+        assert stack.probe.user(account["user"]["_id"]) == before
+        assert session_ok(stack, account["token"])
+        return
+    # byte for byte: the new password logs in, the old token is dead
+    assert_error(stack.get("/api/tickets", token=account["token"]), 401)
+    account["token"] = r.json()["token"]
+    account["password"] = new
+    assert session_ok(stack, account["token"])
+    r = stack.post("/api/auth/login",
+                   json={"identifier": account["user"]["username"],
+                         "password": new})
+    assert r.status_code == 200, r.text
+
+
+@budget(60)
+@given(tok=hst.one_of(any_text(60),
+                      hst.text(alphabet=B64URL, min_size=41, max_size=45)))
+def test_any_token_but_the_mailed_one_is_400_and_changes_nothing(
+        stack, account, tok):
+    request_reset(stack, account["user"]["email"])
+    before = stack.probe.snapshot()
+    r = confirm(stack, tok)
+    assert_error(r, 400)
+    assert stack.probe.snapshot() == before
