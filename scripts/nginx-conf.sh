@@ -6,6 +6,8 @@
 # Usage: nginx-conf.sh PREFIX PORT STORE_FILE SECRET_FILE DAEMON_SOCKET
 #   (STORE_FILE: a SQLite file, or a mongodb://host/database URI)
 # Environment: RATE_LIMIT (default 500), RATE_WINDOW (default 15m),
+#   ACCOUNT_RATE_LIMIT (default 20), ACCOUNT_RATE_WINDOW (default 15m): the
+#   stricter zone of the password routes,
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
 #   MAX_COMMENTS (ticket_max_comments, default 1000),
