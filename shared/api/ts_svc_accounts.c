@@ -18,9 +18,10 @@
  * whatever the address, after the same work for every address (a token
  * made and hashed, the per-address counter written, the lookup; the mail
  * itself is a job), so neither the answer nor its time tells much: a
- * known address adds one indexed single-row write.  The counter ("reset:<email>", the login lockout's store
- * operation and settings) caps the mails one address can be sent; over
- * it the answer is still 202, and no mail goes.
+ * known address adds one indexed single-row write.  The counter
+ * ("reset:<email>", the login lockout's store operation and settings)
+ * caps the mails one address can be sent; over it the answer is still
+ * 202, and no mail goes.
  *
  * A wrong current password is 400 (not 401: the caller's session is
  * fine, and clients treat 401 as "signed out") and counts towards the

@@ -233,6 +233,10 @@ done:
 
 /* --- password reset tokens ------------------------------------------------ */
 
+static const char  ts_b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
 int
 ts_reset_token_hash(const char *tok, size_t len,
     char hash[TS_RESET_HASH_HEX + 1])
@@ -244,10 +248,7 @@ ts_reset_token_hash(const char *tok, size_t len,
         return -1;
     }
     for (i = 0; i < len; i++) {
-        if (!((tok[i] >= 'A' && tok[i] <= 'Z') || (tok[i] >= 'a' && tok[i] <= 'z')
-              || (tok[i] >= '0' && tok[i] <= '9') || tok[i] == '-'
-              || tok[i] == '_'))
-        {
+        if (tok[i] == '\0' || strchr(ts_b64url, tok[i]) == NULL) {
             return -1;
         }
     }
@@ -263,11 +264,9 @@ int
 ts_reset_token_new(char tok[TS_RESET_TOKEN_LEN + 1],
     char hash[TS_RESET_HASH_HEX + 1])
 {
-    static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                               "0123456789-_";
-    unsigned char      rnd[32];
-    unsigned           v;
-    size_t             i, o = 0;
+    unsigned char  rnd[32];
+    unsigned       v;
+    size_t         i, o = 0;
 
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
         return -1;
@@ -275,15 +274,15 @@ ts_reset_token_new(char tok[TS_RESET_TOKEN_LEN + 1],
     /* 30 bytes in groups of 3 (40 characters), then the last 2 (3) */
     for (i = 0; i + 3 <= sizeof(rnd); i += 3) {
         v = (unsigned) rnd[i] << 16 | (unsigned) rnd[i + 1] << 8 | rnd[i + 2];
-        tok[o++] = b64[v >> 18 & 63];
-        tok[o++] = b64[v >> 12 & 63];
-        tok[o++] = b64[v >> 6 & 63];
-        tok[o++] = b64[v & 63];
+        tok[o++] = ts_b64url[v >> 18 & 63];
+        tok[o++] = ts_b64url[v >> 12 & 63];
+        tok[o++] = ts_b64url[v >> 6 & 63];
+        tok[o++] = ts_b64url[v & 63];
     }
     v = (unsigned) rnd[30] << 16 | (unsigned) rnd[31] << 8;
-    tok[o++] = b64[v >> 18 & 63];
-    tok[o++] = b64[v >> 12 & 63];
-    tok[o++] = b64[v >> 6 & 63];
+    tok[o++] = ts_b64url[v >> 18 & 63];
+    tok[o++] = ts_b64url[v >> 12 & 63];
+    tok[o++] = ts_b64url[v >> 6 & 63];
     tok[o] = '\0';
     explicit_bzero(rnd, sizeof(rnd));
     return ts_reset_token_hash(tok, o, hash);

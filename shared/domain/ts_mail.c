@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "ts_auth.h"
 #include "ts_json_writer.h"
 #include "ts_mail.h"
 #include "ts_model.h"
@@ -75,7 +76,7 @@ ts_sprintf(const char *fmt, ...)
  * The "password_reset" body: the link <public_url>/reset?token=<token>
  * (the web app's reset page; a relative "/reset?token=..." without a
  * public URL, and the token on its own line, so it can be pasted).  The
- * token must be 16..128 base64url characters: nothing else reaches the
+ * token must be one ts_reset_token_new makes: nothing else reaches the
  * mail.  0, or -1 without a valid token.
  */
 static int
@@ -83,19 +84,12 @@ ts_mail_reset_text(json_t *p, const char *public_url, const char *user,
     char **text)
 {
     const char  *tok = ts_field(p, "resetToken", "");
-    size_t       n = strlen(tok), i, u;
+    char         hash[TS_RESET_HASH_HEX + 1];
+    size_t       u;
 
     *text = NULL;
-    if (n < 16 || n > 128) {
+    if (ts_reset_token_hash(tok, strlen(tok), hash) != 0) {
         return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (!((tok[i] >= 'A' && tok[i] <= 'Z') || (tok[i] >= 'a' && tok[i] <= 'z')
-              || (tok[i] >= '0' && tok[i] <= '9') || tok[i] == '-'
-              || tok[i] == '_'))
-        {
-            return -1;
-        }
     }
     if (public_url == NULL) {
         public_url = "";

@@ -176,10 +176,10 @@ ts_rc_e ts_store_user_set_password(ts_store_t *s, const char *id,
     int64_t now, const ts_job_new_t *job, int64_t *epoch);
 
 /*
- * Give the user with this id one reset token -- token_hash (ts_reset_token_new's
- * hash of the token), valid until expires_at (ms) -- replacing any earlier
- * one (only the newest link works), and store job (the mail carrying the
- * token) with it, atomically.  TS_NOT_FOUND when no such user.
+ * Give the user with this id one reset token -- token_hash (its hash by
+ * ts_reset_token_new), valid until expires_at (ms) -- replacing any
+ * earlier one (only the newest link works), and store job (the mail
+ * carrying the token) with it, atomically.  TS_NOT_FOUND when no such user.
  */
 ts_rc_e ts_store_user_reset_issue(ts_store_t *s, const char *id,
     const char *token_hash, int64_t expires_at, int64_t now,

@@ -1128,9 +1128,13 @@ static void
 passwords_change_conditionally_and_reset_tokens_are_single_use(void **state)
 {
     fixture_t     *f = *state;
-    const char    *h1 = "$2b$04$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
-    const char    *h2 = "$2b$04$bbcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
-    const char    *h3 = "$2b$04$cbcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    /* h1 is signup()'s; h2, h3 differ from it in the first character */
+    const char    *h1 = "$2b$04$abcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h2 = "$2b$04$bbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h3 = "$2b$04$cbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
     char           tok[TS_RESET_TOKEN_LEN + 1], hash[TS_RESET_HASH_HEX + 1];
     char           tok2[TS_RESET_TOKEN_LEN + 1], hash2[TS_RESET_HASH_HEX + 1];
     ts_job_new_t   job;

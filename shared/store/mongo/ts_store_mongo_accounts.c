@@ -32,7 +32,8 @@ ts_mg_user_set_password(ts_store_t *s, const char *id, const char *old_hash,
 {
     ts_mongo_t                     *m = TS_MG(s);
     mongoc_find_and_modify_opts_t  *o;
-    bson_t                          f = BSON_INITIALIZER, upd = BSON_INITIALIZER;
+    bson_t                          f = BSON_INITIALIZER;
+    bson_t                          upd = BSON_INITIALIZER;
     bson_t                          arr = BSON_INITIALIZER, set, inc, unset;
     bson_t                          gt, reply, val;
     bson_iter_t                     it;
