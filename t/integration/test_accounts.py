@@ -399,7 +399,9 @@ def test_a_new_password_is_taken_iff_8_to_128_code_points_and_new(
         stack, account, new):
     before = stack.probe.user(account["user"]["_id"])
     r = change(stack, account["token"], account["password"], new)
-    ok = 8 <= len(new) <= 128 and new != account["password"]
+    # (a NUL, even escaped, makes the whole body invalid JSON for the API)
+    ok = (8 <= len(new) <= 128 and new != account["password"]
+          and "\x00" not in new)
     assert r.status_code == (200 if ok else 400), (r.status_code, r.text)
     if not ok:
         assert stack.probe.user(account["user"]["_id"]) == before
@@ -422,7 +424,14 @@ def test_a_new_password_is_taken_iff_8_to_128_code_points_and_new(
 def test_any_token_but_the_mailed_one_is_400_and_changes_nothing(
         stack, account, tok):
     request_reset(stack, account["user"]["email"])
-    before = stack.probe.snapshot()
+
+    def state():
+        # the other users' rows are left out: the sockets of the tests
+        # above going offline (ticketd's presence) rewrite them meanwhile
+        return (stack.probe.user(account["user"]["_id"]),
+                stack.probe.snapshot(skip=("users",)))
+
+    before = state()
     r = confirm(stack, tok)
     assert_error(r, 400)
-    assert stack.probe.snapshot() == before
+    assert state() == before
