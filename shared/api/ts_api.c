@@ -33,6 +33,12 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_update_user },
     { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, 0,
       ts_svc_health },
+    { TS_POST,  "/api/auth/password",    TS_ACCESS_TOKEN,  1, 1,
+      ts_svc_password_change },
+    { TS_POST,  "/api/auth/password-reset", TS_ACCESS_ANYONE, 1, 0,
+      ts_svc_password_reset },
+    { TS_POST,  "/api/auth/password-reset/confirm", TS_ACCESS_ANYONE, 1, 1,
+      ts_svc_password_reset_confirm },
     /* no handler: the host answers it from memory (ts_api_document) */
     { TS_GET,   "/api/openapi.json",     TS_ACCESS_ANYONE, 0, 0,
       NULL },

@@ -48,6 +48,10 @@ void ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data);
 void ts_emit_staff(ts_call_t *c, const char *event, const char *room,
     json_t *data);
 
+/* 200 {user, token}: a token issued for u (its role, session epoch) and
+ * the response marked as authenticated as u (ts_svc_auth.c). */
+void ts_reply_session(ts_call_t *c, const ts_user_t *u);
+
 /* Route handlers, by file. */
 void ts_svc_signup(ts_call_t *c);
 void ts_svc_login(ts_call_t *c);
@@ -56,6 +60,9 @@ void ts_svc_set_status(ts_call_t *c);
 void ts_svc_users(ts_call_t *c);
 void ts_svc_update_user(ts_call_t *c);
 void ts_svc_health(ts_call_t *c);
+void ts_svc_password_change(ts_call_t *c);
+void ts_svc_password_reset(ts_call_t *c);
+void ts_svc_password_reset_confirm(ts_call_t *c);
 void ts_svc_ticket_create(ts_call_t *c);
 void ts_svc_ticket_list(ts_call_t *c);
 void ts_svc_ticket_get(ts_call_t *c);

@@ -30,10 +30,16 @@ ts_session_load(ts_store_t *store, const ts_claims_t *claims,
         return TS_SESSION_ERROR;
     }
 
-    /* the role comes from the store, not the token: demotion is instant */
+    /* the role comes from the store, not the token: demotion is instant;
+     * so does the session epoch: a password change or reset ends every
+     * token issued before it, here and on every socket (user_changed) */
     rc = ts_store_user_by_id(store, claims->user_id, user);
     if (rc == TS_OK) {
-        return TS_SESSION_OK;
+        if (claims->epoch == user->session_epoch) {
+            return TS_SESSION_OK;
+        }
+        ts_user_clear(user);
+        return TS_SESSION_INVALID;
     }
     ts_user_clear(user);
     return rc == TS_NOT_FOUND ? TS_SESSION_INVALID : TS_SESSION_ERROR;

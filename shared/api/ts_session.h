@@ -27,9 +27,10 @@ typedef enum {
 
 /*
  * Load the user behind verified claims from the store: the token must not
- * be revoked and the user must exist; the role is the store's, never the
- * token's.  On TS_SESSION_OK *user is filled (free with ts_user_clear);
- * otherwise it is left zeroed.
+ * be revoked, the user must exist and the token's session epoch must be
+ * the user's (a password change or reset ends older tokens); the role is
+ * the store's, never the token's.  On TS_SESSION_OK *user is filled (free
+ * with ts_user_clear); otherwise it is left zeroed.
  */
 ts_session_e ts_session_load(ts_store_t *store, const ts_claims_t *claims,
     ts_user_t *user);

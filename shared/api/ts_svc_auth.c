@@ -36,14 +36,14 @@ ts_reply_invalid(ts_call_t *c, const char *msg)
 
 
 /* {user, token} for a freshly authenticated user. */
-static void
+void
 ts_reply_session(ts_call_t *c, const ts_user_t *u)
 {
     char  *token;
 
     token = ts_token_issue(c->cfg->jwt_secret, c->cfg->jwt_secret_len, u->id,
-                           ts_role_name(u->role), c->now / 1000,
-                           c->cfg->token_lifetime_s);
+                           ts_role_name(u->role), u->session_epoch,
+                           c->now / 1000, c->cfg->token_lifetime_s);
     if (token == NULL) {
         ts_reply_store_error(c);
         return;

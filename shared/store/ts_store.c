@@ -282,6 +282,63 @@ ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
 }
 
 
+/* A reset token hash as stored: 64 lower-case hex digits. */
+static int
+ts_store_reset_hash_valid(const char *h)
+{
+    size_t  i;
+
+    for (i = 0; h != NULL && i < TS_RESET_HASH_HEX; i++) {
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return h != NULL && h[TS_RESET_HASH_HEX] == '\0';
+}
+
+
+ts_rc_e
+ts_store_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch)
+{
+    if (!ts_oid_valid(id)
+        || (reset_hash != NULL && !ts_store_reset_hash_valid(reset_hash)))
+    {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->user_set_password(s, id, old_hash, reset_hash, new_hash, now,
+                                  job, epoch));
+}
+
+
+ts_rc_e
+ts_store_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    if (!ts_store_reset_hash_valid(token_hash)) {
+        return ts_store_fail(s, "malformed reset token hash");
+    }
+    return s->ops->user_reset_issue(s, id, token_hash, expires_at, now, job);
+}
+
+
+ts_rc_e
+ts_store_user_by_reset(ts_store_t *s, const char *token_hash, int64_t now,
+    ts_user_t *out)
+{
+    if (!ts_store_reset_hash_valid(token_hash)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->user_by_reset(s, token_hash, now, out);
+}
+
+
 ts_rc_e
 ts_store_token_revoke(ts_store_t *s, const char *sig, int64_t exp)
 {

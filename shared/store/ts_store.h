@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ts_assign.h"
+#include "ts_auth.h"
 #include "ts_jobs.h"
 #include "ts_json_writer.h"
 #include "ts_model.h"
@@ -158,6 +159,38 @@ ts_rc_e ts_store_user_set_status(ts_store_t *s, const char *id,
 /* Update role and/or skills (NULL skills = unchanged) by user id. */
 ts_rc_e ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
+
+/* --- passwords and reset tokens (ts_svc_accounts.c) --------------------- */
+
+/*
+ * Set a user's password hash, add one to their session epoch (every token
+ * issued before ends: ts_session_load), drop any reset token they hold
+ * and store job (NULL: none, e.g. the "password changed" notice), all in
+ * one atomic write, and only while the conditions hold: old_hash (NULL =
+ * any) still the stored hash, so two racing changes cannot both pass
+ * their current-password check; reset_hash (NULL = none) still the user's
+ * unexpired reset token (expiresAt > now), so of two racing confirms one
+ * wins.  TS_NOT_FOUND when no such user or a condition failed (nothing
+ * written).  *epoch (may be NULL) receives the new epoch.
+ */
+ts_rc_e ts_store_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+
+/*
+ * Give the user with this id one reset token -- token_hash (its hash by
+ * ts_reset_token_new), valid until expires_at (ms) -- replacing any
+ * earlier one (only the newest link works), and store job (the mail
+ * carrying the token) with it, atomically.  TS_NOT_FOUND when no such user.
+ */
+ts_rc_e ts_store_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+
+/* The user holding the unexpired (expiresAt > now) reset token with this
+ * hash; TS_NOT_FOUND when none (unknown, used, replaced or expired). */
+ts_rc_e ts_store_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
 
 /* --- tokens and login attempts ---------------------------------------- */
 

@@ -31,6 +31,16 @@ typedef struct {
                                 int chosen);
     ts_rc_e  (*user_update)(ts_store_t *s, const char *id, ts_role_e role,
                             json_t *skills);
+    ts_rc_e  (*user_set_password)(ts_store_t *s, const char *id,
+                                  const char *old_hash,
+                                  const char *reset_hash,
+                                  const char *new_hash, int64_t now,
+                                  const ts_job_new_t *job, int64_t *epoch);
+    ts_rc_e  (*user_reset_issue)(ts_store_t *s, const char *id,
+                                 const char *token_hash, int64_t expires_at,
+                                 int64_t now, const ts_job_new_t *job);
+    ts_rc_e  (*user_by_reset)(ts_store_t *s, const char *token_hash,
+                              int64_t now, ts_user_t *out);
     ts_rc_e  (*token_revoke)(ts_store_t *s, const char *sig, int64_t exp);
     ts_rc_e  (*token_revoked)(ts_store_t *s, const char *sig);
     ts_rc_e  (*login_get)(ts_store_t *s, const char *ident,

@@ -377,6 +377,8 @@ async function main() {
       await shot(user, '13-phone-apply-rejected');
     });
 
+    await journeyAccounts(browser);
+
     await check('no script errors on any page', null, async () => {
       assert.deepEqual(pageErrors, []);
     });
@@ -487,6 +489,106 @@ async function journeyNotes({ user, mod }) {
       }
       assert.equal(texts().filter((t) => t.includes('ZQX7')).length, 0);
     });
+  }
+}
+
+/* Accounts (issue 15 item 4): a user changes their password from the user
+   menu and logs in with it; then forgets it, asks for a reset link, follows
+   the link from the mail in the stack's outbox (OUTBOX) and logs in with
+   the password set there.  Its own account and browser context. */
+async function journeyAccounts(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = watch(await ctx.newPage(), 'accounts');
+  const name = `acct_${Date.now()}`;
+  const email = `${name}@example.com`;
+  const second = `${cfg.password}-2nd`;
+  const third = `${cfg.password}-3rd`;
+
+  async function loginWith(password) {
+    await page.goto(`${cfg.base}/login`);
+    await page.getByLabel('Email or username').fill(name);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Tickets', exact: true }).waitFor();
+  }
+
+  /* The link of the newest reset mail to email in the outbox (its
+     quoted-printable body decoded), waiting for the job runner. */
+  async function resetLink() {
+    const deadline = Date.now() + LIVE_MS;
+    for (;;) {
+      const files = fs.existsSync(process.env.OUTBOX)
+        ? fs.readdirSync(process.env.OUTBOX).filter((f) => f.endsWith('.eml')).sort() : [];
+      for (const f of files.reverse()) {
+        const raw = fs.readFileSync(path.join(process.env.OUTBOX, f), 'utf8');
+        if (!raw.includes(email) || !/^Subject: Reset your password/m.test(raw)) continue;
+        const body = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+        const m = body.match(/(\S*\/reset\?token=[A-Za-z0-9_-]+)/);
+        assert.ok(m, `no reset link in ${f}`);
+        return m[1];
+      }
+      assert.ok(Date.now() < deadline, `no reset mail to ${email} in ${process.env.OUTBOX}`);
+      await new Promise((r) => { setTimeout(r, 100); });
+    }
+  }
+
+  try {
+    const r = await page.request.post(`${cfg.base}/api/auth/signup`,
+      { data: { username: name, email, password: cfg.password } });
+    assert.equal(r.status(), 200);
+
+    await check('a user changes their password from the user menu, then logs in with it', page, async () => {
+      await loginWith(cfg.password);
+      await page.getByTestId('presence-button').click();
+      await page.getByRole('menuitem', { name: 'Change password' }).click();
+      await page.getByRole('heading', { name: 'Change password' }).waitFor();
+      await page.getByLabel('Current password').fill('not-my-password');
+      await page.getByLabel('New password', { exact: true }).fill(second);
+      await page.getByLabel('New password again').fill(second);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await see(page, 'Current password is incorrect');
+      await page.getByLabel('Current password').fill(cfg.password);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await see(page, 'Password changed');
+      await connected(page); // this session goes on with its new token
+      await shot(page, '20-change-password');
+      await page.getByRole('button', { name: 'Logout' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+      await page.getByLabel('Email or username').fill(name);
+      await page.getByLabel('Password', { exact: true }).fill(cfg.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await see(page, 'Invalid credentials');
+      await loginWith(second);
+      await page.getByRole('button', { name: 'Logout' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    });
+
+    await check('a forgotten password is reset through the mailed link', page, async () => {
+      await page.getByRole('link', { name: 'Forgot password?' }).click();
+      await page.getByRole('heading', { name: 'Forgot password' }).waitFor();
+      await page.getByLabel('Email').fill(email);
+      await page.getByRole('button', { name: 'Send reset link' }).click();
+      await see(page, 'If an account with that email exists');
+      await shot(page, '21-forgot-password');
+      const link = await resetLink();
+      await page.goto(link.startsWith('/') ? `${cfg.base}${link}` : link);
+      await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      await page.getByLabel('New password', { exact: true }).fill(third);
+      await page.getByLabel('New password again').fill(third);
+      await shot(page, '22-reset-password');
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+      await see(page, 'Password reset');
+      await loginWith(third);
+      // the link works once
+      await page.goto(link.startsWith('/') ? `${cfg.base}${link}` : link);
+      await page.getByLabel('New password', { exact: true }).fill(second);
+      await page.getByLabel('New password again').fill(second);
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      await see(page, 'Invalid or expired reset token');
+    });
+  } finally {
+    await ctx.close();
   }
 }
 

@@ -25,12 +25,16 @@ on the stack's database).  Reads:
   canned(**equals)                            canned responses
   add_history(ticket_id, action, ...)         an entry as another
                                               feature's write adds it
+  reset_token(user_id)                        the user's password reset
+                                              {tokenHash, expiresAt}, or
+                                              None; session_epoch(user_id)
 
 Writes (situations the API cannot make, or not quickly):
 
   set_fields(collection, id, **fields)  e.g. backdate createdAt
   assign(ticket_id, user_id)            the runner's assignment, by hand
   delete(collection, id)                a record gone behind the API's back
+  expire_reset(user_id)                 the user's reset token expired
   insert(collection, **fields)          e.g. a user the original app wrote
 
 A record is a dict with the field names the store documents (README
@@ -246,6 +250,19 @@ class Probe:
         assert self.set_fields("tickets", ticket_id,
                                assignedTo=user_id) == 1, ticket_id
 
+    def reset_token(self, user_id):
+        """{tokenHash, expiresAt} of the user's outstanding password
+        reset, or None."""
+        raise NotImplementedError
+
+    def expire_reset(self, user_id):
+        """Move the user's reset token's expiry one second into the past."""
+        raise NotImplementedError
+
+    def session_epoch(self, user_id):
+        """The user's session epoch (0 when never changed)."""
+        return self.user(user_id)["sessionEpoch"] or 0
+
     def break_revocations(self):
         """Make the revoked-token check fail (a store error)."""
         raise NotImplementedError
@@ -382,6 +399,19 @@ class SqliteProbe(Probe):
                 rows, _ = self._run("SELECT * FROM %s" % _check_name(t))
                 out[t] = canonical(dict(r) for r in rows)
         return out
+
+    def reset_token(self, user_id):
+        u = self.user(user_id)
+        if u is None or u["resetTokenHash"] is None:
+            return None
+        return {"tokenHash": u["resetTokenHash"],
+                "expiresAt": u["resetExpiresAt"]}
+
+    def expire_reset(self, user_id):
+        _, n = self._run("UPDATE users SET resetExpiresAt ="
+                         " CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+                         " - 1000 WHERE _id = ?", (user_id,))
+        assert n == 1, user_id
 
     def break_revocations(self):
         self._run("ALTER TABLE revoked_tokens RENAME TO revoked_gone")
@@ -532,6 +562,17 @@ class MongoProbe(Probe):
         return {c: canonical(_plain(d) for d in self.db[c].find({}))
                 for c in self.db.list_collection_names()
                 if c not in skip and not c.startswith("system.")}
+
+    def reset_token(self, user_id):
+        u = self.user(user_id)
+        return (u["passwordReset"] or None) if u is not None else None
+
+    def expire_reset(self, user_id):
+        past = datetime.datetime.utcnow() - datetime.timedelta(seconds=1)
+        r = self.db.users.update_one({"_id": _oid(user_id)},
+                                     {"$set": {"passwordReset.expiresAt":
+                                               past}})
+        assert r.matched_count == 1, user_id
 
     def break_revocations(self):
         skip_printed("break_revocations",

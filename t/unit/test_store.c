@@ -1344,6 +1344,130 @@ a_ticket_s_life_through_every_operation(void **state)
 
 #undef CHECK
 
+/* A job for the password operations: stored only with their write. */
+static ts_job_new_t
+mail_job(const char *tmpl)
+{
+    ts_job_new_t  job = { .kind = "email", .max_attempts = 8 };
+
+    job.payload = json_pack("{s:s, s:s}", "template", tmpl,
+                            "to", "pat@example.com");
+    return job;
+}
+
+
+static int64_t
+pending_jobs(ts_store_t *s)
+{
+    ts_job_counts_t  c;
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(ts_store_job_counts(s, &c), TS_OK);
+    return c.pending;
+}
+
+
+static void
+passwords_change_conditionally_and_reset_tokens_are_single_use(void **state)
+{
+    fixture_t     *f = *state;
+    /* h1 is signup()'s; h2, h3 differ from it in the first character */
+    const char    *h1 = "$2b$04$abcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h2 = "$2b$04$bbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h3 = "$2b$04$cbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    char           tok[TS_RESET_TOKEN_LEN + 1], hash[TS_RESET_HASH_HEX + 1];
+    char           tok2[TS_RESET_TOKEN_LEN + 1], hash2[TS_RESET_HASH_HEX + 1];
+    ts_job_new_t   job;
+    ts_oid_t       id;
+    ts_user_t      u;
+    int64_t        epoch = -1, jobs, now = ts_now_ms();
+
+    assert_int_equal(signup(f->s, "pat", "pat@example.com", NULL, id),
+                     TS_OK);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h1);
+    assert_int_equal(u.session_epoch, 0);
+    ts_user_clear(&u);
+    jobs = pending_jobs(f->s);
+
+    /* a change conditioned on a hash no longer stored writes nothing */
+    job = mail_job("password_changed");
+    assert_int_equal(ts_store_user_set_password(f->s, id, h2, NULL, h3, now,
+                                                &job, &epoch), TS_NOT_FOUND);
+    assert_int_equal(pending_jobs(f->s), jobs);
+    /* the right one: new hash, epoch + 1, its job with it */
+    assert_int_equal(ts_store_user_set_password(f->s, id, h1, NULL, h2, now,
+                                                &job, &epoch), TS_OK);
+    json_decref(job.payload);
+    assert_int_equal(epoch, 1);
+    assert_int_equal(pending_jobs(f->s), jobs + 1);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h2);
+    assert_int_equal(u.session_epoch, 1);
+    ts_user_clear(&u);
+    /* the epoch is read by every lookup, not only by id */
+    assert_int_equal(ts_store_user_by_email(f->s, "pat@example.com", &u),
+                     TS_OK);
+    assert_int_equal(u.session_epoch, 1);
+    ts_user_clear(&u);
+
+    /* reset tokens: the newest replaces the older one */
+    assert_int_equal(ts_reset_token_new(tok, hash), 0);
+    assert_int_equal(ts_reset_token_new(tok2, hash2), 0);
+    assert_string_not_equal(hash, hash2);
+    job = mail_job("password_reset");
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash, now + 3600000,
+                                               now, &job), TS_OK);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u), TS_OK);
+    assert_string_equal(u.id, id);
+    ts_user_clear(&u);
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash2, now + 3600000,
+                                               now, &job), TS_OK);
+    assert_int_equal(pending_jobs(f->s), jobs + 3);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_reset_issue(f->s, "0123456789abcdef01234567",
+                                               hash, now + 3600000, now,
+                                               &job), TS_NOT_FOUND);
+    assert_int_equal(pending_jobs(f->s), jobs + 3);
+    json_decref(job.payload);
+
+    /* expired: not found, and a confirm conditioned on it writes nothing */
+    assert_int_equal(ts_store_user_by_reset(f->s, hash2, now + 3600000, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h3,
+                                                now + 3600000, NULL, NULL),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash, h3, now,
+                                                NULL, NULL), TS_NOT_FOUND);
+    /* valid: used once, gone after */
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h3, now,
+                                                NULL, &epoch), TS_OK);
+    assert_int_equal(epoch, 2);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash2, now, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h1, now,
+                                                NULL, NULL), TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h3);
+    assert_int_equal(u.session_epoch, 2);
+    ts_user_clear(&u);
+
+    /* a change drops an outstanding reset token too */
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash, now + 3600000,
+                                               now, NULL), TS_OK);
+    assert_int_equal(ts_store_user_set_password(f->s, id, h3, NULL, h1, now,
+                                                NULL, NULL), TS_OK);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u),
+                     TS_NOT_FOUND);
+    /* malformed hashes are never looked up */
+    assert_int_equal(ts_store_user_by_reset(f->s, "nothex", now, &u),
+                     TS_NOT_FOUND);
+}
+
 
 int
 test_store_run(void)
@@ -1387,6 +1511,9 @@ test_store_run(void)
         cmocka_unit_test_setup_teardown(
             finished_jobs_are_purged_after_their_retention_in_batches, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            passwords_change_conditionally_and_reset_tokens_are_single_use,
+            setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

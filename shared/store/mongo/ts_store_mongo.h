@@ -5,7 +5,7 @@
  * ts_store_mongo.c owns the process-wide client pool, indexes, the job
  * outbox, the sweep and the ops table; ts_store_mongo_bson.c the BSON,
  * JSON and lookup helpers; ts_store_mongo_users.c users, tokens and login
- * attempts;
+ * attempts; ts_store_mongo_accounts.c password changes and reset tokens;
  * ts_store_mongo_tickets.c owns tickets and comments;
  * ts_store_mongo_modreqs.c moderator requests; ts_store_mongo_analytics.c
  * analytics; ts_store_mongo_jobs.c the job runner's ops, triage results,
@@ -20,6 +20,8 @@
  *                     emailLower (case-insensitive unique keys, back-filled
  *                     for documents that lack them), presenceChoice,
  *                     pendingModRequest (one pending request per user),
+ *                     sessionEpoch, passwordReset {tokenHash, expiresAt}
+ *                     (ts_store_mongo_accounts.c),
  *                     recentStats (tickets already counted, see stats).
  *   tickets           _id, title, description, status, priority, summary,
  *                     helpfulNotes, relatedSkills[], createdBy, assignedTo,
@@ -174,6 +176,8 @@ ts_rc_e ts_mg_user_set_status(ts_store_t *s, const char *id,
     ts_presence_e status, int64_t last_seen, int chosen);
 ts_rc_e ts_mg_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
+/* The one user matching filter (its own fields: no outbox, no stats). */
+ts_rc_e ts_mg_user_find(ts_mongo_t *m, const bson_t *filter, ts_user_t *out);
 ts_rc_e ts_mg_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 ts_rc_e ts_mg_token_revoked(ts_store_t *s, const char *sig);
 ts_rc_e ts_mg_login_get(ts_store_t *s, const char *ident,
@@ -182,6 +186,16 @@ ts_rc_e ts_mg_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
     ts_login_attempts_t *out, int *allowed);
 ts_rc_e ts_mg_login_clear(ts_store_t *s, const char *ident);
+
+/* ts_store_mongo_accounts.c */
+ts_rc_e ts_mg_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+ts_rc_e ts_mg_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+ts_rc_e ts_mg_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
 
 /* ts_store_mongo_tickets.c */
 /* Flush the outbox a write just filled (arr: its job documents). */

@@ -36,6 +36,9 @@ typedef enum {
     TS_SQL_USER_SET_STATUS,
     TS_SQL_USER_UPDATE_ROLE,
     TS_SQL_USER_UPDATE_ROLE_SKILLS,
+    TS_SQL_USER_SET_PASSWORD,
+    TS_SQL_USER_RESET_ISSUE,
+    TS_SQL_USER_BY_RESET,
     TS_SQL_TOKEN_REVOKE,
     TS_SQL_TOKEN_REVOKED,
     TS_SQL_LOGIN_GET,
@@ -143,6 +146,14 @@ ts_rc_e ts_sqlite_user_set_status(ts_store_t *s, const char *id,
     ts_presence_e status, int64_t last_seen, int chosen);
 ts_rc_e ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
+ts_rc_e ts_sqlite_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+ts_rc_e ts_sqlite_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+ts_rc_e ts_sqlite_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
 ts_rc_e ts_sqlite_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 ts_rc_e ts_sqlite_token_revoked(ts_store_t *s, const char *sig);
 ts_rc_e ts_sqlite_login_get(ts_store_t *s, const char *ident,

@@ -272,7 +272,16 @@ static const char *ts_sqlite_migrations[] = {
     "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
     "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
     "  FROM comments k WHERE k.ticket = tickets._id"
-    "  AND k.author != tickets.createdBy);"
+    "  AND k.author != tickets.createdBy);",
+
+    /* 9: accounts -- the session epoch tokens carry ("sv"; a password
+     * change or reset adds one) and the one outstanding reset token of a
+     * user, as the SHA-256 hex of what was mailed */
+    "ALTER TABLE users ADD COLUMN sessionEpoch INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN resetTokenHash TEXT;"
+    "ALTER TABLE users ADD COLUMN resetExpiresAt INTEGER;"
+    "CREATE UNIQUE INDEX users_reset ON users(resetTokenHash)"
+    "  WHERE resetTokenHash IS NOT NULL;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

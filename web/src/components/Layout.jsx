@@ -79,6 +79,7 @@ function PresenceMenu() {
           </li>
         ))}
         {error && <li className="text-error text-xs px-3 py-1" role="alert">{error}</li>}
+        <li role="none"><Link role="menuitem" to="/account" onClick={() => document.activeElement?.blur()}>Change password</Link></li>
       </ul>
     </div>
   );
