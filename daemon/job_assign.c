@@ -15,7 +15,9 @@
 void
 assign_work(ts_store_t *s, job_t *j)
 {
+    /* a hand-back's job keeps who handed it back out (ts_job_reassign) */
     j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
+                                   json_object_get(j->job.payload, "exclude"),
                                    &jr.cfg.assign, ts_job_mail_assigned,
                                    ts_now_ms(), &j->event);
 }

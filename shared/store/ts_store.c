@@ -604,7 +604,7 @@ ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 
 
 ts_rc_e
-ts_store_ticket_assign(ts_store_t *s, const char *id,
+ts_store_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -612,7 +612,45 @@ ts_store_ticket_assign(ts_store_t *s, const char *id,
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
-        s->ops->ticket_assign(s, id, cfg, assigned_job, now, result));
+        s->ops->ticket_assign(s, id, json_is_array(exclude) ? exclude : NULL,
+                              cfg, assigned_job, now, result));
+}
+
+
+ts_rc_e
+ts_store_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
+    const char *to, const char *by, json_t *assignment, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id) || (to != NULL && !ts_oid_valid(to))) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_assignee(s, id, from ? from : "", to, by,
+                                    assignment, now, jobs, njobs));
+}
+
+
+ts_rc_e
+ts_store_user_handback(ts_store_t *s, const char *user_id, int demote,
+    json_t *skills, int todo_only, ts_handback_job_fn job_fn, int64_t now,
+    json_t **handed)
+{
+    *handed = NULL;
+    if (!ts_oid_valid(user_id)) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
+        s->ops->user_handback(s, user_id, demote, skills, todo_only, job_fn,
+                              now, handed));
+}
+
+
+ts_rc_e
+ts_store_absent_assignees(ts_store_t *s, int64_t before, json_t **users)
+{
+    *users = NULL;
+    return s->ops->absent_assignees(s, before, users);
 }
 
 

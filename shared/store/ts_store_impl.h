@@ -104,11 +104,22 @@ typedef struct {
                                   int64_t now, const ts_job_new_t *jobs,
                                   size_t njobs);
     ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
-                              const ts_assign_cfg_t *cfg,
+                              json_t *exclude, const ts_assign_cfg_t *cfg,
                               ts_assigned_job_fn assigned_job, int64_t now,
                               json_t **result);
     ts_rc_e  (*ticket_stats)(ts_store_t *s, const char *id,
                              const char *moderator_id, double hours, int *counted);
+    ts_rc_e  (*ticket_set_assignee)(ts_store_t *s, const char *id,
+                                    const char *from, const char *to,
+                                    const char *by, json_t *assignment,
+                                    int64_t now, const ts_job_new_t *jobs,
+                                    size_t njobs);
+    ts_rc_e  (*user_handback)(ts_store_t *s, const char *user_id,
+                              int demote, json_t *skills, int todo_only,
+                              ts_handback_job_fn job_fn, int64_t now,
+                              json_t **handed);
+    ts_rc_e  (*absent_assignees)(ts_store_t *s, int64_t before,
+                                 json_t **users);
 } ts_store_ops_t;
 
 /* Every backend's handle starts with this header (zeroed: calloc it). */

@@ -756,7 +756,7 @@ triage_once_assign_once_stats_once(void **state)
     json_decref(meta);
 
     ts_assign_cfg_default(&cfg);
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_OK);
     assert_string_equal(json_string_value(json_object_get(
@@ -765,7 +765,7 @@ triage_once_assign_once_stats_once(void **state)
                         "In Progress");
     json_decref(res);
     res = NULL;
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_CONFLICT);
 
@@ -983,14 +983,14 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(ts_store_user_update(s, c.id, TS_ROLE_MODERATOR, skills) == TS_OK);
     json_decref(skills);
     ts_assign_cfg_default(&cfg);
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res) == TS_OK);
     CHECK(res && json_is_object(json_object_get(res, "assignedTo")));
     CHECK(res && strcmp(json_string_value(json_object_get(res, "status")),
                         "In Progress") == 0);
     json_decref(res);
     res = NULL;
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res)
           == TS_CONFLICT);
 

@@ -240,7 +240,11 @@ static const char *ts_sqlite_migrations[] = {
 
     /* 6: a presence the user chose (dnd, offline) outlives sockets */
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
-    "  CHECK (presenceChoice IN ('dnd', 'offline'));"
+    "  CHECK (presenceChoice IN ('dnd', 'offline'));",
+
+    /* 7: who assigned a ticket by hand (NULL: the assignment job did, or
+     * nobody); the job never replaces a hand assignment */
+    "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \
