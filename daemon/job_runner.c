@@ -689,6 +689,10 @@ job_runner_start(uv_loop_t *loop, const job_runner_cfg_t *cfg)
         return -1;
     }
     jr.timer_ready = 1;
+    if (absence_start(loop, cfg->assign_absence_ms) != 0) {
+        log_error("cannot start the absence timer");
+        return -1;
+    }
     log_info("job runner: triage %s%s, mail via %s, %d jobs in flight",
              cfg->provider, cfg->ai_key || strcmp(cfg->provider, "offline")
                             == 0 ? "" : " (no key: offline)",
@@ -716,6 +720,7 @@ job_runner_stop(void (*done)(void *arg), void *arg)
         done(arg);
         return;
     }
+    absence_stop();
     jr.stopping = 1;
     jr.stopped = done;
     jr.stopped_arg = arg;

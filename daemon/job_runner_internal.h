@@ -131,6 +131,15 @@ void stats_work(ts_store_t *s, job_t *j);
 /* After it: finish. */
 void stats_done(job_t *j);
 
+/* --- the absence rule (job_absence.c) --- */
+
+/* Sweep for absent staff every so often (absence_ms > 0; 0 is a no-op);
+ * 0 or -1. */
+int absence_start(uv_loop_t *loop, int64_t absence_ms);
+
+/* Stop the sweep timer; a sweep in flight still finishes. */
+void absence_stop(void);
+
 /* --- "email" (job_mail.c) --- */
 
 /* Render the mail and send it by the configured transport, then finish. */
