@@ -17,7 +17,7 @@ import pytest
 
 from conftest import assert_error, poll, unique_name
 from test_jobs import (BILLING_SKILLS, BILLING_TICKET, RUNNER_ARGS,
-                       moderator, runner_stack, wait_ticket)
+                       moderator, outbox_mails, runner_stack, wait_ticket)
 from test_socket_rights import JOINED, REFUSED, wait_room_left
 from test_socketio import Sio, close_all, sio_on_workers
 
@@ -250,7 +250,8 @@ def test_demotion_hands_back_open_tickets(make_stack, tmp_path):
 
 def test_absence_rule_hands_back_to_do_tickets(make_stack, tmp_path):
     outbox = tmp_path / "outbox"
-    st = make_stack(ASSIGN_ABSENCE="1s", TICKETD_ARGS=" ".join(
+    st = make_stack(ASSIGN_ABSENCE="1s", PUBLIC_URL="http://desk.example.org",
+                    TICKETD_ARGS=" ".join(
         RUNNER_ARGS + ["--triage-provider", "offline", "--mail-transport",
                        "outbox", "--outbox", str(outbox)]))
     st.admin, st.admin_token = st.signup(username=unique_name("admin"))
@@ -280,6 +281,14 @@ def test_absence_rule_hands_back_to_do_tickets(make_stack, tmp_path):
     assert st.probe.ticket(tids[1])["assignedTo"] == here["_id"]
     assert "absence rule" in st.daemon_log()
     assert row["assignedTo"] != away["_id"]
+    # item 8: the "Ticket Assigned" mail links the ticket
+    st.wait_jobs_settled()
+    links = [m.get_content().replace("\r", "")
+             for m in outbox_mails(outbox).values()
+             if m["Subject"].startswith("Ticket Assigned")]
+    for tid in tids:
+        assert any("Open it: http://desk.example.org/tickets/%s\n" % tid
+                   in text for text in links), links
 
 
 # === real time ================================================================
