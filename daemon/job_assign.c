@@ -27,7 +27,13 @@ void
 assign_done(job_t *j)
 {
     if (j->rc == TS_OK) {
+        const char *to = json_string_value(json_object_get(
+                             json_object_get(j->event, "assignedTo"), "_id"));
+
         emit_ticket_access_changed(payload_str(j, "ticketId"));
+        if (to != NULL) {
+            emit_ticket_assigned(payload_str(j, "ticketId"), to);
+        }
         emit_ticket_updated(payload_str(j, "ticketId"), j->event);
         job_runner_wake();       /* the "Ticket Assigned" mail is due */
         finish_ok(j);

@@ -395,6 +395,21 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
 }
 
 
+/* The ticket is now user_id's: their own sockets hear it (their ticket
+ * list follows); nobody else's. */
+void
+emit_ticket_assigned(const char *ticket_id, const char *user_id)
+{
+    json_t  *data = json_pack("{s:s, s:s}", "ticketId", ticket_id,
+                              "userId", user_id);
+
+    if (data != NULL) {
+        emit_event(TS_EV_TICKET_ASSIGNED, NULL, data);
+        json_decref(data);
+    }
+}
+
+
 /* The ticket's assignee changed: every worker re-checks the members of
  * its room against the visibility rule (a former assignee leaves). */
 void

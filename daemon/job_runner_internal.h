@@ -100,6 +100,9 @@ void finish_fail(job_t *j);
 /* Send a ticket_updated event for the ticket to every worker link. */
 void emit_ticket_updated(const char *ticket_id, json_t *data);
 
+/* The ticket is now user_id's: tell their sockets (ticket_assigned). */
+void emit_ticket_assigned(const char *ticket_id, const char *user_id);
+
 /* The ticket's assignee changed: tell every worker to re-check its room. */
 void emit_ticket_access_changed(const char *ticket_id);
 

@@ -42,6 +42,12 @@ ts_assignee_events(ts_call_t *c, const char *id, json_t *who,
     ts_emit(c, "ticket_updated", ts_room_name(id, room),
             json_pack("{s:s, s:O, s:s}", "ticketId", id, "assignedTo", who,
                       "status", status));
+    if (json_is_string(json_object_get(who, "_id"))) {
+        /* the new assignee's list follows (their sockets only) */
+        ts_emit(c, TS_EV_TICKET_ASSIGNED, NULL,
+                json_pack("{s:s, s:O}", "ticketId", id, "userId",
+                          json_object_get(who, "_id")));
+    }
 }
 
 

@@ -296,11 +296,12 @@ def test_absence_rule_hands_back_to_do_tickets(make_stack, tmp_path):
 def test_reassignment_pushes_ticket_updated_and_removes_the_former(stack):
     creator, ctoken = stack.signup()
     old, otoken = stack.make_user("moderator", prefix="old")
-    new, _ = stack.make_user("moderator", prefix="new")
+    new, ntoken = stack.make_user("moderator", prefix="new")
     tid = stack.create_ticket(ctoken)["_id"]
     set_assignee(stack, stack.admin_token, tid, old["_id"])
     socks = sio_on_workers(stack, otoken)
     watcher = Sio(stack.port, token=ctoken)
+    newcomer = Sio(stack.port, token=ntoken)       # in no room
     try:
         for _, s in socks:
             assert s.join(tid) == JOINED
@@ -310,8 +311,14 @@ def test_reassignment_pushes_ticket_updated_and_removes_the_former(stack):
         assert args[0]["ticketId"] == tid, args
         assert args[0]["assignedTo"]["_id"] == new["_id"], args
         assert "assignment" not in args[0], args
+        # the new assignee's own sockets hear ticket_assigned (their list
+        # follows); the requester's do not
+        args = newcomer.wait_event("ticket_assigned", timeout=5)
+        assert args == [{"ticketId": tid, "userId": new["_id"]}], args
+        watcher.drain(0.3)
+        assert "ticket_assigned" not in [n for n, _ in watcher.events]
         for _, s in socks:
             wait_room_left(s, tid)
             assert s.join(tid, ack=5) == REFUSED
     finally:
-        close_all(socks + [watcher])
+        close_all(socks + [watcher, newcomer])
