@@ -322,3 +322,34 @@ def test_reassignment_pushes_ticket_updated_and_removes_the_former(stack):
             assert s.join(tid, ack=5) == REFUSED
     finally:
         close_all(socks + [watcher, newcomer])
+
+
+# === properties ===============================================================
+
+from hypothesis import HealthCheck, given, settings          # noqa: E402
+from hypothesis import strategies as hst                     # noqa: E402
+
+json_values = hst.recursive(
+    hst.none() | hst.booleans() | hst.integers() | hst.floats(
+        allow_nan=False, allow_infinity=False) | hst.text(max_size=30),
+    lambda inner: hst.lists(inner, max_size=3) | hst.dictionaries(
+        hst.text(max_size=8), inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=hst.one_of(json_values, hst.text(
+    alphabet="0123456789abcdefABCDEF", min_size=20, max_size=28)))
+def test_any_assignee_value_but_a_staff_id_is_400_and_changes_nothing(
+        stack, people, value):
+    """Oracle: the only accepted values are a staff member's id (and null
+    when the ticket is assigned, which it is not here)."""
+    p = people
+    staff = {p["m1"]["_id"], p["m2"]["_id"], stack.admin["_id"]}
+    if isinstance(value, str) and value in staff:
+        return
+    before = stack.probe.ticket(p["tid"])
+    r = stack.patch(PATH % p["tid"], token=stack.admin_token,
+                    json={"assignedTo": value})
+    assert_error(r, 400)
+    assert stack.probe.ticket(p["tid"]) == before
