@@ -141,8 +141,8 @@ ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
             rc = TS_ERR;
         } else {
             sqlite3_bind_text(ex, 1, id, -1, SQLITE_TRANSIENT);
-            rc = ts_sqlite_scalar(q, ex, &one) == TS_OK ? TS_CONFLICT
-                                                        : TS_NOT_FOUND;
+            rc = ts_sqlite_scalar(q, ex, &one);
+            rc = rc == TS_OK ? TS_CONFLICT : rc;
             sqlite3_finalize(ex);
         }
     }
