@@ -328,6 +328,12 @@ def test_reassignment_pushes_ticket_updated_and_removes_the_former(stack):
 
 from hypothesis import HealthCheck, given, settings          # noqa: E402
 from hypothesis import strategies as hst                     # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+from conftest import REPO                                    # noqa: E402
+
+# Hypothesis' files go to build/, never into the source tree
+set_hypothesis_home_dir(str(REPO / "build" / "hypothesis"))
 
 json_values = hst.recursive(
     hst.none() | hst.booleans() | hst.integers() | hst.floats(
