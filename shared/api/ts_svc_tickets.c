@@ -259,8 +259,9 @@ ts_svc_ticket_status(ts_call_t *c)
         njobs = 1;
     }
 
-    rc = ts_store_ticket_set_status(c->store, id, status, c->now, &job,
-                                    njobs);
+    /* history: status (the store writes it with the change) */
+    rc = ts_store_ticket_set_status(c->store, id, status, c->me.id, c->now,
+                                    &job, njobs);
     json_decref(job.payload);
     if (rc == TS_OK) {
         rc = ts_store_ticket_get(c->store, id, 0, &doc, NULL);

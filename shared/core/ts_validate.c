@@ -713,3 +713,41 @@ ts_valid_url(const char *s, const char *schemes)
     }
     return p > host;
 }
+
+
+int
+ts_get_canned(json_t *obj, int partial, const char **title,
+    size_t *title_len, const char **body, size_t *body_len, ts_errmsg_t err)
+{
+    int  rt, rb;
+
+    *title = NULL;
+    *body = NULL;
+    *title_len = 0;
+    *body_len = 0;
+    if (partial) {
+        rt = ts_get_string_opt(obj, "title", 1, TS_CANNED_TITLE_MAX, 1,
+                               title, title_len, err);
+        if (rt < 0) {
+            return -1;
+        }
+        rb = ts_get_string_opt(obj, "body", 1, TS_CANNED_BODY_MAX, 1, body,
+                               body_len, err);
+        if (rb < 0) {
+            return -1;
+        }
+        if (rt == 1 && rb == 1) {
+            snprintf(err, TS_ERRMSG_MAX, "title or body is required");
+            return -1;
+        }
+        return 0;
+    }
+    if (ts_get_string(obj, "title", 1, TS_CANNED_TITLE_MAX, 1, title,
+                      title_len, err) != 0
+        || ts_get_string(obj, "body", 1, TS_CANNED_BODY_MAX, 1, body,
+                         body_len, err) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}

@@ -35,6 +35,19 @@ int ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
 int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);
 
+/* A canned response's limits, in code points after trimming. */
+#define TS_CANNED_TITLE_MAX  100
+#define TS_CANNED_BODY_MAX   5000
+
+/*
+ * A canned response's {title, body}: each trimmed, title 1..100 and body
+ * 1..5000 code points.  Both required, or with partial (an edit) each
+ * optional but at least one present.  0 with *title and *body pointing into
+ * the JSON (NULL when absent), lengths in bytes; -1 with err.
+ */
+int ts_get_canned(json_t *obj, int partial, const char **title,
+    size_t *title_len, const char **body, size_t *body_len, ts_errmsg_t err);
+
 /*
  * How a list of skills is read (ts_skills_from): at most max skills of 1
  * to max_len code points each.  strict: an item that breaks a rule fails

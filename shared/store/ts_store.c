@@ -377,13 +377,75 @@ ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
 
 ts_rc_e
 ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->ticket_set_status(s, id, status, now, jobs, njobs));
+        s->ops->ticket_set_status(s, id, status, actor, now, jobs, njobs));
+}
+
+
+ts_rc_e
+ts_store_ticket_history(ts_store_t *s, const char *id, json_t **history)
+{
+    *history = NULL;
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_history(s, id, history);
+}
+
+
+ts_rc_e
+ts_store_canned_create(ts_store_t *s, const char *id, const char *owner,
+    const char *title, const char *body, int64_t now)
+{
+    return s->ops->canned_create(s, id, owner, title, body, now);
+}
+
+
+ts_rc_e
+ts_store_canned_list(ts_store_t *s, json_t **out)
+{
+    *out = NULL;
+    return s->ops->canned_list(s, out);
+}
+
+
+ts_rc_e
+ts_store_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner)
+{
+    if (doc) {
+        *doc = NULL;
+    }
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_get(s, id, doc, owner);
+}
+
+
+ts_rc_e
+ts_store_canned_update(ts_store_t *s, const char *id, const char *title,
+    const char *body, int64_t now)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_update(s, id, title, body, now);
+}
+
+
+ts_rc_e
+ts_store_canned_delete(ts_store_t *s, const char *id)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_delete(s, id);
 }
 
 
@@ -664,4 +726,70 @@ ts_store_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
     }
     return ts_store_wrote(s, TS_CACHE_USERS,
         s->ops->ticket_stats(s, id, moderator_id, hours, counted));
+}
+
+
+/* --- history entries both backends write ---------------------------------- */
+
+size_t
+ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
+    json_t *triage)
+{
+    json_t  *prio = json_object_get(triage, "priority");
+    json_t  *skills = json_object_get(triage, "relatedSkills");
+    json_t  *none = json_array();
+    size_t   n = 0;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    prio = json_is_string(prio) ? prio : json_null();
+    old_prio = old_prio ? old_prio : json_null();
+    skills = json_is_array(skills) ? skills : none;
+    old_skills = old_skills ? old_skills : none;
+    if (!json_equal(old_prio, prio)) {
+        h[n].action = TS_HIST_PRIORITY;
+        h[n].from = json_incref(old_prio);
+        h[n].to = json_incref(prio);
+        n++;
+    }
+    if (!json_equal(old_skills, skills)) {
+        h[n].action = TS_HIST_SKILLS;
+        h[n].from = json_incref(old_skills);
+        h[n].to = json_incref(skills);
+        n++;
+    }
+    json_decref(none);
+    return n;
+}
+
+
+size_t
+ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
+    const char *old_status, const char *new_status)
+{
+    size_t  n = 0;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    if (old_status && new_status && strcmp(old_status, new_status) != 0) {
+        h[n].action = TS_HIST_STATUS;
+        h[n].from = json_string(old_status);
+        h[n].to = json_string(new_status);
+        n++;
+    }
+    h[n].action = TS_HIST_ASSIGNEE;
+    h[n].to = json_incref(to);
+    h[n].explanation = json_incref(explanation);
+    return n + 1;
+}
+
+
+void
+ts_hist_release(ts_hist_t *h, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        json_decref(h[i].from);
+        json_decref(h[i].to);
+        json_decref(h[i].explanation);
+    }
 }

@@ -239,9 +239,12 @@ ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total);
 
-/* Set the status (and completedAt when "Completed") with jobs, atomically. */
+/* Set the status (and completedAt when "Completed") with jobs, atomically;
+ * actor (the user who changed it) is the history entry's when the status
+ * changes. */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs);
 
 /*
  * Add a comment (id chosen by the caller), touch the ticket, store jobs,
@@ -262,6 +265,72 @@ ts_rc_e ts_store_comment_list(ts_store_t *s, const char *ticket_id,
 
 /* Users holding a role, as {_id, email, username, status}. */
 ts_rc_e ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);
+
+/* --- ticket history ------------------------------------------------------ */
+
+/*
+ * A ticket's history: one entry per change of what the support team
+ * tracks, written by the store INSIDE the write that makes the change
+ * (SQLite: the same transaction; MongoDB: the same single-document update,
+ * through the ticket's history outbox, see ts_store_mongo_history.c), so
+ * a change never exists without its entry and a failed change leaves
+ * none.  Wiring a new action is one call in the backend's write:
+ * ts_sqlite_history_add() / ts_mg_history_array() with a ts_hist_t.
+ *
+ * Entry (JSON): {_id, at, actor, action, from, to, staffOnly[,
+ * explanation]}: actor {_id, username} of the user who made the change,
+ * or null for ticketd's own work (triage, automatic assignment); from and
+ * to are the values before and after (strings, arrays, {_id, username}
+ * for people, null for none).  staffOnly entries, and every explanation,
+ * are for staff: the service drops them for requesters.
+ */
+#define TS_HIST_CREATED   "created"     /* null -> "To-Do" */
+#define TS_HIST_STATUS    "status"      /* status -> status */
+#define TS_HIST_ASSIGNEE  "assignee"    /* person|null -> person|null,
+                                           explanation: the assign job's */
+#define TS_HIST_PRIORITY  "priority"    /* priority|null -> priority */
+#define TS_HIST_SKILLS    "skills"      /* [skills] -> [skills] */
+#define TS_HIST_NOTE      "note"        /* internal notes: staff only */
+#define TS_HIST_SLA       "sla"         /* SLA events: staff only */
+
+typedef struct {
+    const char  *action;       /* TS_HIST_* */
+    const char  *actor;        /* user id; NULL: ticketd (system) */
+    json_t      *from;         /* borrowed; NULL: null */
+    json_t      *to;           /* borrowed; NULL: null */
+    json_t      *explanation;  /* borrowed; NULL: none (staff only) */
+    int          staff_only;
+} ts_hist_t;
+
+/* A ticket's history, oldest first (at, then write order), actors
+ * populated, every entry (the caller filters for requesters). */
+ts_rc_e ts_store_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+
+/* --- canned responses ------------------------------------------------------ */
+
+/*
+ * Canned responses are shared by the whole staff: every moderator and
+ * admin lists and uses all of them; their owner or an admin edits and
+ * deletes (the service checks: the store only stores).  Document
+ * {_id, title, body, owner: {_id, username}, createdAt, updatedAt}.
+ */
+ts_rc_e ts_store_canned_create(ts_store_t *s, const char *id,
+    const char *owner, const char *title, const char *body, int64_t now);
+
+/* All canned responses, by title (case-insensitive), then _id. */
+ts_rc_e ts_store_canned_list(ts_store_t *s, json_t **out);
+
+/* One, and its owner's id into owner (may be NULL). */
+ts_rc_e ts_store_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+
+/* Change title and/or body (NULL: unchanged); TS_NOT_FOUND if none. */
+ts_rc_e ts_store_canned_update(ts_store_t *s, const char *id,
+    const char *title, const char *body, int64_t now);
+
+/* TS_NOT_FOUND if none. */
+ts_rc_e ts_store_canned_delete(ts_store_t *s, const char *id);
 
 /* --- moderator requests --------------------------------------------------- */
 

@@ -54,8 +54,21 @@ typedef struct {
     ts_rc_e  (*ticket_list)(ts_store_t *s, const ts_ticket_query_t *q,
                             ts_jw_t *tickets, int64_t *total);
     ts_rc_e  (*ticket_set_status)(ts_store_t *s, const char *id,
-                                  const char *status, int64_t now,
-                                  const ts_job_new_t *jobs, size_t njobs);
+                                  const char *status, const char *actor,
+                                  int64_t now, const ts_job_new_t *jobs,
+                                  size_t njobs);
+    ts_rc_e  (*ticket_history)(ts_store_t *s, const char *id,
+                               json_t **history);
+    ts_rc_e  (*canned_create)(ts_store_t *s, const char *id,
+                              const char *owner, const char *title,
+                              const char *body, int64_t now);
+    ts_rc_e  (*canned_list)(ts_store_t *s, json_t **out);
+    ts_rc_e  (*canned_get)(ts_store_t *s, const char *id, json_t **doc,
+                           ts_oid_t owner);
+    ts_rc_e  (*canned_update)(ts_store_t *s, const char *id,
+                              const char *title, const char *body,
+                              int64_t now);
+    ts_rc_e  (*canned_delete)(ts_store_t *s, const char *id);
     ts_rc_e  (*comment_add)(ts_store_t *s, const char *ticket_id,
                             const char *comment_id, const char *author,
                             const char *text, const char *role, int64_t now,
@@ -157,6 +170,23 @@ typedef struct {
  */
 ts_rc_e ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
     json_t **out);
+
+/*
+ * History entries both backends write the same way (ts_store.c).  They
+ * fill h[] with NEW references (release with ts_hist_release) and return
+ * how many entries there are: only what changed is recorded.
+ *   ts_triage_history: priority and skills (relatedSkills) from the
+ *     values before (old_prio a string or null, old_skills an array; NULL
+ *     = null / []) to the triage result's; actor ticketd (NULL).
+ *   ts_assign_history: the automatic assignment -- status, when To-Do
+ *     moved to In Progress, then assignee null -> to ({_id, username})
+ *     with the explanation; actor ticketd.
+ */
+size_t ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
+    json_t *triage);
+size_t ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
+    const char *old_status, const char *new_status);
+void ts_hist_release(ts_hist_t *h, size_t n);
 
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */
 ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)

@@ -330,6 +330,8 @@ async function main() {
       await see(admin.locator('[data-ticket-id]', { hasText: title }), 'In Progress');
     });
 
+    await journeyHistory({ user, mod, admin, title, ticketUrl });
+
     await check('at phone width the layout fits and the menu opens', user, async () => {
       const fits = async (page, what) => {
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -433,7 +435,55 @@ async function journeyAssignee(admin, mod) {
     await see(admin.getByTestId('assigned-to'), cfg.modUsername);
     await see(modRow, title, LIVE_MS);
     assert.deepEqual(navigations, [], 'the moderator\'s page reloaded');
-    await shot(admin, '14-admin-assignee');
+    await shot(admin, '16-admin-assignee');
+  });
+}
+
+/* History and canned responses (issue 15 items 5 and 6): a moderator adds
+   a canned response on its page and inserts it into a reply; the ticket's
+   history timeline shows each change with who made it. */
+async function journeyHistory({ user, mod, admin, title, ticketUrl }) {
+  const canned = `Restart hint ${Date.now()}`;
+  const body = 'Please restart the upstream service and tell us if it helps.';
+
+  await check('a moderator adds a canned response on the team page', mod, async () => {
+    await mod.goto(`${cfg.base}/canned`);
+    await mod.getByRole('heading', { name: 'Canned responses' }).waitFor();
+    const form = mod.getByTestId('canned-new');
+    await form.getByLabel('Title').fill(canned);
+    await form.getByLabel('Text').fill(body);
+    await form.getByRole('button', { name: 'Add' }).click();
+    await mod.locator(`[data-canned="${canned}"]`).waitFor();
+    await shot(mod, '14-canned-responses');
+  });
+
+  await check('the reply box inserts the canned response; the user gets it', user, async () => {
+    await mod.goto(ticketUrl);
+    await mod.getByRole('heading', { name: title }).waitFor();
+    await mod.getByLabel('Canned response').focus();
+    await mod.getByTestId('canned-picker').locator('option', { hasText: canned }).waitFor({ state: 'attached' });
+    await mod.getByLabel('Canned response').selectOption({ label: canned });
+    assert.equal(await mod.getByLabel('Your reply').inputValue(), body);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    await user.goto(ticketUrl);
+    await see(user.getByTestId('comments'), body, UI_MS);
+  });
+
+  await check('the history timeline shows each change and who made it', admin, async () => {
+    await admin.setViewportSize({ width: 1280, height: 900 });
+    await admin.goto(ticketUrl);
+    const h = admin.getByTestId('history');
+    await see(h, 'Ticket filed');
+    await h.locator('[data-action="assignee"]', { hasText: cfg.modUsername }).waitFor();
+    await h.locator('[data-action="status"]', { hasText: `Completed` }).first().waitFor();
+    await see(h.locator('[data-action="status"]').last(), 'In Progress');
+    await shot(admin, '15-ticket-history');
+    // the requester's page shows the same timeline, live after a change
+    const uh = user.getByTestId('history');
+    await uh.locator('[data-action="created"]').waitFor();
+    const before = await uh.locator('li').count();
+    await admin.getByLabel(`Status of “${title}”`).selectOption('Completed');
+    await uh.locator('li').nth(before).waitFor({ timeout: UI_MS });
   });
 }
 

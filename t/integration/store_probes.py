@@ -18,6 +18,13 @@ on the stack's database).  Reads:
   jobs(kind=, containing=), job_states()      the job queue
   snapshot(skip=())                           every record of every table
                                               or collection, as text
+  history(ticket_id)                          a ticket's history entries
+                                              in write order: {action,
+                                              actor, from, to, staffOnly,
+                                              explanation, at}
+  canned(**equals)                            canned responses
+  add_history(ticket_id, action, ...)         an entry as another
+                                              feature's write adds it
 
 Writes (situations the API cannot make, or not quickly):
 
@@ -81,7 +88,7 @@ ID_FIELDS = {"_id", "createdBy", "assignedTo", "applicant", "reviewedBy",
              "author", "ticket"}
 TIME_FIELDS = {"createdAt", "updatedAt", "lastSeen", "completedAt",
                "rejectedAt", "lastAssignedAt", "runAfter", "leaseUntil",
-               "deadline", "windowStart", "lockedUntil", "expiresAt"}
+               "deadline", "windowStart", "lockedUntil", "expiresAt", "at"}
 JSON_FIELDS = {"skills", "relatedSkills", "triage", "assignment", "payload"}
 BOOL_FIELDS = {"statsCounted", "triageFallback"}
 
@@ -225,6 +232,9 @@ class Probe:
     def count(self, collection, **equals):
         return len(self.find(collection, **equals))
 
+    def canned(self, **equals):
+        return self.find("cannedresponses", **equals)
+
     def job_states(self):
         """{state: count} over every job in the store."""
         return dict(collections.Counter(j["state"]
@@ -300,6 +310,34 @@ class SqliteProbe(Probe):
                             % (_check_name(collection), where),
                             list(equals.values()))
         return [_from_sqlite(r) for r in rows]
+
+    def history(self, ticket_id):
+        rows, _ = self._run("SELECT * FROM history WHERE ticket = ?"
+                            " ORDER BY seq", (ticket_id,))
+        out = []
+        for r in rows:
+            r = dict(r)
+            out.append(Record(
+                action=r["action"], actor=r["actor"], at=r["at"],
+                staffOnly=bool(r["staffOnly"]),
+                explanation=(json.loads(r["explanation"])
+                             if r["explanation"] else None),
+                **{"from": json.loads(r["fromValue"]),
+                   "to": json.loads(r["toValue"])}))
+        return out
+
+    def add_history(self, ticket_id, action, actor=None, staffOnly=False,
+                    explanation=None, at=None, **values):
+        """A history entry as another feature's write would add it."""
+        import secrets
+        self._run("INSERT INTO history (_id, ticket, at, actor, action,"
+                  " fromValue, toValue, explanation, staffOnly)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (secrets.token_hex(12), ticket_id,
+                   at or int(time.time() * 1000), actor, action,
+                   json.dumps(values.get("from")), json.dumps(values.get("to")),
+                   json.dumps(explanation) if explanation is not None
+                   else None, int(staffOnly)))
 
     def jobs(self, kind=None, containing=None):
         """Jobs (payload decoded), of one kind and/or whose payload's text
@@ -437,6 +475,34 @@ class MongoProbe(Probe):
                 (containing is None or containing in json.dumps(
                     j["payload"], separators=(",", ":"),
                     ensure_ascii=False))]
+
+    def add_history(self, ticket_id, action, actor=None, staffOnly=False,
+                    explanation=None, at=None, **values):
+        doc = {"_id": ObjectId(), "ticket": _oid(ticket_id),
+               "at": _to_mongo("at", at or int(time.time() * 1000)),
+               "actor": _oid(actor) if actor else None, "action": action,
+               "from": values.get("from"), "to": values.get("to"),
+               "staffOnly": bool(staffOnly)}
+        if explanation is not None:
+            doc["explanation"] = explanation
+        self.db["tickethistory"].insert_one(doc)
+
+    def history(self, ticket_id):
+        """Entries delivered to "tickethistory" and any still in the
+        ticket's outbox (a crashed writer's)."""
+        oid = _oid(ticket_id)
+        docs = list(self.db["tickethistory"].find({"ticket": oid}))
+        t = self.db["tickets"].find_one({"_id": oid}) or {}
+        seen = {d["_id"] for d in docs}
+        docs += [d for d in t.get("pendingHistory") or []
+                 if d["_id"] not in seen]
+        docs.sort(key=lambda d: (d["at"], d["_id"]))
+        return [Record(action=d["action"], actor=_plain(d.get("actor")),
+                       at=_plain(d["at"]), staffOnly=bool(d["staffOnly"]),
+                       explanation=_plain(d.get("explanation")),
+                       **{"from": _plain(d.get("from")),
+                          "to": _plain(d.get("to"))})
+                for d in docs]
 
     def _collection(self, collection):
         if collection == "comments":

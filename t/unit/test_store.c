@@ -458,12 +458,12 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     job.kind = "stats";
     job.dedupe_key = "stats:t1";
     job.payload = json_pack("{}");
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 4000,
-                                                &job, 1), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", 5000,
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                4000, &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", u1, 5000,
                                                 NULL, 0), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
-                                                &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                6000, &job, 1), TS_OK);
     json_decref(job.payload);
     out = list(f->s, TS_SCOPE_ALL, NULL, "Completed", NULL, &total);
     assert_int_equal(total, 1);
@@ -855,7 +855,7 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
 
     /* m2 hands it back: In Progress returns to To-Do, the job again */
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress",
-                                                3600, NULL, 0), TS_OK);
+                                                m2, 3600, NULL, 0), TS_OK);
     assert_int_equal(ts_job_reassign(&job, key, t1, m2, 4000), 0);
     assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m2, NULL, NULL,
                                                   NULL, 4000, &job, 1),
@@ -947,8 +947,11 @@ static int64_t
 outboxes(mongoc_client_t *c, const char *db, const char *coll)
 {
     mongoc_collection_t  *col = mongoc_client_get_collection(c, db, coll);
-    bson_t               *f = BCON_NEW("pendingJobs.0", "{", "$exists",
-                                       BCON_BOOL(true), "}");
+    bson_t               *f = BCON_NEW("$or", "[",
+                                       "{", "pendingJobs.0", "{", "$exists",
+                                       BCON_BOOL(true), "}", "}",
+                                       "{", "pendingHistory.0", "{", "$exists",
+                                       BCON_BOOL(true), "}", "}", "]");
     int64_t               n;
 
     n = mongoc_collection_count_documents(col, f, NULL, NULL, NULL, NULL);
@@ -957,6 +960,109 @@ outboxes(mongoc_client_t *c, const char *db, const char *coll)
     return n;
 }
 
+
+
+/* The history verbs: each write records its change once, with from/to and
+ * actor, in write order; a refused write records nothing.  Canned
+ * responses: create, list by title, get with owner, partial update,
+ * delete. */
+static void
+history_is_written_with_each_change_and_canned_crud(void **state)
+{
+    fixture_t   *f = *state;
+    ts_oid_t     u1, t1, c1, c2, owner;
+    json_t      *h = NULL, *e, *doc = NULL, *triage, *meta = json_object();
+    const char  *actions[] = { "created", "status", "priority", "skills",
+                               "status" };
+    size_t       i;
+
+    assert_int_equal(signup(f->s, "amy", "amy@x.io", NULL, u1), TS_OK);
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "t", "d", u1, 1000,
+                                            NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
+                                                2000, NULL, 0), TS_OK);
+    /* the same status again is no change */
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
+                                                2500, NULL, 0), TS_OK);
+    triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "n",
+                       "relatedSkills", "billing");
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                         "offline", 0, 3000, NULL, 0), TS_OK);
+    /* triaged already: refused, nothing recorded */
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                         "offline", 0, 3500, NULL, 0), TS_CONFLICT);
+    json_decref(triage);
+    json_decref(meta);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                4000, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, "aaaaaaaaaaaaaaaaaaaaaaaa",
+                                                "Completed", u1, 4000, NULL,
+                                                0), TS_NOT_FOUND);
+
+    assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);
+    assert_int_equal(json_array_size(h), 5);
+    json_array_foreach(h, i, e) {
+        assert_string_equal(json_string_value(json_object_get(e, "action")),
+                            actions[i]);
+        assert_true(json_is_false(json_object_get(e, "staffOnly")));
+    }
+    e = json_array_get(h, 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            e, "actor"), "username")), "amy");
+    assert_true(json_is_null(json_object_get(e, "from")));
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "To-Do");
+    e = json_array_get(h, 1);
+    assert_string_equal(json_string_value(json_object_get(e, "from")),
+                        "To-Do");
+    assert_string_equal(json_string_value(json_object_get(e, "to")),
+                        "In Progress");
+    e = json_array_get(h, 2);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    assert_true(json_is_null(json_object_get(e, "from")));
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "High");
+    e = json_array_get(h, 3);
+    assert_int_equal(json_array_size(json_object_get(e, "from")), 0);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(e, "to"), 0)), "billing");
+    e = json_array_get(h, 4);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    json_decref(h);
+    assert_int_equal(ts_store_ticket_history(f->s, "bad", &h), TS_NOT_FOUND);
+
+    /* canned responses */
+    ts_oid_new(c1);
+    ts_oid_new(c2);
+    assert_int_equal(ts_store_canned_create(f->s, c1, u1, "zeta", "body z",
+                                            1000), TS_OK);
+    assert_int_equal(ts_store_canned_create(f->s, c2, u1, "Alpha", "body a",
+                                            2000), TS_OK);
+    assert_int_equal(ts_store_canned_list(f->s, &doc), TS_OK);
+    assert_int_equal(json_array_size(doc), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(doc, 0), "title")), "Alpha");
+    json_decref(doc);
+    assert_int_equal(ts_store_canned_update(f->s, c1, NULL, "new body",
+                                            3000), TS_OK);
+    assert_int_equal(ts_store_canned_get(f->s, c1, &doc, owner), TS_OK);
+    assert_string_equal(owner, u1);
+    assert_string_equal(json_string_value(json_object_get(doc, "title")),
+                        "zeta");
+    assert_string_equal(json_string_value(json_object_get(doc, "body")),
+                        "new body");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            doc, "owner"), "username")), "amy");
+    json_decref(doc);
+    assert_int_equal(ts_store_canned_delete(f->s, c1), TS_OK);
+    assert_int_equal(ts_store_canned_delete(f->s, c1), TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_update(f->s, c1, "x", NULL, 4000),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_get(f->s, c1, NULL, owner),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_get(f->s, "nope", NULL, owner),
+                     TS_NOT_FOUND);
+}
 
 
 /*
@@ -1151,8 +1257,8 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(doc && strcmp(json_string_value(json_object_get(doc, "priority")),
                         "High") == 0);
     json_decref(doc);
-    CHECK(ts_store_ticket_set_status(s, tid, "Completed", ts_now_ms(), NULL,
-                                     0) == TS_OK);
+    CHECK(ts_store_ticket_set_status(s, tid, "Completed", NULL,
+                                     ts_now_ms(), NULL, 0) == TS_OK);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
           == TS_OK && counted == 1);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
@@ -1261,6 +1367,9 @@ test_store_run(void)
             job_dedupe_key_makes_a_second_insert_a_no_op, setup, teardown),
         cmocka_unit_test_setup_teardown(
             ticket_lists_scope_filter_and_count_from_counters, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            history_is_written_with_each_change_and_canned_crud, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
             one_pending_request_and_decisions_are_final, setup, teardown),

@@ -14,6 +14,7 @@ const Apply = lazy(() => import('./pages/Apply.jsx'));
 const AdminUsers = lazy(() => import('./pages/AdminUsers.jsx'));
 const ModRequests = lazy(() => import('./pages/ModRequests.jsx'));
 const Analytics = lazy(() => import('./pages/Analytics.jsx'));
+const CannedResponses = lazy(() => import('./pages/CannedResponses.jsx'));
 
 /* Signed-in pages; `roles` limits a page to those roles. */
 function RequireAuth({ roles, children }) {
@@ -56,6 +57,7 @@ function App() {
         <Route path="admin/users" element={<RequireAuth roles={['admin']}><AdminUsers /></RequireAuth>} />
         <Route path="admin/requests" element={<RequireAuth roles={['admin']}><ModRequests /></RequireAuth>} />
         <Route path="admin/analytics" element={<RequireAuth roles={['admin']}><Analytics /></RequireAuth>} />
+        <Route path="canned" element={<RequireAuth roles={['admin', 'moderator']}><CannedResponses /></RequireAuth>} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

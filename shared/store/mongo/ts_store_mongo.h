@@ -31,6 +31,10 @@
  *   moderatorrequests _id, applicant, username, email, skills[], status,
  *                     reviewedBy, createdAt, updatedAt, rejectedAt; ours:
  *                     promoted (an accepted request's promotion is done).
+ *                     pendingHistory: the history outbox.
+ *   tickethistory     _id, ticket, at, actor, action, from, to,
+ *                     explanation, staffOnly (ts_store_mongo_history.c).
+ *   cannedresponses   _id, title, body, owner, createdAt, updatedAt.
  *   jobs, revokedtokens, loginattempts: this project's own.
  * Every _id is an ObjectId (exposed as 24 hex digits); every time a BSON
  * date (exposed as ISO-8601 UTC).  __v and unknown fields are ignored.
@@ -60,6 +64,8 @@ typedef struct {
     mongoc_collection_t   *jobs;
     mongoc_collection_t   *tokens;
     mongoc_collection_t   *logins;
+    mongoc_collection_t   *history;    /* "tickethistory" */
+    mongoc_collection_t   *canned;     /* "cannedresponses" */
 } ts_mongo_t;
 
 #define TS_MG(s)  ((ts_mongo_t *) (s))
@@ -133,6 +139,16 @@ void ts_mg_jobs_array(bson_t *arr, const ts_job_new_t *jobs, size_t njobs,
 void ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
     const bson_oid_t *owner_id, const bson_t *arr);
 
+/* ts_mg_outbox_flush for any outbox: field of the owner into to. */
+void ts_mg_outbox_flush_to(ts_mongo_t *m, mongoc_collection_t *owner,
+    const bson_oid_t *owner_id, const char *field, mongoc_collection_t *to,
+    const bson_t *arr);
+
+/* Flush every non-empty outbox field of collection c into to (one_id:
+ * only that document's), as the sweep does. */
+void ts_mg_sweep_outbox(ts_mongo_t *m, mongoc_collection_t *c,
+    const char *field, mongoc_collection_t *to, const bson_oid_t *one_id);
+
 /* Re-deliver outboxes left behind by crashed writers, repair half-done
  * promotions and back-fill lookup keys; at most every 2 s per process
  * unless force. */
@@ -184,7 +200,8 @@ ts_rc_e ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
 ts_rc_e ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *out, int64_t *total);
 ts_rc_e ts_mg_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
     const char *role, int64_t now, int64_t max_comments,
@@ -208,6 +225,34 @@ ts_rc_e ts_mg_modreq_decide(ts_store_t *s, const char *id, int accept,
     size_t njobs);
 /* Promote the applicant of an accepted request not yet applied. */
 ts_rc_e ts_mg_modreq_promote(ts_mongo_t *m, const bson_t *req, int64_t now);
+
+/* ts_store_mongo_history.c */
+/*
+ * Append history entries (final _ids chosen here) of ticket_id at now to
+ * the BSON array arr, after what it holds.  The write that makes the
+ * change pushes arr into the ticket's "pendingHistory" in its own update
+ * (ts_mg_push_outboxes), then calls ts_mg_history_flush: one line wires
+ * a new action.
+ */
+void ts_mg_history_array(bson_t *arr, const char *ticket_id,
+    const ts_hist_t *h, size_t n, int64_t now);
+/* Append one $push of the non-empty outboxes: pendingJobs (jobs, may be
+ * NULL) and pendingHistory (hist, may be NULL). */
+void ts_mg_push_outboxes(bson_t *upd, const bson_t *jobs, const bson_t *hist);
+/* Move the entries of arr from the ticket's outbox into "tickethistory"
+ * (a failure leaves them for the sweep). */
+void ts_mg_history_flush(ts_mongo_t *m, const char *ticket_id,
+    const bson_t *arr);
+ts_rc_e ts_mg_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+ts_rc_e ts_mg_canned_create(ts_store_t *s, const char *id, const char *owner,
+    const char *title, const char *body, int64_t now);
+ts_rc_e ts_mg_canned_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_mg_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+ts_rc_e ts_mg_canned_update(ts_store_t *s, const char *id, const char *title,
+    const char *body, int64_t now);
+ts_rc_e ts_mg_canned_delete(ts_store_t *s, const char *id);
 
 /* ts_store_mongo_analytics.c */
 ts_rc_e ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out);

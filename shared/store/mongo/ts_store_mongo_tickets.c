@@ -52,6 +52,7 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
 {
     ts_mongo_t    *m = TS_MG(s);
     bson_t         doc = BSON_INITIALIZER, arr = BSON_INITIALIZER, a;
+    bson_t         hist = BSON_INITIALIZER;
     bson_error_t   e;
     ts_rc_e        rc = TS_OK;
 
@@ -72,11 +73,21 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
     BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
     BSON_APPEND_INT32(&doc, "__v", 0);
     BSON_APPEND_ARRAY(&doc, "pendingJobs", &arr);
+    {
+        json_t     *to = json_string("To-Do");
+        ts_hist_t   h = { TS_HIST_CREATED, created_by, NULL, to, NULL, 0 };
+
+        ts_mg_history_array(&hist, id, &h, 1, now);
+        json_decref(to);
+    }
+    BSON_APPEND_ARRAY(&doc, "pendingHistory", &hist);
     if (!mongoc_collection_insert_one(m->tickets, &doc, NULL, NULL, &e)) {
         rc = ts_mg_fail(m, "ticket insert", &e);
     } else {
         ts_flush(m, m->tickets, id, &arr);
+        ts_mg_history_flush(m, id, &hist);
     }
+    bson_destroy(&hist);
     bson_destroy(&doc);
     bson_destroy(&arr);
     return rc;
@@ -536,26 +547,41 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
 }
 
 
-/* Update the ticket with jobs into its outbox; flush on success. */
+/*
+ * Update the ticket with jobs and history entries (hist, may be NULL)
+ * into its outboxes, in the one update; flush on success.  status_was
+ * (may be NULL): the update matches only while the status is still that
+ * (*raced set when the ticket exists but moved on).
+ */
 static ts_rc_e
-ts_ticket_write(ts_mongo_t *m, const char *id, bson_t *upd,
-    const ts_job_new_t *jobs, size_t njobs, int64_t now)
+ts_ticket_write(ts_mongo_t *m, const char *id, const char *status_was,
+    bson_t *upd, const ts_job_new_t *jobs, size_t njobs, const bson_t *hist,
+    int64_t now, int *raced)
 {
-    bson_t   f = BSON_INITIALIZER, arr = BSON_INITIALIZER;
+    bson_t   f = BSON_INITIALIZER, arr = BSON_INITIALIZER, *d = NULL;
     int64_t  matched = 0;
     ts_rc_e  rc;
 
+    *raced = 0;
     ts_mg_jobs_array(&arr, jobs, njobs, now);
-    if (njobs) {
-        ts_push_jobs(upd, &arr);
-    }
+    ts_mg_push_outboxes(upd, &arr, hist);
     ts_mg_append_oid_hex(&f, "_id", id);
+    if (status_was) {
+        BSON_APPEND_UTF8(&f, "status", status_was);
+    }
     rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
         rc = TS_NOT_FOUND;
+        if (status_was && ts_mg_ticket_doc(m, id, NULL, &d) == TS_OK) {
+            bson_destroy(d);
+            *raced = 1;
+        }
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, id, &arr);
+        if (hist) {
+            ts_mg_history_flush(m, id, hist);
+        }
     }
     bson_destroy(&f);
     bson_destroy(&arr);
@@ -563,21 +589,50 @@ ts_ticket_write(ts_mongo_t *m, const char *id, bson_t *upd,
 }
 
 
+/* The status is compared and set (the history's "from" is the status the
+ * update replaced): a racing change makes it read again. */
 ts_rc_e
 ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
-    bson_t   upd = BSON_INITIALIZER, set;
-    ts_rc_e  rc;
+    ts_mongo_t  *m = TS_MG(s);
+    bson_t       upd, set, hist, *d = NULL, *proj;
+    json_t      *from, *to = json_string(status);
+    int          tries, raced = 0;
+    ts_rc_e      rc = TS_ERR;
 
-    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-    BSON_APPEND_UTF8(&set, "status", status);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-    ts_mg_append_time(&set, "completedAt",
-                      strcmp(status, "Completed") == 0 ? now : 0);
-    bson_append_document_end(&upd, &set);
-    rc = ts_ticket_write(TS_MG(s), id, &upd, jobs, njobs, now);
-    bson_destroy(&upd);
+    for (tries = 0; tries < 8; tries++) {
+        proj = BCON_NEW("status", BCON_INT32(1));
+        rc = ts_mg_ticket_doc(m, id, proj, &d);
+        bson_destroy(proj);
+        if (rc != TS_OK) {
+            break;
+        }
+        from = ts_mg_get_json(d, "status");
+        bson_init(&hist);
+        if (!json_equal(from, to)) {
+            ts_hist_t h = { TS_HIST_STATUS, actor, from, to, NULL, 0 };
+            ts_mg_history_array(&hist, id, &h, 1, now);
+        }
+        bson_init(&upd);
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        BSON_APPEND_UTF8(&set, "status", status);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        ts_mg_append_time(&set, "completedAt",
+                          strcmp(status, "Completed") == 0 ? now : 0);
+        bson_append_document_end(&upd, &set);
+        rc = ts_ticket_write(m, id, json_string_value(from), &upd, jobs,
+                             njobs, &hist, now, &raced);
+        bson_destroy(&upd);
+        bson_destroy(&hist);
+        bson_destroy(d);
+        json_decref(from);
+        if (!raced) {
+            break;
+        }
+        rc = ts_store_fail(s, "status kept changing");
+    }
+    json_decref(to);
     return rc;
 }
 

@@ -8,7 +8,8 @@
  * attempts; ts_store_sqlite_tickets.c owns tickets and comments;
  * ts_store_sqlite_modreqs.c moderator requests; ts_store_sqlite_analytics.c
  * analytics; ts_store_sqlite_jobs.c claims and finishes jobs and makes
- * background work's writes (triage, assignment, stats).
+ * background work's writes (triage, assignment, stats);
+ * ts_store_sqlite_history.c tickets' history and canned responses.
  */
 
 #ifndef TS_STORE_SQLITE_H
@@ -60,7 +61,11 @@ typedef enum {
 #define TS_SQLITE_ANALYTICS_FIRST  72
 #define TS_SQLITE_TICKET_STMTS  80
 #define TS_SQLITE_JOB_STMTS     24
-#define TS_SQLITE_MORE_STMTS    (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
+/* ts_store_sqlite_history.c's ts_hsql_e: history and canned responses */
+#define TS_SQLITE_HISTORY_FIRST  (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
+#define TS_SQLITE_HISTORY_STMTS  12
+#define TS_SQLITE_MORE_STMTS \
+    (TS_SQLITE_HISTORY_FIRST + TS_SQLITE_HISTORY_STMTS)
 
 typedef struct {
     struct ts_store_s   base;
@@ -202,7 +207,8 @@ ts_rc_e ts_sqlite_ticket_get(ts_store_t *s, const char *id,
 ts_rc_e ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
     ts_jw_t *out, int64_t *total);
 ts_rc_e ts_sqlite_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     const char *comment_id, const char *author, const char *text,
     const char *role, int64_t now, int64_t max_comments,
@@ -225,6 +231,25 @@ ts_rc_e ts_sqlite_modreq_pending(ts_store_t *s, json_t **out);
 ts_rc_e ts_sqlite_modreq_decide(ts_store_t *s, const char *id, int accept,
     const char *reviewer, int64_t now, const ts_job_new_t *jobs,
     size_t njobs);
+
+/* ts_store_sqlite_history.c */
+/*
+ * Add n history entries of ticket_id at now, INSIDE the caller's write
+ * transaction (after its change, before ts_finish/commit): the entry
+ * commits or rolls back with the change.  A failure is the write's.
+ */
+ts_rc_e ts_sqlite_history_add(ts_sqlite_t *q, const char *ticket_id,
+    const ts_hist_t *h, size_t n, int64_t now);
+ts_rc_e ts_sqlite_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+ts_rc_e ts_sqlite_canned_create(ts_store_t *s, const char *id,
+    const char *owner, const char *title, const char *body, int64_t now);
+ts_rc_e ts_sqlite_canned_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_sqlite_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+ts_rc_e ts_sqlite_canned_update(ts_store_t *s, const char *id,
+    const char *title, const char *body, int64_t now);
+ts_rc_e ts_sqlite_canned_delete(ts_store_t *s, const char *id);
 
 /* ts_store_sqlite_analytics.c */
 ts_rc_e ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out);

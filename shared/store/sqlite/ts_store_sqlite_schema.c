@@ -242,7 +242,31 @@ static const char *ts_sqlite_migrations[] = {
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
     "  CHECK (presenceChoice IN ('dnd', 'offline'));",
 
-    /* 7: who assigned a ticket by hand (NULL: the assignment job did, or
+    /* 7: tickets' history (written in the changes' own transactions;
+     * seq is the write order) and the staff's canned responses */
+    "CREATE TABLE history ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  _id TEXT NOT NULL UNIQUE,"
+    "  ticket TEXT NOT NULL REFERENCES tickets(_id) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT,"
+    "  action TEXT NOT NULL,"
+    "  fromValue TEXT NOT NULL DEFAULT 'null',"
+    "  toValue TEXT NOT NULL DEFAULT 'null',"
+    "  explanation TEXT,"
+    "  staffOnly INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX history_ticket ON history(ticket, seq);"
+    "CREATE TABLE cannedresponses ("
+    "  _id TEXT PRIMARY KEY,"
+    "  title TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL);"
+    "CREATE INDEX cannedresponses_title"
+    "  ON cannedresponses(title COLLATE NOCASE, _id);",
+
+    /* 8: who assigned a ticket by hand (NULL: the assignment job did, or
      * nobody); the job never replaces a hand assignment */
     "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;"
 };

@@ -29,6 +29,7 @@ typedef enum {
     TS_T_COMMENT_LIST,
     TS_T_USERS_ROLE,
     TS_T_COUNT_KEY,
+    TS_T_STATUS,
     TS_T_LIST_BASE,              /* list variants, then count variants */
     TS_T_LIST_SHAPES = 24,       /* per kind: see ts_list_stmt */
     TS_T_END = TS_T_LIST_BASE + 2 * TS_T_LIST_SHAPES
@@ -81,6 +82,7 @@ static const char *ts_tsql_text[TS_T_LIST_BASE] = {
         "SELECT _id, email, username, status FROM users WHERE role = ?1"
         " ORDER BY createdAt, _id",
     [TS_T_COUNT_KEY] = "SELECT n FROM ticket_counts WHERE key = ?1",
+    [TS_T_STATUS] = "SELECT status FROM tickets WHERE _id = ?1",
 };
 
 
@@ -272,6 +274,7 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    ts_rc_e        rc;
 
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
@@ -285,7 +288,15 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
     sqlite3_bind_text(st, 3, description, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, created_by, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 5, now);
-    return ts_finish(q, ts_sqlite_done(q, st), jobs, njobs, now);
+    rc = ts_sqlite_done(q, st);
+    if (rc == TS_OK) {
+        json_t     *to = json_string("To-Do");
+        ts_hist_t   h = { TS_HIST_CREATED, created_by, NULL, to, NULL, 0 };
+
+        rc = ts_sqlite_history_add(q, id, &h, 1, now);
+        json_decref(to);
+    }
+    return ts_finish(q, rc, jobs, njobs, now);
 }
 
 
@@ -601,22 +612,45 @@ done:
 
 ts_rc_e
 ts_sqlite_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    json_t        *from = NULL, *to;
+    ts_rc_e        rc;
 
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
+    /* the status before, read under the write lock */
+    st = ts_tstmt(q, TS_T_STATUS);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        from = ts_sqlite_col_json_text(st, 0);
+    }
+    sqlite3_reset(st);
+
     st = ts_tstmt(q, TS_T_SET_STATUS);
     if (st == NULL) {
+        json_decref(from);
         return ts_sqlite_rollback(q, TS_ERR);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, now);
-    return ts_finish(q, ts_sqlite_update_one(q, st), jobs, njobs, now);
+    rc = ts_sqlite_update_one(q, st);
+    to = json_string(status);
+    if (rc == TS_OK && !json_equal(from, to)) {
+        ts_hist_t  h = { TS_HIST_STATUS, actor, from, to, NULL, 0 };
+
+        rc = ts_sqlite_history_add(q, id, &h, 1, now);
+    }
+    json_decref(from);
+    json_decref(to);
+    return ts_finish(q, rc, jobs, njobs, now);
 }
 
 

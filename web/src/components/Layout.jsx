@@ -10,6 +10,7 @@ import { Logo, PresenceDot, RoleBadge } from './Bits.jsx';
 function navItems(user) {
   const items = [{ to: '/', label: 'Tickets', end: true }];
   if (user.role === 'user') items.push({ to: '/apply', label: 'Become a moderator' });
+  if (user.role !== 'user') items.push({ to: '/canned', label: 'Canned responses' });
   if (user.role === 'admin') {
     items.push({ to: '/admin/users', label: 'Users' });
     items.push({ to: '/admin/requests', label: 'Moderator requests' });

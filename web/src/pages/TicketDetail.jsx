@@ -11,6 +11,8 @@ import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
 import Markdown from '../components/Markdown.jsx';
 import AssigneeControl, { canSetAssignee } from '../components/Assignee.jsx';
+import HistoryTimeline from '../components/History.jsx';
+import CannedPicker from '../components/Canned.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 
 function Assignment({ assignment, assignedTo }) {
@@ -105,6 +107,7 @@ function Comments({ ticket, comments, onPosted, user }) {
           <form onSubmit={submit} className="flex flex-col gap-2">
             <label htmlFor="comment-text" className="label font-medium">Your reply</label>
             <textarea id="comment-text" className="textarea textarea-bordered w-full min-h-20" maxLength={5000} required value={text} onChange={(e) => setText(e.target.value)} placeholder="Write a message (Markdown supported)" />
+            {staff && <CannedPicker onInsert={(body) => setText((t) => (t.trim() ? `${t}\n\n${body}` : body))} />}
             <Alert>{error}</Alert>
             <div className="flex justify-end">
               <button type="submit" className="btn btn-primary btn-sm" disabled={busy || !text.trim()}>
@@ -128,6 +131,7 @@ export default function TicketDetail() {
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
   const [live, setLive] = useState(null); // the last live change, announced
+  const [changes, setChanges] = useState(0); // bumps the history's reload
   useTitle(ticket ? ticket.title : 'Ticket');
 
   const load = useCallback(async () => {
@@ -165,6 +169,7 @@ export default function TicketDetail() {
     if (ev && ev.ticketId === id) {
       setTicket((t) => t && { ...t, status: ev.status });
       setLive(`Status changed to ${ev.status}`);
+      setChanges((n) => n + 1);
     }
   });
   // taken from me (reassigned, demoted): the page says it is gone
@@ -176,6 +181,7 @@ export default function TicketDetail() {
     const { ticketId, ...rest } = ev;
     setTicket((t) => t && { ...t, ...rest });
     setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'assignedTo' in rest ? 'Handed back' : 'AI triage finished');
+    setChanges((n) => n + 1);
     // the room event carries no explanation nor triage provenance (the
     // creator is in the room too); staff read them with the ticket
     if (isStaff(user)) load();
@@ -201,7 +207,7 @@ export default function TicketDetail() {
         actions={canChangeStatus(user, ticket) ? (
           <div className="flex items-center gap-2">
             <span className="text-sm font-medium" aria-hidden="true">Status</span>
-            <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt }))} />
+            <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => { setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt })); setChanges((n) => n + 1); }} />
           </div>
         ) : null}
       >
@@ -294,6 +300,7 @@ export default function TicketDetail() {
                     if (!t) { navigate('/'); return; }
                     setTicket((cur) => ({ ...cur, ...t }));
                     setLive(message);
+                    setChanges((n) => n + 1);
                   }}
                 />
               )}
@@ -302,6 +309,7 @@ export default function TicketDetail() {
           {staff && ticket.triage && ticket.triage.error && (
             <Alert kind="warning">AI provider error: {ticket.triage.error}</Alert>
           )}
+          <HistoryTimeline ticketId={id} refreshKey={changes} />
         </aside>
       </div>
     </article>
