@@ -36,16 +36,25 @@ static void
 absence_work(ts_store_t *s, void *arg)
 {
     int64_t   now = ts_now_ms();
-    json_t   *users = NULL, *v, *one;
+    json_t   *users = NULL, *v, *one, *why;
+    char      reason[160];
     size_t    i;
 
+    /* each ticket's history: handed back by ticketd (actor null), why */
+    snprintf(reason, sizeof(reason), "Handed back by the absence rule "
+             "(ticket_assign_absence): the assignee was away (dnd or "
+             "offline) longer than %lld s", (long long) (ab.absence_ms / 1000));
+    why = json_pack("{s:s, s:s, s:I, s:s}", "rule", "absence",
+                    "directive", "ticket_assign_absence",
+                    "absenceSeconds", (json_int_t) (ab.absence_ms / 1000),
+                    "reason", reason);
     ab.handed = json_array();
-    ab.rc = ts_store_absent_assignees(s, now - ab.absence_ms, &users);
+    ab.rc = why ? ts_store_absent_assignees(s, now - ab.absence_ms, &users)
+                : TS_ERR;
     json_array_foreach(users, i, v) {
         one = NULL;
-        /* history: handed back (absence) */
         ab.rc = ts_store_user_handback(s, json_string_value(v), 0, NULL, 1,
-                                       ts_job_reassign, now, &one);
+                                       NULL, why, ts_job_reassign, now, &one);
         if (ab.rc != TS_OK) {
             break;
         }
@@ -53,6 +62,7 @@ absence_work(ts_store_t *s, void *arg)
         json_decref(one);
     }
     json_decref(users);
+    json_decref(why);
     if (ab.rc != TS_OK) {
         snprintf(ab.err, sizeof(ab.err), "%s", ts_store_errmsg(s));
     }

@@ -340,7 +340,7 @@ ts_svc_update_user(ts_call_t *c)
     const char   *email, *role_s;
     size_t        elen, rlen;
     char         *key, buf[16];
-    json_t       *skills = NULL, *handed = NULL;
+    json_t       *skills = NULL, *handed = NULL, *why;
     ts_user_t     u;
     ts_role_e     role;
     int64_t       admins;
@@ -398,9 +398,14 @@ ts_svc_update_user(ts_call_t *c)
          * through the assignment job again without them; repeated for
          * any update to "user", so a retry finishes an interrupted one
          * (MongoDB) */
-        /* history: role changed; handed back (each ticket) */
-        rc = ts_store_user_handback(c->store, u.id, 1, skills, 0,
-                                    ts_job_reassign, c->now, &handed);
+        /* each ticket's history: handed back by this admin, why */
+        why = json_pack("{s:s, s:s}", "rule", "demotion", "reason",
+                        "Handed back: the assignee's role became user");
+        rc = why ? ts_store_user_handback(c->store, u.id, 1, skills, 0,
+                                          c->me.id, why, ts_job_reassign,
+                                          c->now, &handed)
+                 : TS_ERR;
+        json_decref(why);
     } else {
         rc = ts_store_user_update(c->store, u.id, role, skills);
     }

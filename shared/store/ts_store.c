@@ -695,16 +695,16 @@ ts_store_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
 
 ts_rc_e
 ts_store_user_handback(ts_store_t *s, const char *user_id, int demote,
-    json_t *skills, int todo_only, ts_handback_job_fn job_fn, int64_t now,
-    json_t **handed)
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed)
 {
     *handed = NULL;
     if (!ts_oid_valid(user_id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
-        s->ops->user_handback(s, user_id, demote, skills, todo_only, job_fn,
-                              now, handed));
+        s->ops->user_handback(s, user_id, demote, skills, todo_only, actor,
+                              why, job_fn, now, handed));
 }
 
 
@@ -779,6 +779,28 @@ ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
     h[n].to = json_incref(to);
     h[n].explanation = json_incref(explanation);
     return n + 1;
+}
+
+
+size_t
+ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status)
+{
+    size_t  n = 1;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    h[0].action = TS_HIST_ASSIGNEE;
+    h[0].actor = actor;
+    h[0].from = json_incref(from);
+    h[0].explanation = json_incref(why);
+    if (old_status && new_status && strcmp(old_status, new_status) != 0) {
+        h[1].action = TS_HIST_STATUS;
+        h[1].actor = actor;
+        h[1].from = json_string(old_status);
+        h[1].to = json_string(new_status);
+        n++;
+    }
+    return n;
 }
 
 

@@ -502,7 +502,10 @@ typedef int (*ts_handback_job_fn)(ts_job_new_t *job,
  * to == NULL (a hand-back): assignedTo, assignedBy and assignment cleared,
  * In Progress back to To-Do.  Either way updatedAt = now and jobs (the
  * "Ticket Assigned" mail, or the assignment job again) are stored with
- * the change, atomically.
+ * the change, atomically.  by is also the history's actor (who assigned,
+ * or who handed back): an "assignee" entry from -> to ({_id, username},
+ * null for none; assignment as its explanation) and, when a hand-back
+ * moves In Progress to To-Do, a "status" entry, in the same write.
  */
 ts_rc_e ts_store_ticket_set_assignee(ts_store_t *s, const char *id,
     const char *from, const char *to, const char *by, json_t *assignment,
@@ -519,11 +522,15 @@ ts_rc_e ts_store_ticket_set_assignee(ts_store_t *s, const char *id,
  * with its own compare-and-set -- a crash in between leaves tickets that
  * a repeated call (the service repeats it for any update to role "user")
  * hands back.  *handed: [{ticketId, status}] of the tickets handed back.
- * TS_NOT_FOUND when demote and there is no such user.
+ * TS_NOT_FOUND when demote and there is no such user.  Each ticket's
+ * history gets, in its own write, "assignee" user -> null by actor (the
+ * admin who demoted; NULL: ticketd, the absence rule) with why as the
+ * explanation (borrowed, may be NULL), and "status" In Progress -> To-Do
+ * when it moved.
  */
 ts_rc_e ts_store_user_handback(ts_store_t *s, const char *user_id,
-    int demote, json_t *skills, int todo_only, ts_handback_job_fn job_fn,
-    int64_t now, json_t **handed);
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
 
 /*
  * Staff (moderators, admins) absent since before `before` -- presence dnd

@@ -129,6 +129,7 @@ typedef struct {
                                     size_t njobs);
     ts_rc_e  (*user_handback)(ts_store_t *s, const char *user_id,
                               int demote, json_t *skills, int todo_only,
+                              const char *actor, json_t *why,
                               ts_handback_job_fn job_fn, int64_t now,
                               json_t **handed);
     ts_rc_e  (*absent_assignees)(ts_store_t *s, int64_t before,
@@ -186,6 +187,11 @@ size_t ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
     json_t *triage);
 size_t ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
     const char *old_status, const char *new_status);
+/*   ts_handback_history: a hand-back by actor (NULL: ticketd) -- assignee
+ *     from ({_id, username}) -> null with why as the explanation, then
+ *     status, when it moved (old_status -> new_status). */
+size_t ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status);
 void ts_hist_release(ts_hist_t *h, size_t n);
 
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */

@@ -9,8 +9,11 @@ was taken from; a demotion hands back the person's open tickets; the
 absence rule (ticket_assign_absence) hands back the To-Do tickets of staff
 away longer than the configured time.  Every change emails the new
 assignee and pushes ticket_updated and ticket_access_changed (the former
-assignee leaves the room).  Runs on SQLite and, with TEST_STORE=mongodb,
-on MongoDB.
+assignee leaves the room).  Each change writes the ticket's history
+(GET /api/tickets/:id/history): "assignee" from -> to by who made it (the
+absence rule: ticketd, actor null, with an explanation naming the rule)
+and "status" when a hand-back moves In Progress to To-Do.  Runs on SQLite
+and, with TEST_STORE=mongodb, on MongoDB.
 """
 
 import pytest
@@ -28,6 +31,25 @@ def set_assignee(st, token, tid, to, expect=200):
     r = st.patch(PATH % tid, token=token, json={"assignedTo": to})
     assert r.status_code == expect, (r.status_code, r.text)
     return r.json()
+
+
+def history(st, tid, token=None):
+    r = st.get("/api/tickets/%s/history" % tid,
+               token=token or st.admin_token)
+    assert r.status_code == 200, r.text
+    return r.json()["history"]
+
+
+def person(e, key):
+    """The _id of a history entry's person field (from, to, actor)."""
+    return e[key] and e[key]["_id"]
+
+
+def hand_changes(st, tid, token=None):
+    """(actor, from, to) of the assignee entries that name someone."""
+    return [(person(e, "actor"), person(e, "from"), person(e, "to"))
+            for e in history(st, tid, token)
+            if e["action"] == "assignee" and (e["from"] or e["to"])]
 
 
 def mails_to(st, address, template="assigned"):
@@ -115,6 +137,59 @@ def test_same_assignee_again_changes_nothing(stack, people):
     assert body["message"] == "Assignee unchanged", body
     assert stack.probe.ticket(p["tid"]) == before
     assert len(mails_to(stack, p["m1"]["email"])) == 1
+
+
+# === history ==================================================================
+
+def test_history_names_who_assigned_and_who_handed_back(stack, people):
+    p = people
+    admin = stack.admin["_id"]
+    m1, m2 = p["m1"]["_id"], p["m2"]["_id"]
+    set_assignee(stack, stack.admin_token, p["tid"], m1)
+    set_assignee(stack, stack.admin_token, p["tid"], m2)
+    r = stack.patch("/api/tickets/%s/status" % p["tid"],
+                    token=stack.admin_token, json={"status": "In Progress"})
+    assert r.status_code == 200, r.text
+    before = history(stack, p["tid"])
+    # refused or empty changes record nothing
+    set_assignee(stack, stack.admin_token, p["tid"], m2)      # unchanged
+    assert_error(stack.patch(PATH % p["tid"], token=p["ctoken"],
+                             json={"assignedTo": None}), 403)
+    assert_error(stack.patch(PATH % p["tid"], token=stack.admin_token,
+                             json={"assignedTo": p["creator"]["_id"]}), 400)
+    assert history(stack, p["tid"]) == before
+    set_assignee(stack, p["t2"], p["tid"], None)               # hand-back
+
+    full = history(stack, p["tid"])
+    assert full[:len(before)] == before
+    hand = [e for e in full if e["action"] == "assignee"]
+    assert [(person(e, "actor"), person(e, "from"), person(e, "to"))
+            for e in hand] == [(admin, None, m1), (admin, m1, m2),
+                               (m2, m2, None)], hand
+    assert hand[0]["to"]["username"] == p["m1"]["username"], hand
+    assert hand[1]["from"]["username"] == p["m1"]["username"], hand
+    assert hand[0]["actor"]["username"] == stack.admin["username"], hand
+    # by hand: the stored marker is the explanation (staff only)
+    assert hand[1]["explanation"]["manual"] is True, hand
+    assert hand[1]["explanation"]["assignedBy"]["_id"] == admin, hand
+    assert not any(e["staffOnly"] for e in hand), hand
+    # the hand-back moved In Progress back to To-Do, by the same person,
+    # right after the assignee entry
+    last = full[-2:]
+    assert [e["action"] for e in last] == ["assignee", "status"], full
+    assert (last[1]["from"], last[1]["to"]) == ("In Progress", "To-Do")
+    assert person(last[1], "actor") == m2, last
+    # the requester sees the same changes, without the explanations
+    mine = history(stack, p["tid"], p["ctoken"])
+    assert [(e["action"], e["from"], e["to"]) for e in mine] == \
+        [(e["action"], e["from"], e["to"]) for e in full], mine
+    assert not any("explanation" in e for e in mine), mine
+    # what the store holds: the same entries
+    stored = [e for e in stack.probe.history(p["tid"])
+              if e["action"] == "assignee"]
+    assert [(e["actor"], person(e, "from"), person(e, "to"))
+            for e in stored] == [(admin, None, m1), (admin, m1, m2),
+                                 (m2, m2, None)], stored
 
 
 # === bad input ================================================================
@@ -246,6 +321,25 @@ def test_demotion_hands_back_open_tickets(make_stack, tmp_path):
     # a completed ticket keeps its history: still theirs
     assert st.probe.ticket(done_tid)["assignedTo"] == mod["_id"]
     assert reassign_jobs(st, done_tid) == []
+    # the history: handed back by the admin who demoted them, In Progress
+    # back to To-Do, then the job's assignment (actor null)
+    full = history(st, open_tid)
+    [back] = [i for i, e in enumerate(full) if e["action"] == "assignee"
+              and person(e, "from") == mod["_id"] and e["to"] is None]
+    e = full[back]
+    assert person(e, "actor") == st.admin["_id"], e
+    assert e["explanation"]["rule"] == "demotion", e
+    assert "role became user" in e["explanation"]["reason"], e
+    s = full[back + 1]
+    assert (s["action"], s["from"], s["to"]) == \
+        ("status", "In Progress", "To-Do"), full
+    assert person(s, "actor") == st.admin["_id"], s
+    again = [x for x in full[back + 1:] if x["action"] == "assignee"]
+    assert [(x["actor"], person(x, "to")) for x in again] == \
+        [(None, st.admin["_id"])], full
+    assert not [x for x in history(st, done_tid)
+                if x["action"] == "assignee" and x["to"] is None
+                and x["from"]], "a completed ticket was handed back"
 
 
 def test_absence_rule_hands_back_to_do_tickets(make_stack, tmp_path):
@@ -281,6 +375,22 @@ def test_absence_rule_hands_back_to_do_tickets(make_stack, tmp_path):
     assert st.probe.ticket(tids[1])["assignedTo"] == here["_id"]
     assert "absence rule" in st.daemon_log()
     assert row["assignedTo"] != away["_id"]
+    # the history: handed back by ticketd (actor null), the rule named;
+    # it was To-Do, so no status entry comes with it
+    full = history(st, tids[0])
+    [back] = [i for i, e in enumerate(full) if e["action"] == "assignee"
+              and person(e, "from") == away["_id"] and e["to"] is None]
+    e = full[back]
+    assert e["actor"] is None, e
+    assert e["explanation"]["rule"] == "absence", e
+    assert e["explanation"]["directive"] == "ticket_assign_absence", e
+    assert "absence rule" in e["explanation"]["reason"], e
+    assert not any(x["action"] == "status" and x["from"] == "In Progress"
+                   and x["to"] == "To-Do" and x["actor"] is None
+                   for x in full), full
+    assert not any(x["action"] == "assignee" and person(x, "from")
+                   == here["_id"] and x["to"] is None
+                   for x in history(st, tids[1])), "the one online lost it"
     # item 8: the "Ticket Assigned" mail links the ticket
     st.wait_jobs_settled()
     links = [m.get_content().replace("\r", "")

@@ -797,7 +797,7 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
     ts_job_new_t      job;
     ts_user_t         usr;
     json_t           *triage, *meta, *skills, *manual, *res = NULL;
-    json_t           *exclude, *handed = NULL, *absent = NULL;
+    json_t           *exclude, *handed = NULL, *absent = NULL, *why;
     char              key[TS_JOB_KEY_LEN];
 
     assert_int_equal(signup(f->s, "root", "root@x.io", NULL, root), TS_OK);
@@ -857,7 +857,7 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress",
                                                 m2, 3600, NULL, 0), TS_OK);
     assert_int_equal(ts_job_reassign(&job, key, t1, m2, 4000), 0);
-    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m2, NULL, NULL,
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m2, NULL, m2,
                                                   NULL, 4000, &job, 1),
                      TS_OK);
     json_decref(job.payload);
@@ -878,9 +878,11 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
     json_decref(res);
 
     /* demoting m2 hands it back in the same write */
-    assert_int_equal(ts_store_user_handback(f->s, m2, 1, NULL, 0,
+    why = json_pack("{s:s}", "rule", "demotion");
+    assert_int_equal(ts_store_user_handback(f->s, m2, 1, NULL, 0, root, why,
                                             ts_job_reassign, 5000, &handed),
                      TS_OK);
+    json_decref(why);
     assert_int_equal(json_array_size(handed), 1);
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(handed, 0), "ticketId")), t1);
@@ -906,9 +908,11 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
     assert_int_equal(json_array_size(absent), 1);
     assert_string_equal(json_string_value(json_array_get(absent, 0)), m1);
     json_decref(absent);
-    assert_int_equal(ts_store_user_handback(f->s, m1, 0, NULL, 1,
+    why = json_pack("{s:s}", "rule", "absence");
+    assert_int_equal(ts_store_user_handback(f->s, m1, 0, NULL, 1, NULL, why,
                                             ts_job_reassign, 7000, &handed),
                      TS_OK);
+    json_decref(why);
     assert_int_equal(json_array_size(handed), 1);
     json_decref(handed);
     assert_int_equal(ts_store_user_by_id(f->s, m1, &usr), TS_OK);
@@ -917,6 +921,78 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
     assert_int_equal(ts_store_absent_assignees(f->s, 6001, &absent), TS_OK);
     assert_int_equal(json_array_size(absent), 0);      /* nothing left */
     json_decref(absent);
+
+    /* the history: each assignee change with its actor, from and to, and
+     * the status each hand-back moved, in write order */
+    {
+        struct { const char *actor, *from, *to, *rule; } want[] = {
+            { root, NULL, m2, NULL },          /* by hand */
+            { m2, m2, NULL, NULL },            /* handed back */
+            { NULL, NULL, m2, NULL },          /* the job, without m1 */
+            { root, m2, NULL, "demotion" },
+            { root, NULL, m1, NULL },          /* by hand */
+            { NULL, m1, NULL, "absence" },
+        };
+        json_t       *h = NULL, *e, *v;
+        const char   *act;
+        size_t        i, n = 0, back = 0;
+
+        assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);
+        json_array_foreach(h, i, e) {
+            act = json_string_value(json_object_get(e, "action"));
+            v = json_object_get(e, "from");
+            if (strcmp(act, "status") == 0 && json_is_string(v)
+                && strcmp(json_string_value(v), "In Progress") == 0)
+            {
+                /* m2's hand-back and the demotion; not the absence
+                 * rule's, which found it To-Do */
+                v = json_object_get(json_object_get(e, "actor"), "_id");
+                assert_string_equal(json_string_value(json_object_get(e,
+                                                      "to")), "To-Do");
+                assert_string_equal(json_string_value(v),
+                                    back == 0 ? m2 : root);
+                back++;
+            }
+            if (strcmp(act, "assignee") != 0
+                || json_is_true(json_object_get(e, "staffOnly")))
+            {
+                continue;
+            }
+            assert_true(n < sizeof(want) / sizeof(want[0]));
+            v = json_object_get(e, "actor");
+            if (want[n].actor) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].actor);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "from");
+            if (want[n].from) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].from);
+                assert_non_null(json_string_value(json_object_get(v,
+                                                  "username")));
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "to");
+            if (want[n].to) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].to);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            if (want[n].rule) {
+                assert_string_equal(json_string_value(json_object_get(
+                    json_object_get(e, "explanation"), "rule")),
+                    want[n].rule);
+            }
+            n++;
+        }
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        assert_int_equal(back, 2);
+        json_decref(h);
+    }
 }
 
 

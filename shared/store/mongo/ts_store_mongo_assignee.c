@@ -16,6 +16,11 @@
  * them leaves tickets assigned to a plain user; the service repeats the
  * hand-back on every update to role "user", so a retried request finishes
  * it.
+ *
+ * History: each ticket write pushes its entries ("assignee" from -> to by
+ * who made it; "status" when a hand-back moves In Progress to To-Do) into
+ * the ticket's pendingHistory in the same update (ts_store_mongo_history.c),
+ * then flushes them into "tickethistory".
  */
 
 #include <stdio.h>
@@ -37,25 +42,55 @@ ts_append_from(bson_t *f, const char *from)
 }
 
 
+/* {_id, username} of a user for the history (username null when the
+ * user is gone), or NULL after an error. */
+static json_t *
+ts_person(ts_mongo_t *m, const char *id)
+{
+    json_t  *ids = json_pack("[s]", id), *people = NULL, *name;
+    json_t  *out = NULL;
+
+    if (ids != NULL && ts_mg_people(m, ids, &people) == TS_OK) {
+        name = json_object_get(json_object_get(people, id), "username");
+        out = json_pack("{s:s, s:O}", "_id", id,
+                        "username", name ? name : json_null());
+    }
+    json_decref(ids);
+    json_decref(people);
+    return out;
+}
+
+
 /*
- * Hand ticket id back from `from` with the jobs in arr in its outbox:
- * In Progress goes back to To-Do (first pass), any other status stays
- * (second pass).  *status gets the status after it, *matched whether the
- * compare-and-set won.
+ * Hand ticket id back from `from` (person: {_id, username}) with the jobs
+ * in arr and its history by actor (why: the explanation, may be NULL) in
+ * its outboxes: In Progress goes back to To-Do (first pass), any other
+ * status stays (second pass).  *status gets the status after it, *matched
+ * whether the compare-and-set won.
  */
 static ts_rc_e
 ts_hand_back(ts_mongo_t *m, const char *id, const char *from,
-    const bson_t *arr, int64_t now, char *status, int *matched)
+    json_t *person, const char *actor, json_t *why, const bson_t *arr,
+    int64_t now, char *status, int *matched)
 {
-    bson_t   f, upd, set, ne;
-    int64_t  n = 0;
-    ts_rc_e  rc;
-    int      pass;
+    bson_t     f, upd, set, ne, hist;
+    ts_hist_t  h[2];
+    size_t     nh;
+    int64_t    n = 0;
+    ts_rc_e    rc;
+    int        pass;
 
     *matched = 0;
+    bson_init(&hist);
     for (pass = 0; pass < 2; pass++) {
         bson_init(&f);
         bson_init(&upd);
+        bson_reinit(&hist);
+        nh = ts_handback_history(h, actor, person, why,
+                                 pass == 0 ? "In Progress" : NULL,
+                                 pass == 0 ? "To-Do" : NULL);
+        ts_mg_history_array(&hist, id, h, nh, now);
+        ts_hist_release(h, nh);
         ts_mg_append_oid_hex(&f, "_id", id);
         ts_append_from(&f, from);
         if (pass == 0) {
@@ -74,14 +109,13 @@ ts_hand_back(ts_mongo_t *m, const char *id, const char *from,
             BSON_APPEND_UTF8(&set, "status", "To-Do");
         }
         bson_append_document_end(&upd, &set);
-        if (!bson_empty(arr)) {
-            ts_push_jobs(&upd, arr);
-        }
-        /* history: handed back (assignedTo from -> null) */
+        /* history: handed back by actor (assignee from -> null) */
+        ts_mg_push_outboxes(&upd, arr, &hist);
         rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &n);
         bson_destroy(&f);
         bson_destroy(&upd);
         if (rc != TS_OK) {
+            bson_destroy(&hist);
             return rc;
         }
         if (n > 0) {
@@ -94,7 +128,9 @@ ts_hand_back(ts_mongo_t *m, const char *id, const char *from,
     }
     if (*matched) {
         ts_flush(m, m->tickets, id, (bson_t *) arr);
+        ts_mg_history_flush(m, id, &hist);
     }
+    bson_destroy(&hist);
     return TS_OK;
 }
 
@@ -124,15 +160,25 @@ ts_mg_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t       arr = BSON_INITIALIZER, f = BSON_INITIALIZER;
-    bson_t       upd = BSON_INITIALIZER, set;
+    bson_t       upd = BSON_INITIALIZER, set, hist = BSON_INITIALIZER;
+    json_t      *was = NULL, *now_to = NULL;
     char         status[16] = "";
     int64_t      n = 0;
     int          matched = 0;
     ts_rc_e      rc;
 
+    /* the people the history names */
+    if ((from[0] != '\0' && (was = ts_person(m, from)) == NULL)
+        || (to != NULL && (now_to = ts_person(m, to)) == NULL))
+    {
+        json_decref(was);
+        return TS_ERR;
+    }
     ts_mg_jobs_array(&arr, jobs, njobs, now);
     if (to == NULL) {
-        rc = ts_hand_back(m, id, from, &arr, now, status, &matched);
+        /* history: handed back by `by` */
+        rc = ts_hand_back(m, id, from, was, by, NULL, &arr, now, status,
+                          &matched);
     } else {
         ts_mg_append_oid_hex(&f, "_id", id);
         ts_append_from(&f, from);
@@ -147,16 +193,23 @@ ts_mg_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
                           assignment ? assignment : json_null());
         BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
         bson_append_document_end(&upd, &set);
-        if (njobs) {
-            ts_push_jobs(&upd, &arr);
+        {
+            /* history: assigned by hand by `by` (from -> to) */
+            ts_hist_t h = { TS_HIST_ASSIGNEE, by, was, now_to, assignment,
+                            0 };
+            ts_mg_history_array(&hist, id, &h, 1, now);
         }
-        /* history: assigned by hand (assignedTo from -> to) */
+        ts_mg_push_outboxes(&upd, &arr, &hist);
         rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &n);
         matched = n > 0;
         if (rc == TS_OK && matched) {
             ts_flush(m, m->tickets, id, &arr);
+            ts_mg_history_flush(m, id, &hist);
         }
     }
+    json_decref(was);
+    json_decref(now_to);
+    bson_destroy(&hist);
     if (rc == TS_OK && !matched) {
         rc = ts_lost(m, id);
     }
@@ -169,8 +222,8 @@ ts_mg_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
 
 ts_rc_e
 ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
-    json_t *skills, int todo_only, ts_handback_job_fn job_fn, int64_t now,
-    json_t **handed)
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed)
 {
     ts_mongo_t       *m = TS_MG(s);
     mongoc_cursor_t  *cur;
@@ -179,7 +232,7 @@ ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
     bson_t            arr;
     bson_error_t      e;
     ts_job_new_t      job;
-    json_t           *found = json_array(), *out, *v;
+    json_t           *found = json_array(), *out, *v, *person = NULL;
     char              key[TS_JOB_KEY_LEN], status[16];
     const char       *tid, *st;
     ts_oid_t          hex;
@@ -189,7 +242,8 @@ ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
     ts_rc_e           rc = TS_OK;
 
     if (demote) {
-        /* history: role changed to user (their open tickets follow) */
+        /* the role is not a ticket's history; each ticket's entry below
+         * names who demoted them */
         bson_init(&uf);
         ts_mg_append_oid_hex(&uf, "_id", user_id);
         BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
@@ -232,6 +286,12 @@ ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
         return ts_mg_fail(m, "open tickets", &e);
     }
     mongoc_cursor_destroy(cur);
+    if (json_array_size(found) > 0
+        && (person = ts_person(m, user_id)) == NULL)
+    {
+        json_decref(found);
+        return TS_ERR;
+    }
 
     out = json_array();
     json_array_foreach(found, i, v) {
@@ -247,7 +307,9 @@ ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
         bson_init(&arr);
         ts_mg_jobs_array(&arr, &job, 1, now);
         json_decref(job.payload);
-        rc = ts_hand_back(m, tid, user_id, &arr, now, status, &matched);
+        /* history: handed back by actor (assignee user -> null) */
+        rc = ts_hand_back(m, tid, user_id, person, actor, why, &arr, now,
+                          status, &matched);
         bson_destroy(&arr);
         if (rc != TS_OK) {
             break;
@@ -258,6 +320,7 @@ ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
         }
     }
     json_decref(found);
+    json_decref(person);
     if (rc != TS_OK) {
         json_decref(out);
         return rc;

@@ -186,8 +186,8 @@ ts_rc_e ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
     const char *from, const char *to, const char *by, json_t *assignment,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_user_handback(ts_store_t *s, const char *user_id,
-    int demote, json_t *skills, int todo_only, ts_handback_job_fn job_fn,
-    int64_t now, json_t **handed);
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
 ts_rc_e ts_sqlite_absent_assignees(ts_store_t *s, int64_t before,
     json_t **users);
 

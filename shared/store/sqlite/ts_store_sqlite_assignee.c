@@ -8,6 +8,10 @@
  * compare-and-set on "assignedTo IS NULL" (ts_store_sqlite_jobs.c) never
  * replaces a hand assignment.
  *
+ * Each change writes its history rows (ts_sqlite_history_add) in its own
+ * transaction: "assignee" from -> to by who made it, and "status" when a
+ * hand-back moves In Progress to To-Do.
+ *
  * These writes are rare (an admin's click, a demotion, the absence sweep),
  * so their statements are prepared per call rather than cached.
  */
@@ -27,6 +31,12 @@
     " assignment = NULL, status = CASE WHEN status = 'In Progress'" \
     " THEN 'To-Do' ELSE status END, updatedAt = ?2" \
     " WHERE _id = ?1 AND coalesce(assignedTo, '') = ?3 RETURNING status"
+
+#define TS_SQL_STATUS_OF \
+    "SELECT status FROM tickets WHERE _id = ?1"
+
+#define TS_SQL_PERSON \
+    "SELECT username FROM users WHERE _id = ?1"
 
 #define TS_SQL_OPEN_OF \
     "SELECT _id FROM tickets WHERE assignedTo = ?1" \
@@ -65,17 +75,76 @@ ts_col0(sqlite3_stmt *st)
 }
 
 
-/* Hand one ticket back from `from` inside the caller's transaction; the
- * status after it into status (16 bytes).  TS_NOT_FOUND: it no longer
- * points at from. */
+/* {_id, username} of a user for the history (username null when the
+ * user is gone), or NULL after an error. */
+static json_t *
+ts_person(ts_sqlite_t *q, const char *id)
+{
+    sqlite3_stmt  *st = ts_prepare(q, TS_SQL_PERSON);
+    json_t        *name = NULL;
+    int            step;
+
+    if (st == NULL) {
+        return NULL;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        name = ts_sqlite_col_json_text(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        ts_sqlite_fail(q, "history person");
+        return NULL;
+    }
+    return json_pack("{s:s, s:o}", "_id", id, "username",
+                     name ? name : json_null());
+}
+
+
+/* The status of ticket id into status (16 bytes; "" when none). */
 static ts_rc_e
-ts_hand_back(ts_sqlite_t *q, const char *id, const char *from, int64_t now,
+ts_status_of(ts_sqlite_t *q, const char *id, char *status)
+{
+    sqlite3_stmt  *st = ts_prepare(q, TS_SQL_STATUS_OF);
+    int            step;
+
+    status[0] = '\0';
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+        snprintf(status, 16, "%s",
+                 (const char *) sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE
+           ? TS_OK : ts_sqlite_fail(q, "status");
+}
+
+
+/* Hand one ticket back from `from` (person: {_id, username}) inside the
+ * caller's transaction, with its history by actor (why: the explanation,
+ * may be NULL); the status after it into status (16 bytes).
+ * TS_NOT_FOUND: it no longer points at from. */
+static ts_rc_e
+ts_hand_back(ts_sqlite_t *q, const char *id, const char *from,
+    json_t *person, const char *actor, json_t *why, int64_t now,
     char *status)
 {
-    sqlite3_stmt  *st = ts_prepare(q, TS_SQL_HAND_BACK);
+    sqlite3_stmt  *st;
+    ts_hist_t      h[2];
+    size_t         nh;
+    char           was[16];
     ts_rc_e        rc;
     int            step;
 
+    if (ts_status_of(q, id, was) != TS_OK) {
+        return TS_ERR;
+    }
+    st = ts_prepare(q, TS_SQL_HAND_BACK);
     if (st == NULL) {
         return TS_ERR;
     }
@@ -93,6 +162,11 @@ ts_hand_back(ts_sqlite_t *q, const char *id, const char *from, int64_t now,
                                  : ts_sqlite_fail(q, "hand back");
     }
     sqlite3_finalize(st);
+    if (rc == TS_OK) {
+        nh = ts_handback_history(h, actor, person, why, was, status);
+        rc = ts_sqlite_history_add(q, id, h, nh, now);
+        ts_hist_release(h, nh);
+    }
     return rc;
 }
 
@@ -104,6 +178,7 @@ ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st, *ex;
+    json_t        *was = NULL, *now_to = NULL;
     ts_oid_t       job_id;
     char           status[16];
     ts_rc_e        rc;
@@ -113,9 +188,17 @@ ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
+    /* the people the history names, read under the write lock */
+    if (from[0] != '\0' && (was = ts_person(q, from)) == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    if (to != NULL && (now_to = ts_person(q, to)) == NULL) {
+        json_decref(was);
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
     if (to == NULL) {
-        /* history: handed back (assignedTo from -> null) */
-        rc = ts_hand_back(q, id, from, now, status);
+        /* history: handed back by `by` (assignee from -> null) */
+        rc = ts_hand_back(q, id, from, was, by, NULL, now, status);
     } else {
         st = ts_prepare(q, TS_SQL_SET_ASSIGNEE);
         rc = TS_ERR;
@@ -128,12 +211,19 @@ ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
             {
                 sqlite3_bind_int64(st, 5, now);
                 sqlite3_bind_text(st, 6, from, -1, SQLITE_TRANSIENT);
-                /* history: assigned by hand (assignedTo from -> to) */
                 rc = ts_sqlite_update_one(q, st);
             }
             sqlite3_finalize(st);
         }
+        if (rc == TS_OK) {
+            /* history: assigned by hand by `by` (from -> to) */
+            ts_hist_t h = { TS_HIST_ASSIGNEE, by, was, now_to, assignment,
+                            0 };
+            rc = ts_sqlite_history_add(q, id, &h, 1, now);
+        }
     }
+    json_decref(was);
+    json_decref(now_to);
     if (rc == TS_NOT_FOUND) {
         /* no such ticket, or another change won the compare-and-set */
         ex = ts_prepare(q, "SELECT 1 FROM tickets WHERE _id = ?1");
@@ -158,12 +248,12 @@ ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
 
 ts_rc_e
 ts_sqlite_user_handback(ts_store_t *s, const char *user_id, int demote,
-    json_t *skills, int todo_only, ts_handback_job_fn job_fn, int64_t now,
-    json_t **handed)
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
-    json_t        *ids = NULL, *out, *v;
+    json_t        *ids = NULL, *out, *v, *person = NULL;
     ts_job_new_t   job;
     ts_oid_t       job_id;
     char           key[TS_JOB_KEY_LEN], status[16];
@@ -176,7 +266,8 @@ ts_sqlite_user_handback(ts_store_t *s, const char *user_id, int demote,
     }
     rc = TS_OK;
     if (demote) {
-        /* history: role changed to user (their open tickets follow) */
+        /* the role is not a ticket's history; each ticket's entry below
+         * names who demoted them */
         st = ts_prepare(q, TS_SQL_DEMOTE);
         rc = TS_ERR;
         if (st != NULL) {
@@ -200,14 +291,19 @@ ts_sqlite_user_handback(ts_store_t *s, const char *user_id, int demote,
             sqlite3_finalize(st);
         }
     }
+    if (rc == TS_OK && json_array_size(ids) > 0
+        && (person = ts_person(q, user_id)) == NULL)
+    {
+        rc = TS_ERR;
+    }
     out = json_array();
     json_array_foreach(ids, i, v) {
         if (rc != TS_OK) {
             break;
         }
         tid = json_string_value(v);
-        /* history: handed back (assignedTo user -> null) */
-        rc = ts_hand_back(q, tid, user_id, now, status);
+        /* history: handed back by actor (assignee user -> null) */
+        rc = ts_hand_back(q, tid, user_id, person, actor, why, now, status);
         if (rc != TS_OK) {
             break;
         }
@@ -224,6 +320,7 @@ ts_sqlite_user_handback(ts_store_t *s, const char *user_id, int demote,
                                              "status", status));
     }
     json_decref(ids);
+    json_decref(person);
     if (rc != TS_OK) {
         json_decref(out);
         return ts_sqlite_rollback(q, rc);
