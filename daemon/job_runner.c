@@ -411,6 +411,21 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
 }
 
 
+/* The ticket is now user_id's: their own sockets hear it (their ticket
+ * list follows); nobody else's. */
+void
+emit_ticket_assigned(const char *ticket_id, const char *user_id)
+{
+    json_t  *data = json_pack("{s:s, s:s}", "ticketId", ticket_id,
+                              "userId", user_id);
+
+    if (data != NULL) {
+        emit_event(TS_EV_TICKET_ASSIGNED, NULL, data, 0);
+        json_decref(data);
+    }
+}
+
+
 /* The ticket's assignee changed: every worker re-checks the members of
  * its room against the visibility rule (a former assignee leaves). */
 void
@@ -705,6 +720,10 @@ job_runner_start(uv_loop_t *loop, const job_runner_cfg_t *cfg)
         return -1;
     }
     jr.timer_ready = 1;
+    if (absence_start(loop, cfg->assign_absence_ms) != 0) {
+        log_error("cannot start the absence timer");
+        return -1;
+    }
     log_info("job runner: triage %s%s, mail via %s, %d jobs in flight",
              cfg->provider, cfg->ai_key || strcmp(cfg->provider, "offline")
                             == 0 ? "" : " (no key: offline)",
@@ -732,6 +751,7 @@ job_runner_stop(void (*done)(void *arg), void *arg)
         done(arg);
         return;
     }
+    absence_stop();
     jr.stopping = 1;
     jr.stopped = done;
     jr.stopped_arg = arg;

@@ -48,6 +48,9 @@ typedef struct {
     long             mail_timeout_ms;  /* per send (20 000) */
 
     ts_assign_cfg_t  assign;
+    int64_t          assign_absence_ms; /* hand back the To-Do tickets of
+                                           staff dnd/offline this long
+                                           (0: never) */
 } job_runner_cfg_t;
 
 /* Defaults for every field (offline triage, outbox mail). */

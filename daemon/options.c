@@ -162,6 +162,8 @@ options_print(const options_t *o)
     printf("  %-26s %g\n", "assign capacity", jc->assign.capacity);
     printf("  %-26s %g h\n", "assign target", jc->assign.target_hours);
     printf("  %-26s %g\n", "assign tie window", jc->assign.tie_margin);
+    printf("  %-26s %lld ms\n", "assign absence",
+           (long long) jc->assign_absence_ms);
 
 #undef SHOW_SECRET
 #undef SECRET

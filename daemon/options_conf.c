@@ -37,6 +37,7 @@ typedef enum {
     D_SENDGRID_URL, D_SMTP_URL, D_SMTP_USER, D_SMTP_PW, D_OUTBOX,
     D_PUBLIC_URL,
     D_ASSIGN_WEIGHTS, D_ASSIGN_CAPACITY, D_ASSIGN_TARGET, D_ASSIGN_TIE,
+    D_ASSIGN_ABSENCE,
     D_PRESENCE_GRACE, D_JOBS, D_JOB_LEASE, D_JOB_RETENTION,
     D_DEAD_JOB_RETENTION, D_DAEMON_LOG, D_DAEMON_PIDFILE
 } directive_e;
@@ -71,6 +72,7 @@ static const struct {
     { "ticket_assign_capacity", D_ASSIGN_CAPACITY, 0 },
     { "ticket_assign_target", D_ASSIGN_TARGET, 0 },
     { "ticket_assign_tie_window", D_ASSIGN_TIE, 0 },
+    { "ticket_assign_absence", D_ASSIGN_ABSENCE, 0 },
     { "ticket_presence_grace", D_PRESENCE_GRACE, 0 },
     { "ticket_jobs", D_JOBS, 0 },
     { "ticket_job_lease", D_JOB_LEASE, 0 },
@@ -275,6 +277,14 @@ conf_apply(options_t *o, directive_e id, const conf_directive_t *d,
             return "expected a decimal number from 0 to 1, such as 0.05";
         }
         jc->assign.tie_margin = x;
+        return NULL;
+
+    case D_ASSIGN_ABSENCE:
+        t = conf_time(v, 1000, OPTIONS_RETENTION_MAX_S * 1000LL, 1);
+        if (t < 0) {
+            return "wants a time from 1s to 3650d, or \"off\"";
+        }
+        jc->assign_absence_ms = t;
         return NULL;
 
     case D_AI_TIMEOUT:

@@ -5,7 +5,8 @@
  *
  * Delivery: ticketd sends every event to every worker; this worker encodes
  * it once and queues it on its local sockets in the room (or on every
- * authenticated socket for user_status_changed).  Each socket has a
+ * authenticated socket for user_status_changed, on the sockets of one
+ * user for ticket_assigned).  Each socket has a
  * bounded send buffer: a reader that falls behind by more than
  * ticket_socketio_send_buffer is closed, so memory stays flat.
  *
@@ -399,6 +400,7 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
     ngx_queue_t               *q, *next;
     ngx_http_ticket_ws_t      *ws;
     ngx_http_ticket_ws_out_t   out;
+    const char                *only = NULL;
 
     if (!ngx_http_ticket_ws_ready
         || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
@@ -440,16 +442,29 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         return;
     }
 
+    if (ngx_strcmp(event, TS_EV_TICKET_ASSIGNED) == 0) {
+        /* to the new assignee's own sockets only (their list follows) */
+        only = json_string_value(json_object_get(data, "userId"));
+        if (only == NULL) {
+            free(packet);
+            json_decref(frame);
+            return;
+        }
+    }
+
     if (ticket == NULL) {
-        /* to every authenticated socket; a write may close the current
-         * one (a slow reader), never the next */
+        /* to every authenticated socket (or the one user's); a write may
+         * close the current one (a slow reader), never the next */
         for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
              q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
              q = next)
         {
             next = ngx_queue_next(q);
             ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
-            if (ws->authed) {
+            if (ws->authed
+                && (only == NULL
+                    || ngx_strcmp(ws->claims.user_id, only) == 0))
+            {
                 ngx_http_ticket_ws_offer(ws, NULL, 0, packet, plen);
             }
         }

@@ -23,7 +23,7 @@
 #   PUBLIC_URL, OUTBOX, SENDGRID_URL, SENDGRID_KEY_FILE, SMTP_URL,
 #   SMTP_USER, SMTP_PASSWORD_FILE, ASSIGN_WEIGHTS ("skill=0.5
 #   availability=0.3 performance=0.2"), ASSIGN_CAPACITY, ASSIGN_TARGET,
-#   ASSIGN_TIE_WINDOW, PRESENCE_GRACE, JOBS, JOB_LEASE, JOB_RETENTION,
+#   ASSIGN_TIE_WINDOW, ASSIGN_ABSENCE, PRESENCE_GRACE, JOBS, JOB_LEASE, JOB_RETENTION,
 #   DEAD_JOB_RETENTION, DAEMON_LOG, DAEMON_PIDFILE
 #   (the ticket_* directive of the same name, in README.md)
 set -euo pipefail
@@ -78,6 +78,7 @@ ticket_assign_weights ASSIGN_WEIGHTS words
 ticket_assign_capacity ASSIGN_CAPACITY
 ticket_assign_target ASSIGN_TARGET
 ticket_assign_tie_window ASSIGN_TIE_WINDOW
+ticket_assign_absence ASSIGN_ABSENCE
 ticket_presence_grace PRESENCE_GRACE
 ticket_jobs JOBS
 ticket_job_lease JOB_LEASE

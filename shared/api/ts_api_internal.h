@@ -76,10 +76,15 @@ void ts_svc_modreq_list(ts_call_t *c);
 void ts_svc_modreq_decide(ts_call_t *c);
 void ts_svc_job_list(ts_call_t *c);
 void ts_svc_job_retry(ts_call_t *c);
+void ts_svc_ticket_assignee(ts_call_t *c);
 void ts_svc_ticket_history(ts_call_t *c);
 void ts_svc_canned_list(ts_call_t *c);
 void ts_svc_canned_create(ts_call_t *c);
 void ts_svc_canned_update(ts_call_t *c);
 void ts_svc_canned_delete(ts_call_t *c);
+
+/* ticket_access_changed and ticket_updated for each ticket of a
+ * ts_store_user_handback() result (ts_svc_assignee.c). */
+void ts_svc_handback_events(ts_call_t *c, json_t *handed);
 
 #endif /* TS_API_INTERNAL_H */

@@ -186,6 +186,18 @@ ts_event_check_status(json_t *data, char *why, size_t whylen)
 
 
 static int
+ts_event_check_assigned(json_t *data, char *why, size_t whylen)
+{
+    if (!ts_event_oid(json_object_get(data, "ticketId"))
+        || !ts_event_oid(json_object_get(data, "userId")))
+    {
+        return ts_event_fail(why, whylen, "ticketId and userId are not ids");
+    }
+    return 0;
+}
+
+
+static int
 ts_event_check_presence(json_t *data, char *why, size_t whylen)
 {
     json_t  *seen = json_object_get(data, "lastSeen");
@@ -306,6 +318,8 @@ static const char *const  ts_event_f_viewers[] = { "ticketId", "viewers",
                                                    NULL };
 static const char *const  ts_event_f_typing[] = { "ticketId", "user",
                                                   "typing", NULL };
+static const char *const  ts_event_f_assigned[] = { "ticketId", "userId",
+                                                    NULL };
 
 static const ts_event_spec_t  ts_event_specs[] = {
     /* to the sockets (DESIGN.md section 6) */
@@ -321,6 +335,8 @@ static const ts_event_spec_t  ts_event_specs[] = {
       ts_event_check_viewers },
     { "user_typing", TS_ROOM_TICKET, 0, ts_event_f_typing,
       ts_event_check_typing },
+    { TS_EV_TICKET_ASSIGNED, TS_ROOM_NONE, 0, ts_event_f_assigned,
+      ts_event_check_assigned },
     /* internal rights events (applied by the workers, never forwarded) */
     { TS_EV_SESSION_REVOKED, TS_ROOM_NONE, 0, ts_event_f_revoked,
       ts_event_check_revoked },

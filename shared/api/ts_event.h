@@ -32,6 +32,10 @@
 
 #define TS_EVENT_MAX  (256 * 1024)      /* a frame as JSON text, bytes */
 
+/* To the sockets of data.userId only (not a room): a ticket was assigned
+ * to them, {ticketId, userId}, so their ticket list can follow. */
+#define TS_EV_TICKET_ASSIGNED  "ticket_assigned"
+
 /* A ticket's room name, "ticket_<id>", and its terminating NUL. */
 #define TS_ROOM_LEN   (sizeof("ticket_") + TS_OID_LEN)
 

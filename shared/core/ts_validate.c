@@ -142,6 +142,40 @@ ts_trim(const char **s, size_t *len)
 
 
 int
+ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
+    ts_errmsg_t err)
+{
+    json_t      *v = json_object_get(obj, field);
+    const char  *s;
+    size_t       i;
+
+    *id = NULL;
+    if (v == NULL) {
+        snprintf(err, TS_ERRMSG_MAX, "%s is required (a user id or null)",
+                 field);
+        return -1;
+    }
+    if (json_is_null(v)) {
+        return 1;
+    }
+    s = json_string_value(v);
+    for (i = 0; s != NULL && i < 24; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+        {
+            break;
+        }
+    }
+    if (s == NULL || i != 24 || json_string_length(v) != 24) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be a user id (24 hex digits) "
+                 "or null", field);
+        return -1;
+    }
+    *id = s;
+    return 0;
+}
+
+
+int
 ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err)
 {

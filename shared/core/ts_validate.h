@@ -23,6 +23,14 @@ typedef char ts_errmsg_t[TS_ERRMSG_MAX];
 int ts_get_string(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);
 
+/*
+ * A required field naming a user or nobody: a user id (24 lower-case hex
+ * digits) gives 0 with *id pointing into the JSON; null gives 1 with
+ * *id = NULL; missing, another type or a malformed id gives -1 and err.
+ */
+int ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
+    ts_errmsg_t err);
+
 /* Same, but a missing (or null) field returns 1 with *out = NULL. */
 int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);

@@ -96,6 +96,21 @@ ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
 
 
 int
+ts_job_reassign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *exclude, int64_t now)
+{
+    char  id[64];
+
+    snprintf(id, sizeof(id), "%s:%lld", ticket_id, (long long) now);
+    return ts_job_init(job, "assign", key, id,
+                       exclude
+                       ? json_pack("{s:s, s:[s]}", "ticketId", ticket_id,
+                                   "exclude", exclude)
+                       : json_pack("{s:s}", "ticketId", ticket_id));
+}
+
+
+int
 ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id, const char *moderator_id, double hours)
 {

@@ -59,6 +59,13 @@ int ts_job_triage(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
 int ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id);
 
+/* Assignment of a ticket handed back (by hand, on demotion or absence):
+ * the assign job again, its payload {ticketId, exclude: [exclude]} keeping
+ * whoever handed it back out of the choice; deduplicated per ticket and
+ * hand-back time (a ticket can be handed back many times). */
+int ts_job_reassign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *exclude, int64_t now);
+
 /* A completed ticket counted into its moderator's statistics; the dedupe
  * key counts a ticket once, however often it completes. */
 int ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],

@@ -749,7 +749,7 @@ ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 
 
 ts_rc_e
-ts_store_ticket_assign(ts_store_t *s, const char *id,
+ts_store_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -757,7 +757,45 @@ ts_store_ticket_assign(ts_store_t *s, const char *id,
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
-        s->ops->ticket_assign(s, id, cfg, assigned_job, now, result));
+        s->ops->ticket_assign(s, id, json_is_array(exclude) ? exclude : NULL,
+                              cfg, assigned_job, now, result));
+}
+
+
+ts_rc_e
+ts_store_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
+    const char *to, const char *by, json_t *assignment, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id) || (to != NULL && !ts_oid_valid(to))) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_assignee(s, id, from ? from : "", to, by,
+                                    assignment, now, jobs, njobs));
+}
+
+
+ts_rc_e
+ts_store_user_handback(ts_store_t *s, const char *user_id, int demote,
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed)
+{
+    *handed = NULL;
+    if (!ts_oid_valid(user_id)) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
+        s->ops->user_handback(s, user_id, demote, skills, todo_only, actor,
+                              why, job_fn, now, handed));
+}
+
+
+ts_rc_e
+ts_store_absent_assignees(ts_store_t *s, int64_t before, json_t **users)
+{
+    *users = NULL;
+    return s->ops->absent_assignees(s, before, users);
 }
 
 
@@ -824,6 +862,28 @@ ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
     h[n].to = json_incref(to);
     h[n].explanation = json_incref(explanation);
     return n + 1;
+}
+
+
+size_t
+ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status)
+{
+    size_t  n = 1;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    h[0].action = TS_HIST_ASSIGNEE;
+    h[0].actor = actor;
+    h[0].from = json_incref(from);
+    h[0].explanation = json_incref(why);
+    if (old_status && new_status && strcmp(old_status, new_status) != 0) {
+        h[1].action = TS_HIST_STATUS;
+        h[1].actor = actor;
+        h[1].from = json_string(old_status);
+        h[1].to = json_string(new_status);
+        n++;
+    }
+    return n;
 }
 
 

@@ -519,17 +519,20 @@ typedef int (*ts_assigned_job_fn)(ts_job_new_t *job, json_t *to,
 /*
  * Assign a ticket inside one write transaction, so concurrent assignments
  * see each other's load: read the candidates (moderators and admins),
+ * leave out the ids in exclude (a JSON array, or NULL: a hand-back's job
+ * keeps who handed it back out; they are listed in the explanation),
  * choose with ts_assign_choose(), set assignedTo and the explanation, move
  * To-Do to In Progress (any other status is left as an admin set it),
  * stamp the moderator's lastAssignedAt and store the job made by
  * assigned_job for the chosen moderator (the "Ticket Assigned" email).
  * TS_CONFLICT when the ticket is assigned already (by an admin or an
- * earlier run).  *result: {ticketId, assignedTo, status, assignment} for
+ * earlier run): a ticket assigned by hand (assignedBy set, see
+ * ts_store_ticket_set_assignee) is never replaced.  *result: {ticketId, assignedTo, status, assignment} for
  * the ticket_updated event.
  */
 ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
 
 /*
  * Count a completed ticket for its moderator once: totalTicketsResolved
@@ -540,6 +543,64 @@ ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
  */
 ts_rc_e ts_store_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
+
+/* --- assignment by hand and hand-back ------------------------------------ */
+
+/*
+ * The job a hand-back stores for each ticket it frees, built by the
+ * caller's domain code (ts_job_reassign): the assignment job again, with
+ * exclude (who handed it back) left out of the choice.  0 or -1.
+ */
+typedef int (*ts_handback_job_fn)(ts_job_new_t *job,
+    char key[TS_JOB_KEY_LEN], const char *ticket_id, const char *exclude,
+    int64_t now);
+
+/*
+ * Set or clear a ticket's assignee by hand, as one compare-and-set: only
+ * while assignedTo is still from ("" = unassigned), else TS_CONFLICT;
+ * TS_NOT_FOUND when there is no such ticket.  to != NULL: assignedTo = to,
+ * assignedBy = by (the manual marker ts_store_ticket_assign respects),
+ * assignment = the caller's explanation, the status left as it is.
+ * to == NULL (a hand-back): assignedTo, assignedBy and assignment cleared,
+ * In Progress back to To-Do.  Either way updatedAt = now and jobs (the
+ * "Ticket Assigned" mail, or the assignment job again) are stored with
+ * the change, atomically.  by is also the history's actor (who assigned,
+ * or who handed back): an "assignee" entry from -> to ({_id, username},
+ * null for none; assignment as its explanation) and, when a hand-back
+ * moves In Progress to To-Do, a "status" entry, in the same write.
+ */
+ts_rc_e ts_store_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * Hand back the open tickets assigned to user_id (To-Do and In Progress;
+ * To-Do only with todo_only), each as ts_store_ticket_set_assignee(to =
+ * NULL) does, with the job job_fn makes (excluding user_id) for each one
+ * that is not Completed.  With demote the user's role becomes "user" (and
+ * skills, when not NULL, replace theirs): on SQLite in the same
+ * transaction as the hand-backs; on MongoDB (no transactions) the role is
+ * written first, so no new assignment can pick them, then each ticket
+ * with its own compare-and-set -- a crash in between leaves tickets that
+ * a repeated call (the service repeats it for any update to role "user")
+ * hands back.  *handed: [{ticketId, status}] of the tickets handed back.
+ * TS_NOT_FOUND when demote and there is no such user.  Each ticket's
+ * history gets, in its own write, "assignee" user -> null by actor (the
+ * admin who demoted; NULL: ticketd, the absence rule) with why as the
+ * explanation (borrowed, may be NULL), and "status" In Progress -> To-Do
+ * when it moved.
+ */
+ts_rc_e ts_store_user_handback(ts_store_t *s, const char *user_id,
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+
+/*
+ * Staff (moderators, admins) absent since before `before` -- presence dnd
+ * or offline and lastSeen (or, when never seen, createdAt) older than
+ * before -- who hold To-Do tickets: *users receives their ids (array).
+ */
+ts_rc_e ts_store_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 
 /* --- housekeeping ----------------------------------------------------- */
 

@@ -126,11 +126,23 @@ typedef struct {
                                   int64_t now, const ts_job_new_t *jobs,
                                   size_t njobs);
     ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
-                              const ts_assign_cfg_t *cfg,
+                              json_t *exclude, const ts_assign_cfg_t *cfg,
                               ts_assigned_job_fn assigned_job, int64_t now,
                               json_t **result);
     ts_rc_e  (*ticket_stats)(ts_store_t *s, const char *id,
                              const char *moderator_id, double hours, int *counted);
+    ts_rc_e  (*ticket_set_assignee)(ts_store_t *s, const char *id,
+                                    const char *from, const char *to,
+                                    const char *by, json_t *assignment,
+                                    int64_t now, const ts_job_new_t *jobs,
+                                    size_t njobs);
+    ts_rc_e  (*user_handback)(ts_store_t *s, const char *user_id,
+                              int demote, json_t *skills, int todo_only,
+                              const char *actor, json_t *why,
+                              ts_handback_job_fn job_fn, int64_t now,
+                              json_t **handed);
+    ts_rc_e  (*absent_assignees)(ts_store_t *s, int64_t before,
+                                 json_t **users);
 } ts_store_ops_t;
 
 /* Every backend's handle starts with this header (zeroed: calloc it). */
@@ -184,6 +196,11 @@ size_t ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
     json_t *triage);
 size_t ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
     const char *old_status, const char *new_status);
+/*   ts_handback_history: a hand-back by actor (NULL: ticketd) -- assignee
+ *     from ({_id, username}) -> null with why as the explanation, then
+ *     status, when it moved (old_status -> new_status). */
+size_t ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status);
 void ts_hist_release(ts_hist_t *h, size_t n);
 
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */

@@ -377,6 +377,7 @@ async function main() {
       await shot(user, '13-phone-apply-rejected');
     });
 
+    await journeyAssignee(admin, mod);
     await journeyAccounts(browser);
 
     await check('no script errors on any page', null, async () => {
@@ -400,6 +401,46 @@ async function main() {
   } finally {
     await browser.close();
   }
+}
+
+/* Issue 15 item 1: the admin moves a ticket by hand, first to themselves
+   (the moderator's list drops it live), then to the moderator (their list
+   shows it live, without a reload). */
+async function journeyAssignee(admin, mod) {
+  const title = `Assign me by hand ${Date.now()}`;
+  await check('the admin reassigns a ticket; the moderator\'s list follows live', admin, async () => {
+    await admin.setViewportSize({ width: 1280, height: 900 });
+    await mod.setViewportSize({ width: 1280, height: 900 });
+    await mod.goto(`${cfg.base}/`);
+    await mod.getByRole('heading', { name: 'Tickets', exact: true }).waitFor();
+    await connected(mod);
+    const navigations = [];
+    mod.on('framenavigated', (f) => { if (f === mod.mainFrame()) navigations.push(f.url()); });
+    const modRow = mod.locator('[data-ticket-id]', { hasText: title });
+
+    await admin.goto(`${cfg.base}/`);
+    await admin.getByRole('button', { name: '+ New ticket' }).click();
+    await admin.getByLabel('Title', { exact: true }).fill(title);
+    await admin.getByLabel('Description', { exact: true }).fill('The nginx upstream answers 502 since the deploy.');
+    await admin.getByRole('button', { name: 'Submit ticket' }).click();
+    await admin.getByRole('link', { name: title }).click();
+    await admin.getByRole('heading', { name: title }).waitFor();
+    const control = admin.getByTestId('assignee-control');
+    const self = await admin.locator('#assignee-select option', { hasText: '(admin)' }).first().getAttribute('value');
+    await admin.getByLabel('Assign to').selectOption(self);
+    await control.getByRole('button', { name: 'Assign' }).click();
+    await see(admin.getByTestId('assignment'), 'Assigned by hand');
+    // by hand to the admin: not in the moderator's list (or gone from it)
+    await modRow.waitFor({ state: 'detached', timeout: LIVE_MS });
+
+    const modOption = admin.locator('#assignee-select option', { hasText: cfg.modUsername });
+    await admin.getByLabel('Assign to').selectOption(await modOption.getAttribute('value'));
+    await control.getByRole('button', { name: 'Assign' }).click();
+    await see(admin.getByTestId('assigned-to'), cfg.modUsername);
+    await see(modRow, title, LIVE_MS);
+    assert.deepEqual(navigations, [], 'the moderator\'s page reloaded');
+    await shot(admin, '16-admin-assignee');
+  });
 }
 
 /* History and canned responses (issue 15 items 5 and 6): a moderator adds

@@ -412,6 +412,7 @@ ROUTES = [
     ("PATCH", "/api/tickets/{ticket}/status", ["status"]),
     ("POST", "/api/tickets/{ticket}/comments", ["text"]),
     ("GET", "/api/tickets/{ticket}/comments", []),
+    ("PATCH", "/api/tickets/{ticket}/assignee", ["assignedTo"]),
     ("POST", "/api/mod-requests", ["skills"]),
     ("GET", "/api/mod-requests/me", []),
     ("GET", "/api/mod-requests", []),

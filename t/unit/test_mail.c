@@ -121,6 +121,17 @@ public_url_links_the_ticket_and_reply_to_reaches_both_forms(void **state)
     ts_mail_clear(&m);
     json_decref(p);
 
+    /* every mail about a ticket links it: the comment notice too */
+    p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "template", "comment", "to",
+                  "u@x.io", "ticketTitle", "Printer", "ticketId", id,
+                  "excerpt", "hello");
+    assert_int_equal(ts_mail_render(p, "https://t.example.org", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "Open it: https://t.example.org/tickets/"
+                                   "65a1b2c3d4e5f60718293a4b\n"));
+    ts_mail_clear(&m);
+    json_decref(p);
+
     /* a mail about no ticket links the site; no setting, no link */
     p = json_pack("{s:s, s:s}", "template", "welcome", "to", "n@x.io");
     assert_int_equal(ts_mail_render(p, "http://127.0.0.1:8080", &m, err,

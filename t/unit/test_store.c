@@ -893,7 +893,7 @@ triage_once_assign_once_stats_once(void **state)
     json_decref(meta);
 
     ts_assign_cfg_default(&cfg);
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_OK);
     assert_string_equal(json_string_value(json_object_get(
@@ -902,7 +902,7 @@ triage_once_assign_once_stats_once(void **state)
                         "In Progress");
     json_decref(res);
     res = NULL;
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_CONFLICT);
 
@@ -918,6 +918,218 @@ triage_once_assign_once_stats_once(void **state)
                 && mod.avg_resolution_hours < 10.01);
     assert_true(mod.last_assigned_at == 3000);
     ts_user_clear(&mod);
+}
+
+
+/* Assignment by hand is a compare-and-set the assignment job respects; a
+ * hand-back clears it and the next job leaves out who handed it back; a
+ * demotion and the absence rule hand back open (To-Do) tickets. */
+static void
+hand_assignment_hand_back_demotion_and_absence(void **state)
+{
+    fixture_t        *f = *state;
+    ts_oid_t          root, m1, m2, u, t1, nope;
+    ts_assign_cfg_t   cfg;
+    ts_ticket_keys_t  k;
+    ts_job_new_t      job;
+    ts_user_t         usr;
+    json_t           *triage, *meta, *skills, *manual, *res = NULL;
+    json_t           *exclude, *handed = NULL, *absent = NULL, *why;
+    char              key[TS_JOB_KEY_LEN];
+
+    assert_int_equal(signup(f->s, "root", "root@x.io", NULL, root), TS_OK);
+    assert_int_equal(signup(f->s, "mia", "mia@x.io", NULL, m1), TS_OK);
+    assert_int_equal(signup(f->s, "max", "max@x.io", NULL, m2), TS_OK);
+    assert_int_equal(signup(f->s, "uma", "uma@x.io", NULL, u), TS_OK);
+    skills = json_pack("[s]", "billing");
+    assert_int_equal(ts_store_user_update(f->s, m1, TS_ROLE_MODERATOR,
+                                          skills), TS_OK);
+    json_decref(skills);
+    assert_int_equal(ts_store_user_update(f->s, m2, TS_ROLE_MODERATOR, NULL),
+                     TS_OK);
+    /* the admin is away for good: only the moderators compete */
+    assert_int_equal(ts_store_user_set_status(f->s, root,
+                                              TS_PRESENCE_OFFLINE, 1, 1),
+                     TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m1, TS_PRESENCE_ONLINE,
+                                              1000, 1), TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m2, TS_PRESENCE_ONLINE,
+                                              1000, 1), TS_OK);
+
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "Refund", "billing",
+                                            u, 1000, NULL, 0), TS_OK);
+    triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "",
+                       "relatedSkills", "billing");
+    meta = json_pack("{s:s}", "provider", "offline");
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                                                "offline", 0, 2000, NULL, 0),
+                     TS_OK);
+    json_decref(triage);
+    json_decref(meta);
+
+    /* by hand to the one without the skill; the job leaves it alone */
+    manual = json_pack("{s:b}", "manual", 1);
+    ts_oid_new(nope);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, nope, "", m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m1, m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_CONFLICT);             /* it is not m1's */
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, "", m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_OK);
+    json_decref(manual);
+    ts_assign_cfg_default(&cfg);
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
+                                            ts_job_mail_assigned, 3500, &res),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, m2);
+    assert_string_equal(k.status, "To-Do");    /* by hand: left as it was */
+
+    /* m2 hands it back: In Progress returns to To-Do, the job again */
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress",
+                                                m2, 3600, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_job_reassign(&job, key, t1, m2, 4000), 0);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m2, NULL, m2,
+                                                  NULL, 4000, &job, 1),
+                     TS_OK);
+    json_decref(job.payload);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, "");
+    assert_string_equal(k.status, "To-Do");
+    /* m1 would win on skill; with m1 left out, m2 gets it */
+    exclude = json_pack("[s]", m1);
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, exclude, &cfg,
+                                            ts_job_mail_assigned, 4500, &res),
+                     TS_OK);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(res, "assignedTo"), "_id")), m2);
+    assert_true(json_equal(json_object_get(json_object_get(res,
+                                                           "assignment"),
+                                           "excluded"), exclude));
+    json_decref(exclude);
+    json_decref(res);
+
+    /* demoting m2 hands it back in the same write */
+    why = json_pack("{s:s}", "rule", "demotion");
+    assert_int_equal(ts_store_user_handback(f->s, m2, 1, NULL, 0, root, why,
+                                            ts_job_reassign, 5000, &handed),
+                     TS_OK);
+    json_decref(why);
+    assert_int_equal(json_array_size(handed), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(handed, 0), "ticketId")), t1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(handed, 0), "status")), "To-Do");
+    json_decref(handed);
+    assert_int_equal(ts_store_user_by_id(f->s, m2, &usr), TS_OK);
+    assert_int_equal(usr.role, TS_ROLE_USER);
+    ts_user_clear(&usr);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, "");
+
+    /* absence: m1, dnd since 6000, holds it To-Do */
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, "", m1, root,
+                                                  NULL, 5500, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m1, TS_PRESENCE_DND,
+                                              6000, 1), TS_OK);
+    assert_int_equal(ts_store_absent_assignees(f->s, 5999, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 0);
+    json_decref(absent);
+    assert_int_equal(ts_store_absent_assignees(f->s, 6001, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 1);
+    assert_string_equal(json_string_value(json_array_get(absent, 0)), m1);
+    json_decref(absent);
+    why = json_pack("{s:s}", "rule", "absence");
+    assert_int_equal(ts_store_user_handback(f->s, m1, 0, NULL, 1, NULL, why,
+                                            ts_job_reassign, 7000, &handed),
+                     TS_OK);
+    json_decref(why);
+    assert_int_equal(json_array_size(handed), 1);
+    json_decref(handed);
+    assert_int_equal(ts_store_user_by_id(f->s, m1, &usr), TS_OK);
+    assert_int_equal(usr.role, TS_ROLE_MODERATOR);      /* not demoted */
+    ts_user_clear(&usr);
+    assert_int_equal(ts_store_absent_assignees(f->s, 6001, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 0);      /* nothing left */
+    json_decref(absent);
+
+    /* the history: each assignee change with its actor, from and to, and
+     * the status each hand-back moved, in write order */
+    {
+        struct { const char *actor, *from, *to, *rule; } want[] = {
+            { root, NULL, m2, NULL },          /* by hand */
+            { m2, m2, NULL, NULL },            /* handed back */
+            { NULL, NULL, m2, NULL },          /* the job, without m1 */
+            { root, m2, NULL, "demotion" },
+            { root, NULL, m1, NULL },          /* by hand */
+            { NULL, m1, NULL, "absence" },
+        };
+        json_t       *h = NULL, *e, *v;
+        const char   *act;
+        size_t        i, n = 0, back = 0;
+
+        assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);
+        json_array_foreach(h, i, e) {
+            act = json_string_value(json_object_get(e, "action"));
+            v = json_object_get(e, "from");
+            if (strcmp(act, "status") == 0 && json_is_string(v)
+                && strcmp(json_string_value(v), "In Progress") == 0)
+            {
+                /* m2's hand-back and the demotion; not the absence
+                 * rule's, which found it To-Do */
+                v = json_object_get(json_object_get(e, "actor"), "_id");
+                assert_string_equal(json_string_value(json_object_get(e,
+                                                      "to")), "To-Do");
+                assert_string_equal(json_string_value(v),
+                                    back == 0 ? m2 : root);
+                back++;
+            }
+            if (strcmp(act, "assignee") != 0
+                || json_is_true(json_object_get(e, "staffOnly")))
+            {
+                continue;
+            }
+            assert_true(n < sizeof(want) / sizeof(want[0]));
+            v = json_object_get(e, "actor");
+            if (want[n].actor) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].actor);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "from");
+            if (want[n].from) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].from);
+                assert_non_null(json_string_value(json_object_get(v,
+                                                  "username")));
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "to");
+            if (want[n].to) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].to);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            if (want[n].rule) {
+                assert_string_equal(json_string_value(json_object_get(
+                    json_object_get(e, "explanation"), "rule")),
+                    want[n].rule);
+            }
+            n++;
+        }
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        assert_int_equal(back, 2);
+        json_decref(h);
+    }
 }
 
 
@@ -1226,14 +1438,14 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(ts_store_user_update(s, c.id, TS_ROLE_MODERATOR, skills) == TS_OK);
     json_decref(skills);
     ts_assign_cfg_default(&cfg);
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res) == TS_OK);
     CHECK(res && json_is_object(json_object_get(res, "assignedTo")));
     CHECK(res && strcmp(json_string_value(json_object_get(res, "status")),
                         "In Progress") == 0);
     json_decref(res);
     res = NULL;
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res)
           == TS_CONFLICT);
 
@@ -1514,6 +1726,8 @@ test_store_run(void)
         cmocka_unit_test_setup_teardown(
             passwords_change_conditionally_and_reset_tokens_are_single_use,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            hand_assignment_hand_back_demotion_and_absence, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

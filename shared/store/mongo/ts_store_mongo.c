@@ -874,4 +874,7 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .ticket_set_triage = ts_mg_ticket_set_triage,
     .ticket_assign = ts_mg_ticket_assign,
     .ticket_stats = ts_mg_ticket_stats,
+    .ticket_set_assignee = ts_mg_ticket_set_assignee,
+    .user_handback = ts_mg_user_handback,
+    .absent_assignees = ts_mg_absent_assignees,
 };

@@ -28,7 +28,8 @@
  *                     deadline, comments[{_id, author, text, role,
  *                     createdAt}], createdAt, updatedAt, __v; ours: triage,
  *                     triageProvider, triageFallback, assignment,
- *                     completedAt, statsCounted, statsPending.
+ *                     completedAt, statsCounted, statsPending, assignedBy
+ *                     (who assigned it by hand; null otherwise).
  *   moderatorrequests _id, applicant, username, email, skills[], status,
  *                     reviewedBy, createdAt, updatedAt, rejectedAt; ours:
  *                     promoted (an accepted request's promotion is done).
@@ -291,8 +292,18 @@ ts_rc_e ts_mg_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
+
+/* ts_store_mongo_assignee.c: assignment by hand and hand-back. */
+ts_rc_e ts_mg_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+ts_rc_e ts_mg_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 ts_rc_e ts_mg_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
 /* Finish a ticket's stats left half-done (statsPending set). */

@@ -51,7 +51,8 @@ ts_cands_free(ts_cands_t *c)
 
 /* Candidates with their stamps, then their loads (ticket id excluded). */
 static ts_rc_e
-ts_cands_read(ts_mongo_t *m, const char *id, ts_cands_t *out)
+ts_cands_read(ts_mongo_t *m, const char *id, json_t *exclude,
+    ts_cands_t *out)
 {
     mongoc_cursor_t  *cur;
     const bson_t     *d;
@@ -76,8 +77,10 @@ ts_cands_read(ts_mongo_t *m, const char *id, ts_cands_t *out)
                     BCON_INT32(1), "lastAssignedAt", BCON_INT32(1), "}");
     cur = mongoc_collection_find_with_opts(m->users, f, opts, NULL);
     while (mongoc_cursor_next(cur, &d)) {
-        if (ts_mg_get_oid_hex(d, "_id", hex) != 0) {
-            continue;
+        if (ts_mg_get_oid_hex(d, "_id", hex) != 0
+            || ts_assign_excluded(exclude, hex))
+        {
+            continue;           /* a hand-back keeps its giver out */
         }
         status = ts_mg_get_str(d, "status");
         last = ts_mg_get_time(d, "lastAssignedAt");
@@ -245,7 +248,10 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
         bson_init(&upd);
         ts_mg_append_oid_hex(&f, "_id", id);
         if (prev) {
+            /* re-pointing our own claim: never a hand assignment an
+             * admin made meanwhile (assignedBy set) */
             ts_mg_append_oid_hex(&f, "assignedTo", prev);
+            BSON_APPEND_NULL(&f, "assignedBy");
         } else {
             BSON_APPEND_NULL(&f, "assignedTo");
         }
@@ -301,7 +307,7 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
 
 
 ts_rc_e
-ts_mg_ticket_assign(ts_store_t *s, const char *id,
+ts_mg_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -344,7 +350,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         ts_cands_free(&c);
         json_decref(explain);
         explain = NULL;
-        rc = ts_cands_read(m, id, &c);
+        rc = ts_cands_read(m, id, exclude, &c);
         if (rc != TS_OK) {
             goto done;
         }
@@ -352,6 +358,9 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         if (explain == NULL) {
             rc = ts_store_fail(s, "out of memory");
             goto done;
+        }
+        if (exclude != NULL) {
+            json_object_set(explain, "excluded", exclude);
         }
         if (pick < 0) {
             if (prev[0]) {
@@ -419,8 +428,21 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         }
         if (!claimed) {
             /* an admin (or an earlier run) assigned it meanwhile */
-            rc = prev[0] ? ts_store_fail(s, "assignment lost its ticket")
-                         : TS_CONFLICT;
+            /* an admin assigned it by hand meanwhile (or before we
+             * came): theirs stands; the email of our earlier claim, still
+             * in the ticket's outbox, goes with it */
+            if (jobs_prev) {
+                bson_t pf = BSON_INITIALIZER, pu = BSON_INITIALIZER, pl;
+
+                ts_mg_append_oid_hex(&pf, "_id", id);
+                BSON_APPEND_DOCUMENT_BEGIN(&pu, "$pullAll", &pl);
+                BSON_APPEND_ARRAY(&pl, "pendingJobs", jobs_prev);
+                bson_append_document_end(&pu, &pl);
+                (void) ts_mg_update(m, m->tickets, &pf, &pu, 0, NULL);
+                bson_destroy(&pf);
+                bson_destroy(&pu);
+            }
+            rc = TS_CONFLICT;
             goto done;
         }
         snprintf(prev, sizeof(prev), "%s", c.cands[pick].id);

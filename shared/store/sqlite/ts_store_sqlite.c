@@ -685,4 +685,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .ticket_set_triage = ts_sqlite_ticket_set_triage,
     .ticket_assign = ts_sqlite_ticket_assign,
     .ticket_stats = ts_sqlite_ticket_stats,
+    .ticket_set_assignee = ts_sqlite_ticket_set_assignee,
+    .user_handback = ts_sqlite_user_handback,
+    .absent_assignees = ts_sqlite_absent_assignees,
 };

@@ -187,10 +187,20 @@ ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
 ts_rc_e ts_sqlite_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
+
+/* ts_store_sqlite_assignee.c: assignment by hand and hand-back. */
+ts_rc_e ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_user_handback(ts_store_t *s, const char *user_id,
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+ts_rc_e ts_sqlite_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 
 /* ts_store_sqlite_tickets.c: the helpers its siblings share, then the ops
  * of ts_store_impl.h it provides. */

@@ -520,8 +520,8 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 /* Read the candidates (moderators and admins) into arrays the caller
  * frees: cands[i] borrows from rows[i] (one JSON object per candidate). */
 static ts_rc_e
-ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
-    size_t *n)
+ts_candidates(ts_sqlite_t *q, json_t *exclude, json_t **rows_out,
+    ts_candidate_t **out, size_t *n)
 {
     sqlite3_stmt    *st = ts_jstmt(q, TS_J_CANDIDATES);
     json_t          *rows, *r;
@@ -545,7 +545,12 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
                       "avg", sqlite3_column_double(st, 6),
                       "last", (json_int_t) sqlite3_column_int64(st, 7),
                       "active", (json_int_t) sqlite3_column_int64(st, 8));
-        if (r) {
+        if (r && ts_assign_excluded(exclude,
+                                    json_string_value(json_object_get(r,
+                                                                "_id"))))
+        {
+            json_decref(r);     /* handed the ticket back */
+        } else if (r) {
             json_array_append_new(rows, r);
         }
     }
@@ -584,7 +589,7 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
 
 
 ts_rc_e
-ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
+ts_sqlite_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -628,7 +633,7 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     old_status = ts_sqlite_col_strdup(st, 3);
     sqlite3_reset(st);
 
-    rc = ts_candidates(q, &rows, &cands, &n);
+    rc = ts_candidates(q, exclude, &rows, &cands, &n);
     if (rc != TS_OK) {
         goto fail;
     }
@@ -636,6 +641,9 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     if (explain == NULL) {
         rc = ts_store_fail(s, "out of memory");
         goto fail;
+    }
+    if (exclude != NULL) {
+        json_object_set(explain, "excluded", exclude);
     }
 
     if (pick < 0) {

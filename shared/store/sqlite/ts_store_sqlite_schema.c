@@ -281,7 +281,11 @@ static const char *ts_sqlite_migrations[] = {
     "ALTER TABLE users ADD COLUMN resetTokenHash TEXT;"
     "ALTER TABLE users ADD COLUMN resetExpiresAt INTEGER;"
     "CREATE UNIQUE INDEX users_reset ON users(resetTokenHash)"
-    "  WHERE resetTokenHash IS NOT NULL;"
+    "  WHERE resetTokenHash IS NOT NULL;",
+
+    /* 10: who assigned a ticket by hand (NULL: the assignment job did, or
+     * nobody); the job never replaces a hand assignment */
+    "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

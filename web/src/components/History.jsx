@@ -29,7 +29,8 @@ function Entry({ e }) {
   const who = e.actor ? e.actor.username || 'a user' : 'the assistant';
   let what;
   if (e.action === 'created') what = <>{label}</>;
-  else if (e.action === 'assignee' && !e.to) what = <>No moderator could be assigned</>;
+  else if (e.action === 'assignee' && !e.to && !e.from) what = <>No moderator could be assigned</>;
+  else if (e.action === 'assignee' && !e.to) what = <>Handed back from <strong>{show(e.from)}</strong></>;
   else if (e.from === null || e.from === undefined || (Array.isArray(e.from) && e.from.length === 0)) {
     what = <>{label} set to <strong>{show(e.to)}</strong></>;
   } else {

@@ -7,12 +7,13 @@
 // status changes carry expectedUpdatedAt, and a 409 asks for a reload.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Link, useParams } from 'react-router-dom';
+import { Link, useNavigate, useParams } from 'react-router-dom';
 import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
 import Markdown from '../components/Markdown.jsx';
+import AssigneeControl, { canSetAssignee } from '../components/Assignee.jsx';
 import HistoryTimeline from '../components/History.jsx';
 import CannedPicker from '../components/Canned.jsx';
 import { canChangeStatus, StatusSelect } from './Tickets.jsx';
@@ -20,6 +21,9 @@ import { canChangeStatus, StatusSelect } from './Tickets.jsx';
 function Assignment({ assignment, assignedTo }) {
   if (!assignment) {
     return <p className="text-sm opacity-75">Not assigned yet: the assignment runs right after the AI triage.</p>;
+  }
+  if (assignment.manual) {
+    return <p className="text-sm" data-testid="assignment">Assigned by hand by {assignment.assignedBy?.username || 'an admin'}; the automatic assignment leaves it alone.</p>;
   }
   const cands = [...(assignment.candidates || [])].sort((a, b) => (b.score ?? -1) - (a.score ?? -1));
   const w = assignment.weights || {};
@@ -54,6 +58,7 @@ function Assignment({ assignment, assignedTo }) {
           </table>
         </div>
       )}
+      {assignment.excluded && assignment.excluded.length > 0 && <p className="text-xs opacity-75">Handed back: left out of this choice: {assignment.excluded.length} person(s).</p>}
       {!assignedTo && <p className="text-sm text-warning">No eligible moderator: the ticket waits in To-Do.</p>}
     </div>
   );
@@ -178,6 +183,7 @@ function Comments({ ticket, comments, onPosted, user, onReload }) {
 export default function TicketDetail() {
   const { id } = useParams();
   const { user, holdRoom } = useSession();
+  const navigate = useNavigate();
   const [ticket, setTicket] = useState(null);
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
@@ -257,11 +263,15 @@ export default function TicketDetail() {
       setChanges((n) => n + 1);
     }
   });
+  // taken from me (reassigned, demoted): the page says it is gone
+  useSocketEvent('room_left', (ev) => {
+    if (ev && ev.ticketId === id) load();
+  });
   useSocketEvent('ticket_updated', (ev) => {
     if (!ev || ev.ticketId !== id) return;
     const { ticketId, ...rest } = ev;
     setTicket((t) => t && { ...t, ...rest });
-    setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'AI triage finished');
+    setLive(rest.assignedTo ? `Assigned to ${rest.assignedTo.username}` : 'assignedTo' in rest ? 'Handed back' : 'AI triage finished');
     setChanges((n) => n + 1);
     // the room event carries no explanation nor triage provenance (the
     // creator is in the room too); staff read them with the ticket
@@ -383,6 +393,18 @@ export default function TicketDetail() {
                 <dt className="opacity-75">Assigned to</dt>
                 <dd className="min-w-0" data-testid="assigned-to"><Person person={ticket.assignedTo} /></dd>
               </dl>
+              {canSetAssignee(user, ticket) && (
+                <AssigneeControl
+                  user={user}
+                  ticket={ticket}
+                  onChanged={(t, message) => {
+                    if (!t) { navigate('/'); return; }
+                    setTicket((cur) => ({ ...cur, ...t }));
+                    setLive(message);
+                    setChanges((n) => n + 1);
+                  }}
+                />
+              )}
             </div>
           </section>
           {staff && ticket.triage && ticket.triage.error && (

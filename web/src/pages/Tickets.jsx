@@ -169,6 +169,17 @@ export default function Tickets() {
     patchTicket(ev.ticketId, { status: ev.status });
     setKpiKey((k) => k + 1);
   });
+  // a ticket assigned to me joins my list; one taken from me leaves it
+  useSocketEvent('ticket_assigned', (ev) => {
+    if (!ev || ev.userId !== user._id) return;
+    load();
+    setKpiKey((k) => k + 1);
+  });
+  useSocketEvent('room_left', (ev) => {
+    if (!ev || !ev.ticketId) return;
+    load();
+    setKpiKey((k) => k + 1);
+  });
 
   function setFilter(key, value) {
     const next = new URLSearchParams(params);
