@@ -15,7 +15,9 @@
 void
 assign_work(ts_store_t *s, job_t *j)
 {
+    /* a hand-back's job keeps who handed it back out (ts_job_reassign) */
     j->rc = ts_store_ticket_assign(s, payload_str(j, "ticketId"),
+                                   json_object_get(j->job.payload, "exclude"),
                                    &jr.cfg.assign, ts_job_mail_assigned,
                                    ts_now_ms(), &j->event);
 }
@@ -25,7 +27,13 @@ void
 assign_done(job_t *j)
 {
     if (j->rc == TS_OK) {
+        const char *to = json_string_value(json_object_get(
+                             json_object_get(j->event, "assignedTo"), "_id"));
+
         emit_ticket_access_changed(payload_str(j, "ticketId"));
+        if (to != NULL) {
+            emit_ticket_assigned(payload_str(j, "ticketId"), to);
+        }
         emit_ticket_updated(payload_str(j, "ticketId"), j->event);
         job_runner_wake();       /* the "Ticket Assigned" mail is due */
         finish_ok(j);

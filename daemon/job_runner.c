@@ -365,12 +365,13 @@ finish_fail(job_t *j)
 /* Send an event (room may be NULL) through the hub: every worker link and
  * every other host. */
 static void
-emit_event(const char *event, const char *room, json_t *data)
+emit_event(const char *event, const char *room, json_t *data, int staff)
 {
     json_t  *frame;
     char    *text;
 
-    frame = ts_event_frame(event, room, json_incref(data));
+    frame = staff ? ts_event_frame_staff(event, room, json_incref(data))
+                  : ts_event_frame(event, room, json_incref(data));
     text = frame ? json_dumps(frame, JSON_COMPACT | JSON_REAL_PRECISION(12))
                  : NULL;
     json_decref(frame);
@@ -391,8 +392,38 @@ emit_ticket_updated(const char *ticket_id, json_t *data)
     /* everyone in the room gets it, the ticket's creator too: the
      * assignment explanation (other moderators' names, presence and
      * scores) is for staff, who read it with GET /api/tickets/:id */
+    json_t  *notes, *staff = NULL;
+
     json_object_del(data, "assignment");
-    emit_event("ticket_updated", ts_room_name(ticket_id, room), data);
+    /* the triage's notes are for staff too: theirs is a second frame,
+     * after the one for everyone */
+    notes = json_object_get(data, "helpfulNotes");
+    if (notes != NULL) {
+        staff = json_pack("{s:s, s:O}", "ticketId", ticket_id,
+                          "helpfulNotes", notes);
+        json_object_del(data, "helpfulNotes");
+    }
+    emit_event("ticket_updated", ts_room_name(ticket_id, room), data, 0);
+    if (staff != NULL) {
+        emit_event("ticket_updated", ts_room_name(ticket_id, room), staff,
+                   1);
+        json_decref(staff);
+    }
+}
+
+
+/* The ticket is now user_id's: their own sockets hear it (their ticket
+ * list follows); nobody else's. */
+void
+emit_ticket_assigned(const char *ticket_id, const char *user_id)
+{
+    json_t  *data = json_pack("{s:s, s:s}", "ticketId", ticket_id,
+                              "userId", user_id);
+
+    if (data != NULL) {
+        emit_event(TS_EV_TICKET_ASSIGNED, NULL, data, 0);
+        json_decref(data);
+    }
 }
 
 
@@ -404,7 +435,7 @@ emit_ticket_access_changed(const char *ticket_id)
     json_t  *data = ts_rights_ticket_access_changed(ticket_id);
 
     if (data != NULL) {
-        emit_event(TS_EV_TICKET_ACCESS_CHANGED, NULL, data);
+        emit_event(TS_EV_TICKET_ACCESS_CHANGED, NULL, data, 0);
         json_decref(data);
     }
 }
@@ -692,6 +723,10 @@ job_runner_start(uv_loop_t *loop, const job_runner_cfg_t *cfg)
         return -1;
     }
     jr.timer_ready = 1;
+    if (absence_start(loop, cfg->assign_absence_ms) != 0) {
+        log_error("cannot start the absence timer");
+        return -1;
+    }
     log_info("job runner: triage %s%s, mail via %s, %d jobs in flight",
              cfg->provider, cfg->ai_key || strcmp(cfg->provider, "offline")
                             == 0 ? "" : " (no key: offline)",
@@ -719,6 +754,7 @@ job_runner_stop(void (*done)(void *arg), void *arg)
         done(arg);
         return;
     }
+    absence_stop();
     jr.stopping = 1;
     jr.stopped = done;
     jr.stopped_arg = arg;

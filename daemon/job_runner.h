@@ -51,6 +51,9 @@ typedef struct {
 
     ts_assign_cfg_t  assign;
     ts_sla_cfg_t     sla;              /* ticket_sla, ticket_sla_warning */
+    int64_t          assign_absence_ms; /* hand back the To-Do tickets of
+                                           staff dnd/offline this long
+                                           (0: never) */
 } job_runner_cfg_t;
 
 /* Defaults for every field (offline triage, outbox mail). */

@@ -102,6 +102,9 @@ void finish_fail(job_t *j);
 /* Send a ticket_updated event for the ticket to every worker link. */
 void emit_ticket_updated(const char *ticket_id, json_t *data);
 
+/* The ticket is now user_id's: tell their sockets (ticket_assigned). */
+void emit_ticket_assigned(const char *ticket_id, const char *user_id);
+
 /* The ticket's assignee changed: tell every worker to re-check its room. */
 void emit_ticket_access_changed(const char *ticket_id);
 
@@ -139,6 +142,15 @@ void stats_done(job_t *j);
  * breach (and send ticket_updated); both do nothing once the target is
  * met, moved or marked. */
 void sla_start(job_t *j);
+
+/* --- the absence rule (job_absence.c) --- */
+
+/* Sweep for absent staff every so often (absence_ms > 0; 0 is a no-op);
+ * 0 or -1. */
+int absence_start(uv_loop_t *loop, int64_t absence_ms);
+
+/* Stop the sweep timer; a sweep in flight still finishes. */
+void absence_stop(void);
 
 /* --- "email" (job_mail.c) --- */
 

@@ -259,7 +259,8 @@ triage_write_work(ts_store_t *s, job_t *j)
     }
     if (j->rc == TS_OK) {
         /* the room holds the requester: no provenance (provider, its
-         * error) in the event, staff read it with the ticket */
+         * error) in the event, staff read it with the ticket; the notes
+         * for staff go in a staff-only frame (emit_ticket_updated) */
         j->event = json_pack("{s:s, s:O, s:O, s:O, s:O}",
                              "ticketId", id,
                              "summary", json_object_get(triage, "summary"),

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "presence.h"
+#include "viewers.h"
 #include "ts_event.h"
 #include "ts_link.h"
 #include "ts_model.h"
@@ -425,6 +426,33 @@ link_on_presence(link_t *l, json_t *msg)
     presence_change(l->id, user, (int) json_integer_value(delta));
 }
 
+/* {"type":"view","ticketId","userId","username","delta":1|-1}: a staff
+ * member's socket joined or left a ticket's room (viewers.h). */
+static void
+link_on_view(link_t *l, json_t *msg)
+{
+    json_t      *t = json_object_get(msg, "ticketId");
+    json_t      *u = json_object_get(msg, "userId");
+    json_t      *name = json_object_get(msg, "username");
+    json_t      *delta = json_object_get(msg, "delta");
+
+    if (!json_is_string(t) || json_string_length(t) != TS_OID_LEN
+        || !ts_oid_valid(json_string_value(t))
+        || !json_is_string(u) || json_string_length(u) != TS_OID_LEN
+        || !ts_oid_valid(json_string_value(u))
+        || !json_is_string(name) || json_string_length(name) == 0
+        || json_string_length(name) > 63
+        || !json_is_integer(delta)
+        || (json_integer_value(delta) != 1 && json_integer_value(delta) != -1))
+    {
+        log_warn("link %" PRIu64 ": view without a ticketId, a userId, a"
+                 " username and a delta of 1 or -1, ignored", l->id);
+        return;
+    }
+    viewers_change(l->id, json_string_value(t), json_string_value(u),
+                   json_string_value(name), (int) json_integer_value(delta));
+}
+
 static void
 link_on_wake(link_t *l, json_t *msg)
 {
@@ -437,6 +465,7 @@ static const link_handler_t  link_handlers[] = {
     { "event", link_on_event },
     { "wake",  link_on_wake },
     { "presence", link_on_presence },
+    { "view", link_on_view },
 };
 
 /* Parse one frame and dispatch it; a bad frame is logged and dropped. */
@@ -563,6 +592,7 @@ link_close(link_t *l)
     }
     l->prev = l->next = NULL;
     presence_link_closed(l->id);       /* its sockets are gone */
+    viewers_link_closed(l->id);
 
     uv_close((uv_handle_t *) &l->pipe, link_on_close);
 }

@@ -174,6 +174,8 @@ options_print(const options_t *o)
         printf("  %-26s %lld s before\n", "sla warning",
                (long long) jc->sla.warn_ms / 1000);
     }
+    printf("  %-26s %lld ms\n", "assign absence",
+           (long long) jc->assign_absence_ms);
 
 #undef SHOW_SECRET
 #undef SECRET

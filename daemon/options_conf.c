@@ -39,6 +39,7 @@ typedef enum {
     D_PUBLIC_URL,
     D_ASSIGN_WEIGHTS, D_ASSIGN_CAPACITY, D_ASSIGN_TARGET, D_ASSIGN_TIE,
     D_SLA, D_SLA_WARNING,
+    D_ASSIGN_ABSENCE,
     D_PRESENCE_GRACE, D_JOBS, D_JOB_LEASE, D_JOB_RETENTION,
     D_DEAD_JOB_RETENTION, D_DAEMON_LOG, D_DAEMON_PIDFILE
 } directive_e;
@@ -77,6 +78,7 @@ static const struct {
      * ts_sla.h, in both */
     { "ticket_sla", D_SLA, 1 },
     { "ticket_sla_warning", D_SLA_WARNING, 0 },
+    { "ticket_assign_absence", D_ASSIGN_ABSENCE, 0 },
     { "ticket_presence_grace", D_PRESENCE_GRACE, 0 },
     { "ticket_jobs", D_JOBS, 0 },
     { "ticket_job_lease", D_JOB_LEASE, 0 },
@@ -304,6 +306,14 @@ conf_apply(options_t *o, directive_e id, const conf_directive_t *d,
             return "expected a decimal number from 0 to 1, such as 0.05";
         }
         jc->assign.tie_margin = x;
+        return NULL;
+
+    case D_ASSIGN_ABSENCE:
+        t = conf_time(v, 1000, OPTIONS_RETENTION_MAX_S * 1000LL, 1);
+        if (t < 0) {
+            return "wants a time from 1s to 3650d, or \"off\"";
+        }
+        jc->assign_absence_ms = t;
         return NULL;
 
     case D_AI_TIMEOUT:

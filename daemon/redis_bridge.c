@@ -36,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redis_bridge.h"
+#include "viewers.h"
 
 #define REDIS_CHANNEL  "ticket:events"
 
@@ -126,7 +127,7 @@ static void
 redis_deliver(const char *msg, size_t len)
 {
     ts_wire_rc_e   rc;
-    const char    *json;
+    const char    *json, *origin;
     size_t         jlen;
     char           why[160];
 
@@ -160,6 +161,15 @@ redis_deliver(const char *msg, size_t len)
         return;
     }
     metrics_bridge(METRICS_BRIDGE_IN);
+    /* another host's viewers of a ticket: merged with this host's (the
+     * origin is the message's third field, after the MAC and version) */
+    origin = memchr(msg, '|', len);
+    origin = origin ? memchr(origin + 1, '|', len - (origin + 1 - msg)) : NULL;
+    if (origin != NULL && (size_t) (origin + 17 - msg) < len
+        && viewers_bridged(origin + 1, json, jlen) == 0)
+    {
+        return;
+    }
     link_server_broadcast(json, jlen);
 }
 

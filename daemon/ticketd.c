@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "presence.h"
+#include "viewers.h"
 #include "redis_bridge.h"
 #include "store_pool.h"
 #include "ts_cache.h"
@@ -225,6 +226,7 @@ daemon_stop(int exit_code)
     link_server_stop();
     housekeeping_stop();
     presence_stop();
+    viewers_stop();
     metrics_stop();
     redis_bridge_stop();
     /* jobs in flight finish their store step (or their lease expires)

@@ -113,6 +113,7 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     ngx_str_t                    allow_v;
     ngx_int_t                    rc;
     int                          route;
+    time_t                       since;
 
     if (r != r->main) {
         return NGX_DECLINED;
@@ -205,6 +206,21 @@ ngx_http_ticket_api_handler(ngx_http_request_t *r)
     task->event.data = task;
 
     t->req.daemon_state = ngx_http_ticket_link_state();
+    /* the preconditions are the route's (a 409 with the ticket), not the
+     * not_modified filter's: without a Last-Modified it would answer 412
+     * to every If-Unmodified-Since */
+    r->disable_not_modified = 1;
+    if (r->headers_in.if_unmodified_since) {
+        /* a date that does not parse is ignored (RFC 9110, 13.1.4); the
+         * header has whole seconds, so the rest of that second counts as
+         * unmodified */
+        since = ngx_parse_http_time(
+                    r->headers_in.if_unmodified_since->value.data,
+                    r->headers_in.if_unmodified_since->value.len);
+        if (since != NGX_ERROR && since >= 0) {
+            t->req.if_unmodified_since = (int64_t) since * 1000 + 999;
+        }
+    }
     t->heavy = ts_api_cpu_heavy(&match);
     ctx->task = task;
 

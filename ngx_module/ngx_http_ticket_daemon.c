@@ -49,6 +49,7 @@ typedef struct {
     ngx_int_t           jobs;
     ngx_msec_t          job_lease;
     ngx_int_t           job_retention;        /* seconds; 0 = off */
+    ngx_int_t           assign_absence;       /* seconds; 0 = off */
     ngx_int_t           dead_job_retention;
     ngx_str_t           daemon_log;
     ngx_str_t           daemon_pidfile;
@@ -163,6 +164,8 @@ static ngx_command_t  ngx_http_ticket_daemon_commands[] = {
         &ngx_http_ticket_target_bounds),
     NGX_HTTP_TICKET_DAEMON_CMD("ticket_assign_tie_window", NGX_CONF_TAKE1,
         ngx_http_ticket_daemon_tie_window, assign_tie_window, NULL),
+    NGX_HTTP_TICKET_DAEMON_CMD("ticket_assign_absence", NGX_CONF_TAKE1,
+        ngx_http_ticket_daemon_retention, assign_absence, NULL),
     NGX_HTTP_TICKET_DAEMON_CMD("ticket_presence_grace", NGX_CONF_TAKE1,
         ngx_conf_set_msec_slot, presence_grace,
         &ngx_http_ticket_grace_bounds),
@@ -239,6 +242,7 @@ ngx_http_ticket_daemon_create_conf(ngx_conf_t *cf)
     dcf->jobs = NGX_CONF_UNSET;
     dcf->job_lease = NGX_CONF_UNSET_MSEC;
     dcf->job_retention = NGX_CONF_UNSET;
+    dcf->assign_absence = NGX_CONF_UNSET;
     dcf->dead_job_retention = NGX_CONF_UNSET;
 
     return dcf;
@@ -383,7 +387,7 @@ ngx_http_ticket_daemon_tie_window(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* ticket_job_retention 7d | off */
+/* ticket_job_retention 7d | off, ticket_assign_absence 2h | off */
 static char *
 ngx_http_ticket_daemon_retention(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)

@@ -214,6 +214,7 @@ ngx_http_ticket_link_connect(ngx_event_t *ev)
 
     /* rights pushes sent while the link was down are lost: the sockets
      * fall back to the store (DESIGN.md section 7) */
+    ngx_http_ticket_ws_views_announce();
     ngx_http_ticket_ws_resync();
 }
 

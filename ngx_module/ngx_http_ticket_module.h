@@ -111,6 +111,8 @@ void ngx_http_ticket_ws_shutdown(void);
 /* The link to ticketd is back: re-authorise every socket from the store
  * (rights pushes may have been missed). */
 void ngx_http_ticket_ws_resync(void);
+/* The link is up: this worker's staff viewers are announced to ticketd. */
+void ngx_http_ticket_ws_views_announce(void);
 char *ngx_http_ticket_socketio_event_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -551,6 +551,11 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
         }
         return;
     }
+    if (ngx_strcmp(p->event, "typing") == 0) {
+        ngx_http_ticket_ws_typing(ws, json_array_get(p->args, 0));
+        ngx_http_ticket_ws_ack(ws, p->ack_id, json_pack("{s:b}", "ok", 1));
+        return;
+    }
     if (ngx_strcmp(p->event, "leave_ticket") == 0) {
         if (id != NULL && (m = ngx_http_ticket_ws_membership(ws, id)) != NULL) {
             ngx_http_ticket_ws_leave(m);
@@ -566,13 +571,15 @@ ngx_http_ticket_ws_event(ngx_http_ticket_ws_t *ws, ts_sio_packet_t *p)
 
 typedef struct {
     ts_oid_t   tag;           /* all zero bytes: none */
+    u_char     staff;         /* for the staff on the tag's ticket only */
     size_t     len;
 } ngx_http_ticket_ws_record_t;
 
 
 ngx_int_t
 ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
-    const char *tag, const char *data, size_t len, size_t limit)
+    const char *tag, ngx_uint_t staff, const char *data, size_t len,
+    size_t limit)
 {
     ngx_http_ticket_ws_record_t   r;
     size_t                        need, cap;
@@ -595,6 +602,7 @@ ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
     if (tag != NULL) {
         ngx_memcpy(r.tag, tag, sizeof(ts_oid_t));
     }
+    r.staff = (u_char) staff;
     r.len = len;
     ngx_memcpy(st->buf + st->len, &r, sizeof(r));
     ngx_memcpy(st->buf + st->len + sizeof(r), data, len);
@@ -607,7 +615,7 @@ ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
 void
 ngx_http_ticket_ws_stash_drain(ngx_http_ticket_ws_t *ws,
     ngx_http_ticket_ws_stash_t *st, void (*each)(ngx_http_ticket_ws_t *ws,
-    const char *tag, const char *data, size_t len))
+    const char *tag, ngx_uint_t staff, const char *data, size_t len))
 {
     ngx_http_ticket_ws_stash_t    took = *st;
     ngx_http_ticket_ws_record_t   r;
@@ -618,7 +626,8 @@ ngx_http_ticket_ws_stash_drain(ngx_http_ticket_ws_t *ws,
     while (off < took.len && !ws->closed) {
         ngx_memcpy(&r, took.buf + off, sizeof(r));
         off += sizeof(r);
-        each(ws, r.tag[0] ? r.tag : NULL, (char *) took.buf + off, r.len);
+        each(ws, r.tag[0] ? r.tag : NULL, r.staff, (char *) took.buf + off,
+             r.len);
         off += r.len;
     }
     free(took.buf);
@@ -639,7 +648,7 @@ ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
 
     rc = ws->early.n == NGX_HTTP_TICKET_WS_EARLY
          ? NGX_DECLINED
-         : ngx_http_ticket_ws_stash_add(&ws->early, NULL, text, len,
+         : ngx_http_ticket_ws_stash_add(&ws->early, NULL, 0, text, len,
                                         ws->conf->ws_send_buffer);
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
@@ -655,7 +664,7 @@ ngx_http_ticket_ws_keep_early(ngx_http_ticket_ws_t *ws, const char *text,
 
 static void
 ngx_http_ticket_ws_replay_one(ngx_http_ticket_ws_t *ws, const char *tag,
-    const char *text, size_t len)
+    ngx_uint_t staff, const char *text, size_t len)
 {
     ngx_http_ticket_ws_packet(ws, text, len);
 }

@@ -63,6 +63,7 @@ struct ngx_http_ticket_ws_s {
 
     char                         sid[TS_SIO_SID_LEN + 1];
     ts_claims_t                  claims;
+    char                         username[64]; /* as CONNECT loaded it */
     ngx_uint_t                   connecting;   /* CONNECT being checked */
     ngx_uint_t                   authed;
     ngx_uint_t                   counted;      /* in the per-user count */
@@ -106,11 +107,20 @@ typedef struct {
     ts_oid_t         id;
 } ngx_http_ticket_ws_room_t;
 
+/*
+ * staff: the socket's user is staff on the ticket (ts_ticket_staff), as
+ * the last check found -- join, or a re-authorisation after a push that
+ * may change it (demotion, reassignment); staff-only events reach only
+ * such members, and ticketd counts them as the ticket's viewers.
+ */
 typedef struct {
     ngx_queue_t                  in_room;
     ngx_queue_t                  in_socket;    /* ngx_http_ticket_ws_t.rooms */
     ngx_http_ticket_ws_room_t   *room;
     ngx_http_ticket_ws_t        *ws;
+    ngx_uint_t                   staff;
+    ngx_msec_t                   typed_at;     /* last typing forwarded */
+    ngx_uint_t                   typing;       /* ... and whether it was on */
 } ngx_http_ticket_ws_member_t;
 
 extern ngx_rbtree_t       ngx_http_ticket_ws_rooms;
@@ -155,12 +165,13 @@ void ngx_http_ticket_ws_reset(ngx_http_ticket_ws_t *ws);
 /* Append a record (tag: a ticket id, or NULL); NGX_DECLINED when the
  * stash, not empty, would pass limit bytes, NGX_ERROR without memory. */
 ngx_int_t ngx_http_ticket_ws_stash_add(ngx_http_ticket_ws_stash_t *st,
-    const char *tag, const char *data, size_t len, size_t limit);
+    const char *tag, ngx_uint_t staff, const char *data, size_t len,
+    size_t limit);
 /* Empty the stash into each(ws, tag or NULL, data, len), in order, while
  * the socket stays open; the stash is empty (and free) afterwards. */
 void ngx_http_ticket_ws_stash_drain(ngx_http_ticket_ws_t *ws,
     ngx_http_ticket_ws_stash_t *st, void (*each)(ngx_http_ticket_ws_t *ws,
-    const char *tag, const char *data, size_t len));
+    const char *tag, ngx_uint_t staff, const char *data, size_t len));
 /* CONNECT is answered: handle the events kept meanwhile. */
 void ngx_http_ticket_ws_replay_early(ngx_http_ticket_ws_t *ws);
 
@@ -177,6 +188,17 @@ ngx_int_t ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws,
 void ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m);
 /* Leave every room the socket is in. */
 void ngx_http_ticket_ws_leave_all(ngx_http_ticket_ws_t *ws);
+/* Set whether the member is staff on its ticket, telling ticketd when it
+ * starts or stops being one of the ticket's viewers. */
+void ngx_http_ticket_ws_set_staff(ngx_http_ticket_ws_member_t *m,
+    ngx_uint_t staff);
+/* The link to ticketd is (back) up: announce every staff member of this
+ * worker's rooms as a viewer again (ticketd forgot the old link's). */
+void ngx_http_ticket_ws_views_announce(void);
+/* A client's typing {ticketId, typing}: forwarded to the staff in the room
+ * as user_typing when the socket is staff there, at most once a second
+ * while on (a change always passes). */
+void ngx_http_ticket_ws_typing(ngx_http_ticket_ws_t *ws, json_t *arg);
 /* apply(member, arg) for each member of the ticket's room on this worker;
  * apply may close the current member, never the next. */
 void ngx_http_ticket_ws_room_each(const char *ticket,

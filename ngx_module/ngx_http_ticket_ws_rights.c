@@ -50,19 +50,25 @@ typedef struct {
     /* results */
     ts_session_e               session;
     int                        ok;           /* JOIN: visible */
+    u_char                     staff;        /* JOIN: staff on it */
     u_char                     visible[NGX_HTTP_TICKET_WS_ROOMS];
+    u_char                     staff_of[NGX_HTTP_TICKET_WS_ROOMS];
+    char                       username[64];
 } ngx_http_ticket_ws_task_t;
 
 
-/* ok: 1 visible, 0 not (or no such ticket); -1 when the store failed. */
+/* ok: 1 visible, 0 not (or no such ticket); -1 when the store failed;
+ * *staff: whether u is staff on it (ts_ticket_staff). */
 static int
 ngx_http_ticket_ws_visible(ts_store_t *s, const ts_user_t *u,
-    const char *ticket)
+    const char *ticket, u_char *staff)
 {
     ts_ticket_keys_t  k;
 
+    *staff = 0;
     switch (ts_store_ticket_get(s, ticket, 0, NULL, &k)) {
     case TS_OK:
+        *staff = (u_char) ts_ticket_staff(u, &k);
         return ts_ticket_visible(u, &k);
     case TS_NOT_FOUND:
         return 0;
@@ -95,8 +101,11 @@ ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
     t->session = ts_session_load(s, &t->claims, &u);
 
     if (t->session == TS_SESSION_OK) {
+        ngx_cpystrn((u_char *) t->username,
+                    (u_char *) (u.username ? u.username : ""),
+                    sizeof(t->username));
         if (t->job == NGX_HTTP_TICKET_WS_JOIN) {
-            v = ngx_http_ticket_ws_visible(s, &u, t->ticket);
+            v = ngx_http_ticket_ws_visible(s, &u, t->ticket, &t->staff);
             if (v < 0) {
                 t->session = TS_SESSION_ERROR;
             }
@@ -104,7 +113,8 @@ ngx_http_ticket_ws_task_call(void *data, ngx_log_t *log)
 
         } else if (t->job == NGX_HTTP_TICKET_WS_REAUTH) {
             for (i = 0; i < t->nrooms; i++) {
-                v = ngx_http_ticket_ws_visible(s, &u, t->rooms[i]);
+                v = ngx_http_ticket_ws_visible(s, &u, t->rooms[i],
+                                               &t->staff_of[i]);
                 if (v < 0) {
                     t->session = TS_SESSION_ERROR;
                     break;
@@ -247,10 +257,15 @@ ngx_http_ticket_ws_reauthed(ngx_http_ticket_ws_t *ws,
         return;
     }
 
+    ngx_memcpy(ws->username, t->username, sizeof(ws->username));
     for (i = 0; i < t->nrooms && !ws->closed; i++) {
-        if (t->visible[i]
-            || (m = ngx_http_ticket_ws_membership(ws, t->rooms[i])) == NULL)
-        {
+        m = ngx_http_ticket_ws_membership(ws, t->rooms[i]);
+        if (m == NULL) {
+            continue;
+        }
+        if (t->visible[i]) {
+            /* a demotion or reassignment may end (or start) staffness */
+            ngx_http_ticket_ws_set_staff(m, t->staff_of[i]);
             continue;
         }
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
@@ -340,6 +355,7 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
     case NGX_HTTP_TICKET_WS_CONNECT:
         ws->connecting = 0;
         if (t->session == TS_SESSION_OK && !stale) {
+            ngx_memcpy(ws->username, t->username, sizeof(ws->username));
             ngx_http_ticket_ws_authed(ws);
         } else {
             ngx_http_ticket_ws_send_owned(ws,
@@ -364,6 +380,8 @@ ngx_http_ticket_ws_task_done(ngx_event_t *ev)
         } else {
             rc = ngx_http_ticket_ws_join(ws, t->ticket);
             if (rc == NGX_OK) {
+                ngx_http_ticket_ws_set_staff(
+                    ngx_http_ticket_ws_membership(ws, t->ticket), t->staff);
                 ngx_http_ticket_ws_ack(ws, t->ack_id,
                                        json_pack("{s:b, s:s}", "ok", 1,
                                                  "room", "joined"));

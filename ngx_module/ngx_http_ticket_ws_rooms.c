@@ -5,12 +5,21 @@
  *
  * Delivery: ticketd sends every event to every worker; this worker encodes
  * it once and queues it on its local sockets in the room (or on every
- * authenticated socket for user_status_changed).  Each socket has a
+ * authenticated socket for user_status_changed, on the sockets of one
+ * user for ticket_assigned).  Each socket has a
  * bounded send buffer: a reader that falls behind by more than
  * ticket_socketio_send_buffer is closed, so memory stays flat.
  *
  * Events for a socket being re-authorised are held here and released
  * once its check is done (ngx_http_ticket_ws_rights.c).
+ *
+ * Staff-only events ("audience":"staff", ts_event.h) go to the members
+ * that are staff on the ticket (member->staff, set by the last check), so
+ * an internal note never reaches the requester's sockets; a held one is
+ * checked again when released.  The staff members are the ticket's
+ * viewers: each joins and leaves ticketd's count (a "view" link frame),
+ * and ticketd sends ticket_viewers to the room's staff.  Their typing
+ * goes the same way as user_typing (rate-limited here).
  */
 
 #include "ngx_http_ticket_ws.h"
@@ -92,6 +101,9 @@ ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
     }
     m->room = room;
     m->ws = ws;
+    m->staff = 0;
+    m->typed_at = 0;
+    m->typing = 0;
     ngx_queue_insert_tail(&room->members, &m->in_room);
     ngx_queue_insert_tail(&ws->rooms, &m->in_socket);
     ws->nrooms++;
@@ -99,10 +111,124 @@ ngx_http_ticket_ws_join(ngx_http_ticket_ws_t *ws, const char *ticket)
 }
 
 
+/* Tell ticketd the member's user started (+1) or stopped (-1) viewing. */
+static void
+ngx_http_ticket_ws_view(ngx_http_ticket_ws_member_t *m, int delta)
+{
+    json_t  *msg;
+    char    *text;
+
+    msg = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "view",
+                    "ticketId", m->room->id, "userId", m->ws->claims.user_id,
+                    "username", m->ws->username, "delta", delta);
+    text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (text != NULL) {
+        ngx_http_ticket_link_send_message(text, ngx_strlen(text));
+    }
+    free(text);
+    json_decref(msg);
+}
+
+
+/* Forward the member's typing to the room's staff (user_typing). */
+static void
+ngx_http_ticket_ws_typed(ngx_http_ticket_ws_member_t *m, ngx_uint_t on)
+{
+    json_t  *frame;
+    char    *text, room[TS_ROOM_LEN];
+
+    m->typing = on;
+    m->typed_at = ngx_current_msec;
+    frame = ts_event_frame_staff("user_typing",
+                                 ts_room_name(m->room->id, room),
+                                 json_pack("{s:s, s:{s:s, s:s}, s:b}",
+                                           "ticketId", m->room->id, "user",
+                                           "_id", m->ws->claims.user_id,
+                                           "username", m->ws->username,
+                                           "typing", (int) on));
+    text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    if (text != NULL) {
+        ngx_http_ticket_link_send_message(text, ngx_strlen(text));
+    }
+    free(text);
+    json_decref(frame);
+}
+
+
+void
+ngx_http_ticket_ws_set_staff(ngx_http_ticket_ws_member_t *m,
+    ngx_uint_t staff)
+{
+    if (staff == m->staff) {
+        return;
+    }
+    if (!staff && m->typing) {
+        ngx_http_ticket_ws_typed(m, 0);
+    }
+    m->staff = staff;
+    ngx_http_ticket_ws_view(m, staff ? 1 : -1);
+}
+
+
+void
+ngx_http_ticket_ws_views_announce(void)
+{
+    ngx_queue_t                  *q, *r;
+    ngx_http_ticket_ws_t         *ws;
+    ngx_http_ticket_ws_member_t  *m;
+
+    if (!ngx_http_ticket_ws_ready) {
+        return;
+    }
+    for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
+         q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
+         q = ngx_queue_next(q))
+    {
+        ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
+        for (r = ngx_queue_head(&ws->rooms);
+             r != ngx_queue_sentinel(&ws->rooms);
+             r = ngx_queue_next(r))
+        {
+            m = ngx_queue_data(r, ngx_http_ticket_ws_member_t, in_socket);
+            if (m->staff) {
+                ngx_http_ticket_ws_view(m, 1);
+            }
+        }
+    }
+}
+
+
+void
+ngx_http_ticket_ws_typing(ngx_http_ticket_ws_t *ws, json_t *arg)
+{
+    const char                   *id;
+    ngx_http_ticket_ws_member_t  *m;
+    ngx_uint_t                    on;
+
+    id = json_string_value(json_object_get(arg, "ticketId"));
+    if (id == NULL || !ts_oid_valid(id)
+        || (m = ngx_http_ticket_ws_membership(ws, id)) == NULL
+        || !m->staff)
+    {
+        return;                 /* only staff in the room type to staff */
+    }
+    on = json_is_true(json_object_get(arg, "typing"));
+    /* a change passes; "still typing" at most once a second */
+    if (on == m->typing
+        && (!on || ngx_current_msec - m->typed_at < 1000))
+    {
+        return;
+    }
+    ngx_http_ticket_ws_typed(m, on);
+}
+
+
 void
 ngx_http_ticket_ws_leave(ngx_http_ticket_ws_member_t *m)
 {
     ngx_http_ticket_ws_room_t  *room = m->room;
+
+    ngx_http_ticket_ws_set_staff(m, 0);
 
     ngx_queue_remove(&m->in_room);
     ngx_queue_remove(&m->in_socket);
@@ -173,11 +299,11 @@ ngx_http_ticket_ws_room_each(const char *ticket,
  */
 static void
 ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
-    const char *packet, size_t len)
+    ngx_uint_t staff, const char *packet, size_t len)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_ticket_ws_stash_add(&ws->held, ticket, packet, len,
+    rc = ngx_http_ticket_ws_stash_add(&ws->held, ticket, staff, packet, len,
                                       ws->conf->ws_send_buffer);
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
@@ -193,9 +319,12 @@ ngx_http_ticket_ws_hold(ngx_http_ticket_ws_t *ws, const char *ticket,
 
 static void
 ngx_http_ticket_ws_send_held(ngx_http_ticket_ws_t *ws, const char *ticket,
-    const char *packet, size_t len)
+    ngx_uint_t staff, const char *packet, size_t len)
 {
-    if (ticket == NULL || ngx_http_ticket_ws_membership(ws, ticket) != NULL) {
+    ngx_http_ticket_ws_member_t  *m;
+
+    m = ticket ? ngx_http_ticket_ws_membership(ws, ticket) : NULL;
+    if (ticket == NULL || (m != NULL && (!staff || m->staff))) {
         ngx_http_ticket_ws_send_later(ws, packet, len);
         ngx_http_ticket_metrics_delivered();
     }
@@ -213,13 +342,14 @@ ngx_http_ticket_ws_release_held(ngx_http_ticket_ws_t *ws)
 
 
 /* Queue an event on a socket, or hold it while the socket is re-checked
- * (ticket: the room's ticket id, NULL for every socket). */
+ * (ticket: the room's ticket id, NULL for every socket; staff: for the
+ * staff on it only, checked again on release). */
 static void
 ngx_http_ticket_ws_offer(ngx_http_ticket_ws_t *ws, const char *ticket,
-    const char *packet, size_t len)
+    ngx_uint_t staff, const char *packet, size_t len)
 {
     if (ws->reauth) {
-        ngx_http_ticket_ws_hold(ws, ticket, packet, len);
+        ngx_http_ticket_ws_hold(ws, ticket, staff, packet, len);
     } else {
         ngx_http_ticket_ws_send_later(ws, packet, len);
         ngx_http_ticket_metrics_delivered();
@@ -231,17 +361,32 @@ typedef struct {
     const char  *ticket;
     const char  *packet;
     size_t       len;
+    ngx_uint_t   staff;        /* for the staff on the ticket only */
+    const char  *not_user;     /* ... but this user's sockets (typing) */
 } ngx_http_ticket_ws_out_t;
 
 
 static void
 ngx_http_ticket_ws_offer_member(ngx_http_ticket_ws_t *ws, void *arg)
 {
-    ngx_http_ticket_ws_out_t  *out = arg;
+    ngx_http_ticket_ws_out_t     *out = arg;
+    ngx_http_ticket_ws_member_t  *m;
 
-    if (ws->authed) {
-        ngx_http_ticket_ws_offer(ws, out->ticket, out->packet, out->len);
+    if (!ws->authed
+        || (out->not_user != NULL
+            && ngx_strcmp(ws->claims.user_id, out->not_user) == 0))
+    {
+        return;
     }
+    if (out->staff && !ws->reauth) {
+        /* a socket being re-checked holds it and is checked on release */
+        m = ngx_http_ticket_ws_membership(ws, out->ticket);
+        if (m == NULL || !m->staff) {
+            return;
+        }
+    }
+    ngx_http_ticket_ws_offer(ws, out->ticket, out->staff, out->packet,
+                             out->len);
 }
 
 
@@ -255,6 +400,7 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
     ngx_queue_t               *q, *next;
     ngx_http_ticket_ws_t      *ws;
     ngx_http_ticket_ws_out_t   out;
+    const char                *only = NULL;
 
     if (!ngx_http_ticket_ws_ready
         || ngx_queue_empty(&ngx_http_ticket_ws_sockets))
@@ -296,17 +442,30 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         return;
     }
 
+    if (ngx_strcmp(event, TS_EV_TICKET_ASSIGNED) == 0) {
+        /* to the new assignee's own sockets only (their list follows) */
+        only = json_string_value(json_object_get(data, "userId"));
+        if (only == NULL) {
+            free(packet);
+            json_decref(frame);
+            return;
+        }
+    }
+
     if (ticket == NULL) {
-        /* to every authenticated socket; a write may close the current
-         * one (a slow reader), never the next */
+        /* to every authenticated socket (or the one user's); a write may
+         * close the current one (a slow reader), never the next */
         for (q = ngx_queue_head(&ngx_http_ticket_ws_sockets);
              q != ngx_queue_sentinel(&ngx_http_ticket_ws_sockets);
              q = next)
         {
             next = ngx_queue_next(q);
             ws = ngx_queue_data(q, ngx_http_ticket_ws_t, queue);
-            if (ws->authed) {
-                ngx_http_ticket_ws_offer(ws, NULL, packet, plen);
+            if (ws->authed
+                && (only == NULL
+                    || ngx_strcmp(ws->claims.user_id, only) == 0))
+            {
+                ngx_http_ticket_ws_offer(ws, NULL, 0, packet, plen);
             }
         }
 
@@ -314,6 +473,11 @@ ngx_http_ticket_ws_deliver(const char *payload, size_t len)
         out.ticket = ticket;
         out.packet = packet;
         out.len = plen;
+        out.staff = ts_event_staff_only(frame);
+        out.not_user = ngx_strcmp(event, "user_typing") == 0
+                       ? json_string_value(json_object_get(
+                             json_object_get(data, "user"), "_id"))
+                       : NULL;
         ngx_http_ticket_ws_room_each(ticket, ngx_http_ticket_ws_offer_member,
                                      &out);
     }

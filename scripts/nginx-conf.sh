@@ -6,6 +6,8 @@
 # Usage: nginx-conf.sh PREFIX PORT STORE_FILE SECRET_FILE DAEMON_SOCKET
 #   (STORE_FILE: a SQLite file, or a mongodb://host/database URI)
 # Environment: RATE_LIMIT (default 500), RATE_WINDOW (default 15m),
+#   ACCOUNT_RATE_LIMIT (default 20), ACCOUNT_RATE_WINDOW (default 15m): the
+#   stricter zone of the password routes,
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
 #   MAX_COMMENTS (ticket_max_comments, default 1000),
@@ -23,7 +25,7 @@
 #   PUBLIC_URL, OUTBOX, SENDGRID_URL, SENDGRID_KEY_FILE, SMTP_URL,
 #   SMTP_USER, SMTP_PASSWORD_FILE, ASSIGN_WEIGHTS ("skill=0.5
 #   availability=0.3 performance=0.2"), ASSIGN_CAPACITY, ASSIGN_TARGET,
-#   ASSIGN_TIE_WINDOW, PRESENCE_GRACE, JOBS, JOB_LEASE, JOB_RETENTION,
+#   ASSIGN_TIE_WINDOW, ASSIGN_ABSENCE, PRESENCE_GRACE, JOBS, JOB_LEASE, JOB_RETENTION,
 #   DEAD_JOB_RETENTION, DAEMON_LOG, DAEMON_PIDFILE
 #   (the ticket_* directive of the same name, in README.md)
 set -euo pipefail
@@ -78,6 +80,7 @@ ticket_assign_weights ASSIGN_WEIGHTS words
 ticket_assign_capacity ASSIGN_CAPACITY
 ticket_assign_target ASSIGN_TARGET
 ticket_assign_tie_window ASSIGN_TIE_WINDOW
+ticket_assign_absence ASSIGN_ABSENCE
 ticket_presence_grace PRESENCE_GRACE
 ticket_jobs JOBS
 ticket_job_lease JOB_LEASE
@@ -131,6 +134,8 @@ ${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
     # ticketd's work (ticketd -c takes these from this file)
 $(daemon_directives)
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;
+    # password change, reset and reset confirm: a stricter zone of their own
+    ticket_limit_zone account key=\$binary_remote_addr window=${ACCOUNT_RATE_WINDOW:-15m} limit=${ACCOUNT_RATE_LIMIT:-20} size=1m;
 
     server {
         listen 127.0.0.1:$port;
@@ -148,6 +153,17 @@ $(daemon_directives)
             ticket_cors_origins ${CORS_ORIGINS:-off};
             # bodies over ticket_max_body get the module's JSON 413; beyond
             # client_max_body_size nginx refuses them itself, in JSON too
+            client_max_body_size 1m;
+            error_page 413 = @ticket_413;
+        }
+
+        # /api/auth/password, /api/auth/password-reset[/confirm]
+        location /api/auth/password {
+            ticket_api;
+            ticket_limit account;
+            ticket_thread_pool ticket;
+            ticket_password_thread_pool ticket_pw;
+            ticket_cors_origins ${CORS_ORIGINS:-off};
             client_max_body_size 1m;
             error_page 413 = @ticket_413;
         }

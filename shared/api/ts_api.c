@@ -33,6 +33,12 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_update_user },
     { TS_GET,   "/api/health",           TS_ACCESS_ANYONE, 0, 0,
       ts_svc_health },
+    { TS_POST,  "/api/auth/password",    TS_ACCESS_TOKEN,  1, 1,
+      ts_svc_password_change },
+    { TS_POST,  "/api/auth/password-reset", TS_ACCESS_ANYONE, 1, 0,
+      ts_svc_password_reset },
+    { TS_POST,  "/api/auth/password-reset/confirm", TS_ACCESS_ANYONE, 1, 1,
+      ts_svc_password_reset_confirm },
     /* no handler: the host answers it from memory (ts_api_document) */
     { TS_GET,   "/api/openapi.json",     TS_ACCESS_ANYONE, 0, 0,
       NULL },
@@ -51,6 +57,18 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_comment_list },
     { TS_PATCH, "/api/tickets/:id/priority", TS_ACCESS_TOKEN, 1, 0,
       ts_svc_ticket_priority },
+    { TS_PATCH, "/api/tickets/:id/assignee", TS_ACCESS_TOKEN, 1, 0,
+      ts_svc_ticket_assignee },
+    { TS_GET,   "/api/tickets/:id/history", TS_ACCESS_TOKEN, 0, 0,
+      ts_svc_ticket_history },
+    { TS_GET,   "/api/canned-responses", TS_ACCESS_TOKEN,  0, 0,
+      ts_svc_canned_list },
+    { TS_POST,  "/api/canned-responses", TS_ACCESS_TOKEN,  1, 0,
+      ts_svc_canned_create },
+    { TS_PATCH, "/api/canned-responses/:id", TS_ACCESS_TOKEN, 1, 0,
+      ts_svc_canned_update },
+    { TS_DELETE, "/api/canned-responses/:id", TS_ACCESS_TOKEN, 0, 0,
+      ts_svc_canned_delete },
 
     { TS_POST,  "/api/mod-requests",     TS_ACCESS_TOKEN,  1, 0,
       ts_svc_modreq_create },
@@ -279,6 +297,22 @@ ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data)
         c->resp->events = json_array();
     }
     ev = ts_event_frame(event, room, data);
+    if (ev) {
+        json_array_append_new(c->resp->events, ev);
+    }
+}
+
+
+void
+ts_emit_staff(ts_call_t *c, const char *event, const char *room,
+    json_t *data)
+{
+    json_t  *ev;
+
+    if (c->resp->events == NULL) {
+        c->resp->events = json_array();
+    }
+    ev = ts_event_frame_staff(event, room, data);
     if (ev) {
         json_array_append_new(c->resp->events, ev);
     }

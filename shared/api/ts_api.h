@@ -72,6 +72,8 @@ typedef struct {
     size_t              body_len;
     const ts_claims_t  *claims;       /* verified token or NULL */
     const char         *daemon_state; /* for /api/health */
+    int64_t             if_unmodified_since;  /* ms, from the header; 0:
+                                                 none (or not a date) */
 } ts_request_t;
 
 typedef struct {

@@ -44,6 +44,14 @@ void ts_reply_store_error(ts_call_t *c);
 /* Queue an event for the daemon link: room may be NULL; data is stolen. */
 void ts_emit(ts_call_t *c, const char *event, const char *room, json_t *data);
 
+/* The same for the staff on the ticket only (ts_event_frame_staff). */
+void ts_emit_staff(ts_call_t *c, const char *event, const char *room,
+    json_t *data);
+
+/* 200 {user, token}: a token issued for u (its role, session epoch) and
+ * the response marked as authenticated as u (ts_svc_auth.c). */
+void ts_reply_session(ts_call_t *c, const ts_user_t *u);
+
 /* Route handlers, by file. */
 void ts_svc_signup(ts_call_t *c);
 void ts_svc_login(ts_call_t *c);
@@ -52,6 +60,9 @@ void ts_svc_set_status(ts_call_t *c);
 void ts_svc_users(ts_call_t *c);
 void ts_svc_update_user(ts_call_t *c);
 void ts_svc_health(ts_call_t *c);
+void ts_svc_password_change(ts_call_t *c);
+void ts_svc_password_reset(ts_call_t *c);
+void ts_svc_password_reset_confirm(ts_call_t *c);
 void ts_svc_ticket_create(ts_call_t *c);
 void ts_svc_ticket_list(ts_call_t *c);
 void ts_svc_ticket_get(ts_call_t *c);
@@ -66,5 +77,15 @@ void ts_svc_modreq_list(ts_call_t *c);
 void ts_svc_modreq_decide(ts_call_t *c);
 void ts_svc_job_list(ts_call_t *c);
 void ts_svc_job_retry(ts_call_t *c);
+void ts_svc_ticket_assignee(ts_call_t *c);
+void ts_svc_ticket_history(ts_call_t *c);
+void ts_svc_canned_list(ts_call_t *c);
+void ts_svc_canned_create(ts_call_t *c);
+void ts_svc_canned_update(ts_call_t *c);
+void ts_svc_canned_delete(ts_call_t *c);
+
+/* ticket_access_changed and ticket_updated for each ticket of a
+ * ts_store_user_handback() result (ts_svc_assignee.c). */
+void ts_svc_handback_events(ts_call_t *c, json_t *handed);
 
 #endif /* TS_API_INTERNAL_H */

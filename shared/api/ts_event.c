@@ -186,6 +186,18 @@ ts_event_check_status(json_t *data, char *why, size_t whylen)
 
 
 static int
+ts_event_check_assigned(json_t *data, char *why, size_t whylen)
+{
+    if (!ts_event_oid(json_object_get(data, "ticketId"))
+        || !ts_event_oid(json_object_get(data, "userId")))
+    {
+        return ts_event_fail(why, whylen, "ticketId and userId are not ids");
+    }
+    return 0;
+}
+
+
+static int
 ts_event_check_presence(json_t *data, char *why, size_t whylen)
 {
     json_t  *seen = json_object_get(data, "lastSeen");
@@ -249,6 +261,49 @@ ts_event_check_ticket(json_t *data, char *why, size_t whylen)
 }
 
 
+/* {_id, username} of a person on a staff-only presence event. */
+static int
+ts_event_person(json_t *p)
+{
+    return json_is_object(p) && json_object_size(p) == 2
+           && ts_event_oid(json_object_get(p, "_id"))
+           && ts_event_str(json_object_get(p, "username"),
+                           TS_EVENT_NAME_MAX, 0);
+}
+
+
+static int
+ts_event_check_viewers(json_t *data, char *why, size_t whylen)
+{
+    json_t  *v = json_object_get(data, "viewers"), *p;
+    size_t   i;
+
+    if (!json_is_array(v) || json_array_size(v) > 1000) {
+        return ts_event_fail(why, whylen, "viewers is not an array");
+    }
+    json_array_foreach(v, i, p) {
+        if (!ts_event_person(p)) {
+            return ts_event_fail(why, whylen, "viewers[%zu] is not"
+                                 " {_id, username}", i);
+        }
+    }
+    return 0;
+}
+
+
+static int
+ts_event_check_typing(json_t *data, char *why, size_t whylen)
+{
+    if (!ts_event_person(json_object_get(data, "user"))) {
+        return ts_event_fail(why, whylen, "user is not {_id, username}");
+    }
+    if (!json_is_boolean(json_object_get(data, "typing"))) {
+        return ts_event_fail(why, whylen, "typing is not a boolean");
+    }
+    return 0;
+}
+
+
 static const char *const  ts_event_f_comment[] = { "ticketId", "comment",
                                                    NULL };
 static const char *const  ts_event_f_status[] = { "ticketId", "status",
@@ -259,6 +314,12 @@ static const char *const  ts_event_f_revoked[] = { "userId", "sig", NULL };
 static const char *const  ts_event_f_user[] = { "userId", NULL };
 static const char *const  ts_event_f_ticket[] = { "ticketId", NULL };
 static const char *const  ts_event_f_none[] = { NULL };
+static const char *const  ts_event_f_viewers[] = { "ticketId", "viewers",
+                                                   NULL };
+static const char *const  ts_event_f_typing[] = { "ticketId", "user",
+                                                  "typing", NULL };
+static const char *const  ts_event_f_assigned[] = { "ticketId", "userId",
+                                                    NULL };
 
 static const ts_event_spec_t  ts_event_specs[] = {
     /* to the sockets (DESIGN.md section 6) */
@@ -269,6 +330,13 @@ static const ts_event_spec_t  ts_event_specs[] = {
     { "ticket_updated", TS_ROOM_TICKET, 1, NULL, ts_event_check_ticket },
     { "user_status_changed", TS_ROOM_NONE, 0, ts_event_f_presence,
       ts_event_check_presence },
+    /* to the staff in ticket_<id> only ("audience":"staff") */
+    { "ticket_viewers", TS_ROOM_TICKET, 0, ts_event_f_viewers,
+      ts_event_check_viewers },
+    { "user_typing", TS_ROOM_TICKET, 0, ts_event_f_typing,
+      ts_event_check_typing },
+    { TS_EV_TICKET_ASSIGNED, TS_ROOM_NONE, 0, ts_event_f_assigned,
+      ts_event_check_assigned },
     /* internal rights events (applied by the workers, never forwarded) */
     { TS_EV_SESSION_REVOKED, TS_ROOM_NONE, 0, ts_event_f_revoked,
       ts_event_check_revoked },
@@ -333,14 +401,38 @@ ts_event_frame(const char *event, const char *room, json_t *data)
 }
 
 
+json_t *
+ts_event_frame_staff(const char *event, const char *room, json_t *data)
+{
+    json_t  *f = ts_event_frame(event, room, data);
+
+    if (f != NULL && json_object_set_new(f, "audience",
+                                         json_string("staff")) != 0)
+    {
+        json_decref(f);
+        f = NULL;
+    }
+    return f;
+}
+
+
+int
+ts_event_staff_only(json_t *frame)
+{
+    const char  *a = json_string_value(json_object_get(frame, "audience"));
+
+    return a != NULL && strcmp(a, "staff") == 0;
+}
+
+
 int
 ts_event_check(json_t *frame, char *why, size_t whylen)
 {
     static const char *const  frame_fields[] = { "type", "event", "room",
-                                                 "data", NULL };
+                                                 "data", "audience", NULL };
     const ts_event_spec_t    *spec = NULL;
     const char               *type, *name, *room, *extra, *ticket;
-    json_t                   *data, *room_v;
+    json_t                   *data, *room_v, *audience;
     size_t                    i, size;
 
     if (!json_is_object(frame)) {
@@ -379,6 +471,20 @@ ts_event_check(json_t *frame, char *why, size_t whylen)
     if (!spec->open && !ts_event_only(data, spec->fields, &extra)) {
         return ts_event_fail(why, whylen, "%s: unknown data field"
                              " \"%.40s\"", spec->name, extra);
+    }
+
+    audience = json_object_get(frame, "audience");
+    if (audience != NULL
+        && (!ts_event_staff_only(frame) || spec->room != TS_ROOM_TICKET))
+    {
+        return ts_event_fail(why, whylen, "%s: audience is not \"staff\""
+                             " of a ticket's room", spec->name);
+    }
+    if (audience == NULL && (strcmp(spec->name, "ticket_viewers") == 0
+                             || strcmp(spec->name, "user_typing") == 0))
+    {
+        return ts_event_fail(why, whylen, "%s: for staff only, without"
+                             " \"audience\":\"staff\"", spec->name);
     }
 
     room_v = json_object_get(frame, "room");

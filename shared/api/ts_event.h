@@ -13,6 +13,12 @@
  * bounds.  Fields beyond those are tolerated in comment_added's comment
  * and in ticket_updated (which carries whichever fields changed); every
  * other event's data has exactly its fields.
+ *
+ * A frame to a ticket's room may carry "audience":"staff": it is for the
+ * staff on the ticket only (ts_ticket_staff: admins, the assigned
+ * moderator), and a worker delivers it to no other member of the room --
+ * internal notes, the triage's notes for staff, who is viewing and
+ * typing.  ticket_viewers and user_typing are always staff-only.
  */
 
 #ifndef TS_EVENT_H
@@ -25,6 +31,10 @@
 #include "ts_model.h"
 
 #define TS_EVENT_MAX  (256 * 1024)      /* a frame as JSON text, bytes */
+
+/* To the sockets of data.userId only (not a room): a ticket was assigned
+ * to them, {ticketId, userId}, so their ticket list can follow. */
+#define TS_EV_TICKET_ASSIGNED  "ticket_assigned"
 
 /* A ticket's room name, "ticket_<id>", and its terminating NUL. */
 #define TS_ROOM_LEN   (sizeof("ticket_") + TS_OID_LEN)
@@ -41,6 +51,13 @@ const char *ts_room_ticket(const char *room);
  * "data":data}; takes data's reference (also on failure); NULL when out
  * of memory. */
 json_t *ts_event_frame(const char *event, const char *room, json_t *data);
+
+/* The same, for the staff on the ticket only ("audience":"staff"). */
+json_t *ts_event_frame_staff(const char *event, const char *room,
+    json_t *data);
+
+/* 1 when a (checked) frame is for staff only. */
+int ts_event_staff_only(json_t *frame);
 
 /*
  * 0 when frame is a well-formed event frame (see above); -1 with a short

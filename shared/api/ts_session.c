@@ -30,10 +30,16 @@ ts_session_load(ts_store_t *store, const ts_claims_t *claims,
         return TS_SESSION_ERROR;
     }
 
-    /* the role comes from the store, not the token: demotion is instant */
+    /* the role comes from the store, not the token: demotion is instant;
+     * so does the session epoch: a password change or reset ends every
+     * token issued before it, here and on every socket (user_changed) */
     rc = ts_store_user_by_id(store, claims->user_id, user);
     if (rc == TS_OK) {
-        return TS_SESSION_OK;
+        if (claims->epoch == user->session_epoch) {
+            return TS_SESSION_OK;
+        }
+        ts_user_clear(user);
+        return TS_SESSION_INVALID;
     }
     ts_user_clear(user);
     return rc == TS_NOT_FOUND ? TS_SESSION_INVALID : TS_SESSION_ERROR;
@@ -46,6 +52,15 @@ ts_ticket_visible(const ts_user_t *user, const ts_ticket_keys_t *k)
     return user->role == TS_ROLE_ADMIN
            || strcmp(k->created_by, user->id) == 0
            || (k->assigned_to[0] != '\0'
+               && strcmp(k->assigned_to, user->id) == 0);
+}
+
+
+int
+ts_ticket_staff(const ts_user_t *user, const ts_ticket_keys_t *k)
+{
+    return user->role == TS_ROLE_ADMIN
+           || (user->role == TS_ROLE_MODERATOR && k->assigned_to[0] != '\0'
                && strcmp(k->assigned_to, user->id) == 0);
 }
 

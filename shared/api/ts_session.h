@@ -27,9 +27,10 @@ typedef enum {
 
 /*
  * Load the user behind verified claims from the store: the token must not
- * be revoked and the user must exist; the role is the store's, never the
- * token's.  On TS_SESSION_OK *user is filled (free with ts_user_clear);
- * otherwise it is left zeroed.
+ * be revoked, the user must exist and the token's session epoch must be
+ * the user's (a password change or reset ends older tokens); the role is
+ * the store's, never the token's.  On TS_SESSION_OK *user is filled (free
+ * with ts_user_clear); otherwise it is left zeroed.
  */
 ts_session_e ts_session_load(ts_store_t *store, const ts_claims_t *claims,
     ts_user_t *user);
@@ -37,6 +38,12 @@ ts_session_e ts_session_load(ts_store_t *store, const ts_claims_t *claims,
 /* 1 when user may see the ticket with these keys: admins, its creator and
  * its assignee; 0 otherwise. */
 int ts_ticket_visible(const ts_user_t *user, const ts_ticket_keys_t *k);
+
+/* 1 when user is staff on the ticket -- an admin, or a moderator it is
+ * assigned to -- and so reads its internal notes, triage notes and
+ * provenance; 0 for its requester and anyone else (DESIGN.md section 7:
+ * staff-only by default). */
+int ts_ticket_staff(const ts_user_t *user, const ts_ticket_keys_t *k);
 
 /* --- rights events ----------------------------------------------------- */
 

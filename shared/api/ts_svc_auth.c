@@ -36,14 +36,14 @@ ts_reply_invalid(ts_call_t *c, const char *msg)
 
 
 /* {user, token} for a freshly authenticated user. */
-static void
+void
 ts_reply_session(ts_call_t *c, const ts_user_t *u)
 {
     char  *token;
 
     token = ts_token_issue(c->cfg->jwt_secret, c->cfg->jwt_secret_len, u->id,
-                           ts_role_name(u->role), c->now / 1000,
-                           c->cfg->token_lifetime_s);
+                           ts_role_name(u->role), u->session_epoch,
+                           c->now / 1000, c->cfg->token_lifetime_s);
     if (token == NULL) {
         ts_reply_store_error(c);
         return;
@@ -340,7 +340,7 @@ ts_svc_update_user(ts_call_t *c)
     const char   *email, *role_s;
     size_t        elen, rlen;
     char         *key, buf[16];
-    json_t       *skills = NULL;
+    json_t       *skills = NULL, *handed = NULL, *why;
     ts_user_t     u;
     ts_role_e     role;
     int64_t       admins;
@@ -393,19 +393,37 @@ ts_svc_update_user(ts_call_t *c)
         }
     }
 
-    rc = ts_store_user_update(c->store, u.id, role, skills);
+    if (role == TS_ROLE_USER) {
+        /* a demotion hands back the open tickets in the same write, each
+         * through the assignment job again without them; repeated for
+         * any update to "user", so a retry finishes an interrupted one
+         * (MongoDB) */
+        /* each ticket's history: handed back by this admin, why */
+        why = json_pack("{s:s, s:s}", "rule", "demotion", "reason",
+                        "Handed back: the assignee's role became user");
+        rc = why ? ts_store_user_handback(c->store, u.id, 1, skills, 0,
+                                          c->me.id, why, ts_job_reassign,
+                                          c->now, &handed)
+                 : TS_ERR;
+        json_decref(why);
+    } else {
+        rc = ts_store_user_update(c->store, u.id, role, skills);
+    }
     if (rc == TS_NOT_FOUND) {
         ts_api_error(c->resp, 404, "User not found");
     } else if (rc != TS_OK) {
         ts_reply_store_error(c);
     } else {
+        c->resp->job_stored = json_array_size(handed) > 0;
         ts_reply(c, 200, json_pack("{s:s}", "message",
                                    "User updated successfully"));
         /* that user's sockets are re-authorised from the store */
         ts_emit(c, TS_EV_USER_CHANGED, NULL, ts_rights_user_changed(u.id));
+        ts_svc_handback_events(c, handed);
     }
 
 done:
+    json_decref(handed);
     json_decref(skills);
     ts_user_clear(&u);
 }

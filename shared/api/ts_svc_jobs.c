@@ -17,9 +17,10 @@ ts_svc_job_list(ts_call_t *c)
 {
     char          v[32];
     const char   *state = NULL;
-    json_t       *jobs;
+    json_t       *jobs, *job, *p;
     int64_t       limit = 100;
     int           rc, i;
+    size_t        k;
 
     rc = ts_query_get(c->req->query, c->req->query_len, "state", v,
                       sizeof(v));
@@ -46,6 +47,13 @@ ts_svc_job_list(ts_call_t *c)
     if (ts_store_job_list(c->store, state, limit, &jobs) != TS_OK) {
         ts_reply_store_error(c);
         return;
+    }
+    /* a reset mail's token is a secret even from admins */
+    json_array_foreach(jobs, k, job) {
+        p = ts_job_payload_redact(json_object_get(job, "payload"));
+        if (p != NULL) {
+            json_object_set_new(job, "payload", p);
+        }
     }
     ts_reply(c, 200, json_pack("{s:o}", "jobs", jobs));
 }

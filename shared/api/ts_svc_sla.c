@@ -87,9 +87,8 @@ ts_svc_ticket_priority(ts_call_t *c)
         ts_reply_store_error(c);
         return;
     }
-    /* history: priority change (k.priority -> priority) */
-    rc = ts_store_ticket_set_priority(c->store, id, priority, &due, c->now,
-                                      jobs, (size_t) njobs);
+    rc = ts_store_ticket_set_priority(c->store, id, priority, c->me.id, &due,
+                                      c->now, jobs, (size_t) njobs);
     for (i = 0; i < (size_t) njobs; i++) {
         json_decref(jobs[i].payload);
     }

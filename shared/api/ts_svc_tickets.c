@@ -3,7 +3,18 @@
  *
  * Visibility is one rule, ts_ticket_visible(): the creator, the assignee
  * and admins see a ticket; to anyone else it does not exist (404, the same
- * answer as a malformed or unknown id), so ids cannot be probed.
+ * answer as a malformed or unknown id), so ids cannot be probed.  What
+ * is for staff (ts_reader_view): the triage's helpfulNotes and
+ * provenance and the assignment explanation go to moderators and admins
+ * (a plain user never reads them); internal notes go to the staff on
+ * the ticket only, ts_ticket_staff() (admins, the assigned moderator) --
+ * never to its requester, whatever their role -- and the events carrying
+ * them are staff-only.
+ *
+ * A write may carry a precondition, "expectedUpdatedAt" in the body or
+ * the If-Unmodified-Since header: the store compares it with the
+ * ticket's updatedAt in the same write, and a ticket changed meanwhile
+ * is answered 409 {message, ticket} with the ticket as it is now.
  */
 
 #include <stdio.h>
@@ -16,6 +27,8 @@
 #include "ts_session.h"
 
 #define TS_MSG_NO_TICKET   "Ticket not found"
+#define TS_MSG_STALE       "The ticket changed since you loaded it; reload " \
+                           "it and try again"
 
 static const char *ts_statuses[] = { "To-Do", "In Progress", "Completed" };
 static const char *ts_priorities[] = { "Low", "Medium", "High" };
@@ -31,6 +44,87 @@ ts_enum(const char *s, size_t len, const char **names, size_t n)
         }
     }
     return NULL;
+}
+
+
+/* Drop the internal notes from an array of comments. */
+static void
+ts_drop_internal(json_t *comments)
+{
+    size_t  i = 0;
+
+    while (i < json_array_size(comments)) {
+        if (json_is_true(json_object_get(json_array_get(comments, i),
+                                         "internal")))
+        {
+            json_array_remove(comments, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+
+/* A ticket document as its reader may see it: without what is for
+ * staff. */
+static void
+ts_reader_view(ts_call_t *c, json_t *doc, const ts_ticket_keys_t *k)
+{
+    if (c->me.role == TS_ROLE_USER) {
+        /* the assignment explanation, the triage's notes and provenance
+         * (provider, model, fallback, the provider's error text) */
+        json_object_del(doc, "assignment");
+        json_object_del(doc, "triage");
+        json_object_del(doc, "helpfulNotes");
+        json_object_del(doc, "sla");            /* staff-only */
+    }
+    if (!ts_ticket_staff(&c->me, k)) {
+        ts_drop_internal(json_object_get(doc, "comments"));
+    }
+}
+
+
+/* The caller's precondition (ms, 0: none): "expectedUpdatedAt" in the
+ * body, else If-Unmodified-Since; -1 after a 400 reply. */
+static int
+ts_precondition(ts_call_t *c, int64_t *since)
+{
+    ts_errmsg_t  err;
+    int          rc;
+
+    rc = ts_get_time_opt(c->body, "expectedUpdatedAt", since, err);
+    if (rc < 0) {
+        ts_api_error(c->resp, 400, err);
+        return -1;
+    }
+    if (rc == 1) {
+        *since = c->req->if_unmodified_since;
+    }
+    return 0;
+}
+
+
+/* 409 {error, message, ticket}: the ticket changed after the caller's
+ * precondition; the ticket as it is now, as the caller may see it. */
+static void
+ts_reply_stale(ts_call_t *c, const char *id)
+{
+    ts_ticket_keys_t  k;
+    json_t           *doc = NULL;
+    ts_rc_e           rc;
+
+    rc = ts_store_ticket_get(c->store, id, 1, &doc, &k);
+    if (rc == TS_NOT_FOUND) {
+        ts_api_error(c->resp, 404, TS_MSG_NO_TICKET);
+        return;
+    }
+    if (rc != TS_OK) {
+        ts_reply_store_error(c);
+        return;
+    }
+    ts_reader_view(c, doc, &k);
+    ts_reply(c, 409, json_pack("{s:s, s:s, s:o}", "error", TS_MSG_STALE,
+                               "message", TS_MSG_STALE, "ticket", doc));
 }
 
 
@@ -61,12 +155,8 @@ ts_load_ticket(ts_call_t *c, int with_comments, json_t **doc,
         ts_reply_store_error(c);
         return -1;
     }
-    /* the assignment explanation and the triage provenance (provider,
-     * model, fallback, the provider's error text) are for staff */
-    if (doc && c->me.role == TS_ROLE_USER) {
-        json_object_del(*doc, "assignment");
-        json_object_del(*doc, "triage");
-        json_object_del(*doc, "sla");           /* staff-only */
+    if (doc) {
+        ts_reader_view(c, *doc, k);
     }
     return 0;
 }
@@ -110,6 +200,7 @@ ts_svc_ticket_create(ts_call_t *c)
         json_object_del(doc, "assignment");
         if (c->me.role == TS_ROLE_USER) {
             json_object_del(doc, "triage");
+            json_object_del(doc, "helpfulNotes");
             json_object_del(doc, "sla");
         }
         c->resp->job_stored = 1;
@@ -249,6 +340,7 @@ ts_svc_ticket_status(ts_call_t *c)
     size_t             njobs = 0;
     char               key[TS_JOB_KEY_LEN], room[TS_ROOM_LEN];
     json_t            *doc = NULL;
+    int64_t            since;
     ts_rc_e            rc;
 
     if (ts_load_ticket(c, 0, NULL, &k) != 0) {
@@ -269,6 +361,9 @@ ts_svc_ticket_status(ts_call_t *c)
                                    "In Progress, Completed");
         return;
     }
+    if (ts_precondition(c, &since) != 0) {
+        return;
+    }
 
     memset(&job, 0, sizeof(job));
     if (strcmp(status, "Completed") == 0 && k.assigned_to[0]) {
@@ -277,11 +372,16 @@ ts_svc_ticket_status(ts_call_t *c)
         njobs = 1;
     }
 
-    rc = ts_store_ticket_set_status(c->store, id, status, c->now, &job,
-                                    njobs);
+    /* history: status (the store writes it with the change) */
+    rc = ts_store_ticket_set_status(c->store, id, status, c->me.id, c->now,
+                                    since, &job, njobs);
     json_decref(job.payload);
+    if (rc == TS_STALE) {
+        ts_reply_stale(c, id);
+        return;
+    }
     if (rc == TS_OK) {
-        rc = ts_store_ticket_get(c->store, id, 0, &doc, NULL);
+        rc = ts_store_ticket_get(c->store, id, 0, &doc, &k);
     }
     if (rc == TS_NOT_FOUND) {
         ts_api_error(c->resp, 404, TS_MSG_NO_TICKET);
@@ -292,6 +392,7 @@ ts_svc_ticket_status(ts_call_t *c)
         return;
     }
     c->resp->job_stored = njobs > 0;
+    ts_reader_view(c, doc, &k);
     ts_reply(c, 200, json_pack("{s:s, s:o}", "message", "Status updated",
                                "ticket", doc));
     ts_emit(c, "status_updated", ts_room_name(id, room),
@@ -324,11 +425,12 @@ ts_svc_comment_add(ts_call_t *c)
     const char        *s;
     size_t             len, njobs = 0, i;
     char              *text = NULL, room[TS_ROOM_LEN];
-    json_t            *doc = NULL, *admins = NULL, *v;
+    json_t            *doc = NULL, *admins = NULL, *v, *ev;
     ts_jw_t            w;
     ts_job_new_t       one, *jobs = &one;
     ts_oid_t           cid;
-    int                creator, staff;
+    ts_comment_new_t   cm;
+    int                creator, staff, internal;
     ts_rc_e            rc;
 
     if (ts_load_ticket(c, 0, &doc, &k) != 0) {
@@ -337,6 +439,15 @@ ts_svc_comment_add(ts_call_t *c)
     creator = strcmp(k.created_by, c->me.id) == 0;
     staff = c->me.role == TS_ROLE_ADMIN || strcmp(k.assigned_to, c->me.id)
                                            == 0;
+    if (ts_get_bool_opt(c->body, "internal", &internal, err) < 0) {
+        ts_api_error(c->resp, 400, err);
+        goto done;
+    }
+    if (internal && !ts_ticket_staff(&c->me, &k)) {
+        ts_api_error(c->resp, 403, "Only the assigned moderator or an admin "
+                                   "can write internal notes");
+        goto done;
+    }
     if (!staff && k.comments == 0) {
         ts_api_error(c->resp, 403, "The assigned moderator or an admin "
                                    "starts the conversation");
@@ -346,6 +457,10 @@ ts_svc_comment_add(ts_call_t *c)
         ts_api_error(c->resp, 400, err);
         goto done;
     }
+    memset(&cm, 0, sizeof(cm));
+    if (ts_precondition(c, &cm.unmodified_since) != 0) {
+        goto done;
+    }
     text = strndup(s, len);
     if (text == NULL) {
         ts_reply_store_error(c);
@@ -353,8 +468,11 @@ ts_svc_comment_add(ts_call_t *c)
     }
 
     /* staff write to the creator; the creator to the assignee, or to
-     * every admin while nobody is assigned */
-    if (!creator) {
+     * every admin while nobody is assigned; an internal note is mailed to
+     * nobody (the staff on the ticket read it there) */
+    if (internal) {
+        /* no mail */
+    } else if (!creator) {
         ts_comment_job(&jobs[njobs++], json_object_get(doc, "createdBy"),
                        doc, &c->me, text);
     } else if (!staff && k.assigned_to[0]) {
@@ -377,8 +495,15 @@ ts_svc_comment_add(ts_call_t *c)
     }
 
     ts_oid_new(cid);
-    rc = ts_store_comment_add(c->store, id, cid, c->me.id, text,
-                              ts_role_name(c->me.role), c->now,
+    cm.id = cid;
+    cm.author = c->me.id;
+    cm.text = text;
+    cm.role = ts_role_name(c->me.role);
+    cm.internal = internal;
+    /* the first public answer of staff to the requester (the SLA's
+     * first response); an internal note is none */
+    cm.first_response = !internal && staff && !creator;
+    rc = ts_store_comment_add(c->store, id, &cm, c->now,
                               c->cfg->max_comments > 0
                               ? c->cfg->max_comments
                               : TS_MAX_COMMENTS_DEFAULT, jobs, njobs);
@@ -387,10 +512,15 @@ ts_svc_comment_add(ts_call_t *c)
                                    "comments");
         goto done;
     }
+    if (rc == TS_STALE) {
+        ts_reply_stale(c, id);
+        goto done;
+    }
     ts_jw_init(&w, 4096);
     TS_JW_LIT(&w, "{\"comments\":");
     if (rc == TS_OK) {
-        rc = ts_store_comment_list(c->store, id, &w);
+        rc = ts_store_comment_list(c->store, id, ts_ticket_staff(&c->me, &k),
+                                   &w);
     }
     if (rc != TS_OK) {
         ts_jw_free(&w);
@@ -399,13 +529,20 @@ ts_svc_comment_add(ts_call_t *c)
     }
     ts_jw_raw(&w, "}", 1);
     c->resp->job_stored = njobs > 0;
-    /* the comment as the store keeps it and the thread shows it */
-    ts_emit(c, "comment_added", ts_room_name(id, room),
-            json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
-                      "comment", "_id", cid,
-                      "author", ts_user_ref_json(&c->me),
-                      "text", text, "role", ts_role_name(c->me.role),
-                      "createdAt", ts_iso_json(c->now)));
+    /* the comment as the store keeps it and the thread shows it; an
+     * internal note reaches the staff in the room only */
+    ev = json_pack("{s:s, s:{s:s, s:o, s:s, s:s, s:o}}", "ticketId", id,
+                   "comment", "_id", cid,
+                   "author", ts_user_ref_json(&c->me),
+                   "text", text, "role", ts_role_name(c->me.role),
+                   "createdAt", ts_iso_json(c->now));
+    if (internal) {
+        json_object_set_new(json_object_get(ev, "comment"), "internal",
+                            json_true());
+        ts_emit_staff(c, "comment_added", ts_room_name(id, room), ev);
+    } else {
+        ts_emit(c, "comment_added", ts_room_name(id, room), ev);
+    }
     ts_reply_text(c, 200, &w);
 
 done:
@@ -432,7 +569,8 @@ ts_svc_comment_list(ts_call_t *c)
     }
     ts_jw_init(&w, 4096);
     TS_JW_LIT(&w, "{\"comments\":");
-    if (ts_store_comment_list(c->store, c->req->match.params[0], &w)
+    if (ts_store_comment_list(c->store, c->req->match.params[0],
+                              ts_ticket_staff(&c->me, &k), &w)
         != TS_OK)
     {
         ts_jw_free(&w);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <openssl/sha.h>
 
 #include "ts_auth.h"
 
@@ -127,7 +128,8 @@ ts_password_burn(const char *password, int cost)
 
 char *
 ts_token_issue(const unsigned char *secret, size_t secret_len,
-    const char *user_id, const char *role, int64_t now_s, int64_t lifetime_s)
+    const char *user_id, const char *role, int64_t epoch, int64_t now_s,
+    int64_t lifetime_s)
 {
     jwt_t          *jwt = NULL;
     char           *tok = NULL;
@@ -151,6 +153,7 @@ ts_token_issue(const unsigned char *secret, size_t secret_len,
         && jwt_add_grant(jwt, "jti", jti) == 0
         && jwt_add_grant_int(jwt, "iat", (long) now_s) == 0
         && jwt_add_grant_int(jwt, "exp", (long) (now_s + lifetime_s)) == 0
+        && (epoch == 0 || jwt_add_grant_int(jwt, "sv", (long) epoch) == 0)
         && jwt_set_alg(jwt, JWT_ALG_HS256, secret, (int) secret_len) == 0)
     {
         tok = jwt_encode_str(jwt);
@@ -167,7 +170,7 @@ ts_token_verify(const unsigned char *secret, size_t secret_len,
     jwt_t       *jwt = NULL;
     char        *copy;
     const char  *id, *role, *dot;
-    long         exp, iat;
+    long         exp, iat, sv;
     int          rc = -1;
 
     memset(out, 0, sizeof(*out));
@@ -204,7 +207,12 @@ ts_token_verify(const unsigned char *secret, size_t secret_len,
     if (errno != 0) {
         iat = 0;
     }
-    if (!ts_oid_valid(id)) {
+    errno = 0;
+    sv = jwt_get_grant_int(jwt, "sv");
+    if (errno != 0) {
+        sv = 0;                 /* issued before any password change */
+    }
+    if (!ts_oid_valid(id) || sv < 0) {
         goto done;
     }
 
@@ -212,6 +220,7 @@ ts_token_verify(const unsigned char *secret, size_t secret_len,
     snprintf(out->role, sizeof(out->role), "%s", role ? role : "");
     out->iat = iat;
     out->exp = exp;
+    out->epoch = sv;
     strcpy(out->sig, dot + 1);
     rc = 0;
 
@@ -219,4 +228,62 @@ done:
     jwt_free(jwt);
     free(copy);
     return rc;
+}
+
+
+/* --- password reset tokens ------------------------------------------------ */
+
+static const char  ts_b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
+int
+ts_reset_token_hash(const char *tok, size_t len,
+    char hash[TS_RESET_HASH_HEX + 1])
+{
+    unsigned char  d[SHA256_DIGEST_LENGTH];
+    size_t         i;
+
+    if (len != TS_RESET_TOKEN_LEN) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (tok[i] == '\0' || strchr(ts_b64url, tok[i]) == NULL) {
+            return -1;
+        }
+    }
+    SHA256((const unsigned char *) tok, len, d);
+    for (i = 0; i < sizeof(d); i++) {
+        snprintf(hash + 2 * i, 3, "%02x", d[i]);
+    }
+    return 0;
+}
+
+
+int
+ts_reset_token_new(char tok[TS_RESET_TOKEN_LEN + 1],
+    char hash[TS_RESET_HASH_HEX + 1])
+{
+    unsigned char  rnd[32];
+    unsigned       v;
+    size_t         i, o = 0;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        return -1;
+    }
+    /* 30 bytes in groups of 3 (40 characters), then the last 2 (3) */
+    for (i = 0; i + 3 <= sizeof(rnd); i += 3) {
+        v = (unsigned) rnd[i] << 16 | (unsigned) rnd[i + 1] << 8 | rnd[i + 2];
+        tok[o++] = ts_b64url[v >> 18 & 63];
+        tok[o++] = ts_b64url[v >> 12 & 63];
+        tok[o++] = ts_b64url[v >> 6 & 63];
+        tok[o++] = ts_b64url[v & 63];
+    }
+    v = (unsigned) rnd[30] << 16 | (unsigned) rnd[31] << 8;
+    tok[o++] = ts_b64url[v >> 18 & 63];
+    tok[o++] = ts_b64url[v >> 12 & 63];
+    tok[o++] = ts_b64url[v >> 6 & 63];
+    tok[o] = '\0';
+    explicit_bzero(rnd, sizeof(rnd));
+    return ts_reset_token_hash(tok, o, hash);
 }

@@ -45,6 +45,9 @@ typedef struct {
     double         avg_resolution_hours;
     int64_t        last_assigned_at;  /* ms, 0 = never */
     int            status_chosen;  /* dnd/offline picked by the user */
+    int64_t        session_epoch;  /* tokens carry it ("sv"); a password
+                                      change or reset adds one, which ends
+                                      every session issued before */
 } ts_user_t;
 
 /* Free what the user points to and zero it. */

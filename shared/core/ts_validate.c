@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ts_validate.h"
 
@@ -137,6 +138,40 @@ ts_trim(const char **s, size_t *len)
     while (*len && isspace((unsigned char) (*s)[*len - 1])) {
         (*len)--;
     }
+}
+
+
+int
+ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
+    ts_errmsg_t err)
+{
+    json_t      *v = json_object_get(obj, field);
+    const char  *s;
+    size_t       i;
+
+    *id = NULL;
+    if (v == NULL) {
+        snprintf(err, TS_ERRMSG_MAX, "%s is required (a user id or null)",
+                 field);
+        return -1;
+    }
+    if (json_is_null(v)) {
+        return 1;
+    }
+    s = json_string_value(v);
+    for (i = 0; s != NULL && i < 24; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+        {
+            break;
+        }
+    }
+    if (s == NULL || i != 24 || json_string_length(v) != 24) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be a user id (24 hex digits) "
+                 "or null", field);
+        return -1;
+    }
+    *id = s;
+    return 0;
 }
 
 
@@ -678,4 +713,138 @@ ts_valid_url(const char *s, const char *schemes)
         }
     }
     return p > host;
+}
+
+
+int
+ts_get_canned(json_t *obj, int partial, const char **title,
+    size_t *title_len, const char **body, size_t *body_len, ts_errmsg_t err)
+{
+    int  rt, rb;
+
+    *title = NULL;
+    *body = NULL;
+    *title_len = 0;
+    *body_len = 0;
+    if (partial) {
+        rt = ts_get_string_opt(obj, "title", 1, TS_CANNED_TITLE_MAX, 1,
+                               title, title_len, err);
+        if (rt < 0) {
+            return -1;
+        }
+        rb = ts_get_string_opt(obj, "body", 1, TS_CANNED_BODY_MAX, 1, body,
+                               body_len, err);
+        if (rb < 0) {
+            return -1;
+        }
+        if (rt == 1 && rb == 1) {
+            snprintf(err, TS_ERRMSG_MAX, "title or body is required");
+            return -1;
+        }
+        return 0;
+    }
+    if (ts_get_string(obj, "title", 1, TS_CANNED_TITLE_MAX, 1, title,
+                      title_len, err) != 0
+        || ts_get_string(obj, "body", 1, TS_CANNED_BODY_MAX, 1, body,
+                         body_len, err) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
+int
+ts_get_bool_opt(json_t *obj, const char *field, int *out, ts_errmsg_t err)
+{
+    json_t  *v = json_object_get(obj, field);
+
+    *out = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    if (!json_is_boolean(v)) {
+        snprintf(err, TS_ERRMSG_MAX, "%s must be true or false", field);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+
+/* "YYYY-MM-DDTHH:MM:SS[.mmm]Z" to ms; -1 when it is not that. */
+static int64_t
+ts_iso_parse(const char *s, size_t len)
+{
+    static const char  shape[] = "dddd-dd-ddTdd:dd:dd";
+    struct tm          tm;
+    int64_t            ms = 0, v[6] = { 0 };
+    size_t             i, k = 0;
+    time_t             t;
+
+    if (len < sizeof(shape)) {
+        return -1;
+    }
+    for (i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] == 'd') {
+            if (s[i] < '0' || s[i] > '9') {
+                return -1;
+            }
+            v[k] = v[k] * 10 + (s[i] - '0');
+        } else if (s[i] != shape[i]) {
+            return -1;
+        } else {
+            k++;
+        }
+    }
+    if (len == sizeof(shape) - 1 + 5 && s[i] == '.') {
+        for (i++; i < len - 1; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return -1;
+            }
+            ms = ms * 10 + (s[i] - '0');
+        }
+    } else if (len != sizeof(shape)) {
+        return -1;
+    }
+    if (s[len - 1] != 'Z' || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31
+        || v[3] > 23 || v[4] > 59 || v[5] > 60 || v[0] < 1970)
+    {
+        return -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int) v[0] - 1900;
+    tm.tm_mon = (int) v[1] - 1;
+    tm.tm_mday = (int) v[2];
+    tm.tm_hour = (int) v[3];
+    tm.tm_min = (int) v[4];
+    tm.tm_sec = (int) v[5];
+    t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t) t * 1000 + ms;
+}
+
+
+int
+ts_get_time_opt(json_t *obj, const char *field, int64_t *ms, ts_errmsg_t err)
+{
+    json_t  *v = json_object_get(obj, field);
+
+    *ms = 0;
+    if (v == NULL || json_is_null(v)) {
+        return 1;
+    }
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        *ms = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        *ms = ts_iso_parse(json_string_value(v), json_string_length(v));
+        if (*ms > 0) {
+            return 0;
+        }
+    }
+    *ms = 0;
+    snprintf(err, TS_ERRMSG_MAX, "%s must be a date (ISO 8601, UTC) or "
+             "milliseconds since 1970", field);
+    return -1;
 }

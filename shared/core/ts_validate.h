@@ -23,9 +23,46 @@ typedef char ts_errmsg_t[TS_ERRMSG_MAX];
 int ts_get_string(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);
 
+/*
+ * A required field naming a user or nobody: a user id (24 lower-case hex
+ * digits) gives 0 with *id pointing into the JSON; null gives 1 with
+ * *id = NULL; missing, another type or a malformed id gives -1 and err.
+ */
+int ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
+    ts_errmsg_t err);
+
 /* Same, but a missing (or null) field returns 1 with *out = NULL. */
 int ts_get_string_opt(json_t *obj, const char *field, size_t min, size_t max,
     int trim, const char **out, size_t *out_len, ts_errmsg_t err);
+
+/* A canned response's limits, in code points after trimming. */
+#define TS_CANNED_TITLE_MAX  100
+#define TS_CANNED_BODY_MAX   5000
+
+/*
+ * A canned response's {title, body}: each trimmed, title 1..100 and body
+ * 1..5000 code points.  Both required, or with partial (an edit) each
+ * optional but at least one present.  0 with *title and *body pointing into
+ * the JSON (NULL when absent), lengths in bytes; -1 with err.
+ */
+int ts_get_canned(json_t *obj, int partial, const char **title,
+    size_t *title_len, const char **body, size_t *body_len, ts_errmsg_t err);
+
+/*
+ * Optional boolean field: 1 when missing or null (*out = 0), 0 with *out
+ * when true or false, -1 with err for any other type.
+ */
+int ts_get_bool_opt(json_t *obj, const char *field, int *out,
+    ts_errmsg_t err);
+
+/*
+ * Optional point in time: an ISO-8601 UTC string as the API writes dates
+ * ("YYYY-MM-DDTHH:MM:SS[.mmm]Z") or a positive integer of milliseconds
+ * since the epoch.  1 when missing or null (*ms = 0), 0 with *ms, -1 with
+ * err otherwise.
+ */
+int ts_get_time_opt(json_t *obj, const char *field, int64_t *ms,
+    ts_errmsg_t err);
 
 /*
  * How a list of skills is read (ts_skills_from): at most max skills of 1

@@ -692,3 +692,21 @@ ts_assign_choose(const ts_assign_cfg_t *cfg, json_t *ticket_skills,
     }
     return r.win;
 }
+
+
+int
+ts_assign_excluded(json_t *exclude, const char *id)
+{
+    json_t  *v;
+    size_t   i;
+
+    if (id == NULL || !json_is_array(exclude)) {
+        return 0;
+    }
+    json_array_foreach(exclude, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -65,6 +65,11 @@ int ts_assign_cfg_weight(ts_assign_cfg_t *cfg, const char *word,
  * -1. */
 int ts_assign_number(const char *s, double *v);
 
+/* 1 when id is one of the strings of exclude (a JSON array, or NULL:
+ * nobody is excluded), else 0: a hand-back keeps who handed it back out
+ * of the candidates (ts_job_reassign). */
+int ts_assign_excluded(json_t *exclude, const char *id);
+
 /* One moderator or admin as the scorer sees it; every pointer borrowed. */
 typedef struct {
     const char     *id;                 /* 24-hex */

@@ -100,6 +100,21 @@ ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
 
 
 int
+ts_job_reassign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *exclude, int64_t now)
+{
+    char  id[64];
+
+    snprintf(id, sizeof(id), "%s:%lld", ticket_id, (long long) now);
+    return ts_job_init(job, "assign", key, id,
+                       exclude
+                       ? json_pack("{s:s, s:[s]}", "ticketId", ticket_id,
+                                   "exclude", exclude)
+                       : json_pack("{s:s}", "ticketId", ticket_id));
+}
+
+
+int
 ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id, const char *moderator_id, double hours)
 {
@@ -241,4 +256,44 @@ ts_job_mail_modreq(ts_job_new_t *job, const char *tmpl, json_t *to,
         json_object_set(job->payload, "toName", to_name);
     }
     return 0;
+}
+
+
+int
+ts_job_mail_password_reset(ts_job_new_t *job, const char *to,
+    const char *username, const char *token)
+{
+    return ts_job_init(job, "email", NULL, NULL,
+                       json_pack("{s:s, s:s, s:s, s:s}",
+                                 "template", "password_reset", "to", to,
+                                 "username", username, "resetToken", token));
+}
+
+
+int
+ts_job_mail_password_changed(ts_job_new_t *job, const char *to,
+    const char *username, const char *how)
+{
+    return ts_job_init(job, "email", NULL, NULL,
+                       json_pack("{s:s, s:s, s:s, s:s}",
+                                 "template", "password_changed", "to", to,
+                                 "username", username, "how", how));
+}
+
+
+json_t *
+ts_job_payload_redact(json_t *payload)
+{
+    json_t  *copy;
+
+    if (!json_is_object(payload)
+        || json_object_get(payload, "resetToken") == NULL)
+    {
+        return json_incref(payload);
+    }
+    copy = json_copy(payload);
+    if (copy != NULL) {
+        json_object_set_new(copy, "resetToken", json_string("[redacted]"));
+    }
+    return copy;
 }

@@ -59,6 +59,13 @@ int ts_job_triage(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
 int ts_job_assign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id);
 
+/* Assignment of a ticket handed back (by hand, on demotion or absence):
+ * the assign job again, its payload {ticketId, exclude: [exclude]} keeping
+ * whoever handed it back out of the choice; deduplicated per ticket and
+ * hand-back time (a ticket can be handed back many times). */
+int ts_job_reassign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    const char *ticket_id, const char *exclude, int64_t now);
+
 /* A completed ticket counted into its moderator's statistics; the dedupe
  * key counts a ticket once, however often it completes. */
 int ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
@@ -103,5 +110,25 @@ int ts_job_mail_comment(ts_job_new_t *job, json_t *to, json_t *ticket,
  * addressee (else "username" does). */
 int ts_job_mail_modreq(ts_job_new_t *job, const char *tmpl, json_t *to,
     json_t *to_name, const char *user, json_t *skills);
+
+/*
+ * The "password_reset" email to one account (to, username) with the
+ * reset token (43 base64url characters) its link carries.  The one
+ * payload that holds a secret: the mail itself must carry it.  The token
+ * is single-use and short-lived; the admins' job list (GET /api/jobs)
+ * shows it redacted (ts_job_payload_redact).
+ */
+int ts_job_mail_password_reset(ts_job_new_t *job, const char *to,
+    const char *username, const char *token);
+
+/* The "password_changed" notice to one account (to, username); how is
+ * "change" (the user changed it) or "reset" (through a reset link). */
+int ts_job_mail_password_changed(ts_job_new_t *job, const char *to,
+    const char *username, const char *how);
+
+/* A job payload as it may be shown (admins' job list): a copy with any
+ * secret a payload carries (the reset token) replaced by "[redacted]";
+ * a new reference, the same object when there is nothing to hide. */
+json_t *ts_job_payload_redact(json_t *payload);
 
 #endif /* TS_JOBS_H */

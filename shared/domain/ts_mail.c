@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "ts_auth.h"
 #include "ts_json_writer.h"
 #include "ts_mail.h"
 #include "ts_model.h"
@@ -71,6 +72,42 @@ ts_sprintf(const char *fmt, ...)
 }
 
 
+/*
+ * The "password_reset" body: the link <public_url>/reset?token=<token>
+ * (the web app's reset page; a relative "/reset?token=..." without a
+ * public URL, and the token on its own line, so it can be pasted).  The
+ * token must be one ts_reset_token_new makes: nothing else reaches the
+ * mail.  0, or -1 without a valid token.
+ */
+static int
+ts_mail_reset_text(json_t *p, const char *public_url, const char *user,
+    char **text)
+{
+    const char  *tok = ts_field(p, "resetToken", "");
+    char         hash[TS_RESET_HASH_HEX + 1];
+    size_t       u;
+
+    *text = NULL;
+    if (ts_reset_token_hash(tok, strlen(tok), hash) != 0) {
+        return -1;
+    }
+    if (public_url == NULL) {
+        public_url = "";
+    }
+    u = strlen(public_url);
+    while (u > 0 && public_url[u - 1] == '/') {
+        u--;
+    }
+    *text = ts_sprintf("Hi %s,\n\nsomeone (we hope you) asked to reset the "
+                       "password of your account. Open this link within "
+                       "one hour to choose a new one:\n\n%.*s/reset?token="
+                       "%s\n\nThe link works once. If you did not ask, "
+                       "ignore this mail: your password stays as it is.\n",
+                       user, (int) u, public_url, tok);
+    return *text != NULL ? 0 : -1;
+}
+
+
 int
 ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
     size_t errlen)
@@ -85,6 +122,7 @@ ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
     const char  *to_name = ts_field(p, "toName", NULL);
     char        *subject = NULL, *text = NULL, *skills = NULL;
     int          to_user = 1;   /* "username" is the addressee's name */
+    int          linked_already = 0;
 
     memset(out, 0, sizeof(*out));
     if (to == NULL || !ts_valid_email(to, strlen(to))) {
@@ -139,6 +177,23 @@ ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
         text = ts_sprintf("Hi %s,\n\nyour application was not accepted "
                           "this time. You may apply again after 72 "
                           "hours.\n", user);
+    } else if (strcmp(tmpl, "password_reset") == 0) {
+        if (ts_mail_reset_text(p, public_url, user, &text) != 0) {
+            free(skills);
+            snprintf(err, errlen, "payload has no valid \"resetToken\"");
+            return -1;
+        }
+        subject = ts_sprintf("Reset your password");
+        linked_already = 1;
+    } else if (strcmp(tmpl, "password_changed") == 0) {
+        subject = ts_sprintf("Your password was changed");
+        text = ts_sprintf("Hi %s,\n\nthe password of your account was %s "
+                          "just now, and every other session of the "
+                          "account was signed out.\n\nIf this was not you, "
+                          "reset your password at once and tell an "
+                          "admin.\n", user,
+                          strcmp(ts_field(p, "how", ""), "reset") == 0
+                          ? "reset through an emailed link" : "changed");
     } else {
         free(skills);
         snprintf(err, errlen, "unknown email template \"%.*s\"",
@@ -149,7 +204,9 @@ ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
     free(skills);
 
     /* the link: to the ticket when the mail is about one */
-    if (text != NULL && public_url != NULL && *public_url != '\0') {
+    if (text != NULL && !linked_already && public_url != NULL
+        && *public_url != '\0')
+    {
         size_t  n = strlen(public_url);
         char   *linked;
 

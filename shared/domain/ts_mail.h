@@ -5,8 +5,9 @@
  * SendGrid v3 request body.  No I/O.
  *
  * Payloads hold addresses, names and ticket text, never a password or a
- * token; anything that reaches a header has CR and LF removed, so ticket
- * titles cannot inject headers.
+ * session token (the one secret: a "password_reset" payload's resetToken,
+ * which its mail must carry, see ts_jobs.h); anything that reaches a
+ * header has CR and LF removed, so ticket titles cannot inject headers.
  *
  * Text is Unicode (DESIGN 7): subjects are cut by characters, never inside
  * one; the RFC 5322 form is 7-bit (encoded-words in headers, a

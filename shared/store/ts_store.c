@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ts_store_impl.h"
+#include "ts_validate.h"
 
 
 ts_store_t *
@@ -282,6 +283,63 @@ ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
 }
 
 
+/* A reset token hash as stored: 64 lower-case hex digits. */
+static int
+ts_store_reset_hash_valid(const char *h)
+{
+    size_t  i;
+
+    for (i = 0; h != NULL && i < TS_RESET_HASH_HEX; i++) {
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return h != NULL && h[TS_RESET_HASH_HEX] == '\0';
+}
+
+
+ts_rc_e
+ts_store_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch)
+{
+    if (!ts_oid_valid(id)
+        || (reset_hash != NULL && !ts_store_reset_hash_valid(reset_hash)))
+    {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_USERS,
+        s->ops->user_set_password(s, id, old_hash, reset_hash, new_hash, now,
+                                  job, epoch));
+}
+
+
+ts_rc_e
+ts_store_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    if (!ts_store_reset_hash_valid(token_hash)) {
+        return ts_store_fail(s, "malformed reset token hash");
+    }
+    return s->ops->user_reset_issue(s, id, token_hash, expires_at, now, job);
+}
+
+
+ts_rc_e
+ts_store_user_by_reset(ts_store_t *s, const char *token_hash, int64_t now,
+    ts_user_t *out)
+{
+    if (!ts_store_reset_hash_valid(token_hash)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->user_by_reset(s, token_hash, now, out);
+}
+
+
 ts_rc_e
 ts_store_token_revoke(ts_store_t *s, const char *sig, int64_t exp)
 {
@@ -378,38 +436,125 @@ ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
 
 ts_rc_e
 ts_store_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->ticket_set_status(s, id, status, now, jobs, njobs));
+        s->ops->ticket_set_status(s, id, status, actor, now,
+                                  unmodified_since, jobs, njobs));
+}
+
+
+json_t *
+ts_hist_note(const char *text)
+{
+    size_t   len = strlen(text);
+    size_t   cut = ts_utf8_cut(text, len, TS_HIST_NOTE_CHARS, len);
+    json_t  *v;
+    char    *buf;
+
+    if (cut == len) {
+        return json_stringn(text, len);
+    }
+    buf = malloc(cut + sizeof("\xe2\x80\xa6"));
+    if (buf == NULL) {
+        return NULL;
+    }
+    memcpy(buf, text, cut);
+    memcpy(buf + cut, "\xe2\x80\xa6", sizeof("\xe2\x80\xa6"));   /* … */
+    v = json_string(buf);
+    free(buf);
+    return v;
+}
+
+
+ts_rc_e
+ts_store_ticket_history(ts_store_t *s, const char *id, json_t **history)
+{
+    *history = NULL;
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->ticket_history(s, id, history);
+}
+
+
+ts_rc_e
+ts_store_canned_create(ts_store_t *s, const char *id, const char *owner,
+    const char *title, const char *body, int64_t now)
+{
+    return s->ops->canned_create(s, id, owner, title, body, now);
+}
+
+
+ts_rc_e
+ts_store_canned_list(ts_store_t *s, json_t **out)
+{
+    *out = NULL;
+    return s->ops->canned_list(s, out);
+}
+
+
+ts_rc_e
+ts_store_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner)
+{
+    if (doc) {
+        *doc = NULL;
+    }
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_get(s, id, doc, owner);
+}
+
+
+ts_rc_e
+ts_store_canned_update(ts_store_t *s, const char *id, const char *title,
+    const char *body, int64_t now)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_update(s, id, title, body, now);
+}
+
+
+ts_rc_e
+ts_store_canned_delete(ts_store_t *s, const char *id)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return s->ops->canned_delete(s, id);
 }
 
 
 ts_rc_e
 ts_store_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->comment_add(s, ticket_id, comment_id, author, text, role,
-                            now, max_comments, jobs, njobs));
+        s->ops->comment_add(s, ticket_id, c, now, max_comments, jobs,
+                            njobs));
 }
 
 
 ts_rc_e
-ts_store_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
+ts_store_comment_list(ts_store_t *s, const char *ticket_id,
+    int with_internal, ts_jw_t *out)
 {
     if (!ts_oid_valid(ticket_id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->comment_list(s, ticket_id, out);
+    return s->ops->comment_list(s, ticket_id, with_internal, out);
 }
 
 
@@ -616,14 +761,15 @@ ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 
 ts_rc_e
 ts_store_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->ticket_set_priority(s, id, priority, due, now, jobs, njobs));
+        s->ops->ticket_set_priority(s, id, priority, actor, due, now, jobs,
+                                    njobs));
 }
 
 
@@ -640,7 +786,7 @@ ts_store_ticket_sla_breach(ts_store_t *s, const char *id, const char *target,
 
 
 ts_rc_e
-ts_store_ticket_assign(ts_store_t *s, const char *id,
+ts_store_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -648,7 +794,45 @@ ts_store_ticket_assign(ts_store_t *s, const char *id,
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
-        s->ops->ticket_assign(s, id, cfg, assigned_job, now, result));
+        s->ops->ticket_assign(s, id, json_is_array(exclude) ? exclude : NULL,
+                              cfg, assigned_job, now, result));
+}
+
+
+ts_rc_e
+ts_store_ticket_set_assignee(ts_store_t *s, const char *id, const char *from,
+    const char *to, const char *by, json_t *assignment, int64_t now,
+    const ts_job_new_t *jobs, size_t njobs)
+{
+    if (!ts_oid_valid(id) || (to != NULL && !ts_oid_valid(to))) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_assignee(s, id, from ? from : "", to, by,
+                                    assignment, now, jobs, njobs));
+}
+
+
+ts_rc_e
+ts_store_user_handback(ts_store_t *s, const char *user_id, int demote,
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed)
+{
+    *handed = NULL;
+    if (!ts_oid_valid(user_id)) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS | TS_CACHE_USERS,
+        s->ops->user_handback(s, user_id, demote, skills, todo_only, actor,
+                              why, job_fn, now, handed));
+}
+
+
+ts_rc_e
+ts_store_absent_assignees(ts_store_t *s, int64_t before, json_t **users)
+{
+    *users = NULL;
+    return s->ops->absent_assignees(s, before, users);
 }
 
 
@@ -662,4 +846,92 @@ ts_store_ticket_stats(ts_store_t *s, const char *id, const char *moderator_id,
     }
     return ts_store_wrote(s, TS_CACHE_USERS,
         s->ops->ticket_stats(s, id, moderator_id, hours, counted));
+}
+
+
+/* --- history entries both backends write ---------------------------------- */
+
+size_t
+ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
+    json_t *triage)
+{
+    json_t  *prio = json_object_get(triage, "priority");
+    json_t  *skills = json_object_get(triage, "relatedSkills");
+    json_t  *none = json_array();
+    size_t   n = 0;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    prio = json_is_string(prio) ? prio : json_null();
+    old_prio = old_prio ? old_prio : json_null();
+    skills = json_is_array(skills) ? skills : none;
+    old_skills = old_skills ? old_skills : none;
+    if (!json_equal(old_prio, prio)) {
+        h[n].action = TS_HIST_PRIORITY;
+        h[n].from = json_incref(old_prio);
+        h[n].to = json_incref(prio);
+        n++;
+    }
+    if (!json_equal(old_skills, skills)) {
+        h[n].action = TS_HIST_SKILLS;
+        h[n].from = json_incref(old_skills);
+        h[n].to = json_incref(skills);
+        n++;
+    }
+    json_decref(none);
+    return n;
+}
+
+
+size_t
+ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
+    const char *old_status, const char *new_status)
+{
+    size_t  n = 0;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    if (old_status && new_status && strcmp(old_status, new_status) != 0) {
+        h[n].action = TS_HIST_STATUS;
+        h[n].from = json_string(old_status);
+        h[n].to = json_string(new_status);
+        n++;
+    }
+    h[n].action = TS_HIST_ASSIGNEE;
+    h[n].to = json_incref(to);
+    h[n].explanation = json_incref(explanation);
+    return n + 1;
+}
+
+
+size_t
+ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status)
+{
+    size_t  n = 1;
+
+    memset(h, 0, 2 * sizeof(ts_hist_t));
+    h[0].action = TS_HIST_ASSIGNEE;
+    h[0].actor = actor;
+    h[0].from = json_incref(from);
+    h[0].explanation = json_incref(why);
+    if (old_status && new_status && strcmp(old_status, new_status) != 0) {
+        h[1].action = TS_HIST_STATUS;
+        h[1].actor = actor;
+        h[1].from = json_string(old_status);
+        h[1].to = json_string(new_status);
+        n++;
+    }
+    return n;
+}
+
+
+void
+ts_hist_release(ts_hist_t *h, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        json_decref(h[i].from);
+        json_decref(h[i].to);
+        json_decref(h[i].explanation);
+    }
 }

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ts_assign.h"
+#include "ts_auth.h"
 #include "ts_jobs.h"
 #include "ts_json_writer.h"
 #include "ts_model.h"
@@ -27,7 +28,9 @@ typedef enum {
     TS_OK = 0,
     TS_NOT_FOUND,      /* no such document */
     TS_CONFLICT,       /* a unique key is taken */
-    TS_ERR             /* backend failure: see ts_store_errmsg() */
+    TS_ERR,            /* backend failure: see ts_store_errmsg() */
+    TS_STALE           /* a precondition failed: the ticket changed after
+                          the caller's unmodified_since (nothing written) */
 } ts_rc_e;
 
 typedef struct ts_store_s ts_store_t;
@@ -158,6 +161,38 @@ ts_rc_e ts_store_user_set_status(ts_store_t *s, const char *id,
 ts_rc_e ts_store_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
 
+/* --- passwords and reset tokens (ts_svc_accounts.c) --------------------- */
+
+/*
+ * Set a user's password hash, add one to their session epoch (every token
+ * issued before ends: ts_session_load), drop any reset token they hold
+ * and store job (NULL: none, e.g. the "password changed" notice), all in
+ * one atomic write, and only while the conditions hold: old_hash (NULL =
+ * any) still the stored hash, so two racing changes cannot both pass
+ * their current-password check; reset_hash (NULL = none) still the user's
+ * unexpired reset token (expiresAt > now), so of two racing confirms one
+ * wins.  TS_NOT_FOUND when no such user or a condition failed (nothing
+ * written).  *epoch (may be NULL) receives the new epoch.
+ */
+ts_rc_e ts_store_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+
+/*
+ * Give the user with this id one reset token -- token_hash (its hash by
+ * ts_reset_token_new), valid until expires_at (ms) -- replacing any
+ * earlier one (only the newest link works), and store job (the mail
+ * carrying the token) with it, atomically.  TS_NOT_FOUND when no such user.
+ */
+ts_rc_e ts_store_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+
+/* The user holding the unexpired (expiresAt > now) reset token with this
+ * hash; TS_NOT_FOUND when none (unknown, used, replaced or expired). */
+ts_rc_e ts_store_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
+
 /* --- tokens and login attempts ---------------------------------------- */
 
 /* Revoke a token (by its signature) until exp (ms). Idempotent. */
@@ -197,7 +232,8 @@ ts_rc_e ts_store_job_counts(ts_store_t *s, ts_job_counts_t *out);
 /* --- tickets and comments ----------------------------------------------- */
 
 /* A list's scope is also its reader's: TS_SCOPE_CREATOR pages are a
- * requester's and leave out the staff-only triage provenance. */
+ * plain user's and leave out the staff-only triage notes (helpfulNotes)
+ * and provenance. */
 typedef enum {
     TS_SCOPE_ALL = 0,          /* admin: every ticket */
     TS_SCOPE_CREATOR,          /* user: created by user_id */
@@ -224,7 +260,9 @@ typedef struct {
     ts_oid_t   assigned_to;    /* "" when unassigned */
     char       status[16];
     int64_t    created_at;     /* ms */
-    int64_t    comments;       /* how many comments it has */
+    int64_t    updated_at;     /* ms */
+    int64_t    comments;       /* how many public comments it has
+                                  (internal notes not counted) */
     char       priority[8];    /* "" before triage */
     ts_sla_state_t  sla;       /* its SLA dates (all 0 before triage) */
 } ts_ticket_keys_t;
@@ -236,7 +274,8 @@ ts_rc_e ts_store_ticket_create(ts_store_t *s, const char *id,
 
 /*
  * One ticket: keys (may be NULL) and, when doc is not NULL, its public
- * JSON with people populated and, with with_comments, its comments.
+ * JSON with people populated and, with with_comments, its comments (all
+ * of them, internal notes included: the caller filters for its reader).
  */
 ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
     json_t **doc, ts_ticket_keys_t *keys);
@@ -248,36 +287,127 @@ ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total);
 
-/* Set the status (and completedAt when "Completed") with jobs, atomically.
+/*
+ * Set the status (and completedAt when "Completed") with jobs, atomically;
+ * actor (the user who changed it) is the history entry's when the status
+ * changes.  unmodified_since (ms, 0: none) is a compare-and-set: a ticket
+ * whose updatedAt is later is left alone (TS_STALE, no job stored, no
+ * history), checked in the same write (transaction, conditional update).
  * Completing a ticket past a due date it missed marks the SLA breached
- * (slaBreachedAt = that date; SQLite: in the same write, MongoDB: a
- * conditional write right after). */
+ * (slaBreachedAt = that date, with an "sla" history entry; SQLite: in the
+ * same write, MongoDB: a conditional write right after).
+ */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    int64_t unmodified_since, const ts_job_new_t *jobs, size_t njobs);
+
+/* A comment to add (ts_store_comment_add). */
+typedef struct {
+    const char  *id;               /* chosen by the caller */
+    const char  *author;
+    const char  *text;
+    const char  *role;             /* the author's role when written */
+    int          internal;         /* a staff-only note */
+    int          first_response;   /* stamps firstResponseAt if unset */
+    int64_t      unmodified_since; /* ms, 0: none (see set_status) */
+} ts_comment_new_t;
 
 /*
- * Add a comment (id chosen by the caller), touch the ticket, store jobs,
- * atomically; a ticket holding max_comments already is left alone
- * (TS_CONFLICT, no job stored).  SLA: a comment by staff (role moderator
- * or admin) who did not create the ticket is its first response when it
- * has none yet -- firstResponseAt, and slaBreachedAt = firstResponseDue
- * when later than that (SQLite: in the same transaction; MongoDB: a
- * conditional single-document write right after the comment's).  The count is checked in the same write
- * (transaction, conditional update), so racing writers cannot pass it.
+ * Add a comment, touch the ticket (updatedAt; an internal note leaves it
+ * alone, so nothing a requester sees moves), stamp firstResponseAt when
+ * asked and unset, store jobs, atomically.  A ticket holding max_comments
+ * already is left alone (TS_CONFLICT), one updated after
+ * unmodified_since too (TS_STALE), and no job is stored.  Count and time
+ * are checked in the same write (transaction, conditional update), so
+ * racing writers cannot pass them.  SLA: a first response stamped after
+ * firstResponseDue marks the breach (slaBreachedAt = firstResponseDue,
+ * with an "sla" history entry; SQLite: in the same transaction; MongoDB:
+ * a conditional single-document write right after the comment's).
  */
 ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs);
 
 /* A ticket's comments, oldest first, authors populated, appended to out
  * as a JSON array (written as text: a thread is sent whole after every
- * comment, so it is on the path of every real-time message). */
+ * comment, so it is on the path of every real-time message); internal
+ * notes only with with_internal (a reader who is staff on the ticket). */
 ts_rc_e ts_store_comment_list(ts_store_t *s, const char *ticket_id,
-    ts_jw_t *out);
+    int with_internal, ts_jw_t *out);
 
 /* Users holding a role, as {_id, email, username, status}. */
 ts_rc_e ts_store_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);
+
+/* --- ticket history ------------------------------------------------------ */
+
+/*
+ * A ticket's history: one entry per change of what the support team
+ * tracks, written by the store INSIDE the write that makes the change
+ * (SQLite: the same transaction; MongoDB: the same single-document update,
+ * through the ticket's history outbox, see ts_store_mongo_history.c), so
+ * a change never exists without its entry and a failed change leaves
+ * none.  Wiring a new action is one call in the backend's write:
+ * ts_sqlite_history_add() / ts_mg_history_array() with a ts_hist_t.
+ *
+ * Entry (JSON): {_id, at, actor, action, from, to, staffOnly[,
+ * explanation]}: actor {_id, username} of the user who made the change,
+ * or null for ticketd's own work (triage, automatic assignment); from and
+ * to are the values before and after (strings, arrays, {_id, username}
+ * for people, null for none).  staffOnly entries, and every explanation,
+ * are for staff: the service drops them for requesters.
+ */
+#define TS_HIST_CREATED   "created"     /* null -> "To-Do" */
+#define TS_HIST_STATUS    "status"      /* status -> status */
+#define TS_HIST_ASSIGNEE  "assignee"    /* person|null -> person|null,
+                                           explanation: the assign job's */
+#define TS_HIST_PRIORITY  "priority"    /* priority|null -> priority */
+#define TS_HIST_SKILLS    "skills"      /* [skills] -> [skills] */
+#define TS_HIST_NOTE      "note"        /* internal notes: staff only */
+#define TS_HIST_SLA       "sla"         /* SLA events: staff only */
+
+typedef struct {
+    const char  *action;       /* TS_HIST_* */
+    const char  *actor;        /* user id; NULL: ticketd (system) */
+    json_t      *from;         /* borrowed; NULL: null */
+    json_t      *to;           /* borrowed; NULL: null */
+    json_t      *explanation;  /* borrowed; NULL: none (staff only) */
+    int          staff_only;
+} ts_hist_t;
+
+/* The "to" of an internal note's entry (a new reference): its text, cut
+ * to TS_HIST_NOTE_CHARS code points ("…" appended when cut). */
+#define TS_HIST_NOTE_CHARS  140
+json_t *ts_hist_note(const char *text);
+
+/* A ticket's history, oldest first (at, then write order), actors
+ * populated, every entry (the caller filters for requesters). */
+ts_rc_e ts_store_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+
+/* --- canned responses ------------------------------------------------------ */
+
+/*
+ * Canned responses are shared by the whole staff: every moderator and
+ * admin lists and uses all of them; their owner or an admin edits and
+ * deletes (the service checks: the store only stores).  Document
+ * {_id, title, body, owner: {_id, username}, createdAt, updatedAt}.
+ */
+ts_rc_e ts_store_canned_create(ts_store_t *s, const char *id,
+    const char *owner, const char *title, const char *body, int64_t now);
+
+/* All canned responses, by title (case-insensitive), then _id. */
+ts_rc_e ts_store_canned_list(ts_store_t *s, json_t **out);
+
+/* One, and its owner's id into owner (may be NULL). */
+ts_rc_e ts_store_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+
+/* Change title and/or body (NULL: unchanged); TS_NOT_FOUND if none. */
+ts_rc_e ts_store_canned_update(ts_store_t *s, const char *id,
+    const char *title, const char *body, int64_t now);
+
+/* TS_NOT_FOUND if none. */
+ts_rc_e ts_store_canned_delete(ts_store_t *s, const char *id);
 
 /* --- moderator requests --------------------------------------------------- */
 
@@ -398,19 +528,21 @@ ts_rc_e ts_store_ticket_set_triage(ts_store_t *s, const char *id,
 /*
  * Set a ticket's priority and move its SLA dates to due (computed from
  * its createdAt by the caller) with jobs (the SLA jobs of the new dates),
- * atomically.  A mark of a breach already recorded stays.
- * history: priority change (from keys.priority to priority)
+ * atomically, with a "priority" history entry by actor (public) when the
+ * priority changes.  A mark of a breach already recorded stays.
  */
 ts_rc_e ts_store_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs);
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
 
 /*
  * Mark a missed target: slaBreachedAt = due when the ticket's target
  * ("response" or "resolution") is still due at exactly that date, still
  * unmet (no first response, and not Completed) and no breach is marked --
- * one conditional write, so a breach is marked once.  TS_CONFLICT when
- * there is nothing to mark (met, moved, or marked already).
+ * one conditional write, so a breach is marked once, with its "sla"
+ * history entry (staff only, actor null, to {"breached": "firstResponse"
+ * or "resolution"}) in the same write.  TS_CONFLICT when there is nothing
+ * to mark (met, moved, or marked already).
  */
 ts_rc_e ts_store_ticket_sla_breach(ts_store_t *s, const char *id,
     const char *target, int64_t due, int64_t now);
@@ -427,17 +559,20 @@ typedef int (*ts_assigned_job_fn)(ts_job_new_t *job, json_t *to,
 /*
  * Assign a ticket inside one write transaction, so concurrent assignments
  * see each other's load: read the candidates (moderators and admins),
+ * leave out the ids in exclude (a JSON array, or NULL: a hand-back's job
+ * keeps who handed it back out; they are listed in the explanation),
  * choose with ts_assign_choose(), set assignedTo and the explanation, move
  * To-Do to In Progress (any other status is left as an admin set it),
  * stamp the moderator's lastAssignedAt and store the job made by
  * assigned_job for the chosen moderator (the "Ticket Assigned" email).
  * TS_CONFLICT when the ticket is assigned already (by an admin or an
- * earlier run).  *result: {ticketId, assignedTo, status, assignment} for
+ * earlier run): a ticket assigned by hand (assignedBy set, see
+ * ts_store_ticket_set_assignee) is never replaced.  *result: {ticketId, assignedTo, status, assignment} for
  * the ticket_updated event.
  */
 ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
 
 /*
  * Count a completed ticket for its moderator once: totalTicketsResolved
@@ -448,6 +583,64 @@ ts_rc_e ts_store_ticket_assign(ts_store_t *s, const char *id,
  */
 ts_rc_e ts_store_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
+
+/* --- assignment by hand and hand-back ------------------------------------ */
+
+/*
+ * The job a hand-back stores for each ticket it frees, built by the
+ * caller's domain code (ts_job_reassign): the assignment job again, with
+ * exclude (who handed it back) left out of the choice.  0 or -1.
+ */
+typedef int (*ts_handback_job_fn)(ts_job_new_t *job,
+    char key[TS_JOB_KEY_LEN], const char *ticket_id, const char *exclude,
+    int64_t now);
+
+/*
+ * Set or clear a ticket's assignee by hand, as one compare-and-set: only
+ * while assignedTo is still from ("" = unassigned), else TS_CONFLICT;
+ * TS_NOT_FOUND when there is no such ticket.  to != NULL: assignedTo = to,
+ * assignedBy = by (the manual marker ts_store_ticket_assign respects),
+ * assignment = the caller's explanation, the status left as it is.
+ * to == NULL (a hand-back): assignedTo, assignedBy and assignment cleared,
+ * In Progress back to To-Do.  Either way updatedAt = now and jobs (the
+ * "Ticket Assigned" mail, or the assignment job again) are stored with
+ * the change, atomically.  by is also the history's actor (who assigned,
+ * or who handed back): an "assignee" entry from -> to ({_id, username},
+ * null for none; assignment as its explanation) and, when a hand-back
+ * moves In Progress to To-Do, a "status" entry, in the same write.
+ */
+ts_rc_e ts_store_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * Hand back the open tickets assigned to user_id (To-Do and In Progress;
+ * To-Do only with todo_only), each as ts_store_ticket_set_assignee(to =
+ * NULL) does, with the job job_fn makes (excluding user_id) for each one
+ * that is not Completed.  With demote the user's role becomes "user" (and
+ * skills, when not NULL, replace theirs): on SQLite in the same
+ * transaction as the hand-backs; on MongoDB (no transactions) the role is
+ * written first, so no new assignment can pick them, then each ticket
+ * with its own compare-and-set -- a crash in between leaves tickets that
+ * a repeated call (the service repeats it for any update to role "user")
+ * hands back.  *handed: [{ticketId, status}] of the tickets handed back.
+ * TS_NOT_FOUND when demote and there is no such user.  Each ticket's
+ * history gets, in its own write, "assignee" user -> null by actor (the
+ * admin who demoted; NULL: ticketd, the absence rule) with why as the
+ * explanation (borrowed, may be NULL), and "status" In Progress -> To-Do
+ * when it moved.
+ */
+ts_rc_e ts_store_user_handback(ts_store_t *s, const char *user_id,
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+
+/*
+ * Staff (moderators, admins) absent since before `before` -- presence dnd
+ * or offline and lastSeen (or, when never seen, createdAt) older than
+ * before -- who hold To-Do tickets: *users receives their ids (array).
+ */
+ts_rc_e ts_store_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 
 /* --- housekeeping ----------------------------------------------------- */
 

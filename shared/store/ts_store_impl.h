@@ -31,6 +31,16 @@ typedef struct {
                                 int chosen);
     ts_rc_e  (*user_update)(ts_store_t *s, const char *id, ts_role_e role,
                             json_t *skills);
+    ts_rc_e  (*user_set_password)(ts_store_t *s, const char *id,
+                                  const char *old_hash,
+                                  const char *reset_hash,
+                                  const char *new_hash, int64_t now,
+                                  const ts_job_new_t *job, int64_t *epoch);
+    ts_rc_e  (*user_reset_issue)(ts_store_t *s, const char *id,
+                                 const char *token_hash, int64_t expires_at,
+                                 int64_t now, const ts_job_new_t *job);
+    ts_rc_e  (*user_by_reset)(ts_store_t *s, const char *token_hash,
+                              int64_t now, ts_user_t *out);
     ts_rc_e  (*token_revoke)(ts_store_t *s, const char *sig, int64_t exp);
     ts_rc_e  (*token_revoked)(ts_store_t *s, const char *sig);
     ts_rc_e  (*login_get)(ts_store_t *s, const char *ident,
@@ -54,15 +64,27 @@ typedef struct {
     ts_rc_e  (*ticket_list)(ts_store_t *s, const ts_ticket_query_t *q,
                             ts_jw_t *tickets, int64_t *total);
     ts_rc_e  (*ticket_set_status)(ts_store_t *s, const char *id,
-                                  const char *status, int64_t now,
+                                  const char *status, const char *actor,
+                                  int64_t now, int64_t unmodified_since,
                                   const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*ticket_history)(ts_store_t *s, const char *id,
+                               json_t **history);
+    ts_rc_e  (*canned_create)(ts_store_t *s, const char *id,
+                              const char *owner, const char *title,
+                              const char *body, int64_t now);
+    ts_rc_e  (*canned_list)(ts_store_t *s, json_t **out);
+    ts_rc_e  (*canned_get)(ts_store_t *s, const char *id, json_t **doc,
+                           ts_oid_t owner);
+    ts_rc_e  (*canned_update)(ts_store_t *s, const char *id,
+                              const char *title, const char *body,
+                              int64_t now);
+    ts_rc_e  (*canned_delete)(ts_store_t *s, const char *id);
     ts_rc_e  (*comment_add)(ts_store_t *s, const char *ticket_id,
-                            const char *comment_id, const char *author,
-                            const char *text, const char *role, int64_t now,
+                            const ts_comment_new_t *c, int64_t now,
                             int64_t max_comments, const ts_job_new_t *jobs,
                             size_t njobs);
     ts_rc_e  (*comment_list)(ts_store_t *s, const char *ticket_id,
-                             ts_jw_t *out);
+                             int with_internal, ts_jw_t *out);
     ts_rc_e  (*user_list_role)(ts_store_t *s, ts_role_e role, json_t **out);
     ts_rc_e  (*modreq_create)(ts_store_t *s, const char *id,
                               const char *applicant, const char *username,
@@ -106,18 +128,30 @@ typedef struct {
                                   int64_t now, const ts_job_new_t *jobs,
                                   size_t njobs);
     ts_rc_e  (*ticket_set_priority)(ts_store_t *s, const char *id,
-                                    const char *priority,
+                                    const char *priority, const char *actor,
                                     const ts_sla_due_t *due, int64_t now,
                                     const ts_job_new_t *jobs, size_t njobs);
     ts_rc_e  (*ticket_sla_breach)(ts_store_t *s, const char *id,
                                   const char *target, int64_t due,
                                   int64_t now);
     ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
-                              const ts_assign_cfg_t *cfg,
+                              json_t *exclude, const ts_assign_cfg_t *cfg,
                               ts_assigned_job_fn assigned_job, int64_t now,
                               json_t **result);
     ts_rc_e  (*ticket_stats)(ts_store_t *s, const char *id,
                              const char *moderator_id, double hours, int *counted);
+    ts_rc_e  (*ticket_set_assignee)(ts_store_t *s, const char *id,
+                                    const char *from, const char *to,
+                                    const char *by, json_t *assignment,
+                                    int64_t now, const ts_job_new_t *jobs,
+                                    size_t njobs);
+    ts_rc_e  (*user_handback)(ts_store_t *s, const char *user_id,
+                              int demote, json_t *skills, int todo_only,
+                              const char *actor, json_t *why,
+                              ts_handback_job_fn job_fn, int64_t now,
+                              json_t **handed);
+    ts_rc_e  (*absent_assignees)(ts_store_t *s, int64_t before,
+                                 json_t **users);
 } ts_store_ops_t;
 
 /* Every backend's handle starts with this header (zeroed: calloc it). */
@@ -156,6 +190,28 @@ typedef struct {
  */
 ts_rc_e ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
     json_t **out);
+
+/*
+ * History entries both backends write the same way (ts_store.c).  They
+ * fill h[] with NEW references (release with ts_hist_release) and return
+ * how many entries there are: only what changed is recorded.
+ *   ts_triage_history: priority and skills (relatedSkills) from the
+ *     values before (old_prio a string or null, old_skills an array; NULL
+ *     = null / []) to the triage result's; actor ticketd (NULL).
+ *   ts_assign_history: the automatic assignment -- status, when To-Do
+ *     moved to In Progress, then assignee null -> to ({_id, username})
+ *     with the explanation; actor ticketd.
+ */
+size_t ts_triage_history(ts_hist_t h[2], json_t *old_prio, json_t *old_skills,
+    json_t *triage);
+size_t ts_assign_history(ts_hist_t h[2], json_t *to, json_t *explanation,
+    const char *old_status, const char *new_status);
+/*   ts_handback_history: a hand-back by actor (NULL: ticketd) -- assignee
+ *     from ({_id, username}) -> null with why as the explanation, then
+ *     status, when it moved (old_status -> new_status). */
+size_t ts_handback_history(ts_hist_t h[2], const char *actor, json_t *from,
+    json_t *why, const char *old_status, const char *new_status);
+void ts_hist_release(ts_hist_t *h, size_t n);
 
 /* Record a backend error for ts_store_errmsg(); returns TS_ERR. */
 ts_rc_e ts_store_fail(ts_store_t *s, const char *fmt, ...)

@@ -193,13 +193,8 @@ async function main() {
       await see(user.getByTestId('assigned-to'), cfg.modUsername, LIVE_MS);
       await see(user.getByTestId('ticket-badges'), 'In Progress', UI_MS);
       assert.deepEqual(navigations, [], 'the page reloaded');
-      // Markdown rendered, raw HTML not
-      const notes = user.getByTestId('notes');
-      await notes.locator('strong', { hasText: 'Check the upstream' }).waitFor();
-      assert.equal(await notes.locator('li').count(), 2);
-      assert.equal(await notes.locator('img, script').count(), 0);
-      assert.equal(await user.evaluate(() => window.__xss), undefined);
-      // users do not see the assignment explanation
+      // the triage's notes and the assignment explanation are for staff
+      assert.equal(await user.getByTestId('notes').count(), 0);
       assert.equal(await user.getByRole('heading', { name: 'Why this assignment' }).count(), 0);
       await see(user.getByTestId('comment-hint'), 'moderator opens the conversation');
       await shot(user, '04-user-ticket-triaged');
@@ -213,6 +208,12 @@ async function main() {
       await see(table, cfg.modUsername);
       await table.locator('tr', { hasText: 'chosen' }).waitFor();
       await mod.locator('[data-testid="assigned-to"] [data-presence="online"]').waitFor();
+      // the notes for staff: Markdown rendered, raw HTML not
+      const notes = mod.getByTestId('notes');
+      await notes.locator('strong', { hasText: 'Check the upstream' }).waitFor();
+      assert.equal(await notes.locator('li').count(), 2);
+      assert.equal(await notes.locator('img, script').count(), 0);
+      assert.equal(await mod.evaluate(() => window.__xss), undefined);
       await shot(mod, '05-moderator-ticket');
     });
 
@@ -250,6 +251,8 @@ async function main() {
       await mod.getByRole('button', { name: 'Send' }).click();
       await see(user.getByTestId('comments'), text, UI_MS);
     });
+
+    await journeyNotes({ user, mod });
 
     await check('the moderator completes the ticket; the user sees the status live', user, async () => {
       await mod.getByLabel(`Status of “${title}”`).selectOption('Completed');
@@ -332,6 +335,8 @@ async function main() {
       await see(admin.locator('[data-ticket-id]', { hasText: title }), 'In Progress');
     });
 
+    await journeyHistory({ user, mod, admin, title, ticketUrl });
+
     await check('at phone width the layout fits and the menu opens', user, async () => {
       const fits = async (page, what) => {
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -373,6 +378,9 @@ async function main() {
       assert.equal(await user.getByRole('button', { name: 'Submit application' }).count(), 0);
       await shot(user, '13-phone-apply-rejected');
     });
+
+    await journeyAssignee(admin, mod);
+    await journeyAccounts(browser);
 
     await check('no script errors on any page', null, async () => {
       assert.deepEqual(pageErrors, []);
@@ -438,6 +446,236 @@ async function journeySla(user, mod, title) {
     await see(mod.getByTestId('ticket-badges'), 'High priority');
     await see(user.getByTestId('ticket-badges'), 'High priority');
   });
+}
+
+/* Issue 15 item 1: the admin moves a ticket by hand, first to themselves
+   (the moderator's list drops it live), then to the moderator (their list
+   shows it live, without a reload). */
+async function journeyAssignee(admin, mod) {
+  const title = `Assign me by hand ${Date.now()}`;
+  await check('the admin reassigns a ticket; the moderator\'s list follows live', admin, async () => {
+    await admin.setViewportSize({ width: 1280, height: 900 });
+    await mod.setViewportSize({ width: 1280, height: 900 });
+    await mod.goto(`${cfg.base}/`);
+    await mod.getByRole('heading', { name: 'Tickets', exact: true }).waitFor();
+    await connected(mod);
+    const navigations = [];
+    mod.on('framenavigated', (f) => { if (f === mod.mainFrame()) navigations.push(f.url()); });
+    const modRow = mod.locator('[data-ticket-id]', { hasText: title });
+
+    await admin.goto(`${cfg.base}/`);
+    await admin.getByRole('button', { name: '+ New ticket' }).click();
+    await admin.getByLabel('Title', { exact: true }).fill(title);
+    await admin.getByLabel('Description', { exact: true }).fill('The nginx upstream answers 502 since the deploy.');
+    await admin.getByRole('button', { name: 'Submit ticket' }).click();
+    await admin.getByRole('link', { name: title }).click();
+    await admin.getByRole('heading', { name: title }).waitFor();
+    const control = admin.getByTestId('assignee-control');
+    const self = await admin.locator('#assignee-select option', { hasText: '(admin)' }).first().getAttribute('value');
+    await admin.getByLabel('Assign to').selectOption(self);
+    await control.getByRole('button', { name: 'Assign' }).click();
+    await see(admin.getByTestId('assignment'), 'Assigned by hand');
+    // by hand to the admin: not in the moderator's list (or gone from it)
+    await modRow.waitFor({ state: 'detached', timeout: LIVE_MS });
+
+    const modOption = admin.locator('#assignee-select option', { hasText: cfg.modUsername });
+    await admin.getByLabel('Assign to').selectOption(await modOption.getAttribute('value'));
+    await control.getByRole('button', { name: 'Assign' }).click();
+    await see(admin.getByTestId('assigned-to'), cfg.modUsername);
+    await see(modRow, title, LIVE_MS);
+    assert.deepEqual(navigations, [], 'the moderator\'s page reloaded');
+    await shot(admin, '16-admin-assignee');
+  });
+}
+
+/* History and canned responses (issue 15 items 5 and 6): a moderator adds
+   a canned response on its page and inserts it into a reply; the ticket's
+   history timeline shows each change with who made it. */
+async function journeyHistory({ user, mod, admin, title, ticketUrl }) {
+  const canned = `Restart hint ${Date.now()}`;
+  const body = 'Please restart the upstream service and tell us if it helps.';
+
+  await check('a moderator adds a canned response on the team page', mod, async () => {
+    await mod.goto(`${cfg.base}/canned`);
+    await mod.getByRole('heading', { name: 'Canned responses' }).waitFor();
+    const form = mod.getByTestId('canned-new');
+    await form.getByLabel('Title').fill(canned);
+    await form.getByLabel('Text').fill(body);
+    await form.getByRole('button', { name: 'Add' }).click();
+    await mod.locator(`[data-canned="${canned}"]`).waitFor();
+    await shot(mod, '14-canned-responses');
+  });
+
+  await check('the reply box inserts the canned response; the user gets it', user, async () => {
+    await mod.goto(ticketUrl);
+    await mod.getByRole('heading', { name: title }).waitFor();
+    await mod.getByLabel('Canned response').focus();
+    await mod.getByTestId('canned-picker').locator('option', { hasText: canned }).waitFor({ state: 'attached' });
+    await mod.getByLabel('Canned response').selectOption({ label: canned });
+    assert.equal(await mod.getByLabel('Your reply').inputValue(), body);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    await user.goto(ticketUrl);
+    await see(user.getByTestId('comments'), body, UI_MS);
+  });
+
+  await check('the history timeline shows each change and who made it', admin, async () => {
+    await admin.setViewportSize({ width: 1280, height: 900 });
+    await admin.goto(ticketUrl);
+    const h = admin.getByTestId('history');
+    await see(h, 'Ticket filed');
+    await h.locator('[data-action="assignee"]', { hasText: cfg.modUsername }).waitFor();
+    await h.locator('[data-action="status"]', { hasText: `Completed` }).first().waitFor();
+    await see(h.locator('[data-action="status"]').last(), 'In Progress');
+    await shot(admin, '15-ticket-history');
+    // the requester's page shows the same timeline, live after a change
+    const uh = user.getByTestId('history');
+    await uh.locator('[data-action="created"]').waitFor();
+    const before = await uh.locator('li').count();
+    await admin.getByLabel(`Status of “${title}”`).selectOption('Completed');
+    await uh.locator('li').nth(before).waitFor({ timeout: UI_MS });
+  });
+}
+
+/*
+ * Internal notes (issue 15 item 2): the moderator writes one on the ticket
+ * the user has open; the user's page never shows it, live or after a
+ * reload, and no mail carries it (the outbox, when OUTBOX is given).  The
+ * user and the moderator both have the ticket page open.
+ */
+async function journeyNotes({ user, mod }) {
+  const note = 'Internal ZQX7: the refund looks risky, check the invoice';
+  const reply = 'PUB9K: the fix is deployed, please check again.';
+  await check('the moderator writes an internal note the user never sees', user, async () => {
+    await mod.getByLabel('Internal note (staff only)').check();
+    await mod.getByLabel('Your reply').fill(note);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    const mine = mod.locator('[data-internal="true"]', { hasText: 'ZQX7' });
+    await mine.getByTestId('internal-note').waitFor();
+    // then a public reply: once the user has it live, they had all before
+    assert.equal(await mod.getByLabel('Internal note (staff only)').isChecked(), false);
+    await mod.getByLabel('Your reply').fill(reply);
+    await mod.getByRole('button', { name: 'Send' }).click();
+    await see(user.getByTestId('comments'), 'PUB9K', UI_MS);
+    assert.equal(await user.getByText('ZQX7').count(), 0);
+    assert.equal(await user.getByLabel('Internal note (staff only)').count(), 0);
+    await shot(mod, '14-moderator-internal-note');
+    await user.reload();
+    await see(user.getByTestId('comments'), 'PUB9K');
+    assert.equal(await user.getByText('ZQX7').count(), 0);
+  });
+  if (process.env.OUTBOX) {
+    await check('the outbox mails the user the reply, never the note', user, async () => {
+      const texts = () => (fs.existsSync(process.env.OUTBOX) ? fs.readdirSync(process.env.OUTBOX) : [])
+        .filter((f) => f.endsWith('.eml'))
+        .map((f) => fs.readFileSync(path.join(process.env.OUTBOX, f), 'latin1'));
+      const deadline = Date.now() + UI_MS;
+      while (!texts().some((t) => t.includes('PUB9K'))) {
+        assert.ok(Date.now() < deadline, 'the reply was not mailed');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(texts().filter((t) => t.includes('ZQX7')).length, 0);
+    });
+  }
+}
+
+/* Accounts (issue 15 item 4): a user changes their password from the user
+   menu and logs in with it; then forgets it, asks for a reset link, follows
+   the link from the mail in the stack's outbox (OUTBOX) and logs in with
+   the password set there.  Its own account and browser context. */
+async function journeyAccounts(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = watch(await ctx.newPage(), 'accounts');
+  const name = `acct_${Date.now()}`;
+  const email = `${name}@example.com`;
+  const second = `${cfg.password}-2nd`;
+  const third = `${cfg.password}-3rd`;
+
+  async function loginWith(password) {
+    await page.goto(`${cfg.base}/login`);
+    await page.getByLabel('Email or username').fill(name);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Tickets', exact: true }).waitFor();
+  }
+
+  /* The link of the newest reset mail to email in the outbox (its
+     quoted-printable body decoded), waiting for the job runner. */
+  async function resetLink() {
+    const deadline = Date.now() + LIVE_MS;
+    for (;;) {
+      const files = fs.existsSync(process.env.OUTBOX)
+        ? fs.readdirSync(process.env.OUTBOX).filter((f) => f.endsWith('.eml')).sort() : [];
+      for (const f of files.reverse()) {
+        const raw = fs.readFileSync(path.join(process.env.OUTBOX, f), 'utf8');
+        if (!raw.includes(email) || !/^Subject: Reset your password/m.test(raw)) continue;
+        const body = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+        const m = body.match(/(\S*\/reset\?token=[A-Za-z0-9_-]+)/);
+        assert.ok(m, `no reset link in ${f}`);
+        return m[1];
+      }
+      assert.ok(Date.now() < deadline, `no reset mail to ${email} in ${process.env.OUTBOX}`);
+      await new Promise((r) => { setTimeout(r, 100); });
+    }
+  }
+
+  try {
+    const r = await page.request.post(`${cfg.base}/api/auth/signup`,
+      { data: { username: name, email, password: cfg.password } });
+    assert.equal(r.status(), 200);
+
+    await check('a user changes their password from the user menu, then logs in with it', page, async () => {
+      await loginWith(cfg.password);
+      await page.getByTestId('presence-button').click();
+      await page.getByRole('menuitem', { name: 'Change password' }).click();
+      await page.getByRole('heading', { name: 'Change password' }).waitFor();
+      await page.getByLabel('Current password').fill('not-my-password');
+      await page.getByLabel('New password', { exact: true }).fill(second);
+      await page.getByLabel('New password again').fill(second);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await see(page, 'Current password is incorrect');
+      await page.getByLabel('Current password').fill(cfg.password);
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await see(page, 'Password changed');
+      await connected(page); // this session goes on with its new token
+      await shot(page, '20-change-password');
+      await page.getByRole('button', { name: 'Logout' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+      await page.getByLabel('Email or username').fill(name);
+      await page.getByLabel('Password', { exact: true }).fill(cfg.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await see(page, 'Invalid credentials');
+      await loginWith(second);
+      await page.getByRole('button', { name: 'Logout' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    });
+
+    await check('a forgotten password is reset through the mailed link', page, async () => {
+      await page.getByRole('link', { name: 'Forgot password?' }).click();
+      await page.getByRole('heading', { name: 'Forgot password' }).waitFor();
+      await page.getByLabel('Email').fill(email);
+      await page.getByRole('button', { name: 'Send reset link' }).click();
+      await see(page, 'If an account with that email exists');
+      await shot(page, '21-forgot-password');
+      const link = await resetLink();
+      await page.goto(link.startsWith('/') ? `${cfg.base}${link}` : link);
+      await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+      await page.getByLabel('New password', { exact: true }).fill(third);
+      await page.getByLabel('New password again').fill(third);
+      await shot(page, '22-reset-password');
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      await page.getByRole('heading', { name: 'Log in' }).waitFor();
+      await see(page, 'Password reset');
+      await loginWith(third);
+      // the link works once
+      await page.goto(link.startsWith('/') ? `${cfg.base}${link}` : link);
+      await page.getByLabel('New password', { exact: true }).fill(second);
+      await page.getByLabel('New password again').fill(second);
+      await page.getByRole('button', { name: 'Set new password' }).click();
+      await see(page, 'Invalid or expired reset token');
+    });
+  } finally {
+    await ctx.close();
+  }
 }
 
 const overall = setTimeout(() => {

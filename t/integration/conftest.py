@@ -68,6 +68,7 @@ WORKER_LOCATION = "        location = /__worker { return 200 $pid; }"
 # The default stack never hits the rate limit and hashes fast.
 DEFAULT_ENV = {
     "RATE_LIMIT": "100000",
+    "ACCOUNT_RATE_LIMIT": "100000",
     "BCRYPT_COST": "4",
     # the REST suites drive tickets by hand; the job runner has its own
     # tests (test_jobs.py), which start stacks with it on

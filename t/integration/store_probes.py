@@ -18,12 +18,23 @@ on the stack's database).  Reads:
   jobs(kind=, containing=), job_states()      the job queue
   snapshot(skip=())                           every record of every table
                                               or collection, as text
+  history(ticket_id)                          a ticket's history entries
+                                              in write order: {action,
+                                              actor, from, to, staffOnly,
+                                              explanation, at}
+  canned(**equals)                            canned responses
+  add_history(ticket_id, action, ...)         an entry as another
+                                              feature's write adds it
+  reset_token(user_id)                        the user's password reset
+                                              {tokenHash, expiresAt}, or
+                                              None; session_epoch(user_id)
 
 Writes (situations the API cannot make, or not quickly):
 
   set_fields(collection, id, **fields)  e.g. backdate createdAt
   assign(ticket_id, user_id)            the runner's assignment, by hand
   delete(collection, id)                a record gone behind the API's back
+  expire_reset(user_id)                 the user's reset token expired
   insert(collection, **fields)          e.g. a user the original app wrote
 
 A record is a dict with the field names the store documents (README
@@ -81,11 +92,11 @@ ID_FIELDS = {"_id", "createdBy", "assignedTo", "applicant", "reviewedBy",
              "author", "ticket"}
 TIME_FIELDS = {"createdAt", "updatedAt", "lastSeen", "completedAt",
                "rejectedAt", "lastAssignedAt", "runAfter", "leaseUntil",
-               "deadline", "windowStart", "lockedUntil", "expiresAt",
+               "deadline", "windowStart", "lockedUntil", "expiresAt", "at",
                "firstResponseDue", "firstResponseWarn", "resolutionWarn",
                "firstResponseAt", "slaBreachedAt"}
 JSON_FIELDS = {"skills", "relatedSkills", "triage", "assignment", "payload"}
-BOOL_FIELDS = {"statsCounted", "triageFallback"}
+BOOL_FIELDS = {"statsCounted", "triageFallback", "internal"}
 
 
 def skip_printed(what, reason):
@@ -227,6 +238,9 @@ class Probe:
     def count(self, collection, **equals):
         return len(self.find(collection, **equals))
 
+    def canned(self, **equals):
+        return self.find("cannedresponses", **equals)
+
     def job_states(self):
         """{state: count} over every job in the store."""
         return dict(collections.Counter(j["state"]
@@ -236,6 +250,19 @@ class Probe:
         """Assign a ticket in the store (the job runner's work, by hand)."""
         assert self.set_fields("tickets", ticket_id,
                                assignedTo=user_id) == 1, ticket_id
+
+    def reset_token(self, user_id):
+        """{tokenHash, expiresAt} of the user's outstanding password
+        reset, or None."""
+        raise NotImplementedError
+
+    def expire_reset(self, user_id):
+        """Move the user's reset token's expiry one second into the past."""
+        raise NotImplementedError
+
+    def session_epoch(self, user_id):
+        """The user's session epoch (0 when never changed)."""
+        return self.user(user_id)["sessionEpoch"] or 0
 
     def break_revocations(self):
         """Make the revoked-token check fail (a store error)."""
@@ -303,6 +330,34 @@ class SqliteProbe(Probe):
                             list(equals.values()))
         return [_from_sqlite(r) for r in rows]
 
+    def history(self, ticket_id):
+        rows, _ = self._run("SELECT * FROM history WHERE ticket = ?"
+                            " ORDER BY seq", (ticket_id,))
+        out = []
+        for r in rows:
+            r = dict(r)
+            out.append(Record(
+                action=r["action"], actor=r["actor"], at=r["at"],
+                staffOnly=bool(r["staffOnly"]),
+                explanation=(json.loads(r["explanation"])
+                             if r["explanation"] else None),
+                **{"from": json.loads(r["fromValue"]),
+                   "to": json.loads(r["toValue"])}))
+        return out
+
+    def add_history(self, ticket_id, action, actor=None, staffOnly=False,
+                    explanation=None, at=None, **values):
+        """A history entry as another feature's write would add it."""
+        import secrets
+        self._run("INSERT INTO history (_id, ticket, at, actor, action,"
+                  " fromValue, toValue, explanation, staffOnly)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (secrets.token_hex(12), ticket_id,
+                   at or int(time.time() * 1000), actor, action,
+                   json.dumps(values.get("from")), json.dumps(values.get("to")),
+                   json.dumps(explanation) if explanation is not None
+                   else None, int(staffOnly)))
+
     def jobs(self, kind=None, containing=None):
         """Jobs (payload decoded), of one kind and/or whose payload's text
         holds a string."""
@@ -345,6 +400,19 @@ class SqliteProbe(Probe):
                 rows, _ = self._run("SELECT * FROM %s" % _check_name(t))
                 out[t] = canonical(dict(r) for r in rows)
         return out
+
+    def reset_token(self, user_id):
+        u = self.user(user_id)
+        if u is None or u["resetTokenHash"] is None:
+            return None
+        return {"tokenHash": u["resetTokenHash"],
+                "expiresAt": u["resetExpiresAt"]}
+
+    def expire_reset(self, user_id):
+        _, n = self._run("UPDATE users SET resetExpiresAt ="
+                         " CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+                         " - 1000 WHERE _id = ?", (user_id,))
+        assert n == 1, user_id
 
     def break_revocations(self):
         self._run("ALTER TABLE revoked_tokens RENAME TO revoked_gone")
@@ -440,6 +508,34 @@ class MongoProbe(Probe):
                     j["payload"], separators=(",", ":"),
                     ensure_ascii=False))]
 
+    def add_history(self, ticket_id, action, actor=None, staffOnly=False,
+                    explanation=None, at=None, **values):
+        doc = {"_id": ObjectId(), "ticket": _oid(ticket_id),
+               "at": _to_mongo("at", at or int(time.time() * 1000)),
+               "actor": _oid(actor) if actor else None, "action": action,
+               "from": values.get("from"), "to": values.get("to"),
+               "staffOnly": bool(staffOnly)}
+        if explanation is not None:
+            doc["explanation"] = explanation
+        self.db["tickethistory"].insert_one(doc)
+
+    def history(self, ticket_id):
+        """Entries delivered to "tickethistory" and any still in the
+        ticket's outbox (a crashed writer's)."""
+        oid = _oid(ticket_id)
+        docs = list(self.db["tickethistory"].find({"ticket": oid}))
+        t = self.db["tickets"].find_one({"_id": oid}) or {}
+        seen = {d["_id"] for d in docs}
+        docs += [d for d in t.get("pendingHistory") or []
+                 if d["_id"] not in seen]
+        docs.sort(key=lambda d: (d["at"], d["_id"]))
+        return [Record(action=d["action"], actor=_plain(d.get("actor")),
+                       at=_plain(d["at"]), staffOnly=bool(d["staffOnly"]),
+                       explanation=_plain(d.get("explanation")),
+                       **{"from": _plain(d.get("from")),
+                          "to": _plain(d.get("to"))})
+                for d in docs]
+
     def _collection(self, collection):
         if collection == "comments":
             raise ValueError("comments live inside their ticket on MongoDB:"
@@ -467,6 +563,17 @@ class MongoProbe(Probe):
         return {c: canonical(_plain(d) for d in self.db[c].find({}))
                 for c in self.db.list_collection_names()
                 if c not in skip and not c.startswith("system.")}
+
+    def reset_token(self, user_id):
+        u = self.user(user_id)
+        return (u["passwordReset"] or None) if u is not None else None
+
+    def expire_reset(self, user_id):
+        past = datetime.datetime.utcnow() - datetime.timedelta(seconds=1)
+        r = self.db.users.update_one({"_id": _oid(user_id)},
+                                     {"$set": {"passwordReset.expiresAt":
+                                               past}})
+        assert r.matched_count == 1, user_id
 
     def break_revocations(self):
         skip_printed("break_revocations",

@@ -403,12 +403,16 @@ ROUTES = [
     ("GET", "/api/users", []),
     ("POST", "/api/auth/update-user", ["email", "role", "skills"]),
     ("GET", "/api/health", []),
+    ("POST", "/api/auth/password", ["currentPassword", "newPassword"]),
+    ("POST", "/api/auth/password-reset", ["email"]),
+    ("POST", "/api/auth/password-reset/confirm", ["token", "password"]),
     ("POST", "/api/tickets", ["title", "description"]),
     ("GET", "/api/tickets", []),
     ("GET", "/api/tickets/{ticket}", []),
     ("PATCH", "/api/tickets/{ticket}/status", ["status"]),
     ("POST", "/api/tickets/{ticket}/comments", ["text"]),
     ("GET", "/api/tickets/{ticket}/comments", []),
+    ("PATCH", "/api/tickets/{ticket}/assignee", ["assignedTo"]),
     ("POST", "/api/mod-requests", ["skills"]),
     ("GET", "/api/mod-requests/me", []),
     ("GET", "/api/mod-requests", []),
@@ -527,10 +531,10 @@ def run_request(w, req):
 
 
 def skip_for(req):
-    """Tables a refused request may still touch: a failed login counts
-    towards the identifier's lockout."""
-    return ("login_attempts",) if req["pattern"] == "/api/auth/login" \
-        else ()
+    """Tables a refused request may still touch: a failed login, and a
+    wrong current password, count towards the account's lockout."""
+    return ("login_attempts",) if req["pattern"] in (
+        "/api/auth/login", "/api/auth/password") else ()
 
 
 @budget(600)
@@ -553,6 +557,9 @@ def test_any_request_gets_json_and_a_refusal_changes_nothing(world, req):
 @given(route=st.sampled_from([r for r in ROUTES
                               if r[1] not in ("/api/auth/signup",
                                               "/api/auth/login",
+                                              "/api/auth/password-reset",
+                                              "/api/auth/password-reset/"
+                                              "confirm",
                                               "/api/health")]),
        which=st.integers(0, 1000),
        token=st.one_of(any_text(60), st.binary(max_size=60)))

@@ -221,6 +221,7 @@ def test_offline_triage_assigns_each_ticket_to_the_moderator_with_its_skills(
             "ticket_updated", timeout=5,
             pred=lambda a: a[0].get("ticketId") == tid and "priority" in a[0])
         assert tri["priority"] == row["priority"], tri
+        assert "helpfulNotes" not in tri, tri      # staff-only
         [asg] = sio.wait_event(
             "ticket_updated", timeout=5,
             pred=lambda a: a[0].get("ticketId") == tid

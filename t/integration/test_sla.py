@@ -200,6 +200,77 @@ def test_requester_comment_is_no_first_response(stack):
     assert stack.probe.ticket(t["_id"])["firstResponseAt"] is None
 
 
+def history(st, tid, token):
+    r = st.get("/api/tickets/%s/history" % tid, token=token)
+    assert r.status_code == 200, r.text
+    return r.json()["history"]
+
+
+def sla_entries(st, tid, token):
+    return [h for h in history(st, tid, token) if h["action"] == "sla"]
+
+
+def test_history_of_priority_changes_and_breaches(stack):
+    user, utok = stack.make_user()
+    t = stack.create_ticket(utok)
+    tid = t["_id"]
+    set_priority(stack, tid, "High", stack.admin_token)
+    set_priority(stack, tid, "High", stack.admin_token)   # no change
+    set_priority(stack, tid, "Low", stack.admin_token)
+
+    # a priority set by hand: public entries by the staff member, in order
+    for token in (stack.admin_token, utok):
+        prio = [h for h in history(stack, tid, token)
+                if h["action"] == "priority"]
+        assert [(h["from"], h["to"]) for h in prio] == \
+            [(None, "High"), ("High", "Low")]
+        assert all(h["staffOnly"] is False and h["actor"] is not None
+                   for h in prio)
+    assert prio[0]["actor"]["_id"] == stack.admin["_id"]
+    assert sla_entries(stack, tid, stack.admin_token) == []
+
+    # answered late: the breach is marked with a staff-only "sla" entry
+    late = backdated_ticket(stack, utok, 2 * HOUR, "High")
+    r = stack.post("/api/tickets/%s/comments" % late,
+                   token=stack.admin_token, json={"text": "Sorry, late"})
+    assert r.status_code == 200, r.text
+    marks = sla_entries(stack, late, stack.admin_token)
+    assert [(m["actor"], m["from"], m["to"], m["staffOnly"])
+            for m in marks] == \
+        [(None, None, {"breached": "firstResponse"}, True)]
+    assert sla_entries(stack, late, utok) == []
+    # a second late reply marks nothing more
+    stack.post("/api/tickets/%s/comments" % late, token=stack.admin_token,
+               json={"text": "Again"})
+    assert len(sla_entries(stack, late, stack.admin_token)) == 1
+
+    # answered in time, completed past the resolution date: "resolution"
+    done = backdated_ticket(stack, utok, DEFAULTS["High"][1] + HOUR, "High")
+    stack.probe.set_fields("tickets", done,
+                           firstResponseAt=stack.now_ms() - 9 * HOUR)
+    r = stack.patch("/api/tickets/%s/status" % done, token=stack.admin_token,
+                    json={"status": "Completed"})
+    assert r.status_code == 200, r.text
+    marks = sla_entries(stack, done, stack.admin_token)
+    assert [(m["actor"], m["to"], m["staffOnly"]) for m in marks] == \
+        [(None, {"breached": "resolution"}, True)]
+    row = stack.probe.ticket(done)
+    assert row["slaBreachedAt"] == row["deadline"]
+
+    # completed in time: no mark, no entry
+    ok = backdated_ticket(stack, utok, 0, "High")
+    r = stack.patch("/api/tickets/%s/status" % ok, token=stack.admin_token,
+                    json={"status": "Completed"})
+    assert r.status_code == 200, r.text
+    assert sla_entries(stack, ok, stack.admin_token) == []
+    assert stack.probe.ticket(ok)["slaBreachedAt"] is None
+
+    # a refused priority change records nothing
+    before = history(stack, tid, stack.admin_token)
+    set_priority(stack, tid, "High", utok, expect=403)
+    assert history(stack, tid, stack.admin_token) == before
+
+
 def test_analytics_within_sla_per_priority(stack):
     _, utok = stack.make_user()
     # completed in time, completed late, and open ones
@@ -403,3 +474,8 @@ def test_warning_mail_then_breach_marked_by_the_jobs(make_stack, tmp_path):
                         "SLA warning")
     # one breach mark: the resolution's job finds it marked already
     assert st.probe.ticket(tid)["slaBreachedAt"] == row["firstResponseDue"]
+    # its history: one staff-only "sla" entry by ticketd, not for the user
+    marks = sla_entries(st, tid, st.admin_token)
+    assert [(m["actor"], m["to"], m["staffOnly"]) for m in marks] == \
+        [(None, {"breached": "firstResponse"}, True)]
+    assert sla_entries(st, tid, utok) == []

@@ -340,10 +340,12 @@ class Sio(RawWS):
                 return got
 
     def room_events(self, ticket_id=None):
-        """Recorded events other than user_status_changed (for the ticket
-        if given)."""
+        """Recorded events other than user_status_changed and the staff's
+        collision awareness (ticket_viewers, user_typing: a staff socket
+        gets ticket_viewers on every join), for the ticket if given."""
         return [(n, a) for n, a in self.events
-                if n != "user_status_changed"
+                if n not in ("user_status_changed", "ticket_viewers",
+                             "user_typing")
                 and (ticket_id is None or
                      (a and isinstance(a[0], dict)
                       and a[0].get("ticketId") == ticket_id))]
@@ -1134,6 +1136,7 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
         creator, ctoken = st.signup()
         gemini.control(delay_ms=1500)
         members = sio_on_workers(st, ctoken)
+        staff = Sio(st.port, token=st.admin_token)
         try:
             ticket = st.create_ticket(ctoken, "Checkout is down",
                                       "Stripe payments fail from our "
@@ -1141,6 +1144,7 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
             tid = ticket["_id"]
             for _, s in members:
                 assert s.join(tid) == [{"ok": True, "room": "joined"}]
+            assert staff.join(tid) == [{"ok": True, "room": "joined"}]
             assert st.probe.ticket(tid)["triage"] is None, \
                 "triaged before the join: the test cannot see the event"
             for _, s in members:
@@ -1151,6 +1155,8 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
                 assert tri["priority"] in ("Low", "Medium", "High"), tri
                 assert tri["summary"], tri
                 assert isinstance(tri["relatedSkills"], list), tri
+                # the triage's notes for staff are not the requester's
+                assert "helpfulNotes" not in tri, tri
                 asg = s.wait_event(
                     "ticket_updated",
                     pred=lambda a: "assignedTo" in a[0], timeout=3)[0]
@@ -1164,7 +1170,16 @@ def test_ticket_updated_after_triage_and_assignment(make_stack, tmp_path):
                 assert asg["status"] == "In Progress", asg
                 # the creator is in the room: no staff-only explanation
                 assert "assignment" not in asg, asg
+            # staff get the notes in a staff-only ticket_updated
+            notes = staff.wait_event(
+                "ticket_updated", pred=lambda a: "helpfulNotes" in a[0],
+                timeout=3)[0]
+            assert notes == {"ticketId": tid, "helpfulNotes":
+                             st.probe.ticket(tid)["helpfulNotes"]}, notes
+            assert not [a for _, s in members for n, a in s.events
+                        if n == "ticket_updated" and "helpfulNotes" in a[0]]
         finally:
+            staff.close()
             close_all(members)
 
 

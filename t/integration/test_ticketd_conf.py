@@ -120,6 +120,7 @@ def test_t_follows_includes_and_flags_override_the_file(tmp_path):
     ("ticket_ai_timeout 2h;", "2h", "ticket_ai_timeout"),
     ("ticket_jobs many;", "many", "ticket_jobs"),
     ("ticket_job_retention forever;", "forever", "ticket_job_retention"),
+    ("ticket_assign_absence 0s;", "0s", "ticket_assign_absence"),
     ("ticket_presence_grace 500ms5s;", "500ms5s", "ticket_presence_grace"),
 ])
 def test_a_bad_value_fails_ticketd_t_and_nginx_t_with_file_and_line(

@@ -14,11 +14,12 @@ from test_socketio import Sio
 
 OID = re.compile(r"^[0-9a-f]{24}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
-# what a plain user reads; staff also get "triage" (the provenance) and,
-# on one ticket, "assignment" (DESIGN §7 staff-only: test_staff_only.py)
+# what a plain user reads; staff also get "helpfulNotes", "triage" (the
+# provenance) and, on one ticket, "assignment" (DESIGN §7 staff-only:
+# test_staff_only.py, test_notes.py)
 TICKET_KEYS = {"_id", "title", "description", "status", "priority", "summary",
-               "helpfulNotes", "relatedSkills", "createdBy", "assignedTo",
-               "deadline", "createdAt", "updatedAt"}
+               "relatedSkills", "createdBy", "assignedTo", "deadline",
+               "createdAt", "updatedAt", "firstResponseAt"}
 PERSON_KEYS = {"_id", "email", "username", "status"}
 HOUR_MS = 3600 * 1000
 
@@ -65,8 +66,9 @@ def test_create_answers_201_with_the_ticket_as_documented(stack):
     assert t["description"] == "It smells of toner."
     assert t["status"] == "To-Do"
     assert "triage" not in t, t
-    for k in ("priority", "summary", "helpfulNotes", "deadline",
-              "assignedTo"):
+    assert "helpfulNotes" not in t, t
+    for k in ("priority", "summary", "deadline", "assignedTo",
+              "firstResponseAt"):
         assert t[k] is None, (k, t[k])
     assert t["relatedSkills"] == []
     check_person(t["createdBy"], user)

@@ -110,6 +110,7 @@ def test_web_ui_user_moderator_admin_journeys_in_chromium(
         "REJECTED_USERNAME": rejected["username"],
         "USERNAME": unique_name("web"),
         "TRIAGE_SUMMARY": TRIAGE["summary"],
+        "OUTBOX": str(st.outbox),
         "NODE_NO_WARNINGS": "1",
     })
     started = time.monotonic()

@@ -571,6 +571,42 @@ session_load_tells_invalid_from_store_errors(void **state)
 
 
 static void
+session_load_refuses_tokens_of_an_older_session_epoch(void **state)
+{
+    fixture_t     *f = *state;
+    char           id[32], hash[TS_HASH_MAX];
+    char          *t = signup(f, "hugo", id), *t2;
+    ts_claims_t    cl, cl2;
+    ts_user_t      u;
+    int64_t        epoch = 0;
+
+    assert_int_equal(ts_token_verify(f->cfg.jwt_secret,
+                                     f->cfg.jwt_secret_len, t, strlen(t),
+                                     time(NULL), &cl), 0);
+    assert_int_equal(cl.epoch, 0);
+    assert_int_equal(ts_password_hash("another-password", 4, hash), 0);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, NULL, hash,
+                                                ts_now_ms(), NULL, &epoch),
+                     TS_OK);
+    assert_int_equal(epoch, 1);
+    /* the token issued before is refused; one of the new epoch passes */
+    assert_int_equal(ts_session_load(f->s, &cl, &u), TS_SESSION_INVALID);
+    assert_null(u.username);
+    t2 = ts_token_issue(f->cfg.jwt_secret, f->cfg.jwt_secret_len, id, "user",
+                        epoch, time(NULL), 3600);
+    assert_non_null(t2);
+    assert_int_equal(ts_token_verify(f->cfg.jwt_secret,
+                                     f->cfg.jwt_secret_len, t2, strlen(t2),
+                                     time(NULL), &cl2), 0);
+    assert_int_equal(ts_session_load(f->s, &cl2, &u), TS_SESSION_OK);
+    assert_int_equal(u.session_epoch, 1);
+    ts_user_clear(&u);
+    free(t);
+    free(t2);
+}
+
+
+static void
 health_reports_store_and_daemon(void **state)
 {
     fixture_t  *f = *state;
@@ -614,6 +650,9 @@ test_api_run(void)
         cmocka_unit_test(visibility_is_admin_creator_or_assignee),
         cmocka_unit_test_setup_teardown(
             session_load_tells_invalid_from_store_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            session_load_refuses_tokens_of_an_older_session_epoch, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             health_reports_store_and_daemon, setup, teardown),
     };

@@ -112,7 +112,7 @@ token_round_trip_carries_the_claims(void **state)
     ts_claims_t  cl;
     time_t       now = time(NULL);
     char        *tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "admin",
-                                      now, 3600);
+                                      0, now, 3600);
 
     assert_non_null(tok);
     assert_int_equal(ts_token_verify(secret, SECRET_LEN, tok, strlen(tok),
@@ -139,7 +139,7 @@ token_tampering_is_refused(void **state)
     ts_claims_t  cl;
     time_t       now = time(NULL);
     char        *tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "user",
-                                      now, 3600);
+                                      0, now, 3600);
     char        *bad = strdup(tok);
     char        *dot = strchr(bad, '.');
 
@@ -223,6 +223,63 @@ token_algorithm_and_claims_are_pinned(void **state)
 }
 
 
+static void
+token_carries_the_session_epoch_when_there_is_one(void **state)
+{
+    ts_claims_t  cl;
+    time_t       now = time(NULL);
+    char        *tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "user",
+                                      3, now, 3600);
+
+    assert_non_null(tok);
+    assert_int_equal(ts_token_verify(secret, SECRET_LEN, tok, strlen(tok),
+                                     now, &cl), 0);
+    assert_int_equal(cl.epoch, 3);
+    free(tok);
+
+    /* epoch 0: no "sv" claim, read back as 0 */
+    tok = ts_token_issue(secret, SECRET_LEN, USER_ID, "user", 0, now, 3600);
+    assert_non_null(tok);
+    assert_null(strstr(tok, "sv"));
+    assert_int_equal(ts_token_verify(secret, SECRET_LEN, tok, strlen(tok),
+                                     now, &cl), 0);
+    assert_int_equal(cl.epoch, 0);
+    free(tok);
+}
+
+
+static void
+reset_tokens_are_random_base64url_and_hash_as_sha256(void **state)
+{
+    char  tok[TS_RESET_TOKEN_LEN + 1], hash[TS_RESET_HASH_HEX + 1];
+    char  tok2[TS_RESET_TOKEN_LEN + 1], hash2[TS_RESET_HASH_HEX + 1];
+    char  again[TS_RESET_HASH_HEX + 1];
+
+    assert_int_equal(ts_reset_token_new(tok, hash), 0);
+    assert_int_equal(ts_reset_token_new(tok2, hash2), 0);
+    assert_int_equal(strlen(tok), 43);
+    assert_int_equal(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                 "opqrstuvwxyz0123456789-_"), 43);
+    assert_string_not_equal(tok, tok2);
+    assert_int_equal(strlen(hash), 64);
+    assert_int_equal(strspn(hash, "0123456789abcdef"), 64);
+
+    /* the presented token hashes to what was stored */
+    assert_int_equal(ts_reset_token_hash(tok, strlen(tok), again), 0);
+    assert_string_equal(again, hash);
+    /* SHA-256 of 43 'A's, computed with sha256sum */
+    assert_int_equal(ts_reset_token_hash("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                         "AAAAAAAA", 43, again), 0);
+    assert_string_equal(again, "0f007385b6f9d4b7eeb2748605afe1a9"
+                                "84a0a3bfa3f014d09e2a784ce9e5cd1a");
+
+    /* anything else is no token */
+    assert_int_equal(ts_reset_token_hash(tok, 42, again), -1);
+    assert_int_equal(ts_reset_token_hash("!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                         "AAAAAAA", 43, again), -1);
+}
+
+
 int
 test_auth_run(void)
 {
@@ -233,6 +290,8 @@ test_auth_run(void)
         cmocka_unit_test(token_round_trip_carries_the_claims),
         cmocka_unit_test(token_tampering_is_refused),
         cmocka_unit_test(token_algorithm_and_claims_are_pinned),
+        cmocka_unit_test(token_carries_the_session_epoch_when_there_is_one),
+        cmocka_unit_test(reset_tokens_are_random_base64url_and_hash_as_sha256),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }

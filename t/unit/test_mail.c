@@ -121,6 +121,17 @@ public_url_links_the_ticket_and_reply_to_reaches_both_forms(void **state)
     ts_mail_clear(&m);
     json_decref(p);
 
+    /* every mail about a ticket links it: the comment notice too */
+    p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "template", "comment", "to",
+                  "u@x.io", "ticketTitle", "Printer", "ticketId", id,
+                  "excerpt", "hello");
+    assert_int_equal(ts_mail_render(p, "https://t.example.org", &m, err,
+                                    sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "Open it: https://t.example.org/tickets/"
+                                   "65a1b2c3d4e5f60718293a4b\n"));
+    ts_mail_clear(&m);
+    json_decref(p);
+
     /* a mail about no ticket links the site; no setting, no link */
     p = json_pack("{s:s, s:s}", "template", "welcome", "to", "n@x.io");
     assert_int_equal(ts_mail_render(p, "http://127.0.0.1:8080", &m, err,
@@ -498,6 +509,53 @@ subjects_are_cut_by_characters(void **state)
 }
 
 
+static void
+reset_mail_links_the_reset_page_and_carries_only_a_valid_token(void **state)
+{
+    const char  *tok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234";
+    ts_mail_t    m;
+    char         err[128];
+    json_t      *p;
+
+    p = json_pack("{s:s, s:s, s:s, s:s}", "template", "password_reset",
+                  "to", "a@b.io", "username", "ann", "resetToken", tok);
+    assert_int_equal(ts_mail_render(p, "https://help.example/", &m, err,
+                                    sizeof(err)), 0);
+    assert_string_equal(m.subject, "Reset your password");
+    assert_non_null(strstr(m.text, "https://help.example/reset?token="
+                                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234"
+                                   "\n"));
+    /* one link: not the generic one to the site as well */
+    assert_null(strstr(m.text, "https://help.example/\n"));
+    ts_mail_clear(&m);
+    /* without a public URL the path is still there */
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
+    assert_non_null(strstr(m.text, "\n/reset?token=abcdefghij"));
+    ts_mail_clear(&m);
+    json_decref(p);
+
+    /* a token that could carry anything else is refused */
+    p = json_pack("{s:s, s:s, s:s}", "template", "password_reset",
+                  "to", "a@b.io", "resetToken",
+                  "abcdefghijklmnop\nBcc: x@y.z");
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), -1);
+    json_decref(p);
+    p = json_pack("{s:s, s:s}", "template", "password_reset", "to", "a@b.io");
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), -1);
+    json_decref(p);
+
+    /* the notice says how, and carries no link to act on */
+    p = json_pack("{s:s, s:s, s:s, s:s}", "template", "password_changed",
+                  "to", "a@b.io", "username", "ann", "how", "reset");
+    assert_int_equal(ts_mail_render(p, NULL, &m, err, sizeof(err)), 0);
+    assert_string_equal(m.subject, "Your password was changed");
+    assert_non_null(strstr(m.text, "reset through an emailed link"));
+    assert_null(strstr(m.text, "token"));
+    ts_mail_clear(&m);
+    json_decref(p);
+}
+
+
 int
 test_mail_run(void)
 {
@@ -514,6 +572,8 @@ test_mail_run(void)
         cmocka_unit_test(subjects_are_cut_by_characters),
         cmocka_unit_test(
             public_url_links_the_ticket_and_reply_to_reaches_both_forms),
+        cmocka_unit_test(
+            reset_mail_links_the_reset_page_and_carries_only_a_valid_token),
     };
     return cmocka_run_group_tests_name("mail", tests, NULL, NULL);
 }

@@ -407,6 +407,26 @@ list(ts_store_t *s, ts_scope_e scope, const char *uid, const char *status,
 }
 
 
+/* A public comment (internal 0) or an internal note, by author, at now;
+ * a public one by staff (role not "user") is a first response. */
+static ts_rc_e
+comment(ts_store_t *s, const char *ticket, const char *id,
+    const char *author, const char *text, const char *role, int internal,
+    int64_t now, int64_t max)
+{
+    ts_comment_new_t  c;
+
+    memset(&c, 0, sizeof(c));
+    c.id = id;
+    c.author = author;
+    c.text = text;
+    c.role = role;
+    c.internal = internal;
+    c.first_response = !internal && strcmp(role, "user") != 0;
+    return ts_store_comment_add(s, ticket, &c, now, max, NULL, 0);
+}
+
+
 static void
 ticket_lists_scope_filter_and_count_from_counters(void **state)
 {
@@ -458,12 +478,12 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     job.kind = "stats";
     job.dedupe_key = "stats:t1";
     job.payload = json_pack("{}");
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 4000,
-                                                &job, 1), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", 5000,
-                                                NULL, 0), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", 6000,
-                                                &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                4000, 0, &job, 1), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "To-Do", u1, 5000,
+                                                0, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", u1,
+                                                6000, 0, &job, 1), TS_OK);
     json_decref(job.payload);
     out = list(f->s, TS_SCOPE_ALL, NULL, "Completed", NULL, &total);
     assert_int_equal(total, 1);
@@ -479,8 +499,8 @@ ticket_lists_scope_filter_and_count_from_counters(void **state)
     assert_int_equal(total, 1);
     json_decref(out);
 
-    assert_int_equal(ts_store_comment_add(f->s, t3, t1, u2, "hello", "user",
-                                          7000, 2, NULL, 0), TS_OK);
+    assert_int_equal(comment(f->s, t3, t1, u2, "hello", "user", 0, 7000, 2),
+                     TS_OK);
     assert_int_equal(ts_store_ticket_get(f->s, t3, 1, &out, &k), TS_OK);
     assert_int_equal(k.comments, 1);
     assert_string_equal(k.created_by, u2);
@@ -715,6 +735,123 @@ finished_jobs_are_purged_after_their_retention_in_batches(void **state)
 }
 
 
+/* The comments of a ticket as read by a reader with or without the
+ * internal notes: how many, and the number of internal ones. */
+static void
+count_comments(ts_store_t *s, const char *ticket, int with_internal,
+    size_t *n, size_t *internal)
+{
+    ts_jw_t   w;
+    char     *text;
+    json_t   *arr, *c;
+    size_t    i;
+
+    ts_jw_init(&w, 256);
+    assert_int_equal(ts_store_comment_list(s, ticket, with_internal, &w),
+                     TS_OK);
+    text = ts_jw_finish(&w, NULL);
+    arr = json_loads(text, 0, NULL);
+    free(text);
+    assert_true(json_is_array(arr));
+    *n = json_array_size(arr);
+    *internal = 0;
+    json_array_foreach(arr, i, c) {
+        /* a public comment has no "internal" key at all */
+        assert_true(json_object_get(c, "internal") == NULL
+                    || json_is_true(json_object_get(c, "internal")));
+        *internal += json_is_true(json_object_get(c, "internal"));
+    }
+    json_decref(arr);
+}
+
+
+static void
+internal_notes_first_response_and_unmodified_since(void **state)
+{
+    fixture_t         *f = *state;
+    ts_oid_t           u, m, t1, c1, c2, c3, c4;
+    ts_ticket_keys_t   k;
+    ts_comment_new_t   cn;
+    json_t            *doc;
+    size_t             n, internal;
+
+    assert_int_equal(signup(f->s, "root", "root@x.io", NULL, NULL), TS_OK);
+    assert_int_equal(signup(f->s, "mia", "mia@x.io", NULL, m), TS_OK);
+    assert_int_equal(signup(f->s, "uma", "uma@x.io", NULL, u), TS_OK);
+    assert_int_equal(ts_store_user_update(f->s, m, TS_ROLE_MODERATOR, NULL),
+                     TS_OK);
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "Refund", "billing",
+                                            u, 1000, NULL, 0), TS_OK);
+
+    /* an internal note: kept, flagged, not counted as public, no first
+     * response, updatedAt unmoved */
+    ts_oid_new(c1);
+    assert_int_equal(comment(f->s, t1, c1, m, "check the invoice",
+                             "moderator", 1, 2000, 10), TS_OK);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 1, &doc, &k), TS_OK);
+    assert_int_equal(k.comments, 0);
+    assert_int_equal(k.updated_at, 1000);
+    assert_true(json_is_null(json_object_get(doc, "firstResponseAt")));
+    assert_int_equal(json_array_size(json_object_get(doc, "comments")), 1);
+    assert_true(json_is_true(json_object_get(json_array_get(
+        json_object_get(doc, "comments"), 0), "internal")));
+    json_decref(doc);
+    count_comments(f->s, t1, 1, &n, &internal);
+    assert_int_equal(n, 1);
+    assert_int_equal(internal, 1);
+    count_comments(f->s, t1, 0, &n, &internal);
+    assert_int_equal(n, 0);
+
+    /* the first public staff comment stamps firstResponseAt, once */
+    ts_oid_new(c2);
+    assert_int_equal(comment(f->s, t1, c2, m, "on it", "moderator", 0, 3000,
+                             10), TS_OK);
+    ts_oid_new(c3);
+    assert_int_equal(comment(f->s, t1, c3, m, "still on it", "moderator", 0,
+                             4000, 10), TS_OK);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, &doc, &k), TS_OK);
+    assert_int_equal(k.comments, 2);
+    assert_int_equal(k.updated_at, 4000);
+    assert_string_equal(json_string_value(json_object_get(doc,
+                        "firstResponseAt")), "1970-01-01T00:00:03.000Z");
+    json_decref(doc);
+    count_comments(f->s, t1, 0, &n, &internal);
+    assert_int_equal(n, 2);
+    assert_int_equal(internal, 0);
+
+    /* compare-and-set: a writer that loaded it before 4000 is refused and
+     * nothing is written; one that saw 4000 passes */
+    ts_oid_new(c4);
+    memset(&cn, 0, sizeof(cn));
+    cn.id = c4;
+    cn.author = u;
+    cn.text = "thanks";
+    cn.role = "user";
+    cn.unmodified_since = 3999;
+    assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
+                     TS_STALE);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                5000, 3999, NULL, 0), TS_STALE);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.comments, 2);
+    assert_int_equal(k.updated_at, 4000);
+    assert_string_equal(k.status, "To-Do");
+    cn.unmodified_since = 4000;
+    assert_int_equal(ts_store_comment_add(f->s, t1, &cn, 5000, 10, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                6000, 5000, NULL, 0), TS_OK);
+    /* a missing ticket is still not found, precondition or not */
+    ts_oid_new(c4);
+    assert_int_equal(ts_store_ticket_set_status(f->s, c4, "Completed", NULL,
+                                                6000, 1, NULL, 0), TS_NOT_FOUND);
+    cn.id = c1;
+    assert_int_equal(ts_store_comment_add(f->s, c4, &cn, 6000, 10, NULL, 0),
+                     TS_NOT_FOUND);
+}
+
+
 static void
 triage_once_assign_once_stats_once(void **state)
 {
@@ -758,7 +895,7 @@ triage_once_assign_once_stats_once(void **state)
     json_decref(meta);
 
     ts_assign_cfg_default(&cfg);
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_OK);
     assert_string_equal(json_string_value(json_object_get(
@@ -767,7 +904,7 @@ triage_once_assign_once_stats_once(void **state)
                         "In Progress");
     json_decref(res);
     res = NULL;
-    assert_int_equal(ts_store_ticket_assign(f->s, t1, &cfg,
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
                                             ts_job_mail_assigned, 3000, &res),
                      TS_CONFLICT);
 
@@ -783,6 +920,219 @@ triage_once_assign_once_stats_once(void **state)
                 && mod.avg_resolution_hours < 10.01);
     assert_true(mod.last_assigned_at == 3000);
     ts_user_clear(&mod);
+}
+
+
+/* Assignment by hand is a compare-and-set the assignment job respects; a
+ * hand-back clears it and the next job leaves out who handed it back; a
+ * demotion and the absence rule hand back open (To-Do) tickets. */
+static void
+hand_assignment_hand_back_demotion_and_absence(void **state)
+{
+    fixture_t        *f = *state;
+    ts_oid_t          root, m1, m2, u, t1, nope;
+    ts_assign_cfg_t   cfg;
+    ts_ticket_keys_t  k;
+    ts_job_new_t      job;
+    ts_user_t         usr;
+    json_t           *triage, *meta, *skills, *manual, *res = NULL;
+    json_t           *exclude, *handed = NULL, *absent = NULL, *why;
+    char              key[TS_JOB_KEY_LEN];
+
+    assert_int_equal(signup(f->s, "root", "root@x.io", NULL, root), TS_OK);
+    assert_int_equal(signup(f->s, "mia", "mia@x.io", NULL, m1), TS_OK);
+    assert_int_equal(signup(f->s, "max", "max@x.io", NULL, m2), TS_OK);
+    assert_int_equal(signup(f->s, "uma", "uma@x.io", NULL, u), TS_OK);
+    skills = json_pack("[s]", "billing");
+    assert_int_equal(ts_store_user_update(f->s, m1, TS_ROLE_MODERATOR,
+                                          skills), TS_OK);
+    json_decref(skills);
+    assert_int_equal(ts_store_user_update(f->s, m2, TS_ROLE_MODERATOR, NULL),
+                     TS_OK);
+    /* the admin is away for good: only the moderators compete */
+    assert_int_equal(ts_store_user_set_status(f->s, root,
+                                              TS_PRESENCE_OFFLINE, 1, 1),
+                     TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m1, TS_PRESENCE_ONLINE,
+                                              1000, 1), TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m2, TS_PRESENCE_ONLINE,
+                                              1000, 1), TS_OK);
+
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "Refund", "billing",
+                                            u, 1000, NULL, 0), TS_OK);
+    triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "",
+                       "relatedSkills", "billing");
+    meta = json_pack("{s:s}", "provider", "offline");
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                                                "offline", 0, NULL, 2000, NULL,
+                                                0),
+                     TS_OK);
+    json_decref(triage);
+    json_decref(meta);
+
+    /* by hand to the one without the skill; the job leaves it alone */
+    manual = json_pack("{s:b}", "manual", 1);
+    ts_oid_new(nope);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, nope, "", m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m1, m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_CONFLICT);             /* it is not m1's */
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, "", m2, root,
+                                                  manual, 3000, NULL, 0),
+                     TS_OK);
+    json_decref(manual);
+    ts_assign_cfg_default(&cfg);
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, NULL, &cfg,
+                                            ts_job_mail_assigned, 3500, &res),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, m2);
+    assert_string_equal(k.status, "To-Do");    /* by hand: left as it was */
+
+    /* m2 hands it back: In Progress returns to To-Do, the job again */
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress",
+                                                m2, 3600, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_job_reassign(&job, key, t1, m2, 4000), 0);
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, m2, NULL, m2,
+                                                  NULL, 4000, &job, 1),
+                     TS_OK);
+    json_decref(job.payload);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, "");
+    assert_string_equal(k.status, "To-Do");
+    /* m1 would win on skill; with m1 left out, m2 gets it */
+    exclude = json_pack("[s]", m1);
+    assert_int_equal(ts_store_ticket_assign(f->s, t1, exclude, &cfg,
+                                            ts_job_mail_assigned, 4500, &res),
+                     TS_OK);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(res, "assignedTo"), "_id")), m2);
+    assert_true(json_equal(json_object_get(json_object_get(res,
+                                                           "assignment"),
+                                           "excluded"), exclude));
+    json_decref(exclude);
+    json_decref(res);
+
+    /* demoting m2 hands it back in the same write */
+    why = json_pack("{s:s}", "rule", "demotion");
+    assert_int_equal(ts_store_user_handback(f->s, m2, 1, NULL, 0, root, why,
+                                            ts_job_reassign, 5000, &handed),
+                     TS_OK);
+    json_decref(why);
+    assert_int_equal(json_array_size(handed), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(handed, 0), "ticketId")), t1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(handed, 0), "status")), "To-Do");
+    json_decref(handed);
+    assert_int_equal(ts_store_user_by_id(f->s, m2, &usr), TS_OK);
+    assert_int_equal(usr.role, TS_ROLE_USER);
+    ts_user_clear(&usr);
+    assert_int_equal(ts_store_ticket_get(f->s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.assigned_to, "");
+
+    /* absence: m1, dnd since 6000, holds it To-Do */
+    assert_int_equal(ts_store_ticket_set_assignee(f->s, t1, "", m1, root,
+                                                  NULL, 5500, NULL, 0),
+                     TS_OK);
+    assert_int_equal(ts_store_user_set_status(f->s, m1, TS_PRESENCE_DND,
+                                              6000, 1), TS_OK);
+    assert_int_equal(ts_store_absent_assignees(f->s, 5999, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 0);
+    json_decref(absent);
+    assert_int_equal(ts_store_absent_assignees(f->s, 6001, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 1);
+    assert_string_equal(json_string_value(json_array_get(absent, 0)), m1);
+    json_decref(absent);
+    why = json_pack("{s:s}", "rule", "absence");
+    assert_int_equal(ts_store_user_handback(f->s, m1, 0, NULL, 1, NULL, why,
+                                            ts_job_reassign, 7000, &handed),
+                     TS_OK);
+    json_decref(why);
+    assert_int_equal(json_array_size(handed), 1);
+    json_decref(handed);
+    assert_int_equal(ts_store_user_by_id(f->s, m1, &usr), TS_OK);
+    assert_int_equal(usr.role, TS_ROLE_MODERATOR);      /* not demoted */
+    ts_user_clear(&usr);
+    assert_int_equal(ts_store_absent_assignees(f->s, 6001, &absent), TS_OK);
+    assert_int_equal(json_array_size(absent), 0);      /* nothing left */
+    json_decref(absent);
+
+    /* the history: each assignee change with its actor, from and to, and
+     * the status each hand-back moved, in write order */
+    {
+        struct { const char *actor, *from, *to, *rule; } want[] = {
+            { root, NULL, m2, NULL },          /* by hand */
+            { m2, m2, NULL, NULL },            /* handed back */
+            { NULL, NULL, m2, NULL },          /* the job, without m1 */
+            { root, m2, NULL, "demotion" },
+            { root, NULL, m1, NULL },          /* by hand */
+            { NULL, m1, NULL, "absence" },
+        };
+        json_t       *h = NULL, *e, *v;
+        const char   *act;
+        size_t        i, n = 0, back = 0;
+
+        assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);
+        json_array_foreach(h, i, e) {
+            act = json_string_value(json_object_get(e, "action"));
+            v = json_object_get(e, "from");
+            if (strcmp(act, "status") == 0 && json_is_string(v)
+                && strcmp(json_string_value(v), "In Progress") == 0)
+            {
+                /* m2's hand-back and the demotion; not the absence
+                 * rule's, which found it To-Do */
+                v = json_object_get(json_object_get(e, "actor"), "_id");
+                assert_string_equal(json_string_value(json_object_get(e,
+                                                      "to")), "To-Do");
+                assert_string_equal(json_string_value(v),
+                                    back == 0 ? m2 : root);
+                back++;
+            }
+            if (strcmp(act, "assignee") != 0
+                || json_is_true(json_object_get(e, "staffOnly")))
+            {
+                continue;
+            }
+            assert_true(n < sizeof(want) / sizeof(want[0]));
+            v = json_object_get(e, "actor");
+            if (want[n].actor) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].actor);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "from");
+            if (want[n].from) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].from);
+                assert_non_null(json_string_value(json_object_get(v,
+                                                  "username")));
+            } else {
+                assert_true(json_is_null(v));
+            }
+            v = json_object_get(e, "to");
+            if (want[n].to) {
+                assert_string_equal(json_string_value(json_object_get(v,
+                                                      "_id")), want[n].to);
+            } else {
+                assert_true(json_is_null(v));
+            }
+            if (want[n].rule) {
+                assert_string_equal(json_string_value(json_object_get(
+                    json_object_get(e, "explanation"), "rule")),
+                    want[n].rule);
+            }
+            n++;
+        }
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        assert_int_equal(back, 2);
+        json_decref(h);
+    }
 }
 
 
@@ -813,8 +1163,11 @@ static int64_t
 outboxes(mongoc_client_t *c, const char *db, const char *coll)
 {
     mongoc_collection_t  *col = mongoc_client_get_collection(c, db, coll);
-    bson_t               *f = BCON_NEW("pendingJobs.0", "{", "$exists",
-                                       BCON_BOOL(true), "}");
+    bson_t               *f = BCON_NEW("$or", "[",
+                                       "{", "pendingJobs.0", "{", "$exists",
+                                       BCON_BOOL(true), "}", "}",
+                                       "{", "pendingHistory.0", "{", "$exists",
+                                       BCON_BOOL(true), "}", "}", "]");
     int64_t               n;
 
     n = mongoc_collection_count_documents(col, f, NULL, NULL, NULL, NULL);
@@ -823,6 +1176,109 @@ outboxes(mongoc_client_t *c, const char *db, const char *coll)
     return n;
 }
 
+
+
+/* The history verbs: each write records its change once, with from/to and
+ * actor, in write order; a refused write records nothing.  Canned
+ * responses: create, list by title, get with owner, partial update,
+ * delete. */
+static void
+history_is_written_with_each_change_and_canned_crud(void **state)
+{
+    fixture_t   *f = *state;
+    ts_oid_t     u1, t1, c1, c2, owner;
+    json_t      *h = NULL, *e, *doc = NULL, *triage, *meta = json_object();
+    const char  *actions[] = { "created", "status", "priority", "skills",
+                               "status" };
+    size_t       i;
+
+    assert_int_equal(signup(f->s, "amy", "amy@x.io", NULL, u1), TS_OK);
+    ts_oid_new(t1);
+    assert_int_equal(ts_store_ticket_create(f->s, t1, "t", "d", u1, 1000,
+                                            NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
+                                                2000, 0, NULL, 0), TS_OK);
+    /* the same status again is no change */
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "In Progress", u1,
+                                                2500, 0, NULL, 0), TS_OK);
+    triage = json_pack("{s:s, s:s, s:s, s:[s]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "n",
+                       "relatedSkills", "billing");
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                         "offline", 0, NULL, 3000, NULL, 0), TS_OK);
+    /* triaged already: refused, nothing recorded */
+    assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
+                         "offline", 0, NULL, 3500, NULL, 0), TS_CONFLICT);
+    json_decref(triage);
+    json_decref(meta);
+    assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
+                                                4000, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(f->s, "aaaaaaaaaaaaaaaaaaaaaaaa",
+                                                "Completed", u1, 4000, 0, NULL,
+                                                0), TS_NOT_FOUND);
+
+    assert_int_equal(ts_store_ticket_history(f->s, t1, &h), TS_OK);
+    assert_int_equal(json_array_size(h), 5);
+    json_array_foreach(h, i, e) {
+        assert_string_equal(json_string_value(json_object_get(e, "action")),
+                            actions[i]);
+        assert_true(json_is_false(json_object_get(e, "staffOnly")));
+    }
+    e = json_array_get(h, 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            e, "actor"), "username")), "amy");
+    assert_true(json_is_null(json_object_get(e, "from")));
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "To-Do");
+    e = json_array_get(h, 1);
+    assert_string_equal(json_string_value(json_object_get(e, "from")),
+                        "To-Do");
+    assert_string_equal(json_string_value(json_object_get(e, "to")),
+                        "In Progress");
+    e = json_array_get(h, 2);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    assert_true(json_is_null(json_object_get(e, "from")));
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "High");
+    e = json_array_get(h, 3);
+    assert_int_equal(json_array_size(json_object_get(e, "from")), 0);
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(e, "to"), 0)), "billing");
+    e = json_array_get(h, 4);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    json_decref(h);
+    assert_int_equal(ts_store_ticket_history(f->s, "bad", &h), TS_NOT_FOUND);
+
+    /* canned responses */
+    ts_oid_new(c1);
+    ts_oid_new(c2);
+    assert_int_equal(ts_store_canned_create(f->s, c1, u1, "zeta", "body z",
+                                            1000), TS_OK);
+    assert_int_equal(ts_store_canned_create(f->s, c2, u1, "Alpha", "body a",
+                                            2000), TS_OK);
+    assert_int_equal(ts_store_canned_list(f->s, &doc), TS_OK);
+    assert_int_equal(json_array_size(doc), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(doc, 0), "title")), "Alpha");
+    json_decref(doc);
+    assert_int_equal(ts_store_canned_update(f->s, c1, NULL, "new body",
+                                            3000), TS_OK);
+    assert_int_equal(ts_store_canned_get(f->s, c1, &doc, owner), TS_OK);
+    assert_string_equal(owner, u1);
+    assert_string_equal(json_string_value(json_object_get(doc, "title")),
+                        "zeta");
+    assert_string_equal(json_string_value(json_object_get(doc, "body")),
+                        "new body");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(
+                            doc, "owner"), "username")), "amy");
+    json_decref(doc);
+    assert_int_equal(ts_store_canned_delete(f->s, c1), TS_OK);
+    assert_int_equal(ts_store_canned_delete(f->s, c1), TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_update(f->s, c1, "x", NULL, 4000),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_get(f->s, c1, NULL, owner),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_canned_get(f->s, "nope", NULL, owner),
+                     TS_NOT_FOUND);
+}
 
 
 /*
@@ -987,28 +1443,28 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(ts_store_user_update(s, c.id, TS_ROLE_MODERATOR, skills) == TS_OK);
     json_decref(skills);
     ts_assign_cfg_default(&cfg);
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res) == TS_OK);
     CHECK(res && json_is_object(json_object_get(res, "assignedTo")));
     CHECK(res && strcmp(json_string_value(json_object_get(res, "status")),
                         "In Progress") == 0);
     json_decref(res);
     res = NULL;
-    CHECK(ts_store_ticket_assign(s, tid, &cfg, ts_job_mail_assigned,
+    CHECK(ts_store_ticket_assign(s, tid, NULL, &cfg, ts_job_mail_assigned,
                                  ts_now_ms(), &res)
           == TS_CONFLICT);
 
     /* comments, the document, stats once */
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Looking", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    CHECK(comment(s, tid, cid, c.id, "Looking", "moderator", 0, ts_now_ms(),
+                  2) == TS_OK);
     /* the limit: a second comment fits, a third is a conflict */
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Second", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_OK);
+    CHECK(comment(s, tid, cid, c.id, "Second", "moderator", 0, ts_now_ms(),
+                  2) == TS_OK);
     ts_oid_new(cid);
-    CHECK(ts_store_comment_add(s, tid, cid, c.id, "Third", "moderator",
-                               ts_now_ms(), 2, NULL, 0) == TS_CONFLICT);
+    CHECK(comment(s, tid, cid, c.id, "Third", "moderator", 0, ts_now_ms(),
+                  2) == TS_CONFLICT);
     CHECK(ts_store_ticket_get(s, tid, 1, &doc, &keys) == TS_OK);
     CHECK(keys.comments == 2 && strcmp(keys.created_by, b.id) == 0
           && keys.assigned_to[0] != '\0');
@@ -1019,8 +1475,8 @@ a_ticket_s_life_through_every_operation(void **state)
     CHECK(doc && strcmp(json_string_value(json_object_get(doc, "priority")),
                         "High") == 0);
     json_decref(doc);
-    CHECK(ts_store_ticket_set_status(s, tid, "Completed", ts_now_ms(), NULL,
-                                     0) == TS_OK);
+    CHECK(ts_store_ticket_set_status(s, tid, "Completed", NULL,
+                                     ts_now_ms(), 0, NULL, 0) == TS_OK);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
           == TS_OK && counted == 1);
     CHECK(ts_store_ticket_stats(s, tid, keys.assigned_to, 5.0, &counted)
@@ -1105,6 +1561,130 @@ a_ticket_s_life_through_every_operation(void **state)
 
 #undef CHECK
 
+/* A job for the password operations: stored only with their write. */
+static ts_job_new_t
+mail_job(const char *tmpl)
+{
+    ts_job_new_t  job = { .kind = "email", .max_attempts = 8 };
+
+    job.payload = json_pack("{s:s, s:s}", "template", tmpl,
+                            "to", "pat@example.com");
+    return job;
+}
+
+
+static int64_t
+pending_jobs(ts_store_t *s)
+{
+    ts_job_counts_t  c;
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(ts_store_job_counts(s, &c), TS_OK);
+    return c.pending;
+}
+
+
+static void
+passwords_change_conditionally_and_reset_tokens_are_single_use(void **state)
+{
+    fixture_t     *f = *state;
+    /* h1 is signup()'s; h2, h3 differ from it in the first character */
+    const char    *h1 = "$2b$04$abcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h2 = "$2b$04$bbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    const char    *h3 = "$2b$04$cbcdefghijklmnopqrstuv"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    char           tok[TS_RESET_TOKEN_LEN + 1], hash[TS_RESET_HASH_HEX + 1];
+    char           tok2[TS_RESET_TOKEN_LEN + 1], hash2[TS_RESET_HASH_HEX + 1];
+    ts_job_new_t   job;
+    ts_oid_t       id;
+    ts_user_t      u;
+    int64_t        epoch = -1, jobs, now = ts_now_ms();
+
+    assert_int_equal(signup(f->s, "pat", "pat@example.com", NULL, id),
+                     TS_OK);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h1);
+    assert_int_equal(u.session_epoch, 0);
+    ts_user_clear(&u);
+    jobs = pending_jobs(f->s);
+
+    /* a change conditioned on a hash no longer stored writes nothing */
+    job = mail_job("password_changed");
+    assert_int_equal(ts_store_user_set_password(f->s, id, h2, NULL, h3, now,
+                                                &job, &epoch), TS_NOT_FOUND);
+    assert_int_equal(pending_jobs(f->s), jobs);
+    /* the right one: new hash, epoch + 1, its job with it */
+    assert_int_equal(ts_store_user_set_password(f->s, id, h1, NULL, h2, now,
+                                                &job, &epoch), TS_OK);
+    json_decref(job.payload);
+    assert_int_equal(epoch, 1);
+    assert_int_equal(pending_jobs(f->s), jobs + 1);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h2);
+    assert_int_equal(u.session_epoch, 1);
+    ts_user_clear(&u);
+    /* the epoch is read by every lookup, not only by id */
+    assert_int_equal(ts_store_user_by_email(f->s, "pat@example.com", &u),
+                     TS_OK);
+    assert_int_equal(u.session_epoch, 1);
+    ts_user_clear(&u);
+
+    /* reset tokens: the newest replaces the older one */
+    assert_int_equal(ts_reset_token_new(tok, hash), 0);
+    assert_int_equal(ts_reset_token_new(tok2, hash2), 0);
+    assert_string_not_equal(hash, hash2);
+    job = mail_job("password_reset");
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash, now + 3600000,
+                                               now, &job), TS_OK);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u), TS_OK);
+    assert_string_equal(u.id, id);
+    ts_user_clear(&u);
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash2, now + 3600000,
+                                               now, &job), TS_OK);
+    assert_int_equal(pending_jobs(f->s), jobs + 3);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_reset_issue(f->s, "0123456789abcdef01234567",
+                                               hash, now + 3600000, now,
+                                               &job), TS_NOT_FOUND);
+    assert_int_equal(pending_jobs(f->s), jobs + 3);
+    json_decref(job.payload);
+
+    /* expired: not found, and a confirm conditioned on it writes nothing */
+    assert_int_equal(ts_store_user_by_reset(f->s, hash2, now + 3600000, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h3,
+                                                now + 3600000, NULL, NULL),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash, h3, now,
+                                                NULL, NULL), TS_NOT_FOUND);
+    /* valid: used once, gone after */
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h3, now,
+                                                NULL, &epoch), TS_OK);
+    assert_int_equal(epoch, 2);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash2, now, &u),
+                     TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_set_password(f->s, id, NULL, hash2, h1, now,
+                                                NULL, NULL), TS_NOT_FOUND);
+    assert_int_equal(ts_store_user_by_id(f->s, id, &u), TS_OK);
+    assert_string_equal(u.password, h3);
+    assert_int_equal(u.session_epoch, 2);
+    ts_user_clear(&u);
+
+    /* a change drops an outstanding reset token too */
+    assert_int_equal(ts_store_user_reset_issue(f->s, id, hash, now + 3600000,
+                                               now, NULL), TS_OK);
+    assert_int_equal(ts_store_user_set_password(f->s, id, h3, NULL, h1, now,
+                                                NULL, NULL), TS_OK);
+    assert_int_equal(ts_store_user_by_reset(f->s, hash, now, &u),
+                     TS_NOT_FOUND);
+    /* malformed hashes are never looked up */
+    assert_int_equal(ts_store_user_by_reset(f->s, "nothex", now, &u),
+                     TS_NOT_FOUND);
+}
+
 
 /* The number of tickets a staff list with an SLA filter finds at now. */
 static int64_t
@@ -1146,8 +1726,9 @@ sla_dates_breach_once_first_response_and_filters(void **state)
     ts_sla_cfg_t       cfg;
     ts_sla_due_t       due, due2;
     ts_ticket_keys_t   k;
-    json_t            *triage, *meta, *an = NULL, *high;
+    json_t            *triage, *meta, *an = NULL, *high, *hist, *e = NULL;
     int64_t            t0 = 1000000;
+    size_t             i, n;
 
     assert_int_equal(signup(s, "ann", "ann@example.com", &role, admin),
                      TS_OK);
@@ -1193,14 +1774,13 @@ sla_dates_breach_once_first_response_and_filters(void **state)
 
     /* the creator's comment is no response; staff's is */
     ts_oid_new(cid);
-    assert_int_equal(ts_store_comment_add(s, t1, cid, user, "hi", "user",
-                                          t0 + 5, 100, NULL, 0), TS_OK);
+    assert_int_equal(comment(s, t1, cid, user, "hi", "user", 0, t0 + 5, 100),
+                     TS_OK);
     assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
     assert_int_equal(k.sla.responded_at, 0);
     ts_oid_new(cid);
-    assert_int_equal(ts_store_comment_add(s, t1, cid, admin, "on it",
-                                          "admin", t0 + 10, 100, NULL, 0),
-                     TS_OK);
+    assert_int_equal(comment(s, t1, cid, admin, "on it", "admin", 0, t0 + 10,
+                             100), TS_OK);
     assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
     assert_int_equal(k.sla.responded_at, t0 + 10);
     assert_int_equal(k.sla.breached_at, 0);
@@ -1219,12 +1799,41 @@ sla_dates_breach_once_first_response_and_filters(void **state)
                      TS_CONFLICT);
     assert_int_equal(ts_store_ticket_get(s, t2, 0, NULL, &k), TS_OK);
     assert_int_equal(k.sla.breached_at, due.response_due);
+    /* its history: one staff-only "sla" entry by ticketd */
+    assert_int_equal(ts_store_ticket_history(s, t2, &hist), TS_OK);
+    for (i = 0, n = 0; i < json_array_size(hist); i++) {
+        if (strcmp(json_string_value(json_object_get(json_array_get(hist, i),
+                                                     "action")), "sla") == 0)
+        {
+            e = json_array_get(hist, i);
+            n++;
+        }
+    }
+    assert_int_equal(n, 1);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    assert_true(json_is_true(json_object_get(e, "staffOnly")));
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(e, "to"), "breached")), "firstResponse");
+    json_decref(hist);
     assert_int_equal(sla_count(s, "breached", t0 + 20), 1);
 
     /* Low moves t1's dates; the old date's breach finds nothing */
     ts_sla_dates(&cfg, ts_sla_priority("Low"), t0, &due2);
-    assert_int_equal(ts_store_ticket_set_priority(s, t1, "Low", &due2,
-                                                  t0 + 30, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_priority(s, t1, "Low", admin,
+                                                  &due2, t0 + 30, NULL, 0),
+                     TS_OK);
+    /* by hand: a public "priority" entry by admin, from what triage set */
+    assert_int_equal(ts_store_ticket_history(s, t1, &hist), TS_OK);
+    e = json_array_get(hist, json_array_size(hist) - 1);
+    assert_string_equal(json_string_value(json_object_get(e, "action")),
+                        "priority");
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(e, "actor"), "_id")), admin);
+    assert_string_equal(json_string_value(json_object_get(e, "from")),
+                        "High");
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "Low");
+    assert_true(json_is_false(json_object_get(e, "staffOnly")));
+    json_decref(hist);
     assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
     assert_string_equal(k.priority, "Low");
     assert_int_equal(k.sla.due.resolution_due, t0 + 72 * 3600000LL);
@@ -1233,10 +1842,10 @@ sla_dates_breach_once_first_response_and_filters(void **state)
                      TS_CONFLICT);
 
     /* completed in time (t1, Low) and breached (t2, High): analytics */
-    assert_int_equal(ts_store_ticket_set_status(s, t1, "Completed", t0 + 40,
-                                                NULL, 0), TS_OK);
-    assert_int_equal(ts_store_ticket_set_status(s, t2, "Completed", t0 + 40,
-                                                NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(s, t1, "Completed", admin,
+                                                t0 + 40, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(s, t2, "Completed", admin,
+                                                t0 + 40, 0, NULL, 0), TS_OK);
     assert_int_equal(ts_store_analytics(s, t0 + 50, &an), TS_OK);
     high = json_object_get(json_object_get(an, "sla"), "High");
     assert_int_equal(json_integer_value(json_object_get(high, "completed")),
@@ -1280,6 +1889,9 @@ test_store_run(void)
             ticket_lists_scope_filter_and_count_from_counters, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
+            history_is_written_with_each_change_and_canned_crud, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
             one_pending_request_and_decisions_are_final, setup, teardown),
         cmocka_unit_test_setup_teardown(
             jobs_done_in_one_batch_keep_their_own_outcomes, setup, teardown),
@@ -1289,8 +1901,16 @@ test_store_run(void)
         cmocka_unit_test_setup_teardown(
             triage_once_assign_once_stats_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
+            internal_notes_first_response_and_unmodified_since, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
             finished_jobs_are_purged_after_their_retention_in_batches, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            passwords_change_conditionally_and_reset_tokens_are_single_use,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            hand_assignment_hand_back_demotion_and_absence, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -416,6 +416,54 @@ query_integers_are_plain_digits(void **state)
 }
 
 
+
+/* expectedUpdatedAt: the API's own ISO dates (with or without ms) or
+ * positive milliseconds; anything else is 400 (issue 15). */
+static void
+times_are_iso_utc_or_milliseconds(void **state)
+{
+    ts_errmsg_t  err;
+    int64_t      ms;
+    json_t      *o;
+    size_t       i;
+    static const char *const  bad[] = {
+        "{\"t\":\"2024-01-02\"}", "{\"t\":\"2024-13-02T03:04:05Z\"}",
+        "{\"t\":\"2024-01-02T03:04:05.678\"}", "{\"t\":\"yesterday\"}",
+        "{\"t\":\"2024-01-02T03:04:05+01:00\"}", "{\"t\":\"\"}",
+        "{\"t\":\"1969-12-31T23:59:59Z\"}", "{\"t\":0}", "{\"t\":-1}",
+        "{\"t\":1.5}", "{\"t\":true}", "{\"t\":[]}", "{\"t\":{}}",
+        "{\"t\":\"2024-01-02T03:04:05.6789Z\"}",
+    };
+
+    o = json_loads("{\"t\":\"2024-01-02T03:04:05.678Z\"}", 0, NULL);
+    assert_int_equal(ts_get_time_opt(o, "t", &ms, err), 0);
+    /* 2024-01-02 is day 19724 since 1970 */
+    assert_int_equal(ms, ((19724LL * 24 + 3) * 60 + 4) * 60000 + 5678);
+    json_decref(o);
+    o = json_loads("{\"t\":\"2024-01-02T03:04:05Z\"}", 0, NULL);
+    assert_int_equal(ts_get_time_opt(o, "t", &ms, err), 0);
+    assert_int_equal(ms, ((19724LL * 24 + 3) * 60 + 4) * 60000 + 5000);
+    json_decref(o);
+    o = json_loads("{\"t\":1700000000123}", 0, NULL);
+    assert_int_equal(ts_get_time_opt(o, "t", &ms, err), 0);
+    assert_int_equal(ms, 1700000000123LL);
+    json_decref(o);
+    o = json_loads("{\"t\":null}", 0, NULL);
+    assert_int_equal(ts_get_time_opt(o, "t", &ms, err), 1);
+    assert_int_equal(ts_get_time_opt(o, "absent", &ms, err), 1);
+    assert_int_equal(ms, 0);
+    json_decref(o);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o = json_loads(bad[i], 0, NULL);
+        assert_non_null(o);
+        if (ts_get_time_opt(o, "t", &ms, err) != -1) {
+            fail_msg("accepted %s", bad[i]);
+        }
+        assert_non_null(strstr(err, "t must be a date"));
+        json_decref(o);
+    }
+}
+
 int
 test_validate_run(void)
 {
@@ -435,6 +483,7 @@ test_validate_run(void)
         cmocka_unit_test(json_writer_escapes_and_never_emits_invalid_utf8),
         cmocka_unit_test(oid_is_24_lower_case_hex_digits),
         cmocka_unit_test(query_integers_are_plain_digits),
+        cmocka_unit_test(times_are_iso_utc_or_milliseconds),
     };
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }

@@ -323,6 +323,86 @@ schema_accepts_every_event_this_system_sends(void **state)
 }
 
 
+#define ROOM  "\"room\":\"ticket_" TID "\""
+#define STAFF "\"audience\":\"staff\""
+#define PERSON "{\"_id\":\"" UID "\",\"username\":\"ann\"}"
+
+/* Staff-only frames (issue 15): "audience":"staff" on a ticket's room
+ * only; ticket_viewers and user_typing never without it. */
+static void
+schema_knows_staff_only_frames(void **state)
+{
+    static const char *const  ok[] = {
+        "{\"type\":\"event\",\"event\":\"comment_added\"," ROOM ","
+        STAFF ",\"data\":" COMMENT_DATA("\"note\"") "}",
+        "{\"type\":\"event\",\"event\":\"ticket_updated\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"helpfulNotes\":\"x\"}}",
+        "{\"type\":\"event\",\"event\":\"ticket_viewers\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"viewers\":[" PERSON
+        "]}}",
+        "{\"type\":\"event\",\"event\":\"ticket_viewers\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"viewers\":[]}}",
+        "{\"type\":\"event\",\"event\":\"user_typing\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"user\":" PERSON
+        ",\"typing\":true}}",
+    };
+    static const char *const  bad[] = {
+        /* for staff only, so never without the audience */
+        "{\"type\":\"event\",\"event\":\"ticket_viewers\"," ROOM ","
+        "\"data\":{\"ticketId\":\"" TID "\",\"viewers\":[]}}",
+        "{\"type\":\"event\",\"event\":\"user_typing\"," ROOM ","
+        "\"data\":{\"ticketId\":\"" TID "\",\"user\":" PERSON
+        ",\"typing\":true}}",
+        /* an audience other than staff, or on an event to no room */
+        "{\"type\":\"event\",\"event\":\"comment_added\"," ROOM ","
+        "\"audience\":\"all\",\"data\":" COMMENT_DATA("\"x\"") "}",
+        "{\"type\":\"event\",\"event\":\"user_status_changed\","
+        "\"room\":null," STAFF ",\"data\":{\"userId\":\"" UID "\","
+        "\"status\":\"dnd\",\"lastSeen\":null}}",
+        /* a viewer or a typist is {_id, username}, typing a boolean */
+        "{\"type\":\"event\",\"event\":\"ticket_viewers\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"viewers\":"
+        "[{\"_id\":\"" UID "\"}]}}",
+        "{\"type\":\"event\",\"event\":\"ticket_viewers\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"viewers\":"
+        "[{\"_id\":\"" UID "\",\"username\":\"a\",\"email\":\"e\"}]}}",
+        "{\"type\":\"event\",\"event\":\"user_typing\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"user\":" PERSON
+        ",\"typing\":1}}",
+        "{\"type\":\"event\",\"event\":\"user_typing\"," ROOM ","
+        STAFF ",\"data\":{\"ticketId\":\"" TID "\",\"user\":" PERSON
+        ",\"typing\":true,\"extra\":1}}",
+    };
+    json_t  *f;
+    size_t   i;
+
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (check(ok[i]) != 0) {
+            fail_msg("refused frame %zu: %s", i, ok[i]);
+        }
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (check(bad[i]) == 0) {
+            fail_msg("accepted frame %zu: %s", i, bad[i]);
+        }
+    }
+    /* the constructor writes what the check and the workers read */
+    f = ts_event_frame_staff("user_typing", "ticket_" TID,
+                             json_pack("{s:s, s:{s:s, s:s}, s:b}", "ticketId",
+                                       TID, "user", "_id", UID, "username",
+                                       "ann", "typing", 0));
+    assert_non_null(f);
+    assert_true(ts_event_staff_only(f));
+    assert_int_equal(ts_event_check(f, (char[80]) { 0 }, 80), 0);
+    json_decref(f);
+    f = ts_event_frame("status_updated", "ticket_" TID,
+                       json_pack("{s:s, s:s}", "ticketId", TID, "status",
+                                 "To-Do"));
+    assert_false(ts_event_staff_only(f));
+    json_decref(f);
+}
+
+
 static void
 schema_refuses_forged_or_malformed_frames(void **state)
 {
@@ -440,6 +520,7 @@ test_wire_run(void)
         cmocka_unit_test(cache_value_is_bound_to_key_and_namespace),
         cmocka_unit_test(schema_accepts_every_event_this_system_sends),
         cmocka_unit_test(schema_refuses_forged_or_malformed_frames),
+        cmocka_unit_test(schema_knows_staff_only_frames),
     };
 
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);

@@ -14,6 +14,10 @@ const Apply = lazy(() => import('./pages/Apply.jsx'));
 const AdminUsers = lazy(() => import('./pages/AdminUsers.jsx'));
 const ModRequests = lazy(() => import('./pages/ModRequests.jsx'));
 const Analytics = lazy(() => import('./pages/Analytics.jsx'));
+const CannedResponses = lazy(() => import('./pages/CannedResponses.jsx'));
+const ChangePassword = lazy(() => import('./pages/Account.jsx').then((m) => ({ default: m.ChangePassword })));
+const ForgotPassword = lazy(() => import('./pages/Account.jsx').then((m) => ({ default: m.ForgotPassword })));
+const ResetPassword = lazy(() => import('./pages/Account.jsx').then((m) => ({ default: m.ResetPassword })));
 
 /* Signed-in pages; `roles` limits a page to those roles. */
 function RequireAuth({ roles, children }) {
@@ -49,13 +53,18 @@ function App() {
     <Routes>
       <Route path="/login" element={<GuestOnly><Login /></GuestOnly>} />
       <Route path="/signup" element={<GuestOnly><Signup /></GuestOnly>} />
+      <Route path="/forgot" element={<GuestOnly><ForgotPassword /></GuestOnly>} />
+      {/* from the reset mail: open signed in or not */}
+      <Route path="/reset" element={<ResetPassword />} />
       <Route element={<RequireAuth><Layout /></RequireAuth>}>
         <Route index element={<Tickets />} />
         <Route path="tickets/:id" element={<TicketDetail />} />
         <Route path="apply" element={<Apply />} />
+        <Route path="account" element={<ChangePassword />} />
         <Route path="admin/users" element={<RequireAuth roles={['admin']}><AdminUsers /></RequireAuth>} />
         <Route path="admin/requests" element={<RequireAuth roles={['admin']}><ModRequests /></RequireAuth>} />
         <Route path="admin/analytics" element={<RequireAuth roles={['admin']}><Analytics /></RequireAuth>} />
+        <Route path="canned" element={<RequireAuth roles={['admin', 'moderator']}><CannedResponses /></RequireAuth>} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -59,6 +59,9 @@ export function SessionProvider({ children }) {
     });
   }, []);
 
+  /* Drop the session here without asking the server (it ended there). */
+  const forget = useCallback(() => save(null), [save]);
+
   const signOut = useCallback(async () => {
     try {
       await api('/auth/logout', { method: 'POST' });
@@ -161,12 +164,13 @@ export function SessionProvider({ children }) {
     setNotice,
     signIn,
     signOut,
+    forget,
     updateUser,
     socket,
     connection,
     presence,
     holdRoom,
-  }), [session, token, notice, signIn, signOut, updateUser, socket, connection, presence, holdRoom]);
+  }), [session, token, notice, signIn, signOut, forget, updateUser, socket, connection, presence, holdRoom]);
 
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -35,6 +35,11 @@
  *    never lost (it is in the owner until it is in "jobs") and never
  *    doubled (one _id).  Jobs with a dedupe key also have a unique index
  *    on dedupeKey (enforced by mongod).
+ *  - History entries ride a second outbox on the ticket,
+ *    "pendingHistory", the same way: the entry is pushed in the very
+ *    update that makes the change, then inserted into "tickethistory"
+ *    and pulled (ts_store_mongo_history.c).  A change without its entry
+ *    cannot exist, and a failed change has none.
  *  - Claims are findAndModify on one job (atomic per document); attempts,
  *    incremented by the claim, is the fencing token every later write
  *    compares.
@@ -286,6 +291,10 @@ ts_store_mongo_open(const char *uri, char *err, size_t errlen)
                                              "revokedtokens");
     m->logins = mongoc_client_get_collection(m->client, p->dbname,
                                              "loginattempts");
+    m->history = mongoc_client_get_collection(m->client, p->dbname,
+                                              "tickethistory");
+    m->canned = mongoc_client_get_collection(m->client, p->dbname,
+                                             "cannedresponses");
 
     BSON_APPEND_INT32(&ping, "ping", 1);
     if (!mongoc_client_command_simple(m->client, "admin", &ping, NULL, NULL,
@@ -330,6 +339,8 @@ ts_mg_close(ts_store_t *s)
     mongoc_collection_destroy(m->jobs);
     mongoc_collection_destroy(m->tokens);
     mongoc_collection_destroy(m->logins);
+    mongoc_collection_destroy(m->history);
+    mongoc_collection_destroy(m->canned);
     if (m->client) {
         mongoc_client_pool_push(m->pool, m->client);
         pthread_mutex_lock(&ts_mg_lock);
@@ -373,6 +384,8 @@ ts_mg_indexes(ts_mongo_t *m)
         { &m->users, "role", "{\"role\": 1, \"createdAt\": 1}", 0, NULL },
         { &m->users, "outbox", "{\"pendingJobs._id\": 1}", 0,
           TS_MG_HAS_PENDING_JOBS },
+        { &m->users, "reset", "{\"passwordReset.tokenHash\": 1}", 0,
+          "{\"passwordReset.tokenHash\": {\"$exists\": true}}" },
         { &m->tickets, "updated", "{\"updatedAt\": -1, \"_id\": 1}", 0,
           NULL },
         { &m->tickets, "created_by",
@@ -419,6 +432,11 @@ ts_mg_indexes(ts_mongo_t *m)
         { &m->logins, "identifier", "{\"identifier\": 1}", 1, NULL },
         { &m->logins, "window", "{\"lockedUntil\": 1, \"windowStart\": 1}",
           0, NULL },
+        { &m->tickets, "history_outbox", "{\"pendingHistory._id\": 1}", 0,
+          "{\"pendingHistory._id\": {\"$exists\": true}}" },
+        { &m->history, "ticket", "{\"ticket\": 1, \"at\": 1, \"_id\": 1}",
+          0, NULL },
+        { &m->canned, "title", "{\"title\": 1, \"_id\": 1}", 0, NULL },
     };
     bson_t         *keys, *partial, cmd, arr, one;
     bson_error_t    e;
@@ -535,24 +553,34 @@ ts_mg_jobs_array(bson_t *arr, const ts_job_new_t *jobs, size_t njobs,
 }
 
 
-/* Insert one job document; a duplicate _id (or dedupe key) is success. */
+/* Insert one outbox document into its collection; a duplicate _id (or
+ * dedupe key) is success. */
 static ts_rc_e
-ts_mg_job_put(ts_mongo_t *m, const bson_t *job)
+ts_mg_outbox_put(ts_mongo_t *m, mongoc_collection_t *to, const bson_t *doc)
 {
     bson_error_t  e;
 
-    if (mongoc_collection_insert_one(m->jobs, job, NULL, NULL, &e)
+    if (mongoc_collection_insert_one(to, doc, NULL, NULL, &e)
         || ts_mg_dup(&e))
     {
         return TS_OK;
     }
-    return ts_mg_fail(m, "job insert", &e);
+    return ts_mg_fail(m, "outbox insert", &e);
 }
 
 
 void
 ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
     const bson_oid_t *owner_id, const bson_t *arr)
+{
+    ts_mg_outbox_flush_to(m, owner, owner_id, "pendingJobs", m->jobs, arr);
+}
+
+
+void
+ts_mg_outbox_flush_to(ts_mongo_t *m, mongoc_collection_t *owner,
+    const bson_oid_t *owner_id, const char *field, mongoc_collection_t *to,
+    const bson_t *arr)
 {
     bson_iter_t   it;
     bson_t        job, filter = BSON_INITIALIZER, upd = BSON_INITIALIZER;
@@ -570,7 +598,7 @@ ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
         }
         bson_iter_document(&it, &len, &data);
         if (!bson_init_static(&job, data, len)
-            || ts_mg_job_put(m, &job) != TS_OK)
+            || ts_mg_outbox_put(m, to, &job) != TS_OK)
         {
             return;                    /* left for the sweep */
         }
@@ -582,7 +610,7 @@ ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
     /* $pullAll compares whole documents: arr holds them exactly */
     BSON_APPEND_OID(&filter, "_id", owner_id);
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$pullAll", &pull);
-    BSON_APPEND_ARRAY(&pull, "pendingJobs", arr);
+    BSON_APPEND_ARRAY(&pull, field, arr);
     bson_append_document_end(&upd, &pull);
     (void) ts_mg_update(m, owner, &filter, &upd, 0, NULL);
     bson_destroy(&filter);
@@ -590,24 +618,33 @@ ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
 }
 
 
-/* Flush every outbox of one collection left non-empty. */
-static void
-ts_mg_sweep_outboxes(ts_mongo_t *m, mongoc_collection_t *c)
+/* Flush every outbox (field, into to) of one collection left non-empty;
+ * one_id: only that document's. */
+void
+ts_mg_sweep_outbox(ts_mongo_t *m, mongoc_collection_t *c, const char *field,
+    mongoc_collection_t *to, const bson_oid_t *one_id)
 {
     mongoc_cursor_t  *cur;
     const bson_t     *doc;
-    bson_t           *filter, *opts, arr;
+    bson_t           *filter, *opts, arr, ex;
     bson_iter_t       it;
     const uint8_t    *data;
     uint32_t          len;
+    char              key[64];
 
-    filter = BCON_NEW("pendingJobs._id", "{", "$exists", BCON_BOOL(true),
-                      "}");
-    opts = BCON_NEW("projection", "{", "pendingJobs", BCON_INT32(1), "}",
+    snprintf(key, sizeof(key), "%s._id", field);
+    filter = bson_new();
+    if (one_id) {
+        BSON_APPEND_OID(filter, "_id", one_id);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(filter, key, &ex);
+    BSON_APPEND_BOOL(&ex, "$exists", true);
+    bson_append_document_end(filter, &ex);
+    opts = BCON_NEW("projection", "{", field, BCON_INT32(1), "}",
                     "limit", BCON_INT64(500));
     cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
     while (mongoc_cursor_next(cur, &doc)) {
-        if (bson_iter_init_find(&it, doc, "pendingJobs")
+        if (bson_iter_init_find(&it, doc, field)
             && BSON_ITER_HOLDS_ARRAY(&it))
         {
             bson_iter_array(&it, &len, &data);
@@ -615,7 +652,8 @@ ts_mg_sweep_outboxes(ts_mongo_t *m, mongoc_collection_t *c)
                 && bson_iter_init_find(&it, doc, "_id")
                 && BSON_ITER_HOLDS_OID(&it))
             {
-                ts_mg_outbox_flush(m, c, bson_iter_oid(&it), &arr);
+                ts_mg_outbox_flush_to(m, c, bson_iter_oid(&it), field, to,
+                                      &arr);
             }
         }
     }
@@ -691,9 +729,10 @@ ts_mg_sweep(ts_mongo_t *m, int force)
 
     /* only writers that started before this sweep can have left work: a
      * live writer racing with it is harmless (same _ids, exact pulls) */
-    ts_mg_sweep_outboxes(m, m->users);
-    ts_mg_sweep_outboxes(m, m->tickets);
-    ts_mg_sweep_outboxes(m, m->modreqs);
+    ts_mg_sweep_outbox(m, m->users, "pendingJobs", m->jobs, NULL);
+    ts_mg_sweep_outbox(m, m->tickets, "pendingJobs", m->jobs, NULL);
+    ts_mg_sweep_outbox(m, m->modreqs, "pendingJobs", m->jobs, NULL);
+    ts_mg_sweep_outbox(m, m->tickets, "pendingHistory", m->history, NULL);
     ts_mg_sweep_promotions(m);
     ts_mg_sweep_stats(m);
     (void) ts_mg_backfill_keys(m);
@@ -716,7 +755,7 @@ ts_mg_job_insert(ts_store_t *s, const ts_job_new_t *job, ts_oid_t out_id)
     if (bson_iter_init_find(&it, &arr, "0")) {
         bson_iter_document(&it, &len, &data);
         if (bson_init_static(&doc, data, len)) {
-            rc = ts_mg_job_put(m, &doc);
+            rc = ts_mg_outbox_put(m, m->jobs, &doc);
             if (rc == TS_OK && out_id
                 && bson_iter_init_find(&id, &doc, "_id"))
             {
@@ -798,6 +837,9 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .user_count_role = ts_mg_user_count_role,
     .user_set_status = ts_mg_user_set_status,
     .user_update = ts_mg_user_update,
+    .user_set_password = ts_mg_user_set_password,
+    .user_reset_issue = ts_mg_user_reset_issue,
+    .user_by_reset = ts_mg_user_by_reset,
     .token_revoke = ts_mg_token_revoke,
     .token_revoked = ts_mg_token_revoked,
     .login_get = ts_mg_login_get,
@@ -810,6 +852,12 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .ticket_get = ts_mg_ticket_get,
     .ticket_list = ts_mg_ticket_list,
     .ticket_set_status = ts_mg_ticket_set_status,
+    .ticket_history = ts_mg_ticket_history,
+    .canned_create = ts_mg_canned_create,
+    .canned_list = ts_mg_canned_list,
+    .canned_get = ts_mg_canned_get,
+    .canned_update = ts_mg_canned_update,
+    .canned_delete = ts_mg_canned_delete,
     .comment_add = ts_mg_comment_add,
     .comment_list = ts_mg_comment_list,
     .user_list_role = ts_mg_user_list_role,
@@ -833,4 +881,7 @@ static const ts_store_ops_t  ts_mongo_ops = {
     .ticket_sla_breach = ts_mg_ticket_sla_breach,
     .ticket_assign = ts_mg_ticket_assign,
     .ticket_stats = ts_mg_ticket_stats,
+    .ticket_set_assignee = ts_mg_ticket_set_assignee,
+    .user_handback = ts_mg_user_handback,
+    .absent_assignees = ts_mg_absent_assignees,
 };

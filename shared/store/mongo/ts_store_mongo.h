@@ -5,7 +5,7 @@
  * ts_store_mongo.c owns the process-wide client pool, indexes, the job
  * outbox, the sweep and the ops table; ts_store_mongo_bson.c the BSON,
  * JSON and lookup helpers; ts_store_mongo_users.c users, tokens and login
- * attempts;
+ * attempts; ts_store_mongo_accounts.c password changes and reset tokens;
  * ts_store_mongo_tickets.c owns tickets and comments;
  * ts_store_mongo_modreqs.c moderator requests; ts_store_mongo_analytics.c
  * analytics; ts_store_mongo_jobs.c the job runner's ops, triage results,
@@ -20,16 +20,23 @@
  *                     emailLower (case-insensitive unique keys, back-filled
  *                     for documents that lack them), presenceChoice,
  *                     pendingModRequest (one pending request per user),
+ *                     sessionEpoch, passwordReset {tokenHash, expiresAt}
+ *                     (ts_store_mongo_accounts.c),
  *                     recentStats (tickets already counted, see stats).
  *   tickets           _id, title, description, status, priority, summary,
  *                     helpfulNotes, relatedSkills[], createdBy, assignedTo,
  *                     deadline, comments[{_id, author, text, role,
  *                     createdAt}], createdAt, updatedAt, __v; ours: triage,
  *                     triageProvider, triageFallback, assignment,
- *                     completedAt, statsCounted, statsPending.
+ *                     completedAt, statsCounted, statsPending, assignedBy
+ *                     (who assigned it by hand; null otherwise).
  *   moderatorrequests _id, applicant, username, email, skills[], status,
  *                     reviewedBy, createdAt, updatedAt, rejectedAt; ours:
  *                     promoted (an accepted request's promotion is done).
+ *                     pendingHistory: the history outbox.
+ *   tickethistory     _id, ticket, at, actor, action, from, to,
+ *                     explanation, staffOnly (ts_store_mongo_history.c).
+ *   cannedresponses   _id, title, body, owner, createdAt, updatedAt.
  *   jobs, revokedtokens, loginattempts: this project's own.
  * Every _id is an ObjectId (exposed as 24 hex digits); every time a BSON
  * date (exposed as ISO-8601 UTC).  __v and unknown fields are ignored.
@@ -59,6 +66,8 @@ typedef struct {
     mongoc_collection_t   *jobs;
     mongoc_collection_t   *tokens;
     mongoc_collection_t   *logins;
+    mongoc_collection_t   *history;    /* "tickethistory" */
+    mongoc_collection_t   *canned;     /* "cannedresponses" */
 } ts_mongo_t;
 
 #define TS_MG(s)  ((ts_mongo_t *) (s))
@@ -132,6 +141,16 @@ void ts_mg_jobs_array(bson_t *arr, const ts_job_new_t *jobs, size_t njobs,
 void ts_mg_outbox_flush(ts_mongo_t *m, mongoc_collection_t *owner,
     const bson_oid_t *owner_id, const bson_t *arr);
 
+/* ts_mg_outbox_flush for any outbox: field of the owner into to. */
+void ts_mg_outbox_flush_to(ts_mongo_t *m, mongoc_collection_t *owner,
+    const bson_oid_t *owner_id, const char *field, mongoc_collection_t *to,
+    const bson_t *arr);
+
+/* Flush every non-empty outbox field of collection c into to (one_id:
+ * only that document's), as the sweep does. */
+void ts_mg_sweep_outbox(ts_mongo_t *m, mongoc_collection_t *c,
+    const char *field, mongoc_collection_t *to, const bson_oid_t *one_id);
+
 /* Re-deliver outboxes left behind by crashed writers, repair half-done
  * promotions and back-fill lookup keys; at most every 2 s per process
  * unless force. */
@@ -158,6 +177,8 @@ ts_rc_e ts_mg_user_set_status(ts_store_t *s, const char *id,
     ts_presence_e status, int64_t last_seen, int chosen);
 ts_rc_e ts_mg_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
+/* The one user matching filter (its own fields: no outbox, no stats). */
+ts_rc_e ts_mg_user_find(ts_mongo_t *m, const bson_t *filter, ts_user_t *out);
 ts_rc_e ts_mg_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 ts_rc_e ts_mg_token_revoked(ts_store_t *s, const char *sig);
 ts_rc_e ts_mg_login_get(ts_store_t *s, const char *ident,
@@ -166,6 +187,16 @@ ts_rc_e ts_mg_login_attempt(ts_store_t *s, const char *key, int64_t now_ms,
     int64_t window_ms, int max_failures, int64_t lock_ms,
     ts_login_attempts_t *out, int *allowed);
 ts_rc_e ts_mg_login_clear(ts_store_t *s, const char *ident);
+
+/* ts_store_mongo_accounts.c */
+ts_rc_e ts_mg_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+ts_rc_e ts_mg_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+ts_rc_e ts_mg_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
 
 /* ts_store_mongo_tickets.c */
 /* Flush the outbox a write just filled (arr: its job documents). */
@@ -183,13 +214,14 @@ ts_rc_e ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
 ts_rc_e ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *out, int64_t *total);
 ts_rc_e ts_mg_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_comment_list(ts_store_t *s, const char *ticket_id,
-    ts_jw_t *out);
+    int with_internal, ts_jw_t *out);
 ts_rc_e ts_mg_user_list_role(ts_store_t *s, ts_role_e role, json_t **out);
 
 /* ts_store_mongo_modreqs.c */
@@ -207,6 +239,34 @@ ts_rc_e ts_mg_modreq_decide(ts_store_t *s, const char *id, int accept,
     size_t njobs);
 /* Promote the applicant of an accepted request not yet applied. */
 ts_rc_e ts_mg_modreq_promote(ts_mongo_t *m, const bson_t *req, int64_t now);
+
+/* ts_store_mongo_history.c */
+/*
+ * Append history entries (final _ids chosen here) of ticket_id at now to
+ * the BSON array arr, after what it holds.  The write that makes the
+ * change pushes arr into the ticket's "pendingHistory" in its own update
+ * (ts_mg_push_outboxes), then calls ts_mg_history_flush: one line wires
+ * a new action.
+ */
+void ts_mg_history_array(bson_t *arr, const char *ticket_id,
+    const ts_hist_t *h, size_t n, int64_t now);
+/* Append one $push of the non-empty outboxes: pendingJobs (jobs, may be
+ * NULL) and pendingHistory (hist, may be NULL). */
+void ts_mg_push_outboxes(bson_t *upd, const bson_t *jobs, const bson_t *hist);
+/* Move the entries of arr from the ticket's outbox into "tickethistory"
+ * (a failure leaves them for the sweep). */
+void ts_mg_history_flush(ts_mongo_t *m, const char *ticket_id,
+    const bson_t *arr);
+ts_rc_e ts_mg_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+ts_rc_e ts_mg_canned_create(ts_store_t *s, const char *id, const char *owner,
+    const char *title, const char *body, int64_t now);
+ts_rc_e ts_mg_canned_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_mg_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+ts_rc_e ts_mg_canned_update(ts_store_t *s, const char *id, const char *title,
+    const char *body, int64_t now);
+ts_rc_e ts_mg_canned_delete(ts_store_t *s, const char *id);
 
 /* ts_store_mongo_analytics.c */
 ts_rc_e ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out);
@@ -243,22 +303,29 @@ bson_t *ts_mg_sla_filter(const char *which, int64_t now);
 /* $set the four dates of due into set (null when 0). */
 void ts_mg_sla_append_dates(bson_t *set, const ts_sla_due_t *due);
 ts_rc_e ts_mg_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs);
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_mg_ticket_sla_breach(ts_store_t *s, const char *id,
     const char *target, int64_t due, int64_t now);
 /* Mark a breach that a target met late (or a completion past a date)
- * shows, once; TS_OK when there is none. */
-ts_rc_e ts_mg_sla_settle(ts_mongo_t *m, const char *id);
-/* A comment by author (role) is the first response when staff's, not the
- * creator's, and none was recorded (then settles). */
-ts_rc_e ts_mg_first_response(ts_mongo_t *m, const char *id,
-    const char *author, const char *role, int64_t now);
+ * shows, once, with its "sla" history entry in the same update; TS_OK
+ * when there is none. */
+ts_rc_e ts_mg_sla_settle(ts_mongo_t *m, const char *id, int64_t now);
 /* Completed tickets with SLA dates by priority (analytics "sla"). */
 ts_rc_e ts_mg_sla_analytics(ts_mongo_t *m, json_t **out);
 ts_rc_e ts_mg_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
+
+/* ts_store_mongo_assignee.c: assignment by hand and hand-back. */
+ts_rc_e ts_mg_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_mg_user_handback(ts_store_t *s, const char *user_id, int demote,
+    json_t *skills, int todo_only, const char *actor, json_t *why,
+    ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+ts_rc_e ts_mg_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 ts_rc_e ts_mg_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
 /* Finish a ticket's stats left half-done (statsPending set). */

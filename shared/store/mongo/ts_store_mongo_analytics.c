@@ -171,6 +171,7 @@ ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out)
         {
             while (bson_iter_next(&child)) {
                 bson_t          c;
+                bson_iter_t     ci;
                 const uint8_t  *data;
                 uint32_t        len;
 
@@ -180,7 +181,9 @@ ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out)
                 bson_iter_document(&child, &len, &data);
                 if (!bson_init_static(&c, data, len)
                     || ts_mg_get_oid_hex(&c, "author", author) != 0
-                    || strcmp(author, creator) == 0)
+                    || strcmp(author, creator) == 0
+                    || (bson_iter_init_find(&ci, &c, "internal")
+                        && BSON_ITER_HOLDS_BOOL(&ci) && bson_iter_bool(&ci)))
                 {
                     continue;
                 }

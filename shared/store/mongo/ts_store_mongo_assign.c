@@ -17,6 +17,10 @@
  * it), chooses again and re-points its ticket (and its email) before
  * trying again.  Two assignments can only both keep a moderator when the
  * later one read the load after the earlier one's ticket was claimed.
+ * History: the claim pushes its entries (status To-Do -> In Progress when
+ * it moves it, the assignee with the explanation) into the ticket's
+ * history outbox in the claiming update; a re-point pulls the previous
+ * assignee entry with the previous email.
  */
 
 #include <stdio.h>
@@ -47,7 +51,8 @@ ts_cands_free(ts_cands_t *c)
 
 /* Candidates with their stamps, then their loads (ticket id excluded). */
 static ts_rc_e
-ts_cands_read(ts_mongo_t *m, const char *id, ts_cands_t *out)
+ts_cands_read(ts_mongo_t *m, const char *id, json_t *exclude,
+    ts_cands_t *out)
 {
     mongoc_cursor_t  *cur;
     const bson_t     *d;
@@ -72,8 +77,10 @@ ts_cands_read(ts_mongo_t *m, const char *id, ts_cands_t *out)
                     BCON_INT32(1), "lastAssignedAt", BCON_INT32(1), "}");
     cur = mongoc_collection_find_with_opts(m->users, f, opts, NULL);
     while (mongoc_cursor_next(cur, &d)) {
-        if (ts_mg_get_oid_hex(d, "_id", hex) != 0) {
-            continue;
+        if (ts_mg_get_oid_hex(d, "_id", hex) != 0
+            || ts_assign_excluded(exclude, hex))
+        {
+            continue;           /* a hand-back keeps its giver out */
         }
         status = ts_mg_get_str(d, "status");
         last = ts_mg_get_time(d, "lastAssignedAt");
@@ -200,12 +207,36 @@ ts_stamp_cas(ts_mongo_t *m, json_t *row, int64_t stamp, int *won)
  * pointing at, prev NULL = unassigned), replacing the previous email job
  * (prev_job) in its outbox with job_arr.  *status receives the status.
  */
+/* The history a claim pushes: the status entries (when it moves To-Do),
+ * then the assignee entry, as one array into out.  Both were built by
+ * the caller in that order, so their _ids (the order within one write)
+ * follow it. */
+static void
+ts_assign_hist(bson_t *out, const bson_t *status, const bson_t *assignee)
+{
+    const bson_t  *parts[2] = { status, assignee };
+    bson_iter_t    it;
+    char           k[24];
+    int            i;
+
+    for (i = 0; i < 2; i++) {
+        if (parts[i] && bson_iter_init(&it, parts[i])) {
+            while (bson_iter_next(&it)) {
+                snprintf(k, sizeof(k), "%u", bson_count_keys(out));
+                bson_append_iter(out, k, -1, &it);
+            }
+        }
+    }
+}
+
+
 static ts_rc_e
 ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
     const char *to, json_t *explain, int64_t now, const bson_t *prev_job,
-    const bson_t *job_arr, int *claimed)
+    const bson_t *job_arr, const bson_t *prev_hist, const bson_t *status_arr,
+    const bson_t *hist_arr, int *claimed)
 {
-    bson_t   f, upd, set, push, each, pull;
+    bson_t   f, upd, set, pull, hist;
     int64_t  matched = 0;
     ts_rc_e  rc;
     int      pass;
@@ -217,7 +248,10 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
         bson_init(&upd);
         ts_mg_append_oid_hex(&f, "_id", id);
         if (prev) {
+            /* re-pointing our own claim: never a hand assignment an
+             * admin made meanwhile (assignedBy set) */
             ts_mg_append_oid_hex(&f, "assignedTo", prev);
+            BSON_APPEND_NULL(&f, "assignedBy");
         } else {
             BSON_APPEND_NULL(&f, "assignedTo");
         }
@@ -237,16 +271,13 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
             BSON_APPEND_UTF8(&set, "status", "In Progress");
         }
         bson_append_document_end(&upd, &set);
-        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
-        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
-        BSON_APPEND_ARRAY(&each, "$each", job_arr);
-        bson_append_document_end(&push, &each);
-        bson_append_document_end(&upd, &push);
-        if (prev_job) {
-            /* one update may not $push and $pull one field: done after */
-            (void) pull;
-        }
+        /* history: the entries ride the claim itself */
+        bson_init(&hist);
+        ts_assign_hist(&hist, pass == 0 ? status_arr : NULL, hist_arr);
+        ts_mg_push_outboxes(&upd, job_arr, &hist);
+        /* one update may not $push and $pull one field: pulls after */
         rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
+        bson_destroy(&hist);
         bson_destroy(&f);
         bson_destroy(&upd);
         if (rc != TS_OK) {
@@ -261,6 +292,10 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
         ts_mg_append_oid_hex(&f, "_id", id);
         BSON_APPEND_DOCUMENT_BEGIN(&upd, "$pullAll", &pull);
         BSON_APPEND_ARRAY(&pull, "pendingJobs", prev_job);
+        if (prev_hist) {
+            /* and the entry naming them */
+            BSON_APPEND_ARRAY(&pull, "pendingHistory", prev_hist);
+        }
         bson_append_document_end(&upd, &pull);
         rc = ts_mg_update(m, m->tickets, &f, &upd, 0, NULL);
         bson_destroy(&f);
@@ -272,13 +307,16 @@ ts_assign_point(ts_mongo_t *m, const char *id, const char *prev,
 
 
 ts_rc_e
-ts_mg_ticket_assign(ts_store_t *s, const char *id,
+ts_mg_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
     ts_mongo_t   *m = TS_MG(s);
     bson_t       *d = NULL, jobs_now = BSON_INITIALIZER, *jobs_prev = NULL;
-    bson_t       *proj;
+    bson_t       *proj, hist_now = BSON_INITIALIZER, *hist_prev = NULL;
+    bson_t        hist_status = BSON_INITIALIZER;
+    bson_oid_t    toid;
+    json_t       *to_person;
     bson_iter_t   it;
     ts_cands_t    c;
     ts_job_new_t  job;
@@ -312,7 +350,7 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         ts_cands_free(&c);
         json_decref(explain);
         explain = NULL;
-        rc = ts_cands_read(m, id, &c);
+        rc = ts_cands_read(m, id, exclude, &c);
         if (rc != TS_OK) {
             goto done;
         }
@@ -320,6 +358,9 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         if (explain == NULL) {
             rc = ts_store_fail(s, "out of memory");
             goto done;
+        }
+        if (exclude != NULL) {
+            json_object_set(explain, "excluded", exclude);
         }
         if (pick < 0) {
             if (prev[0]) {
@@ -334,9 +375,19 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
             BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
             ts_mg_append_json(&set, "assignment", explain);
             bson_append_document_end(&upd, &set);
+            {
+                /* nobody fit: staff see why in the history */
+                ts_hist_t h = { TS_HIST_ASSIGNEE, NULL, NULL, NULL, explain,
+                                1 };
+                ts_mg_history_array(&hist_now, id, &h, 1, now);
+                ts_mg_push_outboxes(&upd, NULL, &hist_now);
+            }
             rc = ts_mg_update(m, m->tickets, &f, &upd, 0, NULL);
             bson_destroy(&f);
             bson_destroy(&upd);
+            if (rc == TS_OK) {
+                ts_mg_history_flush(m, id, &hist_now);
+            }
             if (rc == TS_OK) {
                 *result = json_pack("{s:s, s:n, s:s, s:O}", "ticketId", id,
                                     "assignedTo", "status", "To-Do",
@@ -351,15 +402,47 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         bson_reinit(&jobs_now);
         ts_mg_jobs_array(&jobs_now, &job, 1, now);
         json_decref(job.payload);
+        bson_reinit(&hist_status);
+        bson_reinit(&hist_now);
+        {
+            json_t *from = json_string("To-Do");
+            json_t *into = json_string("In Progress");
+            ts_hist_t h = { TS_HIST_STATUS, NULL, from, into, NULL, 0 };
+            ts_mg_history_array(&hist_status, id, &h, 1, now);
+            json_decref(from);
+            json_decref(into);
+        }
+        to_person = json_pack("{s:s, s:s}", "_id", c.cands[pick].id,
+                              "username", c.cands[pick].username);
+        {
+            ts_hist_t h = { TS_HIST_ASSIGNEE, NULL, NULL, to_person, explain,
+                            0 };
+            ts_mg_history_array(&hist_now, id, &h, 1, now);
+        }
+        json_decref(to_person);
         rc = ts_assign_point(m, id, prev[0] ? prev : NULL, c.cands[pick].id,
-                             explain, now, jobs_prev, &jobs_now, &claimed);
+                             explain, now, jobs_prev, &jobs_now, hist_prev,
+                             &hist_status, &hist_now, &claimed);
         if (rc != TS_OK) {
             goto done;
         }
         if (!claimed) {
             /* an admin (or an earlier run) assigned it meanwhile */
-            rc = prev[0] ? ts_store_fail(s, "assignment lost its ticket")
-                         : TS_CONFLICT;
+            /* an admin assigned it by hand meanwhile (or before we
+             * came): theirs stands; the email of our earlier claim, still
+             * in the ticket's outbox, goes with it */
+            if (jobs_prev) {
+                bson_t pf = BSON_INITIALIZER, pu = BSON_INITIALIZER, pl;
+
+                ts_mg_append_oid_hex(&pf, "_id", id);
+                BSON_APPEND_DOCUMENT_BEGIN(&pu, "$pullAll", &pl);
+                BSON_APPEND_ARRAY(&pl, "pendingJobs", jobs_prev);
+                bson_append_document_end(&pu, &pl);
+                (void) ts_mg_update(m, m->tickets, &pf, &pu, 0, NULL);
+                bson_destroy(&pf);
+                bson_destroy(&pu);
+            }
+            rc = TS_CONFLICT;
             goto done;
         }
         snprintf(prev, sizeof(prev), "%s", c.cands[pick].id);
@@ -367,6 +450,10 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
             bson_destroy(jobs_prev);
         }
         jobs_prev = bson_copy(&jobs_now);
+        if (hist_prev) {
+            bson_destroy(hist_prev);
+        }
+        hist_prev = bson_copy(&hist_now);
 
         stamp = c.newest + 1 > now ? c.newest + 1 : now;
         rc = ts_stamp_cas(m, row, stamp, &won);
@@ -385,6 +472,11 @@ ts_mg_ticket_assign(ts_store_t *s, const char *id,
         if (jobs_prev && ts_mg_oid(id, &oid) == 0) {
             ts_mg_outbox_flush(m, m->tickets, &oid, jobs_prev);
         }
+    }
+    /* and its history (the status entry and the last assignee entry) */
+    if (ts_mg_oid(id, &toid) == 0) {
+        ts_mg_sweep_outbox(m, m->tickets, "pendingHistory", m->history,
+                           &toid);
     }
     proj = BCON_NEW("status", BCON_INT32(1), "assignment", BCON_INT32(1));
     rc = ts_mg_ticket_doc(m, id, proj, &d);
@@ -427,7 +519,12 @@ done:
     if (jobs_prev) {
         bson_destroy(jobs_prev);
     }
+    if (hist_prev) {
+        bson_destroy(hist_prev);
+    }
     bson_destroy(&jobs_now);
+    bson_destroy(&hist_now);
+    bson_destroy(&hist_status);
     free(title);
     free(status);
     return rc;

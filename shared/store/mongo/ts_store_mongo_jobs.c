@@ -455,11 +455,32 @@ ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     size_t njobs)
 {
     ts_mongo_t  *m = TS_MG(s);
-    bson_t       f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set, push, each;
+    bson_t       f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
     bson_t       arr = BSON_INITIALIZER, *d = NULL;
+    bson_t       hist = BSON_INITIALIZER, *proj;
     json_t      *skills = json_object_get(triage, "relatedSkills");
+    json_t      *old_prio = NULL, *old_skills = NULL;
+    ts_hist_t    h[2];
+    size_t       nh;
     int64_t      matched = 0;
     ts_rc_e      rc;
+
+    /* the values before, for the history: triage writes once (triage:
+     * null in the filter), so they are what the ticket held until now */
+    proj = BCON_NEW("priority", BCON_INT32(1), "relatedSkills",
+                    BCON_INT32(1));
+    if (ts_mg_ticket_doc(m, id, proj, &d) == TS_OK) {
+        old_prio = ts_mg_get_json(d, "priority");
+        old_skills = ts_mg_get_str_array(d, "relatedSkills");
+        bson_destroy(d);
+        d = NULL;
+    }
+    bson_destroy(proj);
+    nh = ts_triage_history(h, old_prio, old_skills, triage);
+    ts_mg_history_array(&hist, id, h, nh, now);
+    ts_hist_release(h, nh);
+    json_decref(old_prio);
+    json_decref(old_skills);
 
     ts_mg_jobs_array(&arr, jobs, njobs, now);
     ts_mg_append_oid_hex(&f, "_id", id);
@@ -484,13 +505,7 @@ ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
         ts_mg_sla_append_dates(&set, due);
     }
     bson_append_document_end(&upd, &set);
-    if (njobs) {
-        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
-        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
-        BSON_APPEND_ARRAY(&each, "$each", &arr);
-        bson_append_document_end(&push, &each);
-        bson_append_document_end(&upd, &push);
-    }
+    ts_mg_push_outboxes(&upd, &arr, &hist);
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
     bson_destroy(&f);
     bson_destroy(&upd);
@@ -506,8 +521,10 @@ ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
         if (njobs && ts_mg_oid(id, &oid) == 0) {
             ts_mg_outbox_flush(m, m->tickets, &oid, &arr);
         }
+        ts_mg_history_flush(m, id, &hist);
     }
     bson_destroy(&arr);
+    bson_destroy(&hist);
     return rc;
 }
 

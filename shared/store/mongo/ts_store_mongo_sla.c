@@ -1,7 +1,8 @@
 /*
  * ts_store_mongo_sla: the SLA on MongoDB (ts_sla.h): its dates read from
  * a ticket document, the list filters, a priority change moving the
- * dates, a breach marked once, the first response, "% within SLA".
+ * dates, a breach marked once (with its "sla" history entry through the
+ * ticket's outbox), "% within SLA".
  *
  * Fields on the ticket: firstResponseDue, firstResponseWarn, deadline
  * (the resolution date, the original schema's field), resolutionWarn,
@@ -101,38 +102,81 @@ ts_mg_sla_append_dates(bson_t *set, const ts_sla_due_t *due)
 }
 
 
+/* The history entry of a breach of target into hist: "sla", by ticketd,
+ * staff only, to {"breached": target} (ts_store.h). */
+static void
+ts_sla_history(bson_t *hist, const char *id, const char *target,
+    int64_t now)
+{
+    json_t     *to = json_pack("{s:s}", "breached", target);
+    ts_hist_t   h = { TS_HIST_SLA, NULL, NULL, to, NULL, 1 };
+
+    ts_mg_history_array(hist, id, &h, 1, now);
+    json_decref(to);
+}
+
+
+/* The priority is compared and set (the history's "from" is the priority
+ * the update replaced): a racing change makes it read again. */
 ts_rc_e
 ts_mg_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     ts_mongo_t  *m = TS_MG(s);
-    bson_t       f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
-    bson_t       arr = BSON_INITIALIZER;
-    int64_t      matched = 0;
-    ts_rc_e      rc;
+    bson_t       f, upd, set, arr, hist, *d = NULL, *proj;
+    json_t      *from, *to = json_string(priority);
+    int64_t      matched;
+    int          tries;
+    ts_rc_e      rc = TS_ERR;
 
-    /* history: priority change (in this single-document update) */
-    ts_mg_jobs_array(&arr, jobs, njobs, now);
-    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-    BSON_APPEND_UTF8(&set, "priority", priority);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-    ts_mg_sla_append_dates(&set, due);
-    bson_append_document_end(&upd, &set);
-    if (njobs) {
-        ts_push_jobs(&upd, &arr);
+    for (tries = 0; tries < 8; tries++) {
+        proj = BCON_NEW("priority", BCON_INT32(1));
+        rc = ts_mg_ticket_doc(m, id, proj, &d);
+        bson_destroy(proj);
+        if (rc != TS_OK) {
+            break;
+        }
+        from = ts_mg_get_json(d, "priority");
+        bson_destroy(d);
+        if (json_is_string(from) && json_string_length(from) == 0) {
+            json_decref(from);
+            from = NULL;
+        }
+        bson_init(&hist);
+        if (!json_equal(from, to)) {
+            ts_hist_t h = { TS_HIST_PRIORITY, actor, from, to, NULL, 0 };
+            ts_mg_history_array(&hist, id, &h, 1, now);
+        }
+        bson_init(&arr);
+        ts_mg_jobs_array(&arr, jobs, njobs, now);
+        bson_init(&upd);
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        BSON_APPEND_UTF8(&set, "priority", priority);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        ts_mg_sla_append_dates(&set, due);
+        bson_append_document_end(&upd, &set);
+        ts_mg_push_outboxes(&upd, &arr, &hist);
+        bson_init(&f);
+        ts_mg_append_oid_hex(&f, "_id", id);
+        ts_mg_append_json(&f, "priority", from ? from : json_null());
+        matched = 0;
+        rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
+        if (rc == TS_OK && matched > 0) {
+            ts_flush(m, m->tickets, id, &arr);
+            ts_mg_history_flush(m, id, &hist);
+        }
+        bson_destroy(&f);
+        bson_destroy(&upd);
+        bson_destroy(&arr);
+        bson_destroy(&hist);
+        json_decref(from);
+        if (rc != TS_OK || matched > 0) {
+            break;
+        }
+        rc = ts_store_fail(s, "priority kept changing");
     }
-    ts_mg_append_oid_hex(&f, "_id", id);
-    rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
-    if (rc == TS_OK && matched == 0) {
-        rc = TS_NOT_FOUND;
-    }
-    if (rc == TS_OK) {
-        ts_flush(m, m->tickets, id, &arr);
-    }
-    bson_destroy(&f);
-    bson_destroy(&upd);
-    bson_destroy(&arr);
+    json_decref(to);
     return rc;
 }
 
@@ -142,14 +186,15 @@ ts_mg_ticket_sla_breach(ts_store_t *s, const char *id, const char *target,
     int64_t due, int64_t now)
 {
     ts_mongo_t  *m = TS_MG(s);
-    bson_t       f = BSON_INITIALIZER, *upd;
+    bson_t       f = BSON_INITIALIZER, hist = BSON_INITIALIZER, *upd;
     int64_t      matched = 0;
+    int          response = strcmp(target, "response") == 0;
     ts_rc_e      rc;
 
-    /* history: SLA breached (target, due) */
+    /* one conditional update, its history entry in the ticket's outbox */
     ts_mg_append_oid_hex(&f, "_id", id);
     BSON_APPEND_NULL(&f, "slaBreachedAt");
-    if (strcmp(target, "response") == 0) {
+    if (response) {
         BSON_APPEND_DATE_TIME(&f, "firstResponseDue", due);
         BSON_APPEND_NULL(&f, "firstResponseAt");
     } else {
@@ -161,21 +206,29 @@ ts_mg_ticket_sla_breach(ts_store_t *s, const char *id, const char *target,
         BSON_APPEND_UTF8(&ne, "$ne", "Completed");
         bson_append_document_end(&f, &ne);
     }
+    ts_sla_history(&hist, id, response ? "firstResponse" : "resolution", now);
     upd = BCON_NEW("$set", "{", "slaBreachedAt", BCON_DATE_TIME(due),
                    "updatedAt", BCON_DATE_TIME(now), "}");
+    ts_mg_push_outboxes(upd, NULL, &hist);
     rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
+    if (rc == TS_OK && matched > 0) {
+        ts_mg_history_flush(m, id, &hist);
+    }
     bson_destroy(&f);
     bson_destroy(upd);
+    bson_destroy(&hist);
     return rc == TS_OK && matched == 0 ? TS_CONFLICT : rc;
 }
 
 
 ts_rc_e
-ts_mg_sla_settle(ts_mongo_t *m, const char *id)
+ts_mg_sla_settle(ts_mongo_t *m, const char *id, int64_t now)
 {
-    bson_t          *d = NULL, f = BSON_INITIALIZER, *upd;
+    bson_t          *d = NULL, f = BSON_INITIALIZER, hist = BSON_INITIALIZER;
+    bson_t          *upd;
     ts_sla_state_t   st;
-    int64_t          completed_at, mark = 0, matched;
+    int64_t          completed_at, mark = 0, matched = 0;
+    const char      *target = "firstResponse";
     ts_rc_e          rc;
 
     rc = ts_mg_ticket_doc(m, id, NULL, &d);
@@ -190,57 +243,34 @@ ts_mg_sla_settle(ts_mongo_t *m, const char *id)
     }
     /* a target met late, or a ticket completed without a response past
      * its response date: the same dates the SQLite backend marks */
-    if (st.responded_at != 0 && st.responded_at > st.due.response_due) {
+    if (st.responded_at != 0 && st.due.response_due != 0
+        && st.responded_at > st.due.response_due)
+    {
         mark = st.due.response_due;
     } else if (st.completed && st.responded_at == 0
+               && st.due.response_due != 0
                && completed_at > st.due.response_due)
     {
         mark = st.due.response_due;
     } else if (st.completed && completed_at > st.due.resolution_due) {
         mark = st.due.resolution_due;
+        target = "resolution";
     }
     if (mark == 0) {
         return TS_OK;
     }
     ts_mg_append_oid_hex(&f, "_id", id);
     BSON_APPEND_NULL(&f, "slaBreachedAt");
+    ts_sla_history(&hist, id, target, now);
     upd = BCON_NEW("$set", "{", "slaBreachedAt", BCON_DATE_TIME(mark), "}");
+    ts_mg_push_outboxes(upd, NULL, &hist);
     rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
-    bson_destroy(&f);
-    bson_destroy(upd);
-    return rc;
-}
-
-
-ts_rc_e
-ts_mg_first_response(ts_mongo_t *m, const char *id, const char *author,
-    const char *role, int64_t now)
-{
-    bson_t   f = BSON_INITIALIZER, ne, *upd;
-    int64_t  matched = 0;
-    ts_rc_e  rc;
-
-    if (strcmp(role, "moderator") != 0 && strcmp(role, "admin") != 0) {
-        return TS_OK;
-    }
-    /* history: first response (SLA) */
-    ts_mg_append_oid_hex(&f, "_id", id);
-    BSON_APPEND_NULL(&f, "firstResponseAt");
-    BSON_APPEND_DOCUMENT_BEGIN(&f, "createdBy", &ne);
-    {
-        bson_oid_t  oid;
-        if (ts_mg_oid(author, &oid) == 0) {
-            BSON_APPEND_OID(&ne, "$ne", &oid);
-        }
-    }
-    bson_append_document_end(&f, &ne);
-    upd = BCON_NEW("$set", "{", "firstResponseAt", BCON_DATE_TIME(now), "}");
-    rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
-    bson_destroy(&f);
-    bson_destroy(upd);
     if (rc == TS_OK && matched > 0) {
-        rc = ts_mg_sla_settle(m, id);
+        ts_mg_history_flush(m, id, &hist);
     }
+    bson_destroy(&f);
+    bson_destroy(upd);
+    bson_destroy(&hist);
     return rc;
 }
 

@@ -52,6 +52,7 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
 {
     ts_mongo_t    *m = TS_MG(s);
     bson_t         doc = BSON_INITIALIZER, arr = BSON_INITIALIZER, a;
+    bson_t         hist = BSON_INITIALIZER;
     bson_error_t   e;
     ts_rc_e        rc = TS_OK;
 
@@ -72,14 +73,35 @@ ts_mg_ticket_create(ts_store_t *s, const char *id, const char *title,
     BSON_APPEND_DATE_TIME(&doc, "updatedAt", now);
     BSON_APPEND_INT32(&doc, "__v", 0);
     BSON_APPEND_ARRAY(&doc, "pendingJobs", &arr);
+    {
+        json_t     *to = json_string("To-Do");
+        ts_hist_t   h = { TS_HIST_CREATED, created_by, NULL, to, NULL, 0 };
+
+        ts_mg_history_array(&hist, id, &h, 1, now);
+        json_decref(to);
+    }
+    BSON_APPEND_ARRAY(&doc, "pendingHistory", &hist);
     if (!mongoc_collection_insert_one(m->tickets, &doc, NULL, NULL, &e)) {
         rc = ts_mg_fail(m, "ticket insert", &e);
     } else {
         ts_flush(m, m->tickets, id, &arr);
+        ts_mg_history_flush(m, id, &hist);
     }
+    bson_destroy(&hist);
     bson_destroy(&doc);
     bson_destroy(&arr);
     return rc;
+}
+
+
+/* 1 when doc's key holds true (an internal note's flag). */
+static int
+ts_mg_true(const bson_t *doc, const char *key)
+{
+    bson_iter_t  it;
+
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it)
+           && bson_iter_bool(&it);
 }
 
 
@@ -114,6 +136,8 @@ ts_ticket_json(const bson_t *doc, json_t *people, int64_t now)
     if (t == NULL) {
         return NULL;
     }
+    json_object_set_new(t, "firstResponseAt",
+                        ts_mg_get_time_json(doc, "firstResponseAt"));
     p = c[0] ? json_object_get(people, c) : NULL;
     json_object_set(t, "createdBy", p ? p : json_null());
     p = a[0] ? json_object_get(people, a) : NULL;
@@ -135,9 +159,11 @@ ts_collect(json_t *ids, const bson_t *doc, const char *key)
 }
 
 
-/* Comments of a ticket document, sorted, authors populated. */
+/* Comments of a ticket document, sorted, authors populated; internal
+ * notes only with with_internal. */
 static ts_rc_e
-ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
+ts_comments_json(ts_mongo_t *m, const bson_t *doc, int with_internal,
+    json_t **out)
 {
     bson_iter_t     it, child;
     bson_t          c;
@@ -176,7 +202,8 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
             }
             bson_iter_document(&child, &len, &data);
             if (!bson_init_static(&c, data, len)
-                || ts_mg_get_oid_hex(&c, "_id", hex) != 0)
+                || ts_mg_get_oid_hex(&c, "_id", hex) != 0
+                || (!with_internal && ts_mg_true(&c, "internal")))
             {
                 continue;
             }
@@ -189,6 +216,10 @@ ts_comments_json(ts_mongo_t *m, const bson_t *doc, json_t **out)
                            "createdAt", ts_mg_get_time_json(&c, "createdAt"),
                            "_t", (json_int_t) ts_mg_get_time(&c,
                                                              "createdAt"));
+            if (cj && ts_mg_true(&c, "internal")) {
+                /* a public one has the keys it always had */
+                json_object_set_new(cj, "internal", json_true());
+            }
             if (cj) {
                 json_array_append_new(arr, cj);
             }
@@ -275,6 +306,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         st = ts_mg_get_str(d, "status");
         snprintf(keys->status, sizeof(keys->status), "%s", st ? st : "");
         keys->created_at = ts_mg_get_time(d, "createdAt");
+        keys->updated_at = ts_mg_get_time(d, "updatedAt");
         st = ts_mg_get_str(d, "priority");
         snprintf(keys->priority, sizeof(keys->priority), "%s", st ? st : "");
         ts_mg_sla_state(d, &keys->sla);
@@ -282,7 +314,19 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
             && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child))
         {
             while (bson_iter_next(&child)) {
-                keys->comments++;
+                bson_t          c;
+                const uint8_t  *data;
+                uint32_t        len;
+
+                /* public ones: an internal note opens no conversation */
+                if (BSON_ITER_HOLDS_DOCUMENT(&child)) {
+                    bson_iter_document(&child, &len, &data);
+                    if (bson_init_static(&c, data, len)
+                        && !ts_mg_true(&c, "internal"))
+                    {
+                        keys->comments++;
+                    }
+                }
             }
         }
     }
@@ -308,7 +352,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
     }
     json_object_set_new(t, "assignment", ts_mg_get_json(d, "assignment"));
     if (with_comments) {
-        if (ts_comments_json(m, d, &comments) != TS_OK) {
+        if (ts_comments_json(m, d, 1, &comments) != TS_OK) {
             json_decref(t);
             bson_destroy(d);
             return TS_ERR;
@@ -322,7 +366,8 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
 
 ts_rc_e
-ts_mg_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
+ts_mg_comment_list(ts_store_t *s, const char *ticket_id, int with_internal,
+    ts_jw_t *out)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t      *d = NULL, *proj = BCON_NEW("comments", BCON_INT32(1));
@@ -333,7 +378,7 @@ ts_mg_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *out)
     rc = ts_mg_ticket_doc(m, ticket_id, proj, &d);
     bson_destroy(proj);
     if (rc == TS_OK) {
-        rc = ts_comments_json(m, d, &comments);
+        rc = ts_comments_json(m, d, with_internal, &comments);
         bson_destroy(d);
     }
     if (rc == TS_OK) {
@@ -524,7 +569,9 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
             if (rc == TS_OK) {
                 t = ts_ticket_json(kept[i], people, q->now);
                 if (t && q->scope == TS_SCOPE_CREATOR) {
-                    json_object_del(t, "triage");   /* staff-only */
+                    /* notes, provenance and the SLA are for staff */
+                    json_object_del(t, "triage");
+                    json_object_del(t, "helpfulNotes");
                     json_object_del(t, "sla");
                 }
                 if (t) {
@@ -556,26 +603,82 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
 }
 
 
-/* Update the ticket with jobs into its outbox; flush on success. */
+/* Append the precondition updatedAt <= unmodified_since (0: none) to a
+ * filter. */
+static void
+ts_unmodified(bson_t *f, int64_t unmodified_since)
+{
+    bson_t  le;
+
+    if (unmodified_since != 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(f, "updatedAt", &le);
+        BSON_APPEND_DATE_TIME(&le, "$lte", unmodified_since);
+        bson_append_document_end(f, &le);
+    }
+}
+
+
+/* A conditional update of ticket id matched nothing: TS_NOT_FOUND when
+ * there is no such ticket, TS_STALE when it changed after
+ * unmodified_since, else otherwise (a full one, for comments). */
 static ts_rc_e
-ts_ticket_write(ts_mongo_t *m, const char *id, bson_t *upd,
-    const ts_job_new_t *jobs, size_t njobs, int64_t now)
+ts_why_missed(ts_mongo_t *m, const char *id, int64_t unmodified_since,
+    ts_rc_e otherwise)
+{
+    bson_t   *d = NULL, *proj = BCON_NEW("updatedAt", BCON_INT32(1));
+    ts_rc_e   rc;
+
+    rc = ts_mg_ticket_doc(m, id, proj, &d);
+    bson_destroy(proj);
+    if (rc == TS_OK) {
+        rc = unmodified_since != 0
+             && ts_mg_get_time(d, "updatedAt") > unmodified_since
+             ? TS_STALE : otherwise;
+        bson_destroy(d);
+    }
+    return rc;
+}
+
+
+/*
+ * Update the ticket with jobs and history entries (hist, may be NULL)
+ * into its outboxes, in the one update; flush on success.  status_was
+ * (may be NULL): the update matches only while the status is still that
+ * (*raced set when the ticket exists, is not stale, but moved on);
+ * unmodified_since (0: none): only while updatedAt is not later
+ * (TS_STALE otherwise).
+ */
+static ts_rc_e
+ts_ticket_write(ts_mongo_t *m, const char *id, const char *status_was,
+    bson_t *upd, int64_t unmodified_since, const ts_job_new_t *jobs,
+    size_t njobs, const bson_t *hist, int64_t now, int *raced)
 {
     bson_t   f = BSON_INITIALIZER, arr = BSON_INITIALIZER;
     int64_t  matched = 0;
     ts_rc_e  rc;
 
+    *raced = 0;
     ts_mg_jobs_array(&arr, jobs, njobs, now);
-    if (njobs) {
-        ts_push_jobs(upd, &arr);
-    }
+    ts_mg_push_outboxes(upd, &arr, hist);
     ts_mg_append_oid_hex(&f, "_id", id);
+    if (status_was) {
+        BSON_APPEND_UTF8(&f, "status", status_was);
+    }
+    ts_unmodified(&f, unmodified_since);
     rc = ts_mg_update(m, m->tickets, &f, upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
-        rc = TS_NOT_FOUND;
+        /* gone, stale, or (status_was) its status moved on: read again */
+        rc = ts_why_missed(m, id, unmodified_since, TS_OK);
+        if (rc == TS_OK) {
+            rc = TS_NOT_FOUND;
+            *raced = status_was != NULL;
+        }
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, id, &arr);
+        if (hist) {
+            ts_mg_history_flush(m, id, hist);
+        }
     }
     bson_destroy(&f);
     bson_destroy(&arr);
@@ -583,26 +686,57 @@ ts_ticket_write(ts_mongo_t *m, const char *id, bson_t *upd,
 }
 
 
+/* The status is compared and set (the history's "from" is the status the
+ * update replaced): a racing change makes it read again. */
 ts_rc_e
 ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs)
 {
-    bson_t   upd = BSON_INITIALIZER, set;
-    ts_rc_e  rc;
+    ts_mongo_t  *m = TS_MG(s);
+    bson_t       upd, set, hist, *d = NULL, *proj;
+    json_t      *from, *to = json_string(status);
+    int          tries, raced = 0;
+    ts_rc_e      rc = TS_ERR;
 
-    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-    BSON_APPEND_UTF8(&set, "status", status);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-    ts_mg_append_time(&set, "completedAt",
-                      strcmp(status, "Completed") == 0 ? now : 0);
-    bson_append_document_end(&upd, &set);
-    rc = ts_ticket_write(TS_MG(s), id, &upd, jobs, njobs, now);
-    bson_destroy(&upd);
+    for (tries = 0; tries < 8; tries++) {
+        proj = BCON_NEW("status", BCON_INT32(1));
+        rc = ts_mg_ticket_doc(m, id, proj, &d);
+        bson_destroy(proj);
+        if (rc != TS_OK) {
+            break;
+        }
+        from = ts_mg_get_json(d, "status");
+        bson_init(&hist);
+        if (!json_equal(from, to)) {
+            ts_hist_t h = { TS_HIST_STATUS, actor, from, to, NULL, 0 };
+            ts_mg_history_array(&hist, id, &h, 1, now);
+        }
+        bson_init(&upd);
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        BSON_APPEND_UTF8(&set, "status", status);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        ts_mg_append_time(&set, "completedAt",
+                          strcmp(status, "Completed") == 0 ? now : 0);
+        bson_append_document_end(&upd, &set);
+        rc = ts_ticket_write(m, id, json_string_value(from), &upd,
+                             unmodified_since, jobs, njobs, &hist, now,
+                             &raced);
+        bson_destroy(&upd);
+        bson_destroy(&hist);
+        bson_destroy(d);
+        json_decref(from);
+        if (!raced) {
+            break;
+        }
+        rc = ts_store_fail(s, "status kept changing");
+    }
+    json_decref(to);
     if (rc == TS_OK && strcmp(status, "Completed") == 0) {
         /* completed past a date it missed: mark the breach (a second
          * write; should it fail, the breach job still marks a resolution
          * missed before completion) */
-        (void) ts_mg_sla_settle(TS_MG(s), id);
+        (void) ts_mg_sla_settle(m, id, now);
     }
     return rc;
 }
@@ -610,33 +744,53 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 
 ts_rc_e
 ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *cm, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs)
 {
     ts_mongo_t    *m = TS_MG(s);
     bson_t         upd = BSON_INITIALIZER, set, push, c, f = BSON_INITIALIZER;
-    bson_t         arr = BSON_INITIALIZER, each, full, *idf;
-    bson_error_t   e;
+    bson_t         arr = BSON_INITIALIZER, each, full, min;
+    bson_t         hist = BSON_INITIALIZER;
     char           slot[48];
-    int64_t        matched = 0, n;
+    int64_t        matched = 0;
     ts_rc_e        rc;
 
     ts_mg_jobs_array(&arr, jobs, njobs, now);
-    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
-    BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
-    bson_append_document_end(&upd, &set);
+    if (!cm->internal) {
+        /* an internal note moves nothing the requester sees */
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+        BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+        bson_append_document_end(&upd, &set);
+    }
+    if (cm->first_response) {
+        /* set when absent, and the earliest stays: times only grow */
+        BSON_APPEND_DOCUMENT_BEGIN(&upd, "$min", &min);
+        BSON_APPEND_DATE_TIME(&min, "firstResponseAt", now);
+        bson_append_document_end(&upd, &min);
+    }
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$push", &push);
     BSON_APPEND_DOCUMENT_BEGIN(&push, "comments", &c);
-    ts_mg_append_oid_hex(&c, "_id", comment_id);
-    ts_mg_append_oid_hex(&c, "author", author);
-    BSON_APPEND_UTF8(&c, "text", text);
-    BSON_APPEND_UTF8(&c, "role", role);
+    ts_mg_append_oid_hex(&c, "_id", cm->id);
+    ts_mg_append_oid_hex(&c, "author", cm->author);
+    BSON_APPEND_UTF8(&c, "text", cm->text);
+    BSON_APPEND_UTF8(&c, "role", cm->role);
     BSON_APPEND_DATE_TIME(&c, "createdAt", now);
+    BSON_APPEND_BOOL(&c, "internal", cm->internal != 0);
     bson_append_document_end(&push, &c);
     if (njobs) {
         BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingJobs", &each);
         BSON_APPEND_ARRAY(&each, "$each", &arr);
+        bson_append_document_end(&push, &each);
+    }
+    if (cm->internal) {
+        /* the note's history entry rides the same update (its outbox) */
+        json_t     *to = ts_hist_note(cm->text);
+        ts_hist_t   h = { TS_HIST_NOTE, cm->author, NULL, to, NULL, 1 };
+
+        ts_mg_history_array(&hist, ticket_id, &h, 1, now);
+        json_decref(to);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "pendingHistory", &each);
+        BSON_APPEND_ARRAY(&each, "$each", &hist);
         bson_append_document_end(&push, &each);
     }
     bson_append_document_end(&upd, &push);
@@ -650,27 +804,26 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     BSON_APPEND_DOCUMENT_BEGIN(&f, slot, &full);
     BSON_APPEND_BOOL(&full, "$exists", false);
     bson_append_document_end(&f, &full);
+    ts_unmodified(&f, cm->unmodified_since);
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);
     if (rc == TS_OK && matched == 0) {
-        /* no such ticket, or a full one */
-        idf = bson_new();
-        ts_mg_append_oid_hex(idf, "_id", ticket_id);
-        n = mongoc_collection_count_documents(m->tickets, idf, NULL, NULL,
-                                              NULL, &e);
-        bson_destroy(idf);
-        rc = n < 0 ? ts_mg_fail(m, "count", &e)
-             : n > 0 ? TS_CONFLICT : TS_NOT_FOUND;
+        /* no such ticket, a changed one, or a full one */
+        rc = ts_why_missed(m, ticket_id, cm->unmodified_since, TS_CONFLICT);
     }
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);
-        /* SLA: a staff comment may be the first response (ts_store.h);
-         * a second write here (no transactions): the comment is stored
-         * whatever it says, so it does not fail the comment */
-        (void) ts_mg_first_response(m, ticket_id, author, role, now);
+        ts_mg_history_flush(m, ticket_id, &hist);
+        if (cm->first_response) {
+            /* SLA: answering late marks the breach (ts_store.h); a second
+             * write (no transactions): the comment is stored whatever it
+             * says, so it does not fail the comment */
+            (void) ts_mg_sla_settle(m, ticket_id, now);
+        }
     }
     bson_destroy(&f);
     bson_destroy(&upd);
     bson_destroy(&arr);
+    bson_destroy(&hist);
     return rc;
 }
 

@@ -120,6 +120,7 @@ ts_mg_row_user(const bson_t *doc, ts_user_t *u)
                                                24);
     u->last_assigned_at = ts_mg_get_time(doc, "lastAssignedAt");
     u->status_chosen = ts_mg_get_str(doc, "presenceChoice") != NULL;
+    u->session_epoch = ts_mg_get_int(doc, "sessionEpoch", 0);
     if (u->username == NULL || u->email == NULL || u->password == NULL
         || u->skills == NULL)
     {
@@ -131,7 +132,7 @@ ts_mg_row_user(const bson_t *doc, ts_user_t *u)
 
 
 /* The one user matching filter. */
-static ts_rc_e
+ts_rc_e
 ts_mg_user_find(ts_mongo_t *m, const bson_t *filter, ts_user_t *out)
 {
     mongoc_cursor_t  *cur;

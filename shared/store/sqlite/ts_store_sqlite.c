@@ -44,8 +44,8 @@
     " createdAt, updatedAt, totalTicketsResolved," \
     " averageResolutionTimeHours, lastAssignedAt"
 
-/* TS_USER_COLS and the presence choice, for reads */
-#define TS_USER_READ_COLS  TS_USER_COLS ", presenceChoice"
+/* TS_USER_COLS, the presence choice and the session epoch, for reads */
+#define TS_USER_READ_COLS  TS_USER_COLS ", presenceChoice, sessionEpoch"
 
 
 static const char *ts_sql_text[TS_SQL_COUNT] = {
@@ -78,6 +78,19 @@ static const char *ts_sql_text[TS_SQL_COUNT] = {
     [TS_SQL_USER_UPDATE_ROLE_SKILLS] =
         "UPDATE users SET role = ?2, updatedAt = ?3, skills = ?4"
         " WHERE _id = ?1",
+    /* ?3 now; ?4 the hash that must still be stored, ?5 the reset token
+     * that must still be held and unexpired (NULL: no condition) */
+    [TS_SQL_USER_SET_PASSWORD] =
+        "UPDATE users SET password = ?2, sessionEpoch = sessionEpoch + 1,"
+        " resetTokenHash = NULL, resetExpiresAt = NULL, updatedAt = ?3"
+        " WHERE _id = ?1 AND (?4 IS NULL OR password = ?4)"
+        " AND (?5 IS NULL OR (resetTokenHash = ?5 AND resetExpiresAt > ?3))"
+        " RETURNING sessionEpoch",
+    [TS_SQL_USER_RESET_ISSUE] =
+        "UPDATE users SET resetTokenHash = ?2, resetExpiresAt = ?3"
+        " WHERE _id = ?1",
+    [TS_SQL_USER_BY_RESET] = "SELECT " TS_USER_READ_COLS " FROM users"
+        " WHERE resetTokenHash = ?1 AND resetExpiresAt > ?2",
     [TS_SQL_TOKEN_REVOKE] =
         "INSERT INTO revoked_tokens (sig, expiresAt) VALUES (?1, ?2)"
         " ON CONFLICT (sig) DO NOTHING",
@@ -629,6 +642,9 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .user_count_role = ts_sqlite_user_count_role,
     .user_set_status = ts_sqlite_user_set_status,
     .user_update = ts_sqlite_user_update,
+    .user_set_password = ts_sqlite_user_set_password,
+    .user_reset_issue = ts_sqlite_user_reset_issue,
+    .user_by_reset = ts_sqlite_user_by_reset,
     .token_revoke = ts_sqlite_token_revoke,
     .token_revoked = ts_sqlite_token_revoked,
     .login_get = ts_sqlite_login_get,
@@ -641,6 +657,12 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .ticket_get = ts_sqlite_ticket_get,
     .ticket_list = ts_sqlite_ticket_list,
     .ticket_set_status = ts_sqlite_ticket_set_status,
+    .ticket_history = ts_sqlite_ticket_history,
+    .canned_create = ts_sqlite_canned_create,
+    .canned_list = ts_sqlite_canned_list,
+    .canned_get = ts_sqlite_canned_get,
+    .canned_update = ts_sqlite_canned_update,
+    .canned_delete = ts_sqlite_canned_delete,
     .comment_add = ts_sqlite_comment_add,
     .comment_list = ts_sqlite_comment_list,
     .user_list_role = ts_sqlite_user_list_role,
@@ -665,4 +687,7 @@ static const ts_store_ops_t  ts_sqlite_ops = {
     .ticket_sla_breach = ts_sqlite_ticket_sla_breach,
     .ticket_assign = ts_sqlite_ticket_assign,
     .ticket_stats = ts_sqlite_ticket_stats,
+    .ticket_set_assignee = ts_sqlite_ticket_set_assignee,
+    .user_handback = ts_sqlite_user_handback,
+    .absent_assignees = ts_sqlite_absent_assignees,
 };

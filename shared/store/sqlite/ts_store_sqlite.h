@@ -8,7 +8,8 @@
  * attempts; ts_store_sqlite_tickets.c owns tickets and comments;
  * ts_store_sqlite_modreqs.c moderator requests; ts_store_sqlite_analytics.c
  * analytics; ts_store_sqlite_jobs.c claims and finishes jobs and makes
- * background work's writes (triage, assignment, stats).
+ * background work's writes (triage, assignment, stats);
+ * ts_store_sqlite_history.c tickets' history and canned responses.
  */
 
 #ifndef TS_STORE_SQLITE_H
@@ -35,6 +36,9 @@ typedef enum {
     TS_SQL_USER_SET_STATUS,
     TS_SQL_USER_UPDATE_ROLE,
     TS_SQL_USER_UPDATE_ROLE_SKILLS,
+    TS_SQL_USER_SET_PASSWORD,
+    TS_SQL_USER_RESET_ISSUE,
+    TS_SQL_USER_BY_RESET,
     TS_SQL_TOKEN_REVOKE,
     TS_SQL_TOKEN_REVOKED,
     TS_SQL_LOGIN_GET,
@@ -60,7 +64,11 @@ typedef enum {
 #define TS_SQLITE_ANALYTICS_FIRST  72
 #define TS_SQLITE_TICKET_STMTS  80
 #define TS_SQLITE_JOB_STMTS     24
-#define TS_SQLITE_MORE_STMTS    (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
+/* ts_store_sqlite_history.c's ts_hsql_e: history and canned responses */
+#define TS_SQLITE_HISTORY_FIRST  (TS_SQLITE_TICKET_STMTS + TS_SQLITE_JOB_STMTS)
+#define TS_SQLITE_HISTORY_STMTS  12
+#define TS_SQLITE_MORE_STMTS \
+    (TS_SQLITE_HISTORY_FIRST + TS_SQLITE_HISTORY_STMTS)
 
 typedef struct {
     struct ts_store_s   base;
@@ -138,6 +146,14 @@ ts_rc_e ts_sqlite_user_set_status(ts_store_t *s, const char *id,
     ts_presence_e status, int64_t last_seen, int chosen);
 ts_rc_e ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
     json_t *skills);
+ts_rc_e ts_sqlite_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch);
+ts_rc_e ts_sqlite_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job);
+ts_rc_e ts_sqlite_user_by_reset(ts_store_t *s, const char *token_hash,
+    int64_t now, ts_user_t *out);
 ts_rc_e ts_sqlite_token_revoke(ts_store_t *s, const char *sig, int64_t exp);
 ts_rc_e ts_sqlite_token_revoked(ts_store_t *s, const char *sig);
 ts_rc_e ts_sqlite_login_get(ts_store_t *s, const char *ident,
@@ -174,22 +190,36 @@ ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
 
 /* ts_store_sqlite_sla.c: the SLA's writes (ts_sla.h). */
 ts_rc_e ts_sqlite_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs);
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
     const char *target, int64_t due, int64_t now);
-/* Inside a comment's write transaction: the comment by author (role) is
- * the ticket's first response when it is staff's, not the creator's, and
- * none was recorded; TS_OK whether or not it was. */
-ts_rc_e ts_sqlite_first_response(ts_sqlite_t *q, const char *ticket_id,
-    const char *author, const char *role, int64_t now);
+/* Inside a comment's write transaction: a first response stamped at now
+ * past firstResponseDue marks the breach (with its history entry);
+ * TS_OK whether or not it did. */
+ts_rc_e ts_sqlite_sla_answered(ts_sqlite_t *q, const char *ticket_id,
+    int64_t now);
+/* Inside a completion's write transaction: a date missed (the first
+ * response's, else the resolution's) marks the breach, with its entry. */
+ts_rc_e ts_sqlite_sla_completed(ts_sqlite_t *q, const char *id,
+    int64_t now);
 /* Completed tickets with SLA dates by priority, into p->sla. */
 ts_rc_e ts_sqlite_sla_analytics(ts_sqlite_t *q, json_t **out);
 ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
-    const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
-    json_t **result);
+    json_t *exclude, const ts_assign_cfg_t *cfg,
+    ts_assigned_job_fn assigned_job, int64_t now, json_t **result);
 ts_rc_e ts_sqlite_ticket_stats(ts_store_t *s, const char *id,
     const char *moderator_id, double hours, int *counted);
+
+/* ts_store_sqlite_assignee.c: assignment by hand and hand-back. */
+ts_rc_e ts_sqlite_ticket_set_assignee(ts_store_t *s, const char *id,
+    const char *from, const char *to, const char *by, json_t *assignment,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_user_handback(ts_store_t *s, const char *user_id,
+    int demote, json_t *skills, int todo_only, const char *actor,
+    json_t *why, ts_handback_job_fn job_fn, int64_t now, json_t **handed);
+ts_rc_e ts_sqlite_absent_assignees(ts_store_t *s, int64_t before,
+    json_t **users);
 
 /* ts_store_sqlite_tickets.c: the helpers its siblings share, then the ops
  * of ts_store_impl.h it provides. */
@@ -207,13 +237,14 @@ ts_rc_e ts_sqlite_ticket_get(ts_store_t *s, const char *id,
 ts_rc_e ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
     ts_jw_t *out, int64_t *total);
 ts_rc_e ts_sqlite_ticket_set_status(ts_store_t *s, const char *id,
-    const char *status, int64_t now, const ts_job_new_t *jobs, size_t njobs);
+    const char *status, const char *actor, int64_t now,
+    int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs);
 ts_rc_e ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
-    ts_jw_t *out);
+    int with_internal, ts_jw_t *out);
 ts_rc_e ts_sqlite_user_list_role(ts_store_t *s, ts_role_e role,
     json_t **out);
 
@@ -230,6 +261,25 @@ ts_rc_e ts_sqlite_modreq_pending(ts_store_t *s, json_t **out);
 ts_rc_e ts_sqlite_modreq_decide(ts_store_t *s, const char *id, int accept,
     const char *reviewer, int64_t now, const ts_job_new_t *jobs,
     size_t njobs);
+
+/* ts_store_sqlite_history.c */
+/*
+ * Add n history entries of ticket_id at now, INSIDE the caller's write
+ * transaction (after its change, before ts_finish/commit): the entry
+ * commits or rolls back with the change.  A failure is the write's.
+ */
+ts_rc_e ts_sqlite_history_add(ts_sqlite_t *q, const char *ticket_id,
+    const ts_hist_t *h, size_t n, int64_t now);
+ts_rc_e ts_sqlite_ticket_history(ts_store_t *s, const char *id,
+    json_t **history);
+ts_rc_e ts_sqlite_canned_create(ts_store_t *s, const char *id,
+    const char *owner, const char *title, const char *body, int64_t now);
+ts_rc_e ts_sqlite_canned_list(ts_store_t *s, json_t **out);
+ts_rc_e ts_sqlite_canned_get(ts_store_t *s, const char *id, json_t **doc,
+    ts_oid_t owner);
+ts_rc_e ts_sqlite_canned_update(ts_store_t *s, const char *id,
+    const char *title, const char *body, int64_t now);
+ts_rc_e ts_sqlite_canned_delete(ts_store_t *s, const char *id);
 
 /* ts_store_sqlite_analytics.c */
 ts_rc_e ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out);

@@ -47,6 +47,7 @@ static const char *ts_asql_text[TS_A_END - TS_T_A_COUNTS] = {
     [TS_T_A_FIRST_RESPONSE - TS_T_A_COUNTS] =
         "SELECT min(k.createdAt) - t.createdAt FROM tickets t"
         " JOIN comments k ON k.ticket = t._id AND k.author != t.createdBy"
+        " AND k.internal = 0"
         " WHERE t.createdAt >= ?1 GROUP BY t._id LIMIT 200000",
     [TS_T_A_MODERATORS - TS_T_A_COUNTS] =
         "SELECT u._id, u.email, u.username, u.status,"

@@ -93,7 +93,8 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
         " WHERE _id = ?1 AND triage IS NULL",
     [TS_J_TICKET_EXISTS - TS_J_CLAIM] = "SELECT 1 FROM tickets WHERE _id = ?1",
     [TS_J_ASSIGN_READ - TS_J_CLAIM] =
-        "SELECT assignedTo, title, relatedSkills FROM tickets WHERE _id = ?1",
+        "SELECT assignedTo, title, relatedSkills, status, priority"
+        " FROM tickets WHERE _id = ?1",
     [TS_J_CANDIDATES - TS_J_CLAIM] =
         "SELECT u._id, u.username, u.email, u.skills, u.status,"
         " u.totalTicketsResolved, u.averageResolutionTimeHours,"
@@ -457,6 +458,7 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    json_t        *old_prio = NULL, *old_skills = NULL;
     ts_oid_t       job_id;
     ts_rc_e        rc;
     size_t         i;
@@ -464,6 +466,17 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
+    /* the values before, for the history (under the write lock) */
+    st = ts_jstmt(q, TS_J_ASSIGN_READ);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        old_skills = ts_sqlite_col_json_array(st, 2);
+        old_prio = ts_sqlite_col_json_text(st, 4);
+    }
+    sqlite3_reset(st);
     st = ts_jstmt(q, TS_J_SET_TRIAGE);
     if (st == NULL) {
         return ts_sqlite_rollback(q, TS_ERR);
@@ -495,6 +508,15 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     if (rc == TS_NOT_FOUND) {
         rc = ts_ticket_missing_or(q, id, TS_CONFLICT);
     }
+    if (rc == TS_OK) {
+        ts_hist_t  h[2];
+        size_t     nh = ts_triage_history(h, old_prio, old_skills, triage);
+
+        rc = ts_sqlite_history_add(q, id, h, nh, now);
+        ts_hist_release(h, nh);
+    }
+    json_decref(old_prio);
+    json_decref(old_skills);
     for (i = 0; rc == TS_OK && i < njobs; i++) {
         rc = ts_sqlite_insert_job(q, &jobs[i], job_id, now);
     }
@@ -508,8 +530,8 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
 /* Read the candidates (moderators and admins) into arrays the caller
  * frees: cands[i] borrows from rows[i] (one JSON object per candidate). */
 static ts_rc_e
-ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
-    size_t *n)
+ts_candidates(ts_sqlite_t *q, json_t *exclude, json_t **rows_out,
+    ts_candidate_t **out, size_t *n)
 {
     sqlite3_stmt    *st = ts_jstmt(q, TS_J_CANDIDATES);
     json_t          *rows, *r;
@@ -533,7 +555,12 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
                       "avg", sqlite3_column_double(st, 6),
                       "last", (json_int_t) sqlite3_column_int64(st, 7),
                       "active", (json_int_t) sqlite3_column_int64(st, 8));
-        if (r) {
+        if (r && ts_assign_excluded(exclude,
+                                    json_string_value(json_object_get(r,
+                                                                "_id"))))
+        {
+            json_decref(r);     /* handed the ticket back */
+        } else if (r) {
             json_array_append_new(rows, r);
         }
     }
@@ -572,7 +599,7 @@ ts_candidates(ts_sqlite_t *q, json_t **rows_out, ts_candidate_t **out,
 
 
 ts_rc_e
-ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
+ts_sqlite_ticket_assign(ts_store_t *s, const char *id, json_t *exclude,
     const ts_assign_cfg_t *cfg, ts_assigned_job_fn assigned_job, int64_t now,
     json_t **result)
 {
@@ -583,7 +610,7 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     ts_candidate_t  *cands = NULL;
     ts_job_new_t     job;
     ts_oid_t         job_id;
-    char            *title = NULL, *status = NULL;
+    char            *title = NULL, *status = NULL, *old_status = NULL;
     size_t           n = 0;
     int              pick, step;
     ts_rc_e          rc;
@@ -613,9 +640,10 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     }
     title = ts_sqlite_col_strdup(st, 1);
     skills = ts_sqlite_col_json_array(st, 2);
+    old_status = ts_sqlite_col_strdup(st, 3);
     sqlite3_reset(st);
 
-    rc = ts_candidates(q, &rows, &cands, &n);
+    rc = ts_candidates(q, exclude, &rows, &cands, &n);
     if (rc != TS_OK) {
         goto fail;
     }
@@ -623,6 +651,9 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     if (explain == NULL) {
         rc = ts_store_fail(s, "out of memory");
         goto fail;
+    }
+    if (exclude != NULL) {
+        json_object_set(explain, "excluded", exclude);
     }
 
     if (pick < 0) {
@@ -640,6 +671,11 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
         rc = ts_sqlite_done(q, st);
         who = json_null();
         status = strdup("To-Do");
+        if (rc == TS_OK) {
+            /* nobody fit: staff see why in the history */
+            ts_hist_t h = { TS_HIST_ASSIGNEE, NULL, NULL, NULL, explain, 1 };
+            rc = ts_sqlite_history_add(q, id, &h, 1, now);
+        }
     } else {
         st = ts_jstmt(q, TS_J_ASSIGN);
         if (st == NULL) {
@@ -677,6 +713,17 @@ ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
                          json_object_get(row, "username"), id, title);
             rc = ts_sqlite_insert_job(q, &job, job_id, now);
         }
+        if (rc == TS_OK) {
+            ts_hist_t  h[2];
+            json_t    *to = json_pack("{s:s, s:s}", "_id", cands[pick].id,
+                                      "username", cands[pick].username);
+            size_t     nh = ts_assign_history(h, to, explain, old_status,
+                                              status);
+
+            rc = to ? ts_sqlite_history_add(q, id, h, nh, now) : TS_ERR;
+            ts_hist_release(h, nh);
+            json_decref(to);
+        }
         who = json_pack("{s:s, s:O, s:s, s:O}", "_id", cands[pick].id,
                         "email", json_object_get(json_array_get(rows, pick),
                                                  "email"),
@@ -707,6 +754,7 @@ done:
     free(cands);
     free(title);
     free(status);
+    free(old_status);
     return rc;
 }
 

@@ -242,22 +242,61 @@ static const char *ts_sqlite_migrations[] = {
     "ALTER TABLE users ADD COLUMN presenceChoice TEXT"
     "  CHECK (presenceChoice IN ('dnd', 'offline'));",
 
+    /* 7: tickets' history (written in the changes' own transactions;
+     * seq is the write order) and the staff's canned responses */
+    "CREATE TABLE history ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  _id TEXT NOT NULL UNIQUE,"
+    "  ticket TEXT NOT NULL REFERENCES tickets(_id) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT,"
+    "  action TEXT NOT NULL,"
+    "  fromValue TEXT NOT NULL DEFAULT 'null',"
+    "  toValue TEXT NOT NULL DEFAULT 'null',"
+    "  explanation TEXT,"
+    "  staffOnly INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX history_ticket ON history(ticket, seq);"
+    "CREATE TABLE cannedresponses ("
+    "  _id TEXT PRIMARY KEY,"
+    "  title TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  createdAt INTEGER NOT NULL,"
+    "  updatedAt INTEGER NOT NULL);"
+    "CREATE INDEX cannedresponses_title"
+    "  ON cannedresponses(title COLLATE NOCASE, _id);",
+
+    /* 8: internal (staff-only) notes, and when staff first answered in
+     * public (the first response the SLA measures) */
+    "ALTER TABLE comments ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
+    "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
+    "  FROM comments k WHERE k.ticket = tickets._id"
+    "  AND k.author != tickets.createdBy);",
+
+    /* 9: accounts -- the session epoch tokens carry ("sv"; a password
+     * change or reset adds one) and the one outstanding reset token of a
+     * user, as the SHA-256 hex of what was mailed */
+    "ALTER TABLE users ADD COLUMN sessionEpoch INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN resetTokenHash TEXT;"
+    "ALTER TABLE users ADD COLUMN resetExpiresAt INTEGER;"
+    "CREATE UNIQUE INDEX users_reset ON users(resetTokenHash)"
+    "  WHERE resetTokenHash IS NOT NULL;",
+
+    /* 10: who assigned a ticket by hand (NULL: the assignment job did, or
+     * nobody); the job never replaces a hand assignment */
+    "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;",
+
     /*
-     * 7: SLA (ts_sla.h).  deadline is the resolution date; the warning
+     * 11: SLA (ts_sla.h).  deadline is the resolution date; the warning
      * dates are stored so lists filter "due soon" without the
-     * configuration; firstResponseAt is the first staff comment (filled
-     * in here for tickets answered before this migration).  Partial
-     * indexes hold only tickets a filter can match.
+     * configuration; firstResponseAt (migration 8) is the first response.
+     * Partial indexes hold only tickets a filter can match.
      */
     "ALTER TABLE tickets ADD COLUMN firstResponseDue INTEGER;"
     "ALTER TABLE tickets ADD COLUMN firstResponseWarn INTEGER;"
     "ALTER TABLE tickets ADD COLUMN resolutionWarn INTEGER;"
-    "ALTER TABLE tickets ADD COLUMN firstResponseAt INTEGER;"
     "ALTER TABLE tickets ADD COLUMN slaBreachedAt INTEGER;"
-    "UPDATE tickets SET firstResponseAt = (SELECT min(k.createdAt)"
-    "  FROM comments k WHERE k.ticket = tickets._id"
-    "  AND k.role IN ('moderator', 'admin')"
-    "  AND k.author != tickets.createdBy);"
     "CREATE INDEX tickets_sla_response ON tickets(firstResponseDue)"
     "  WHERE firstResponseAt IS NULL AND firstResponseDue IS NOT NULL;"
     "CREATE INDEX tickets_sla_resolution ON tickets(deadline)"

@@ -1,13 +1,14 @@
 /*
  * ts_store_sqlite_sla: the SLA's writes and figures on SQLite (ts_sla.h):
- * a priority change moving the dates, a breach marked once, the first
- * response recorded inside a comment's transaction, and "% within SLA"
+ * a priority change moving the dates, a breach marked once (by the job,
+ * a late first response or a late completion, each inside its write's
+ * transaction with its "sla" history entry), and "% within SLA"
  * for analytics.  The dates themselves are set with the triage result
  * (ts_store_sqlite_jobs.c) and read with every ticket row
  * (ts_store_sqlite_tickets.c).
  *
  * These statements run seldom (once per priority change, breach or
- * analytics request, at most once per ticket for the first response), so
+ * analytics request, at most once per ticket for a late answer), so
  * they are prepared per call and take no slot of q->more[].
  */
 
@@ -46,25 +47,82 @@ ts_sla_update(ts_sqlite_t *q, sqlite3_stmt *st, int *changed)
 }
 
 
+/* The history entry of a breach marked in this transaction: "sla", by
+ * ticketd, staff only, to {"breached": target} (ts_store.h). */
+static ts_rc_e
+ts_sla_history(ts_sqlite_t *q, const char *id, const char *target,
+    int64_t now)
+{
+    json_t   *to = json_pack("{s:s}", "breached", target);
+    ts_hist_t h = { TS_HIST_SLA, NULL, NULL, to, NULL, 1 };
+    ts_rc_e   rc;
+
+    if (to == NULL) {
+        return ts_store_fail(&q->base, "history: out of memory");
+    }
+    rc = ts_sqlite_history_add(q, id, &h, 1, now);
+    json_decref(to);
+    return rc;
+}
+
+
+/* One conditional mark (sql binds ?1 id, ?2 now) and, when it took, its
+ * history entry for target. */
+static ts_rc_e
+ts_sla_mark(ts_sqlite_t *q, const char *id, const char *sql,
+    const char *target, int64_t now, int *changed)
+{
+    sqlite3_stmt  *st = ts_sla_prepare(q, sql);
+    ts_rc_e        rc;
+
+    *changed = 0;
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    rc = ts_sla_update(q, st, changed);
+    if (rc == TS_OK && *changed) {
+        rc = ts_sla_history(q, id, target, now);
+    }
+    return rc;
+}
+
+
 ts_rc_e
 ts_sqlite_ticket_set_priority(ts_store_t *s, const char *id,
-    const char *priority, const ts_sla_due_t *due, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    json_t        *from = NULL, *to;
     ts_rc_e        rc;
     int            changed = 0;
 
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
-    /* history: priority change (in this transaction) */
+    /* the priority before, read under the write lock */
+    st = ts_sla_prepare(q, "SELECT priority FROM tickets WHERE _id = ?1");
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW
+        && sqlite3_column_type(st, 0) == SQLITE_TEXT
+        && sqlite3_column_bytes(st, 0) > 0)
+    {
+        from = json_string((const char *) sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+
     st = ts_sla_prepare(q,
         "UPDATE tickets SET priority = ?2, updatedAt = ?3,"
         " firstResponseDue = ?4, firstResponseWarn = ?5,"
         " deadline = ?6, resolutionWarn = ?7 WHERE _id = ?1");
     if (st == NULL) {
+        json_decref(from);
         return ts_sqlite_rollback(q, TS_ERR);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -78,6 +136,14 @@ ts_sqlite_ticket_set_priority(ts_store_t *s, const char *id,
     if (rc == TS_OK && changed == 0) {
         rc = TS_NOT_FOUND;
     }
+    to = json_string(priority);
+    if (rc == TS_OK && !json_equal(from, to)) {
+        ts_hist_t  h = { TS_HIST_PRIORITY, actor, from, to, NULL, 0 };
+
+        rc = ts_sqlite_history_add(q, id, &h, 1, now);
+    }
+    json_decref(from);
+    json_decref(to);
     return ts_finish(q, rc, jobs, njobs, now);
 }
 
@@ -89,12 +155,14 @@ ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
     ts_rc_e        rc;
-    int            changed = 0;
+    int            changed = 0, response = strcmp(target, "response") == 0;
 
+    if (ts_sqlite_begin(q) != TS_OK) {
+        return TS_ERR;
+    }
     /* one conditional write: the target still due at that date, unmet,
-     * and no breach marked */
-    /* history: SLA breached (target, due) */
-    st = ts_sla_prepare(q, strcmp(target, "response") == 0
+     * and no breach marked; its history entry in the same transaction */
+    st = ts_sla_prepare(q, response
         ? "UPDATE tickets SET slaBreachedAt = ?2, updatedAt = ?3"
           " WHERE _id = ?1 AND slaBreachedAt IS NULL"
           " AND firstResponseDue = ?2 AND firstResponseAt IS NULL"
@@ -103,40 +171,56 @@ ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
           " WHERE _id = ?1 AND slaBreachedAt IS NULL"
           " AND deadline = ?2 AND status != 'Completed'");
     if (st == NULL) {
-        return TS_ERR;
+        return ts_sqlite_rollback(q, TS_ERR);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, due);
     sqlite3_bind_int64(st, 3, now);
     rc = ts_sla_update(q, st, &changed);
-    return rc == TS_OK && changed == 0 ? TS_CONFLICT : rc;
+    if (rc == TS_OK && changed == 0) {
+        rc = TS_CONFLICT;
+    }
+    if (rc == TS_OK) {
+        rc = ts_sla_history(q, id, response ? "firstResponse" : "resolution",
+                            now);
+    }
+    return ts_finish(q, rc, NULL, 0, now);
 }
 
 
 ts_rc_e
-ts_sqlite_first_response(ts_sqlite_t *q, const char *ticket_id,
-    const char *author, const char *role, int64_t now)
+ts_sqlite_sla_answered(ts_sqlite_t *q, const char *ticket_id, int64_t now)
 {
-    sqlite3_stmt  *st;
-    int            changed;
+    int  changed;
 
-    if (strcmp(role, "moderator") != 0 && strcmp(role, "admin") != 0) {
-        return TS_OK;
+    /* the first response stamped at now by this transaction, late */
+    return ts_sla_mark(q, ticket_id,
+        "UPDATE tickets SET slaBreachedAt = firstResponseDue"
+        " WHERE _id = ?1 AND slaBreachedAt IS NULL AND firstResponseAt = ?2"
+        " AND firstResponseDue < ?2",
+        "firstResponse", now, &changed);
+}
+
+
+ts_rc_e
+ts_sqlite_sla_completed(ts_sqlite_t *q, const char *id, int64_t now)
+{
+    ts_rc_e  rc;
+    int      changed;
+
+    /* the first response's date first, as the job would have */
+    rc = ts_sla_mark(q, id,
+        "UPDATE tickets SET slaBreachedAt = firstResponseDue"
+        " WHERE _id = ?1 AND slaBreachedAt IS NULL"
+        " AND firstResponseAt IS NULL AND firstResponseDue < ?2",
+        "firstResponse", now, &changed);
+    if (rc == TS_OK && !changed) {
+        rc = ts_sla_mark(q, id,
+            "UPDATE tickets SET slaBreachedAt = deadline"
+            " WHERE _id = ?1 AND slaBreachedAt IS NULL AND deadline < ?2",
+            "resolution", now, &changed);
     }
-    /* history: first response (SLA) */
-    st = ts_sla_prepare(q,
-        "UPDATE tickets SET firstResponseAt = ?2,"
-        " slaBreachedAt = CASE WHEN slaBreachedAt IS NULL"
-        "  AND firstResponseDue < ?2 THEN firstResponseDue"
-        "  ELSE slaBreachedAt END"
-        " WHERE _id = ?1 AND firstResponseAt IS NULL AND createdBy != ?3");
-    if (st == NULL) {
-        return TS_ERR;
-    }
-    sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, author, -1, SQLITE_TRANSIENT);
-    return ts_sla_update(q, st, &changed);
+    return rc;
 }
 
 

@@ -29,6 +29,8 @@ typedef enum {
     TS_T_COMMENT_LIST,
     TS_T_USERS_ROLE,
     TS_T_COUNT_KEY,
+    TS_T_STATUS,
+    TS_T_UPDATED,
     TS_T_LIST_BASE,              /* list variants, then count variants */
     TS_T_LIST_SHAPES = 24,       /* per kind: see ts_list_stmt */
     TS_T_END = TS_T_LIST_BASE + 2 * TS_T_LIST_SHAPES
@@ -67,35 +69,41 @@ static const char *ts_tsql_text[TS_T_LIST_BASE] = {
     [TS_T_GET] =
         "SELECT " TS_TICKET_COLS ", t.assignment, t.createdBy,"
         " t.assignedTo, (SELECT count(*) FROM comments k"
-        " WHERE k.ticket = t._id)" TS_TICKET_FROM " WHERE t._id = ?1",
-    /* completed past a date it missed: the breach is marked now, with
-     * that date, if no breach job has yet */
+        " WHERE k.ticket = t._id AND k.internal = 0)" TS_TICKET_FROM
+        " WHERE t._id = ?1",
+    /* ?4: the caller's unmodified-since (0: none), compared in the write;
+     * a missed SLA date is marked after it (ts_sqlite_sla_completed) */
     [TS_T_SET_STATUS] =
         "UPDATE tickets SET status = ?2, updatedAt = ?3,"
-        " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END,"
-        " slaBreachedAt = CASE"
-        "  WHEN slaBreachedAt IS NOT NULL OR ?2 != 'Completed'"
-        "   THEN slaBreachedAt"
-        "  WHEN firstResponseAt IS NULL AND firstResponseDue < ?3"
-        "   THEN firstResponseDue"
-        "  WHEN deadline < ?3 THEN deadline ELSE NULL END"
-        " WHERE _id = ?1",
-    [TS_T_TOUCH] = "UPDATE tickets SET updatedAt = ?2 WHERE _id = ?1",
+        " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END"
+        " WHERE _id = ?1 AND (?4 = 0 OR updatedAt <= ?4)",
+    /* ?3 internal: updatedAt stays (nothing the requester sees moves);
+     * ?4 first response: stamped once; ?5 as ?4 above */
+    [TS_T_TOUCH] =
+        "UPDATE tickets SET updatedAt = CASE WHEN ?3 THEN updatedAt"
+        " ELSE ?2 END, firstResponseAt = CASE WHEN ?4 AND firstResponseAt"
+        " IS NULL THEN ?2 ELSE firstResponseAt END"
+        " WHERE _id = ?1 AND (?5 = 0 OR updatedAt <= ?5)",
     /* nothing inserted once the ticket holds ?7 comments: the count is
      * read inside the write transaction, so no racing writer passes it */
     [TS_T_COMMENT_INSERT] =
-        "INSERT INTO comments (_id, ticket, author, text, role, createdAt)"
-        " SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+        "INSERT INTO comments (_id, ticket, author, text, role, createdAt,"
+        " internal)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8"
         " WHERE (SELECT count(*) FROM comments WHERE ticket = ?2) < ?7",
+    /* ?2: with internal notes */
     [TS_T_COMMENT_LIST] =
         "SELECT k._id, k.text, k.role, k.createdAt,"
-        " u._id, u.email, u.username, u.status"
+        " u._id, u.email, u.username, u.status, k.internal"
         " FROM comments k JOIN users u ON u._id = k.author"
-        " WHERE k.ticket = ?1 ORDER BY k.createdAt, k._id",
+        " WHERE k.ticket = ?1 AND (?2 OR k.internal = 0)"
+        " ORDER BY k.createdAt, k._id",
     [TS_T_USERS_ROLE] =
         "SELECT _id, email, username, status FROM users WHERE role = ?1"
         " ORDER BY createdAt, _id",
     [TS_T_COUNT_KEY] = "SELECT n FROM ticket_counts WHERE key = ?1",
+    [TS_T_STATUS] = "SELECT status FROM tickets WHERE _id = ?1",
+    [TS_T_UPDATED] = "SELECT updatedAt FROM tickets WHERE _id = ?1",
 };
 
 
@@ -210,9 +218,9 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
 /*
  * The public JSON of a ticket row selected with TS_TICKET_COLS, written as
  * text: the list is the hottest route, and building a jansson tree per row
- * only to print it cost more than the query.  Without staff, the triage
- * provenance (provider, model, the provider's error) and the SLA (judged
- * at now) are left out.
+ * only to print it cost more than the query.  Without staff, the triage's
+ * notes for staff (helpfulNotes) and provenance (provider, model, the
+ * provider's error) and the SLA (judged at now) are left out.
  */
 static void
 ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff, int64_t now)
@@ -231,8 +239,10 @@ ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff, int64_t now)
     ts_jw_col_text(w, st, 4);
     TS_JW_LIT(w, ",\"summary\":");
     ts_jw_col_text(w, st, 5);
-    TS_JW_LIT(w, ",\"helpfulNotes\":");
-    ts_jw_col_text(w, st, 6);
+    if (staff) {
+        TS_JW_LIT(w, ",\"helpfulNotes\":");
+        ts_jw_col_text(w, st, 6);
+    }
     TS_JW_LIT(w, ",\"relatedSkills\":");
     ts_jw_col_doc(w, st, 7, "[]");
     TS_JW_LIT(w, ",\"deadline\":");
@@ -241,6 +251,8 @@ ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff, int64_t now)
     ts_jw_col_time(w, st, 9);
     TS_JW_LIT(w, ",\"updatedAt\":");
     ts_jw_col_time(w, st, 10);
+    TS_JW_LIT(w, ",\"firstResponseAt\":");
+    ts_jw_col_time(w, st, TS_SLA_COL + 3);
     if (staff) {
         TS_JW_LIT(w, ",\"triage\":");
         ts_jw_col_doc(w, st, 11, "null");
@@ -318,6 +330,7 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    ts_rc_e        rc;
 
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
@@ -331,23 +344,40 @@ ts_sqlite_ticket_create(ts_store_t *s, const char *id, const char *title,
     sqlite3_bind_text(st, 3, description, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, created_by, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 5, now);
-    return ts_finish(q, ts_sqlite_done(q, st), jobs, njobs, now);
+    rc = ts_sqlite_done(q, st);
+    if (rc == TS_OK) {
+        json_t     *to = json_string("To-Do");
+        ts_hist_t   h = { TS_HIST_CREATED, created_by, NULL, to, NULL, 0 };
+
+        rc = ts_sqlite_history_add(q, id, &h, 1, now);
+        json_decref(to);
+    }
+    return ts_finish(q, rc, jobs, njobs, now);
 }
 
 
+/* A comment; an internal note carries "internal": true (a public one
+ * has the keys it always had). */
 static json_t *
 ts_row_comment(sqlite3_stmt *st)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o}",
-                     "_id", ts_sqlite_col_json_text(st, 0),
-                     "author", ts_col_person(st, 4),
-                     "text", ts_sqlite_col_json_text(st, 1),
-                     "role", ts_sqlite_col_json_text(st, 2),
-                     "createdAt", ts_sqlite_col_json_time(st, 3));
+    json_t  *c;
+
+    c = json_pack("{s:o, s:o, s:o, s:o, s:o}",
+                  "_id", ts_sqlite_col_json_text(st, 0),
+                  "author", ts_col_person(st, 4),
+                  "text", ts_sqlite_col_json_text(st, 1),
+                  "role", ts_sqlite_col_json_text(st, 2),
+                  "createdAt", ts_sqlite_col_json_time(st, 3));
+    if (c != NULL && sqlite3_column_int(st, 8)) {
+        json_object_set_new(c, "internal", json_true());
+    }
+    return c;
 }
 
 
-/* A ticket's comments as jansson values (with the ticket document). */
+/* A ticket's comments as jansson values (with the ticket document),
+ * internal notes included. */
 static ts_rc_e
 ts_comments_json(ts_sqlite_t *q, const char *ticket_id, json_t **out)
 {
@@ -355,6 +385,7 @@ ts_comments_json(ts_sqlite_t *q, const char *ticket_id, json_t **out)
 
     if (st != NULL) {
         sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, 1);
     }
     return ts_sqlite_rows(q, st, ts_row_comment, out, "comments");
 }
@@ -362,7 +393,8 @@ ts_comments_json(ts_sqlite_t *q, const char *ticket_id, json_t **out)
 
 /* The same, written as text (the shape of ts_row_comment). */
 ts_rc_e
-ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *w)
+ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id,
+    int with_internal, ts_jw_t *w)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_tstmt(q, TS_T_COMMENT_LIST);
@@ -372,6 +404,7 @@ ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *w)
         return TS_ERR;
     }
     sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, with_internal != 0);
     ts_jw_raw(w, "[", 1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n++) {
@@ -387,6 +420,9 @@ ts_sqlite_comment_list(ts_store_t *s, const char *ticket_id, ts_jw_t *w)
         ts_jw_col_text(w, st, 2);
         TS_JW_LIT(w, ",\"createdAt\":");
         ts_jw_col_time(w, st, 3);
+        if (sqlite3_column_int(st, 8)) {
+            TS_JW_LIT(w, ",\"internal\":true");
+        }
         ts_jw_raw(w, "}", 1);
     }
     sqlite3_reset(st);
@@ -429,6 +465,7 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
         snprintf(keys->priority, sizeof(keys->priority), "%s", v ? v : "");
         keys->comments = sqlite3_column_int64(st, TS_GET_COL + 3);
         keys->created_at = sqlite3_column_int64(st, 9);
+        keys->updated_at = sqlite3_column_int64(st, 10);
         ts_col_sla(st, &keys->sla);
     }
     if (doc) {
@@ -692,31 +729,82 @@ done:
 }
 
 
+/* A conditional update of ticket id matched nothing (TS_NOT_FOUND): with
+ * a precondition, tell a ticket that changed (TS_STALE) from a missing
+ * one, inside the same transaction. */
+static ts_rc_e
+ts_missed(ts_sqlite_t *q, const char *id, int64_t unmodified_since,
+    ts_rc_e rc)
+{
+    sqlite3_stmt  *st;
+    int64_t        updated;
+
+    if (rc != TS_NOT_FOUND || unmodified_since == 0) {
+        return rc;
+    }
+    st = ts_tstmt(q, TS_T_UPDATED);
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = ts_sqlite_scalar(q, st, &updated);
+    return rc == TS_OK ? TS_STALE : rc;
+}
+
+
 ts_rc_e
 ts_sqlite_ticket_set_status(ts_store_t *s, const char *id, const char *status,
-    int64_t now, const ts_job_new_t *jobs, size_t njobs)
+    const char *actor, int64_t now, int64_t unmodified_since,
+    const ts_job_new_t *jobs, size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
+    json_t        *from = NULL, *to;
+    ts_rc_e        rc;
 
     if (ts_sqlite_begin(q) != TS_OK) {
         return TS_ERR;
     }
+    /* the status before, read under the write lock */
+    st = ts_tstmt(q, TS_T_STATUS);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        from = ts_sqlite_col_json_text(st, 0);
+    }
+    sqlite3_reset(st);
+
     st = ts_tstmt(q, TS_T_SET_STATUS);
     if (st == NULL) {
+        json_decref(from);
         return ts_sqlite_rollback(q, TS_ERR);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, now);
-    return ts_finish(q, ts_sqlite_update_one(q, st), jobs, njobs, now);
+    sqlite3_bind_int64(st, 4, unmodified_since);
+    rc = ts_missed(q, id, unmodified_since, ts_sqlite_update_one(q, st));
+    to = json_string(status);
+    if (rc == TS_OK && !json_equal(from, to)) {
+        ts_hist_t  h = { TS_HIST_STATUS, actor, from, to, NULL, 0 };
+
+        rc = ts_sqlite_history_add(q, id, &h, 1, now);
+    }
+    if (rc == TS_OK && strcmp(status, "Completed") == 0) {
+        /* SLA: completed past a date it missed marks the breach */
+        rc = ts_sqlite_sla_completed(q, id, now);
+    }
+    json_decref(from);
+    json_decref(to);
+    return ts_finish(q, rc, jobs, njobs, now);
 }
 
 
 ts_rc_e
 ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
-    const char *comment_id, const char *author, const char *text,
-    const char *role, int64_t now, int64_t max_comments,
+    const ts_comment_new_t *c, int64_t now, int64_t max_comments,
     const ts_job_new_t *jobs, size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
@@ -732,7 +820,11 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     }
     sqlite3_bind_text(st, 1, ticket_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, now);
-    rc = ts_sqlite_update_one(q, st);
+    sqlite3_bind_int(st, 3, c->internal != 0);
+    sqlite3_bind_int(st, 4, c->first_response != 0);
+    sqlite3_bind_int64(st, 5, c->unmodified_since);
+    rc = ts_missed(q, ticket_id, c->unmodified_since,
+                   ts_sqlite_update_one(q, st));
     if (rc != TS_OK) {
         return ts_sqlite_rollback(q, rc);
     }
@@ -741,17 +833,25 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
     if (st == NULL) {
         return ts_sqlite_rollback(q, TS_ERR);
     }
-    sqlite3_bind_text(st, 1, comment_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, ticket_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, author, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, role, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, c->author, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, c->text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, c->role, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, max_comments);
+    sqlite3_bind_int(st, 8, c->internal != 0);
     rc = ts_sqlite_update_one(q, st);
-    if (rc == TS_OK) {
-        /* SLA: a staff comment may be the first response (ts_store.h) */
-        rc = ts_sqlite_first_response(q, ticket_id, author, role, now);
+    if (rc == TS_OK && c->internal) {
+        json_t     *to = ts_hist_note(c->text);
+        ts_hist_t   h = { TS_HIST_NOTE, c->author, NULL, to, NULL, 1 };
+
+        rc = ts_sqlite_history_add(q, ticket_id, &h, 1, now);
+        json_decref(to);
+    }
+    if (rc == TS_OK && c->first_response) {
+        /* SLA: answering late marks the breach (ts_store.h) */
+        rc = ts_sqlite_sla_answered(q, ticket_id, now);
     }
     return ts_finish(q, rc == TS_NOT_FOUND ? TS_CONFLICT : rc, jobs, njobs,
                      now);

@@ -47,6 +47,8 @@ ts_sqlite_row_user(sqlite3_stmt *st, ts_user_t *u)
     u->last_assigned_at = sqlite3_column_int64(st, 12);
     u->status_chosen = sqlite3_column_count(st) > 13
                        && sqlite3_column_type(st, 13) != SQLITE_NULL;
+    u->session_epoch = sqlite3_column_count(st) > 14
+                       ? sqlite3_column_int64(st, 14) : 0;
 
     if (u->username == NULL || u->email == NULL || u->password == NULL
         || u->skills == NULL)
@@ -255,6 +257,105 @@ ts_sqlite_user_update(ts_store_t *s, const char *id, ts_role_e role,
         return ts_store_fail(s, "skills are not serialisable");
     }
     return ts_sqlite_update_one(q, st);
+}
+
+
+/* --- passwords and reset tokens ------------------------------------------ */
+
+ts_rc_e
+ts_sqlite_user_set_password(ts_store_t *s, const char *id,
+    const char *old_hash, const char *reset_hash, const char *new_hash,
+    int64_t now, const ts_job_new_t *job, int64_t *epoch)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+    ts_oid_t       job_id;
+    int64_t        e;
+    ts_rc_e        rc;
+
+    if (ts_sqlite_begin(q) != TS_OK) {
+        return TS_ERR;
+    }
+    /* one conditional UPDATE: the conditions and the write cannot be
+     * separated by another writer */
+    st = ts_sqlite_stmt(q, TS_SQL_USER_SET_PASSWORD);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, new_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    ts_sqlite_bind_text(st, 4, old_hash);
+    ts_sqlite_bind_text(st, 5, reset_hash);
+    rc = ts_sqlite_scalar(q, st, &e);
+    if (rc != TS_OK) {
+        return ts_sqlite_rollback(q, rc);
+    }
+    if (job && ts_sqlite_insert_job(q, job, job_id, now) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    rc = ts_sqlite_commit(q);
+    if (rc == TS_OK && epoch) {
+        *epoch = e;
+    }
+    return rc;
+}
+
+
+ts_rc_e
+ts_sqlite_user_reset_issue(ts_store_t *s, const char *id,
+    const char *token_hash, int64_t expires_at, int64_t now,
+    const ts_job_new_t *job)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st;
+    ts_oid_t       job_id;
+    ts_rc_e        rc;
+
+    if (ts_sqlite_begin(q) != TS_OK) {
+        return TS_ERR;
+    }
+    st = ts_sqlite_stmt(q, TS_SQL_USER_RESET_ISSUE);
+    if (st == NULL) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, expires_at);
+    rc = ts_sqlite_update_one(q, st);
+    if (rc != TS_OK) {
+        return ts_sqlite_rollback(q, rc);
+    }
+    if (job && ts_sqlite_insert_job(q, job, job_id, now) != TS_OK) {
+        return ts_sqlite_rollback(q, TS_ERR);
+    }
+    return ts_sqlite_commit(q);
+}
+
+
+ts_rc_e
+ts_sqlite_user_by_reset(ts_store_t *s, const char *token_hash, int64_t now,
+    ts_user_t *out)
+{
+    ts_sqlite_t   *q = (ts_sqlite_t *) s;
+    sqlite3_stmt  *st = ts_sqlite_stmt(q, TS_SQL_USER_BY_RESET);
+    int            rc;
+
+    memset(out, 0, sizeof(*out));
+    if (st == NULL) {
+        return TS_ERR;
+    }
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = ts_sqlite_row_user(st, out);
+        sqlite3_reset(st);
+        return rc == 0 ? TS_OK
+                       : ts_store_fail(s, "sqlite: malformed user row");
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? TS_NOT_FOUND : ts_sqlite_fail(q, "step");
 }
 
 

@@ -10,6 +10,7 @@ import { Logo, PresenceDot, RoleBadge } from './Bits.jsx';
 function navItems(user) {
   const items = [{ to: '/', label: 'Tickets', end: true }];
   if (user.role === 'user') items.push({ to: '/apply', label: 'Become a moderator' });
+  if (user.role !== 'user') items.push({ to: '/canned', label: 'Canned responses' });
   if (user.role === 'admin') {
     items.push({ to: '/admin/users', label: 'Users' });
     items.push({ to: '/admin/requests', label: 'Moderator requests' });
@@ -78,6 +79,7 @@ function PresenceMenu() {
           </li>
         ))}
         {error && <li className="text-error text-xs px-3 py-1" role="alert">{error}</li>}
+        <li role="none"><Link role="menuitem" to="/account" onClick={() => document.activeElement?.blur()}>Change password</Link></li>
       </ul>
     </div>
   );

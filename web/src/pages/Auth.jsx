@@ -7,7 +7,7 @@ import { api } from '../api.js';
 import { useSession } from '../session.jsx';
 import { Alert, Logo, useAction, useTitle } from '../components/Bits.jsx';
 
-function AuthCard({ title, children, footer }) {
+export function AuthCard({ title, children, footer }) {
   return (
     <div className="min-h-screen bg-base-200 flex items-center justify-center p-4">
       <main id="main" className="card w-full max-w-md bg-base-100 shadow-xl border border-base-300">
@@ -23,7 +23,7 @@ function AuthCard({ title, children, footer }) {
   );
 }
 
-function Field({ id, label, hint, ...props }) {
+export function Field({ id, label, hint, ...props }) {
   return (
     <div className="form-control w-full">
       <label htmlFor={id} className="label"><span className="label-text font-medium">{label}</span></label>
@@ -53,9 +53,11 @@ export function Login() {
   return (
     <AuthCard title="Log in" footer={<>No account yet? <Link className="link font-medium" to="/signup">Sign up</Link></>}>
       {notice && <Alert kind="warning">{notice}</Alert>}
+      {location.state?.reset && <Alert kind="success">{location.state.reset}</Alert>}
       <form onSubmit={submit} className="flex flex-col gap-2" noValidate>
         <Field id="identifier" label="Email or username" autoComplete="username" required value={form.identifier} onChange={(e) => setForm({ ...form, identifier: e.target.value })} />
         <Field id="password" label="Password" type="password" autoComplete="current-password" required value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} />
+        <div className="text-right text-sm"><Link className="link" to="/forgot">Forgot password?</Link></div>
         <Alert>{error}</Alert>
         <button type="submit" className="btn btn-primary mt-2" disabled={busy}>
           {busy && <span className="loading loading-spinner loading-sm" aria-hidden="true" />}Log in

@@ -24,7 +24,8 @@ export function StatusSelect({ ticket, onChanged, id, size = 'select-sm' }) {
   function change(e) {
     const status = e.target.value;
     run(async () => {
-      const r = await api(`/tickets/${ticket._id}/status`, { method: 'PATCH', body: { status } });
+      // a ticket changed since it was loaded is refused (409): reload
+      const r = await api(`/tickets/${ticket._id}/status`, { method: 'PATCH', body: { status, expectedUpdatedAt: ticket.updatedAt } });
       onChanged(r.ticket || { ...ticket, status });
     });
   }
@@ -167,6 +168,17 @@ export default function Tickets() {
   useSocketEvent('status_updated', (ev) => {
     if (!ev || !ev.ticketId) return;
     patchTicket(ev.ticketId, { status: ev.status });
+    setKpiKey((k) => k + 1);
+  });
+  // a ticket assigned to me joins my list; one taken from me leaves it
+  useSocketEvent('ticket_assigned', (ev) => {
+    if (!ev || ev.userId !== user._id) return;
+    load();
+    setKpiKey((k) => k + 1);
+  });
+  useSocketEvent('room_left', (ev) => {
+    if (!ev || !ev.ticketId) return;
+    load();
     setKpiKey((k) => k + 1);
   });
 
