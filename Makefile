@@ -179,7 +179,7 @@ MONGO_TESTS ?= $(addprefix t/integration/,test_http.py test_auth.py \
     test_original_db.py test_housekeeping.py test_data_exposure.py \
     test_socket_rights.py test_staff_only.py test_api_properties.py \
     test_metrics.py test_ticketd_conf.py test_history.py test_notes.py \
-    test_accounts.py test_assignee.py)
+    test_accounts.py test_assignee.py test_sla.py)
 
 # The store contract (t/unit/test_store.c, the suite SQLite runs in make
 # unit) against MongoDB: a new database per test on TEST_MONGODB_URI or a

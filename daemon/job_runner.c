@@ -10,8 +10,8 @@
  * idempotent in the store (triage once, assignment once, stats once).
  *
  * This file is the runner core: claims, leases, retries and the batching
- * of outcomes.  The kinds' work lives in job_triage.c, job_assign.c and
- * job_mail.c (job_runner_internal.h is what they share).
+ * of outcomes.  The kinds' work lives in job_triage.c, job_assign.c,
+ * job_sla.c and job_mail.c (job_runner_internal.h is what they share).
  */
 
 #include <errno.h>
@@ -60,6 +60,7 @@ job_runner_cfg_default(job_runner_cfg_t *cfg)
     cfg->mail_from = "Ticket Assistant <no-reply@example.com>";
     cfg->mail_timeout_ms = 20000;
     ts_assign_cfg_default(&cfg->assign);
+    ts_sla_cfg_default(&cfg->sla);
 }
 
 
@@ -472,6 +473,8 @@ job_start(job_t *j)
         store_step(j, stats_work, stats_done);
     } else if (strcmp(kind, "email") == 0) {
         email_start(j);
+    } else if (strncmp(kind, "sla_", 4) == 0) {
+        sla_start(j);           /* sla_warn, sla_breach */
     } else {
         snprintf(j->err, sizeof(j->err), "unknown job kind \"%s\"", kind);
         j->permanent = 1;

@@ -6,7 +6,8 @@
  *
  * Kinds: "triage" (AI provider or the built-in offline triage; the
  * provider's last failure falls back to offline), "assign" (atomic, in
- * the store), "stats", "email" (outbox folder, SendGrid or SMTP).  A
+ * the store), "stats", "email" (outbox folder, SendGrid or SMTP),
+ * "sla_warn" and "sla_breach" (delayed, at a ticket's SLA dates).  A
  * failed attempt is retried with exponential backoff and jitter; after
  * the last one the job is dead, with its error, for admins to see.
  * After triage and after assignment a ticket_updated event goes to every
@@ -20,6 +21,7 @@
 #include <uv.h>
 
 #include "ts_assign.h"
+#include "ts_sla.h"
 
 typedef struct {
     int              concurrency;      /* jobs in flight (64) */
@@ -48,6 +50,7 @@ typedef struct {
     long             mail_timeout_ms;  /* per send (20 000) */
 
     ts_assign_cfg_t  assign;
+    ts_sla_cfg_t     sla;              /* ticket_sla, ticket_sla_warning */
     int64_t          assign_absence_ms; /* hand back the To-Do tickets of
                                            staff dnd/offline this long
                                            (0: never) */

@@ -1,7 +1,8 @@
 /*
  * job_runner_internal: what the runner core (job_runner.c: claims, leases,
  * retries, batched outcomes) shares with the job kinds (job_triage.c,
- * job_assign.c, job_mail.c).  Not for callers outside the job runner.
+ * job_assign.c, job_sla.c, job_mail.c).  Not for callers outside the job
+ * runner.
  *
  * Every stage runs on the loop thread; a kind ends each job it is given in
  * exactly one of finish_ok(), finish_fail() or (when stopping) slot_free().
@@ -31,6 +32,7 @@ struct job_s {
     char           *title;
     char           *description;
     int             triaged;
+    int64_t         created_at;
     ts_triage_t     result;
     const char     *provider;       /* who produced result */
     int             fallback;
@@ -133,6 +135,13 @@ void stats_work(ts_store_t *s, job_t *j);
 
 /* After it: finish. */
 void stats_done(job_t *j);
+
+/* --- "sla_warn" and "sla_breach" (job_sla.c) --- */
+
+/* Re-check the ticket's target, then warn (store the emails) or mark the
+ * breach (and send ticket_updated); both do nothing once the target is
+ * met, moved or marked. */
+void sla_start(job_t *j);
 
 /* --- the absence rule (job_absence.c) --- */
 

@@ -28,7 +28,8 @@ void
 triage_read_work(ts_store_t *s, job_t *j)
 {
     j->rc = ts_store_ticket_text(s, payload_str(j, "ticketId"), &j->title,
-                                 &j->description, &j->triaged);
+                                 &j->description, &j->triaged,
+                                 &j->created_at);
 }
 
 
@@ -227,8 +228,10 @@ triage_write_work(ts_store_t *s, job_t *j)
     const char    *id = payload_str(j, "ticketId");
     json_t        *triage = ts_triage_json(&j->result);
     json_t        *meta;
-    char           key[TS_JOB_KEY_LEN];
-    ts_job_new_t   assign;
+    char           key[TS_JOB_KEY_LEN], sla_keys[4][TS_JOB_KEY_LEN];
+    ts_job_new_t   jobs[5];
+    ts_sla_due_t   due;
+    int            nsla = 0, i;
 
     meta = json_pack("{s:s, s:s?, s:b, s:s?, s:o}", "provider", j->provider,
                      "model", strcmp(j->provider, "offline") == 0
@@ -237,15 +240,22 @@ triage_write_work(ts_store_t *s, job_t *j)
                      "error", j->ai_error[0] ? j->ai_error : NULL,
                      "at", ts_iso_json(ts_now_ms()));
 
-    ts_job_assign(&assign, key, id);
+    ts_job_assign(&jobs[0], key, id);
+    /* the SLA dates from the priority just found, and their jobs */
+    ts_sla_dates(&jr.cfg.sla, ts_sla_priority(j->result.priority),
+                 j->created_at, &due);
+    nsla = ts_job_sla(jobs + 1, sla_keys, id, &due);
 
-    if (triage == NULL || meta == NULL || assign.payload == NULL) {
+    if (triage == NULL || meta == NULL || jobs[0].payload == NULL
+        || nsla < 0)
+    {
         j->rc = TS_ERR;
         snprintf(j->err, sizeof(j->err), "out of memory");
+        nsla = nsla < 0 ? 0 : nsla;
     } else {
         j->rc = ts_store_ticket_set_triage(s, id, triage, meta, j->provider,
-                                           j->fallback, ts_now_ms(), &assign,
-                                           1);
+                                           j->fallback, &due, ts_now_ms(),
+                                           jobs, 1 + (size_t) nsla);
     }
     if (j->rc == TS_OK) {
         /* the room holds the requester: no provenance (provider, its
@@ -260,7 +270,9 @@ triage_write_work(ts_store_t *s, job_t *j)
                              "relatedSkills",
                              json_object_get(triage, "relatedSkills"));
     }
-    json_decref(assign.payload);
+    for (i = 0; i < 1 + nsla; i++) {
+        json_decref(jobs[i].payload);
+    }
     json_decref(triage);
     json_decref(meta);
 }

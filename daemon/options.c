@@ -162,6 +162,18 @@ options_print(const options_t *o)
     printf("  %-26s %g\n", "assign capacity", jc->assign.capacity);
     printf("  %-26s %g h\n", "assign target", jc->assign.target_hours);
     printf("  %-26s %g\n", "assign tie window", jc->assign.tie_margin);
+    for (int p = TS_SLA_PRIORITIES - 1; p >= 0; p--) {
+        printf("  %-26s %lld s / %lld s\n",
+               p == 2 ? "sla High" : p == 1 ? "sla Medium" : "sla Low",
+               (long long) jc->sla.response_ms[p] / 1000,
+               (long long) jc->sla.resolution_ms[p] / 1000);
+    }
+    if (jc->sla.warn_percent > 0) {
+        printf("  %-26s %d%%\n", "sla warning", jc->sla.warn_percent);
+    } else {
+        printf("  %-26s %lld s before\n", "sla warning",
+               (long long) jc->sla.warn_ms / 1000);
+    }
     printf("  %-26s %lld ms\n", "assign absence",
            (long long) jc->assign_absence_ms);
 

@@ -19,6 +19,7 @@
 #include "options.h"
 #include "ts_assign.h"
 #include "ts_mail.h"
+#include "ts_sla.h"
 #include "ts_store.h"
 #include "ts_validate.h"
 
@@ -37,6 +38,7 @@ typedef enum {
     D_SENDGRID_URL, D_SMTP_URL, D_SMTP_USER, D_SMTP_PW, D_OUTBOX,
     D_PUBLIC_URL,
     D_ASSIGN_WEIGHTS, D_ASSIGN_CAPACITY, D_ASSIGN_TARGET, D_ASSIGN_TIE,
+    D_SLA, D_SLA_WARNING,
     D_ASSIGN_ABSENCE,
     D_PRESENCE_GRACE, D_JOBS, D_JOB_LEASE, D_JOB_RETENTION,
     D_DEAD_JOB_RETENTION, D_DAEMON_LOG, D_DAEMON_PIDFILE
@@ -72,6 +74,10 @@ static const struct {
     { "ticket_assign_capacity", D_ASSIGN_CAPACITY, 0 },
     { "ticket_assign_target", D_ASSIGN_TARGET, 0 },
     { "ticket_assign_tie_window", D_ASSIGN_TIE, 0 },
+    /* the workers read these too (priority changes): the same parser,
+     * ts_sla.h, in both */
+    { "ticket_sla", D_SLA, 1 },
+    { "ticket_sla_warning", D_SLA_WARNING, 0 },
     { "ticket_assign_absence", D_ASSIGN_ABSENCE, 0 },
     { "ticket_presence_grace", D_PRESENCE_GRACE, 0 },
     { "ticket_jobs", D_JOBS, 0 },
@@ -270,6 +276,29 @@ conf_apply(options_t *o, directive_e id, const conf_directive_t *d,
             return "expected a time from 1m to 1y, such as 24h";
         }
         jc->assign.target_hours = (double) t / 3600000.0;
+        return NULL;
+
+    case D_SLA:
+        for (i = 0; i < d->nargs; i++) {
+            char  e[128];
+
+            *bad = d->args[i];
+            if (ts_sla_cfg_target(&jc->sla, d->args[i], e) != 0) {
+                snprintf(why, sizeof(why), "%s", e);
+                return why;
+            }
+        }
+        return NULL;
+
+    case D_SLA_WARNING:
+        {
+            char  e[128];
+
+            if (ts_sla_cfg_warning(&jc->sla, v, e) != 0) {
+                snprintf(why, sizeof(why), "%s", e);
+                return why;
+            }
+        }
         return NULL;
 
     case D_ASSIGN_TIE:

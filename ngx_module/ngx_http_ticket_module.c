@@ -48,6 +48,8 @@ static char *ngx_http_ticket_redis_init(ngx_conf_t *cf,
     ngx_http_ticket_main_conf_t *tmcf);
 static char *ngx_http_ticket_fingerprint(ngx_conf_t *cf,
     ngx_http_ticket_main_conf_t *tmcf);
+static char *ngx_http_ticket_sla(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ticket_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ticket_socketio_ping(ngx_conf_t *cf,
@@ -107,6 +109,22 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ticket_main_conf_t, max_comments),
       &ngx_http_ticket_max_comments_bounds },
+
+    /* read by the workers (a priority change sets the dates) and by
+     * ticketd (triage sets them), with the same parser (ts_sla.h) */
+    { ngx_string("ticket_sla"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ticket_sla,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ticket_main_conf_t, sla),
+      NULL },
+
+    { ngx_string("ticket_sla_warning"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_sla,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ticket_main_conf_t, sla_warning),
+      NULL },
 
     { ngx_string("ticket_daemon"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -280,6 +298,9 @@ ngx_http_ticket_create_main_conf(ngx_conf_t *cf)
     tmcf->ws_user_sockets = NGX_CONF_UNSET_UINT;
     tmcf->ws_users_size = NGX_CONF_UNSET_SIZE;
     tmcf->max_comments = NGX_CONF_UNSET;
+    tmcf->sla = NGX_CONF_UNSET;
+    tmcf->sla_warning = NGX_CONF_UNSET;
+    ts_sla_cfg_default(&tmcf->api.sla);
 
     return tmcf;
 }
@@ -844,6 +865,44 @@ ngx_http_ticket_daemon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has a socket path that is too long";
     }
     tmcf->daemon = path;
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ticket_sla High=1h/8h Medium=4h/24h Low=24h/72h;  (priorities not named
+ * keep their defaults)
+ * ticket_sla_warning 80% | 30m;
+ */
+static char *
+ngx_http_ticket_sla(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ticket_main_conf_t  *tmcf = conf;
+    ngx_flag_t                   *seen;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    char                          err[128];
+
+    seen = (ngx_flag_t *) ((u_char *) conf + cmd->offset);
+    if (*seen != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+    value = cf->args->elts;
+    for (i = 1; i < cf->args->nelts; i++) {
+        /* value[i] is NUL-terminated: ngx_conf_file adds one */
+        if ((cmd->offset == offsetof(ngx_http_ticket_main_conf_t, sla)
+             ? ts_sla_cfg_target(&tmcf->api.sla, (const char *) value[i].data,
+                                 err)
+             : ts_sla_cfg_warning(&tmcf->api.sla,
+                                  (const char *) value[i].data, err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": %s", &cmd->name, err);
+            return NGX_CONF_ERROR;
+        }
+    }
+    *seen = 1;
     return NGX_CONF_OK;
 }
 

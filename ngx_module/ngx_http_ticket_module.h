@@ -21,6 +21,8 @@ typedef struct {
     time_t               lockout_window;
     time_t               lockout_time;
     ngx_int_t            max_comments;    /* ticket_max_comments */
+    ngx_flag_t           sla;             /* ticket_sla seen (in api.sla) */
+    ngx_flag_t           sla_warning;     /* ticket_sla_warning seen */
     ngx_str_t            daemon;          /* ticket_daemon unix socket path */
     ngx_str_t            redis;           /* ticket_redis URL, "" = none;
                                              with the password of

@@ -11,6 +11,8 @@
 #   WORKERS (default 2), CORS_ORIGINS (default off), LOCKOUT (default
 #   "failures=5 window=15m lock=15m"), BCRYPT_COST (default 10),
 #   MAX_COMMENTS (ticket_max_comments, default 1000),
+#   SLA (ticket_sla, e.g. "High=1h/8h Low=24h/72h"), SLA_WARNING
+#   (ticket_sla_warning, e.g. 80% or 30m): read by nginx and ticketd,
 #   MODULE (default build/nginx/ngx_http_ticket_module.so),
 #   REDIS (redis://... cache URL, default off), REDIS_PASSWORD_FILE (its
 #   AUTH password, in a file),
@@ -127,6 +129,8 @@ ${REDIS_PASSWORD_FILE:+    ticket_redis_password_file $REDIS_PASSWORD_FILE;}
     ticket_login_lockout ${LOCKOUT:-failures=5 window=15m lock=15m};
     ${SIO_USER_SOCKETS:+ticket_socketio_user_sockets $SIO_USER_SOCKETS;}
     ${MAX_COMMENTS:+ticket_max_comments $MAX_COMMENTS;}
+    ${SLA:+ticket_sla $SLA;}
+    ${SLA_WARNING:+ticket_sla_warning $SLA_WARNING;}
     # ticketd's work (ticketd -c takes these from this file)
 $(daemon_directives)
     ticket_limit_zone api key=\$binary_remote_addr window=${RATE_WINDOW:-15m} limit=${RATE_LIMIT:-500} size=10m;

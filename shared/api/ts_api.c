@@ -55,6 +55,8 @@ static const ts_route_t  ts_routes[] = {
       ts_svc_comment_add },
     { TS_GET,   "/api/tickets/:id/comments", TS_ACCESS_TOKEN, 0, 0,
       ts_svc_comment_list },
+    { TS_PATCH, "/api/tickets/:id/priority", TS_ACCESS_TOKEN, 1, 0,
+      ts_svc_ticket_priority },
     { TS_PATCH, "/api/tickets/:id/assignee", TS_ACCESS_TOKEN, 1, 0,
       ts_svc_ticket_assignee },
     { TS_GET,   "/api/tickets/:id/history", TS_ACCESS_TOKEN, 0, 0,

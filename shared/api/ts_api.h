@@ -49,6 +49,8 @@ typedef struct {
     int64_t               lockout_window_ms;
     int64_t               lockout_ms;
     int64_t               max_comments;        /* per ticket; 0 = default */
+    ts_sla_cfg_t          sla;                 /* ticket_sla: the dates a
+                                                  priority change sets */
 } ts_config_t;
 
 /* Comments a ticket may hold unless ticket_max_comments says otherwise. */

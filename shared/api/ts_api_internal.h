@@ -69,6 +69,7 @@ void ts_svc_ticket_get(ts_call_t *c);
 void ts_svc_ticket_status(ts_call_t *c);
 void ts_svc_comment_add(ts_call_t *c);
 void ts_svc_comment_list(ts_call_t *c);
+void ts_svc_ticket_priority(ts_call_t *c);
 void ts_svc_analytics(ts_call_t *c);
 void ts_svc_modreq_create(ts_call_t *c);
 void ts_svc_modreq_me(ts_call_t *c);

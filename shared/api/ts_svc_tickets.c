@@ -76,6 +76,7 @@ ts_reader_view(ts_call_t *c, json_t *doc, const ts_ticket_keys_t *k)
         json_object_del(doc, "assignment");
         json_object_del(doc, "triage");
         json_object_del(doc, "helpfulNotes");
+        json_object_del(doc, "sla");            /* staff-only */
     }
     if (!ts_ticket_staff(&c->me, k)) {
         ts_drop_internal(json_object_get(doc, "comments"));
@@ -200,6 +201,7 @@ ts_svc_ticket_create(ts_call_t *c)
         if (c->me.role == TS_ROLE_USER) {
             json_object_del(doc, "triage");
             json_object_del(doc, "helpfulNotes");
+            json_object_del(doc, "sla");
         }
         c->resp->job_stored = 1;
         ts_reply(c, 201, json_pack("{s:s, s:o}", "message",
@@ -252,6 +254,22 @@ ts_svc_ticket_list(ts_call_t *c)
                                    "High");
         return;
     }
+    /* sla=breached|due_soon: staff's question, as the "sla" object */
+    rc = ts_query_get(req->query, req->query_len, "sla", v, sizeof(v));
+    if (rc < 0 || (rc == 1 && strcmp(v, "breached") != 0
+                   && strcmp(v, "due_soon") != 0))
+    {
+        ts_api_error(c->resp, 400, "sla must be breached or due_soon");
+        return;
+    }
+    if (rc == 1 && c->me.role == TS_ROLE_USER) {
+        ts_api_error(c->resp, 403, "Only staff can filter by SLA");
+        return;
+    }
+    q.sla = rc == 1 ? (strcmp(v, "breached") == 0 ? "breached" : "due_soon")
+                    : NULL;
+    q.now = c->now;
+
     rc = ts_query_get(req->query, req->query_len, "search", v, sizeof(v));
     if (rc < 0 || (rc == 1 && (!ts_valid_utf8(v, strlen(v))
                                || ts_utf8_len(v, strlen(v)) > 200)))

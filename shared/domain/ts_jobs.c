@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "ts_jobs.h"
+#include "ts_model.h"
+#include "ts_sla.h"
 
 static const struct {
     const char  *kind;
@@ -19,6 +21,8 @@ static const struct {
     { "assign", 8 },
     { "stats",  8 },
     { "email",  8 },
+    { "sla_warn", 8 },
+    { "sla_breach", 8 },
 };
 
 
@@ -118,6 +122,81 @@ ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
                        json_pack("{s:s, s:s, s:f}", "ticketId", ticket_id,
                                  "moderatorId", moderator_id,
                                  "hours", hours));
+}
+
+
+int
+ts_job_sla(ts_job_new_t jobs[4], char keys[4][TS_JOB_KEY_LEN],
+    const char *ticket_id, const ts_sla_due_t *due)
+{
+    static const char  *kinds[4] = {
+        "sla_warn", "sla_breach", "sla_warn", "sla_breach"
+    };
+    static const char  *targets[4] = {
+        "response", "response", "resolution", "resolution"
+    };
+    int64_t  at[4], due_at[4];
+    int      i, n = 0;
+
+    if (due->resolution_due == 0) {
+        return 0;
+    }
+    at[0] = due->response_warn;
+    at[1] = due->response_due;
+    at[2] = due->resolution_warn;
+    at[3] = due->resolution_due;
+    due_at[0] = due_at[1] = due->response_due;
+    due_at[2] = due_at[3] = due->resolution_due;
+
+    for (i = 0; i < 4; i++) {
+        memset(&jobs[n], 0, sizeof(jobs[n]));
+        jobs[n].kind = kinds[i];
+        jobs[n].max_attempts = ts_job_max_attempts(kinds[i]);
+        /* the breach check runs just after the due date, so "now > due"
+         * holds when it looks */
+        jobs[n].run_after = at[i] + (i % 2);
+        jobs[n].payload = json_pack("{s:s, s:s, s:I}", "ticketId", ticket_id,
+                                    "target", targets[i],
+                                    "due", (json_int_t) due_at[i]);
+        if (jobs[n].payload == NULL) {
+            while (n-- > 0) {
+                json_decref(jobs[n].payload);
+            }
+            return -1;
+        }
+        snprintf(keys[n], TS_JOB_KEY_LEN, "%s:%s:%s:%lld", kinds[i],
+                 ticket_id, targets[i], (long long) due_at[i]);
+        jobs[n].dedupe_key = keys[n];
+        n++;
+    }
+    return n;
+}
+
+
+int
+ts_job_mail_sla_warning(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    json_t *to, const char *ticket_id, const char *title,
+    const char *target, int64_t due)
+{
+    char  iso[32];
+    int   rc;
+
+    ts_iso_time(due, iso);
+    rc = ts_job_init(job, "email", NULL, NULL,
+                     json_pack("{s:s, s:O, s:O, s:s, s:s, s:s, s:s}",
+                               "template", "sla_warning",
+                               "to", json_object_get(to, "email"),
+                               "toName", json_object_get(to, "username"),
+                               "ticketId", ticket_id,
+                               "ticketTitle", title ? title : "",
+                               "target", target, "due", iso));
+    /* one warning per recipient, target and due date, however often the
+     * job that stores it runs */
+    snprintf(key, TS_JOB_KEY_LEN, "slamail:%s:%.1s%lld:%.24s", ticket_id,
+             target, (long long) due,
+             json_string_value(json_object_get(to, "_id")) ?: "");
+    job->dedupe_key = key;
+    return rc;
 }
 
 

@@ -43,7 +43,7 @@ int ts_job_max_attempts(const char *kind);
  * the last being "other" (a kind this build does not know, e.g. a job a
  * newer version stored).
  */
-#define TS_JOB_KINDS  5
+#define TS_JOB_KINDS  7
 
 /* The index of a kind (TS_JOB_KINDS - 1, "other", when unknown or NULL). */
 size_t ts_job_kind_index(const char *kind);
@@ -70,6 +70,26 @@ int ts_job_reassign(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
  * key counts a ticket once, however often it completes. */
 int ts_job_stats(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
     const char *ticket_id, const char *moderator_id, double hours);
+
+/*
+ * The SLA jobs of a ticket whose target dates are due (ts_sla.h): a
+ * warning ("sla_warn") and a breach check ("sla_breach") for each target
+ * ("response", "resolution"), run at the warning and due dates.  Each
+ * carries the date it was made for, so a run after the priority moved
+ * the dates finds them changed and does nothing; keys[i] is job i's
+ * dedupe key.  jobs[4], keys[4]; returns how many were made (0 when the
+ * ticket has no targets), -1 on failure (no payload to release then).
+ */
+struct ts_sla_due_s;
+int ts_job_sla(ts_job_new_t jobs[4], char keys[4][TS_JOB_KEY_LEN],
+    const char *ticket_id, const struct ts_sla_due_s *due);
+
+/* The "sla_warning" email to one recipient ({email, username}) about
+ * ticket ({_id, title}) whose target ("response", "resolution") is due
+ * at due (ms); deduplicated per recipient and due date. */
+int ts_job_mail_sla_warning(ts_job_new_t *job, char key[TS_JOB_KEY_LEN],
+    json_t *to, const char *ticket_id, const char *title,
+    const char *target, int64_t due);
 
 /* The "welcome" email to a new account. */
 int ts_job_mail_welcome(ts_job_new_t *job, const char *to,

@@ -146,6 +146,17 @@ ts_mail_render(json_t *p, const char *public_url, ts_mail_t *out, char *err,
         text = ts_sprintf("%s commented on \"%s\" (ticket %s):\n\n%s\n",
                           author, title, id, excerpt);
         to_user = 0;
+    } else if (strcmp(tmpl, "sla_warning") == 0) {
+        /* ts_job_mail_sla_warning: a target is about to be missed */
+        const char  *target = ts_field(p, "target", "resolution");
+        const char  *due = ts_field(p, "due", "");
+
+        subject = ts_sprintf("SLA warning: \"%s\"", title);
+        text = ts_sprintf("Ticket \"%s\" (ticket %s) is close to its %s "
+                          "target: due %s.\n", title, id,
+                          strcmp(target, "response") == 0
+                          ? "first-response" : "resolution", due);
+        to_user = 0;
     } else if (strcmp(tmpl, "modreq_submitted") == 0) {
         subject = ts_sprintf("Your moderator application was received");
         text = ts_sprintf("Hi %s,\n\nwe received your application to "

@@ -137,7 +137,7 @@ ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
 {
     json_t  *parts[] = { p->by_status, p->by_priority, p->providers,
                          p->daily, p->backlog, p->first_response,
-                         p->resolution, p->moderators };
+                         p->resolution, p->moderators, p->sla };
     size_t   i;
 
     *out = NULL;
@@ -152,7 +152,7 @@ ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
     }
     *out = json_pack("{s:{s:I, s:o, s:o}, s:o, s:o, s:o, s:o, s:o,"
                      " s:{s:I, s:I, s:o, s:I},"
-                     " s:{s:I, s:I, s:I, s:I}}",
+                     " s:{s:I, s:I, s:I, s:I}, s:o}",
                      "totals", "tickets", (json_int_t) p->tickets,
                      "byStatus", p->by_status,
                      "byPriority", p->by_priority,
@@ -168,7 +168,8 @@ ts_store_analytics_doc(ts_store_t *s, ts_analytics_parts_t *p, int ok,
                      "jobs", "pending", (json_int_t) p->jobs.pending,
                      "running", (json_int_t) p->jobs.running,
                      "done", (json_int_t) p->jobs.done,
-                     "dead", (json_int_t) p->jobs.dead);
+                     "dead", (json_int_t) p->jobs.dead,
+                     "sla", p->sla);
     return *out ? TS_OK : ts_store_fail(s, "out of memory");
 }
 
@@ -725,26 +726,62 @@ ts_store_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
 
 ts_rc_e
 ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged)
+    char **description, int *triaged, int64_t *created_at)
 {
+    int64_t  unused;
+
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
-    return s->ops->ticket_text(s, id, title, description, triaged);
+    return s->ops->ticket_text(s, id, title, description, triaged,
+                               created_at ? created_at : &unused);
 }
 
 
 ts_rc_e
 ts_store_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
-    json_t *meta, const char *provider, int fallback, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs)
+{
+    ts_sla_due_t  none;
+
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    if (due == NULL) {
+        memset(&none, 0, sizeof(none));
+        due = &none;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_set_triage(s, id, triage, meta, provider, fallback,
+                                  due, now, jobs, njobs));
+}
+
+
+ts_rc_e
+ts_store_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const char *actor, const ts_sla_due_t *due,
+    int64_t now, const ts_job_new_t *jobs, size_t njobs)
 {
     if (!ts_oid_valid(id)) {
         return TS_NOT_FOUND;
     }
     return ts_store_wrote(s, TS_CACHE_TICKETS,
-        s->ops->ticket_set_triage(s, id, triage, meta, provider, fallback,
-                                  now, jobs, njobs));
+        s->ops->ticket_set_priority(s, id, priority, actor, due, now, jobs,
+                                    njobs));
+}
+
+
+ts_rc_e
+ts_store_ticket_sla_breach(ts_store_t *s, const char *id, const char *target,
+    int64_t due, int64_t now)
+{
+    if (!ts_oid_valid(id)) {
+        return TS_NOT_FOUND;
+    }
+    return ts_store_wrote(s, TS_CACHE_TICKETS,
+        s->ops->ticket_sla_breach(s, id, target, due, now));
 }
 
 

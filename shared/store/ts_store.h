@@ -22,6 +22,7 @@
 #include "ts_jobs.h"
 #include "ts_json_writer.h"
 #include "ts_model.h"
+#include "ts_sla.h"
 
 typedef enum {
     TS_OK = 0,
@@ -245,6 +246,10 @@ typedef struct {
     const char  *status;       /* NULL = any */
     const char  *priority;     /* NULL = any */
     const char  *search;       /* NULL = none; a literal substring */
+    const char  *sla;          /* NULL, "breached" or "due_soon" at now
+                                  (ts_sla_breached, ts_sla_due_soon) */
+    int64_t      now;          /* ms: the time breached and dueSoon of
+                                  the staff's "sla" object are judged at */
     int64_t      limit;
     int64_t      offset;
 } ts_ticket_query_t;
@@ -258,6 +263,8 @@ typedef struct {
     int64_t    updated_at;     /* ms */
     int64_t    comments;       /* how many public comments it has
                                   (internal notes not counted) */
+    char       priority[8];    /* "" before triage */
+    ts_sla_state_t  sla;       /* its SLA dates (all 0 before triage) */
 } ts_ticket_keys_t;
 
 /* Insert a ticket (id chosen by the caller) and its jobs atomically. */
@@ -274,7 +281,9 @@ ts_rc_e ts_store_ticket_get(ts_store_t *s, const char *id, int with_comments,
     json_t **doc, ts_ticket_keys_t *keys);
 
 /* A page of tickets appended to out as a JSON array (public form, people
- * populated, newest update first) and the total matching the query. */
+ * populated, newest update first) and the total matching the query.
+ * Staff scopes' tickets carry "sla" (ts_sla_write at q->now); a creator's
+ * never do. */
 ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     ts_jw_t *tickets, int64_t *total);
 
@@ -284,6 +293,9 @@ ts_rc_e ts_store_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
  * changes.  unmodified_since (ms, 0: none) is a compare-and-set: a ticket
  * whose updatedAt is later is left alone (TS_STALE, no job stored, no
  * history), checked in the same write (transaction, conditional update).
+ * Completing a ticket past a due date it missed marks the SLA breached
+ * (slaBreachedAt = that date, with an "sla" history entry; SQLite: in the
+ * same write, MongoDB: a conditional write right after).
  */
 ts_rc_e ts_store_ticket_set_status(ts_store_t *s, const char *id,
     const char *status, const char *actor, int64_t now,
@@ -307,7 +319,10 @@ typedef struct {
  * already is left alone (TS_CONFLICT), one updated after
  * unmodified_since too (TS_STALE), and no job is stored.  Count and time
  * are checked in the same write (transaction, conditional update), so
- * racing writers cannot pass them.
+ * racing writers cannot pass them.  SLA: a first response stamped after
+ * firstResponseDue marks the breach (slaBreachedAt = firstResponseDue,
+ * with an "sla" history entry; SQLite: in the same transaction; MongoDB:
+ * a conditional single-document write right after the comment's).
  */
 ts_rc_e ts_store_comment_add(ts_store_t *s, const char *ticket_id,
     const ts_comment_new_t *c, int64_t now, int64_t max_comments,
@@ -493,19 +508,44 @@ ts_rc_e ts_store_job_purge(ts_store_t *s, int64_t done_before,
 
 /* --- background work on tickets ------------------------------------------ */
 
-/* A ticket's text for triage; *triaged is set when it has a result. */
+/* A ticket's text for triage; *triaged is set when it has a result;
+ * *created_at (may be NULL) receives its creation time. */
 ts_rc_e ts_store_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged);
+    char **description, int *triaged, int64_t *created_at);
 
 /*
  * Store a triage result ({summary, priority, helpfulNotes,
  * relatedSkills}) and its provenance (meta: provider, model, fallback,
- * error) with the follow-up jobs, atomically; a ticket triaged already is
- * left alone (TS_CONFLICT) and no job is stored.
+ * error) and its SLA dates (due: NULL for none; deadline is
+ * due->resolution_due) with the follow-up jobs, atomically; a ticket
+ * triaged already is left alone (TS_CONFLICT) and no job is stored.
  */
 ts_rc_e ts_store_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/*
+ * Set a ticket's priority and move its SLA dates to due (computed from
+ * its createdAt by the caller) with jobs (the SLA jobs of the new dates),
+ * atomically, with a "priority" history entry by actor (public) when the
+ * priority changes.  A mark of a breach already recorded stays.
+ */
+ts_rc_e ts_store_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const char *actor, const ts_sla_due_t *due,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
+
+/*
+ * Mark a missed target: slaBreachedAt = due when the ticket's target
+ * ("response" or "resolution") is still due at exactly that date, still
+ * unmet (no first response, and not Completed) and no breach is marked --
+ * one conditional write, so a breach is marked once, with its "sla"
+ * history entry (staff only, actor null, to {"breached": "firstResponse"
+ * or "resolution"}) in the same write.  TS_CONFLICT when there is nothing
+ * to mark (met, moved, or marked already).
+ */
+ts_rc_e ts_store_ticket_sla_breach(ts_store_t *s, const char *id,
+    const char *target, int64_t due, int64_t now);
 
 /*
  * The job an assignment stores with it, built by the caller's domain code

@@ -200,7 +200,8 @@ ts_store_cached_ticket_list(ts_store_t *s, const ts_ticket_query_t *q,
     int64_t       version;
     ts_rc_e       rc;
 
-    if (s->cache == NULL
+    /* an SLA filter is a question about now: never cached */
+    if (s->cache == NULL || q->sla != NULL
         || (key = ts_store_cache_list_key(q, &keylen)) == NULL)
     {
         return s->ops->ticket_list(s, q, tickets, total);

@@ -119,12 +119,21 @@ typedef struct {
     ts_rc_e  (*job_purge)(ts_store_t *s, int64_t done_before,
                           int64_t dead_before, int limit, int64_t *removed);
     ts_rc_e  (*ticket_text)(ts_store_t *s, const char *id, char **title,
-                            char **description, int *triaged);
+                            char **description, int *triaged,
+                            int64_t *created_at);
     ts_rc_e  (*ticket_set_triage)(ts_store_t *s, const char *id,
                                   json_t *triage, json_t *meta,
                                   const char *provider, int fallback,
+                                  const ts_sla_due_t *due,
                                   int64_t now, const ts_job_new_t *jobs,
                                   size_t njobs);
+    ts_rc_e  (*ticket_set_priority)(ts_store_t *s, const char *id,
+                                    const char *priority, const char *actor,
+                                    const ts_sla_due_t *due, int64_t now,
+                                    const ts_job_new_t *jobs, size_t njobs);
+    ts_rc_e  (*ticket_sla_breach)(ts_store_t *s, const char *id,
+                                  const char *target, int64_t due,
+                                  int64_t now);
     ts_rc_e  (*ticket_assign)(ts_store_t *s, const char *id,
                               json_t *exclude, const ts_assign_cfg_t *cfg,
                               ts_assigned_job_fn assigned_job, int64_t now,
@@ -170,6 +179,7 @@ typedef struct {
     int64_t          tickets, triaged, fallbacks;
     json_t          *by_status, *by_priority, *providers, *daily, *backlog;
     json_t          *first_response, *resolution, *moderators;
+    json_t          *sla;          /* by priority: completed, breached */
     ts_job_counts_t  jobs;
 } ts_analytics_parts_t;
 

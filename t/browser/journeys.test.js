@@ -217,6 +217,8 @@ async function main() {
       await shot(mod, '05-moderator-ticket');
     });
 
+    await journeySla(user, mod, title);
+
     await check('the moderator replies; the user sees it without reloading', user, async () => {
       const text = `Hello ${cfg.username}, I am checking the upstream now.`;
       await mod.getByLabel('Your reply').fill(text);
@@ -401,6 +403,49 @@ async function main() {
   } finally {
     await browser.close();
   }
+}
+
+/* SLA (issue 15 item 3): the triaged ticket's SLA badge shows for the
+   moderator on the ticket and in the list, never for the requester.  The
+   lists are opened in new tabs of each person's browser, so the pages the
+   other journeys use stay where they are. */
+async function journeySla(user, mod, title) {
+  await check('the SLA badge shows for the moderator, not for the requester', mod, async () => {
+    const badge = mod.getByTestId('ticket-badges').getByTestId('sla-badge');
+    await badge.waitFor({ timeout: LIVE_MS });
+    assert.match(await badge.innerText(), /^(Response due in|SLA breached)/);
+    const modList = await mod.context().newPage();
+    await modList.goto(`${cfg.base}/`);
+    await modList.locator('[data-ticket-id]', { hasText: title }).getByTestId('sla-badge').waitFor();
+    await modList.close();
+
+    // the requester's ticket is triaged (its priority shows), with no badge
+    await see(user.getByTestId('ticket-badges'), 'High priority');
+    assert.equal(await user.getByTestId('sla-badge').count(), 0);
+    const userList = await user.context().newPage();
+    await userList.goto(`${cfg.base}/`);
+    const row = userList.locator('[data-ticket-id]', { hasText: title });
+    await see(row, 'High priority');
+    assert.equal(await row.getByTestId('sla-badge').count(), 0);
+    await userList.close();
+  });
+
+  await check('a priority change moves the SLA dates; the requester sees the priority live', mod, async () => {
+    const badge = mod.getByTestId('ticket-badges').getByTestId('sla-badge');
+    const before = await badge.innerText();
+    await mod.getByLabel(`Priority of “${title}”`).selectOption('Low');
+    await see(mod.getByTestId('ticket-badges'), 'Low priority');
+    await mod.waitForFunction((b) => {
+      const el = document.querySelector('[data-testid="ticket-badges"] [data-testid="sla-badge"]');
+      return el && el.textContent !== b;
+    }, before);
+    assert.match(await badge.innerText(), /^Response due in (2[34]\.?\d* h|1\.0 d)/);
+    await see(user.getByTestId('ticket-badges'), 'Low priority');
+    assert.equal(await user.getByTestId('sla-badge').count(), 0);
+    await mod.getByLabel(`Priority of “${title}”`).selectOption('High');
+    await see(mod.getByTestId('ticket-badges'), 'High priority');
+    await see(user.getByTestId('ticket-badges'), 'High priority');
+  });
 }
 
 /* Issue 15 item 1: the admin moves a ticket by hand, first to themselves

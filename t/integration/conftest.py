@@ -628,17 +628,30 @@ class Stack:
         proc.send_signal(signal.SIGKILL)
         return proc.wait(10)
 
+    def due_job_states(self):
+        """{state: count} over the jobs, leaving out the pending ones
+        scheduled for later (runAfter in the future: the SLA's warnings
+        and breach checks, due hours after a ticket's triage)."""
+        now = self.now_ms()
+        states = {}
+        for j in self.probe.jobs():
+            if j["state"] == "pending" and (j["runAfter"] or 0) > now:
+                continue
+            states[j["state"]] = states.get(j["state"], 0) + 1
+        return states
+
     def wait_jobs_settled(self, timeout=15):
-        """Wait until no job is pending or running; returns
-        probe.job_states(), as they are at the timeout if that comes first
-        (check them)."""
+        """Wait until no job is due (pending with runAfter now or past) or
+        running; returns due_job_states(), as they are at the timeout if
+        that comes first (check them).  Jobs scheduled for later are not
+        waited for and not counted."""
         def settled():
-            states = self.probe.job_states()
+            states = self.due_job_states()
             if states.get("pending", 0) or states.get("running", 0):
                 return None
             return [states]             # truthy even when there are none
         found = poll(settled, timeout, 0.05)
-        return found[0] if found else self.probe.job_states()
+        return found[0] if found else self.due_job_states()
 
     # --- socket.io --------------------------------------------------------
 

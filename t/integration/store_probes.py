@@ -93,7 +93,8 @@ ID_FIELDS = {"_id", "createdBy", "assignedTo", "applicant", "reviewedBy",
 TIME_FIELDS = {"createdAt", "updatedAt", "lastSeen", "completedAt",
                "rejectedAt", "lastAssignedAt", "runAfter", "leaseUntil",
                "deadline", "windowStart", "lockedUntil", "expiresAt", "at",
-               "firstResponseAt"}
+               "firstResponseDue", "firstResponseWarn", "resolutionWarn",
+               "firstResponseAt", "slaBreachedAt"}
 JSON_FIELDS = {"skills", "relatedSkills", "triage", "assignment", "payload"}
 BOOL_FIELDS = {"statsCounted", "triageFallback", "internal"}
 

@@ -395,7 +395,9 @@ def test_a_job_run_shows_by_kind_and_state_and_in_the_histograms(
                         outcome="done")
                 - before.value("ticket_jobs_ended_total", kind="triage",
                                outcome="done")) == 1 \
-            and e.total("ticket_jobs", state="pending") == 0 \
+            and e.total("ticket_jobs", state="pending") == sum(
+                e.value("ticket_jobs", kind=k, state="pending")
+                for k in ("sla_warn", "sla_breach")) \
             and e.total("ticket_jobs", state="running") == 0
 
     e = scrape_when(st, ran)

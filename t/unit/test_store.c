@@ -884,10 +884,12 @@ triage_once_assign_once_stats_once(void **state)
                        "relatedSkills", "billing");
     meta = json_pack("{s:s}", "provider", "offline");
     assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
-                                                "offline", 0, 2000, NULL, 0),
+                                                "offline", 0, NULL, 2000,
+                                                NULL, 0),
                      TS_OK);
     assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
-                                                "offline", 0, 2000, NULL, 0),
+                                                "offline", 0, NULL, 2000,
+                                                NULL, 0),
                      TS_CONFLICT);
     json_decref(triage);
     json_decref(meta);
@@ -964,7 +966,8 @@ hand_assignment_hand_back_demotion_and_absence(void **state)
                        "relatedSkills", "billing");
     meta = json_pack("{s:s}", "provider", "offline");
     assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
-                                                "offline", 0, 2000, NULL, 0),
+                                                "offline", 0, NULL, 2000, NULL,
+                                                0),
                      TS_OK);
     json_decref(triage);
     json_decref(meta);
@@ -1202,10 +1205,10 @@ history_is_written_with_each_change_and_canned_crud(void **state)
                        "priority", "High", "helpfulNotes", "n",
                        "relatedSkills", "billing");
     assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
-                         "offline", 0, 3000, NULL, 0), TS_OK);
+                         "offline", 0, NULL, 3000, NULL, 0), TS_OK);
     /* triaged already: refused, nothing recorded */
     assert_int_equal(ts_store_ticket_set_triage(f->s, t1, triage, meta,
-                         "offline", 0, 3500, NULL, 0), TS_CONFLICT);
+                         "offline", 0, NULL, 3500, NULL, 0), TS_CONFLICT);
     json_decref(triage);
     json_decref(meta);
     assert_int_equal(ts_store_ticket_set_status(f->s, t1, "Completed", NULL,
@@ -1419,7 +1422,8 @@ a_ticket_s_life_through_every_operation(void **state)
           && jc.pending == 1);
 
     /* triage once, then assignment to the only moderator */
-    CHECK(ts_store_ticket_text(s, tid, &title, &desc, &triaged) == TS_OK
+    CHECK(ts_store_ticket_text(s, tid, &title, &desc, &triaged, NULL)
+          == TS_OK
           && !triaged && strcmp(desc, "Payment fails") == 0);
     free(title);
     free(desc);
@@ -1428,9 +1432,10 @@ a_ticket_s_life_through_every_operation(void **state)
                            "relatedSkills", "billing");
     meta = json_pack("{s:s}", "provider", "offline");
     CHECK(ts_store_ticket_set_triage(s, tid, triage_res, meta, "offline", 0,
-                                     ts_now_ms(), NULL, 0) == TS_OK);
+                                     NULL, ts_now_ms(), NULL, 0) == TS_OK);
     CHECK(ts_store_ticket_set_triage(s, tid, triage_res, meta, "offline", 0,
-                                     ts_now_ms(), NULL, 0) == TS_CONFLICT);
+                                     NULL, ts_now_ms(), NULL, 0)
+          == TS_CONFLICT);
     json_decref(triage_res);
     json_decref(meta);
     skills = json_pack("[s]", "Billing");
@@ -1681,12 +1686,190 @@ passwords_change_conditionally_and_reset_tokens_are_single_use(void **state)
 }
 
 
+/* The number of tickets a staff list with an SLA filter finds at now. */
+static int64_t
+sla_count(ts_store_t *s, const char *which, int64_t now)
+{
+    ts_ticket_query_t  q;
+    ts_jw_t            w;
+    int64_t            total = -1;
+
+    memset(&q, 0, sizeof(q));
+    q.scope = TS_SCOPE_ALL;
+    q.sla = which;
+    q.now = now;
+    q.limit = 10;
+    ts_jw_init(&w, 1024);
+    if (ts_store_ticket_list(s, &q, &w, &total) != TS_OK) {
+        total = -1;
+    }
+    ts_jw_free(&w);
+    return total;
+}
+
+
+/*
+ * SLA dates (issue 15 item 3): set with the triage result, read with the
+ * ticket, moved by a priority change; the breach marked once and only
+ * while the target is still due at the job's date and unmet; a staff
+ * comment is the first response, the creator's is not; the list filters
+ * agree with ts_sla_breached/ts_sla_due_soon; analytics counts completed
+ * tickets within SLA per priority.
+ */
+static void
+sla_dates_breach_once_first_response_and_filters(void **state)
+{
+    fixture_t         *f = *state;
+    ts_store_t        *s = f->s;
+    ts_oid_t           admin, user, t1, t2, cid;
+    ts_role_e          role;
+    ts_sla_cfg_t       cfg;
+    ts_sla_due_t       due, due2;
+    ts_ticket_keys_t   k;
+    json_t            *triage, *meta, *an = NULL, *high, *hist, *e = NULL;
+    int64_t            t0 = 1000000;
+    size_t             i, n;
+
+    assert_int_equal(signup(s, "ann", "ann@example.com", &role, admin),
+                     TS_OK);
+    assert_int_equal(signup(s, "bob", "bob@example.com", &role, user),
+                     TS_OK);
+    ts_oid_new(t1);
+    ts_oid_new(t2);
+    assert_int_equal(ts_store_ticket_create(s, t1, "a", "b", user, t0,
+                                            NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_create(s, t2, "c", "d", user, t0,
+                                            NULL, 0), TS_OK);
+
+    /* High: 1 h / 8 h by default; the dates come from createdAt */
+    ts_sla_cfg_default(&cfg);
+    ts_sla_dates(&cfg, ts_sla_priority("High"), t0, &due);
+    assert_int_equal(due.response_due, t0 + 3600000);
+    assert_int_equal(due.resolution_due, t0 + 8 * 3600000);
+    triage = json_pack("{s:s, s:s, s:s, s:[]}", "summary", "s",
+                       "priority", "High", "helpfulNotes", "",
+                       "relatedSkills");
+    meta = json_pack("{s:s}", "provider", "offline");
+    assert_int_equal(ts_store_ticket_set_triage(s, t1, triage, meta,
+                                                "offline", 0, &due, t0 + 1,
+                                                NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_triage(s, t2, triage, meta,
+                                                "offline", 0, &due, t0 + 1,
+                                                NULL, 0), TS_OK);
+    json_decref(triage);
+    json_decref(meta);
+    assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.sla.due.response_due, due.response_due);
+    assert_int_equal(k.sla.due.resolution_due, due.resolution_due);
+    assert_int_equal(k.sla.due.response_warn, due.response_warn);
+    assert_int_equal(k.sla.responded_at, 0);
+    assert_string_equal(k.priority, "High");
+
+    /* before the warning: nothing; past the response warning: due soon;
+     * past the response date: breached (both tickets) */
+    assert_int_equal(sla_count(s, "due_soon", t0 + 10), 0);
+    assert_int_equal(sla_count(s, "breached", t0 + 10), 0);
+    assert_int_equal(sla_count(s, "due_soon", due.response_warn + 1), 2);
+    assert_int_equal(sla_count(s, "breached", due.response_due + 1), 2);
+
+    /* the creator's comment is no response; staff's is */
+    ts_oid_new(cid);
+    assert_int_equal(comment(s, t1, cid, user, "hi", "user", 0, t0 + 5, 100),
+                     TS_OK);
+    assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.sla.responded_at, 0);
+    ts_oid_new(cid);
+    assert_int_equal(comment(s, t1, cid, admin, "on it", "admin", 0, t0 + 10,
+                             100), TS_OK);
+    assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.sla.responded_at, t0 + 10);
+    assert_int_equal(k.sla.breached_at, 0);
+    assert_int_equal(sla_count(s, "breached", due.response_due + 1), 1);
+
+    /* a response breach on t1 is nothing to mark (answered); on t2 it is
+     * marked once, with the date */
+    assert_int_equal(ts_store_ticket_sla_breach(s, t1, "response",
+                                                due.response_due, t0),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_ticket_sla_breach(s, t2, "response",
+                                                due.response_due, t0),
+                     TS_OK);
+    assert_int_equal(ts_store_ticket_sla_breach(s, t2, "response",
+                                                due.response_due, t0),
+                     TS_CONFLICT);
+    assert_int_equal(ts_store_ticket_get(s, t2, 0, NULL, &k), TS_OK);
+    assert_int_equal(k.sla.breached_at, due.response_due);
+    /* its history: one staff-only "sla" entry by ticketd */
+    assert_int_equal(ts_store_ticket_history(s, t2, &hist), TS_OK);
+    for (i = 0, n = 0; i < json_array_size(hist); i++) {
+        if (strcmp(json_string_value(json_object_get(json_array_get(hist, i),
+                                                     "action")), "sla") == 0)
+        {
+            e = json_array_get(hist, i);
+            n++;
+        }
+    }
+    assert_int_equal(n, 1);
+    assert_true(json_is_null(json_object_get(e, "actor")));
+    assert_true(json_is_true(json_object_get(e, "staffOnly")));
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(e, "to"), "breached")), "firstResponse");
+    json_decref(hist);
+    assert_int_equal(sla_count(s, "breached", t0 + 20), 1);
+
+    /* Low moves t1's dates; the old date's breach finds nothing */
+    ts_sla_dates(&cfg, ts_sla_priority("Low"), t0, &due2);
+    assert_int_equal(ts_store_ticket_set_priority(s, t1, "Low", admin,
+                                                  &due2, t0 + 30, NULL, 0),
+                     TS_OK);
+    /* by hand: a public "priority" entry by admin, from what triage set */
+    assert_int_equal(ts_store_ticket_history(s, t1, &hist), TS_OK);
+    e = json_array_get(hist, json_array_size(hist) - 1);
+    assert_string_equal(json_string_value(json_object_get(e, "action")),
+                        "priority");
+    assert_string_equal(json_string_value(json_object_get(
+        json_object_get(e, "actor"), "_id")), admin);
+    assert_string_equal(json_string_value(json_object_get(e, "from")),
+                        "High");
+    assert_string_equal(json_string_value(json_object_get(e, "to")), "Low");
+    assert_true(json_is_false(json_object_get(e, "staffOnly")));
+    json_decref(hist);
+    assert_int_equal(ts_store_ticket_get(s, t1, 0, NULL, &k), TS_OK);
+    assert_string_equal(k.priority, "Low");
+    assert_int_equal(k.sla.due.resolution_due, t0 + 72 * 3600000LL);
+    assert_int_equal(ts_store_ticket_sla_breach(s, t1, "resolution",
+                                                due.resolution_due, t0),
+                     TS_CONFLICT);
+
+    /* completed in time (t1, Low) and breached (t2, High): analytics */
+    assert_int_equal(ts_store_ticket_set_status(s, t1, "Completed", admin,
+                                                t0 + 40, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_ticket_set_status(s, t2, "Completed", admin,
+                                                t0 + 40, 0, NULL, 0), TS_OK);
+    assert_int_equal(ts_store_analytics(s, t0 + 50, &an), TS_OK);
+    high = json_object_get(json_object_get(an, "sla"), "High");
+    assert_int_equal(json_integer_value(json_object_get(high, "completed")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(high, "breached")),
+                     1);
+    assert_true(json_real_value(json_object_get(high, "withinSla")) == 0.0);
+    assert_true(json_real_value(json_object_get(json_object_get(
+        json_object_get(an, "sla"), "Low"), "withinSla")) == 100.0);
+    assert_true(json_is_null(json_object_get(json_object_get(
+        json_object_get(an, "sla"), "Medium"), "withinSla")));
+    json_decref(an);
+}
+
+
 int
 test_store_run(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             a_ticket_s_life_through_every_operation, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            sla_dates_breach_once_first_response_and_filters, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             migrations_run_once_and_reopen_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -287,10 +287,32 @@ ts_rc_e ts_mg_job_purge(ts_store_t *s, int64_t done_before,
     int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out);
 ts_rc_e ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged);
+    char **description, int *triaged, int64_t *created_at);
 ts_rc_e ts_mg_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/* ts_store_mongo_sla.c: the SLA (ts_sla.h) */
+/* A ticket document's SLA dates and state. */
+void ts_mg_sla_state(const bson_t *doc, ts_sla_state_t *st);
+/* Its "sla" value for staff at now (ts_sla_write). */
+json_t *ts_mg_sla_json(const bson_t *doc, int64_t now);
+/* The list filter for "breached" or "due_soon" at now (caller destroys). */
+bson_t *ts_mg_sla_filter(const char *which, int64_t now);
+/* $set the four dates of due into set (null when 0). */
+void ts_mg_sla_append_dates(bson_t *set, const ts_sla_due_t *due);
+ts_rc_e ts_mg_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const char *actor, const ts_sla_due_t *due,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_mg_ticket_sla_breach(ts_store_t *s, const char *id,
+    const char *target, int64_t due, int64_t now);
+/* Mark a breach that a target met late (or a completion past a date)
+ * shows, once, with its "sla" history entry in the same update; TS_OK
+ * when there is none. */
+ts_rc_e ts_mg_sla_settle(ts_mongo_t *m, const char *id, int64_t now);
+/* Completed tickets with SLA dates by priority (analytics "sla"). */
+ts_rc_e ts_mg_sla_analytics(ts_mongo_t *m, json_t **out);
 ts_rc_e ts_mg_ticket_assign(ts_store_t *s, const char *id,
     json_t *exclude, const ts_assign_cfg_t *cfg,
     ts_assigned_job_fn assigned_job, int64_t now, json_t **result);

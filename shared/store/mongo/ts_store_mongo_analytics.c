@@ -307,6 +307,9 @@ ts_mg_analytics(ts_store_t *s, int64_t now, json_t **out)
     if (rc == TS_OK) {
         rc = ts_mg_job_counts(s, &parts.jobs);
     }
+    if (rc == TS_OK) {
+        rc = ts_mg_sla_analytics(m, &parts.sla);
+    }
     parts.tickets = all;
     parts.triaged = triaged;
     parts.fallbacks = tf;

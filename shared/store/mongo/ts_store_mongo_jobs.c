@@ -420,7 +420,7 @@ ts_mg_job_counts(ts_store_t *s, ts_job_counts_t *out)
 
 ts_rc_e
 ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged)
+    char **description, int *triaged, int64_t *created_at)
 {
     bson_t       *d = NULL;
     bson_iter_t   it;
@@ -437,6 +437,7 @@ ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
     *description = strdup(x ? x : "");
     *triaged = bson_iter_init_find(&it, d, "triage")
                && !BSON_ITER_HOLDS_NULL(&it);
+    *created_at = ts_mg_get_time(d, "createdAt");
     bson_destroy(d);
     if (*title == NULL || *description == NULL) {
         free(*title);
@@ -449,8 +450,9 @@ ts_mg_ticket_text(ts_store_t *s, const char *id, char **title,
 
 ts_rc_e
 ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
-    json_t *meta, const char *provider, int fallback, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs)
 {
     ts_mongo_t  *m = TS_MG(s);
     bson_t       f = BSON_INITIALIZER, upd = BSON_INITIALIZER, set;
@@ -499,6 +501,9 @@ ts_mg_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     BSON_APPEND_UTF8(&set, "triageProvider", provider);
     BSON_APPEND_BOOL(&set, "triageFallback", fallback != 0);
     BSON_APPEND_DATE_TIME(&set, "updatedAt", now);
+    if (due->resolution_due != 0) {
+        ts_mg_sla_append_dates(&set, due);
+    }
     bson_append_document_end(&upd, &set);
     ts_mg_push_outboxes(&upd, &arr, &hist);
     rc = ts_mg_update(m, m->tickets, &f, &upd, 0, &matched);

@@ -106,9 +106,10 @@ ts_mg_true(const bson_t *doc, const char *key)
 
 
 /* A ticket document as its public JSON; people from the map (hex ->
- * person), null when missing. */
+ * person), null when missing; "sla" judged at now (staff-only: the
+ * callers drop it with "triage" for requesters). */
 static json_t *
-ts_ticket_json(const bson_t *doc, json_t *people)
+ts_ticket_json(const bson_t *doc, json_t *people, int64_t now)
 {
     ts_oid_t   hex, c, a;
     json_t    *t, *p;
@@ -141,6 +142,7 @@ ts_ticket_json(const bson_t *doc, json_t *people)
     json_object_set(t, "createdBy", p ? p : json_null());
     p = a[0] ? json_object_get(people, a) : NULL;
     json_object_set(t, "assignedTo", p ? p : json_null());
+    json_object_set_new(t, "sla", ts_mg_sla_json(doc, now));
     return t;
 }
 
@@ -305,6 +307,9 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         snprintf(keys->status, sizeof(keys->status), "%s", st ? st : "");
         keys->created_at = ts_mg_get_time(d, "createdAt");
         keys->updated_at = ts_mg_get_time(d, "updatedAt");
+        st = ts_mg_get_str(d, "priority");
+        snprintf(keys->priority, sizeof(keys->priority), "%s", st ? st : "");
+        ts_mg_sla_state(d, &keys->sla);
         if (bson_iter_init_find(&it, d, "comments")
             && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child))
         {
@@ -339,7 +344,7 @@ ts_mg_ticket_get(ts_store_t *s, const char *id, int with_comments,
         bson_destroy(d);
         return rc;
     }
-    t = ts_ticket_json(d, people);
+    t = ts_ticket_json(d, people, ts_now_ms());
     json_decref(people);
     if (t == NULL) {
         bson_destroy(d);
@@ -496,8 +501,22 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         bson_destroy(&f);
         return ts_store_fail(s, "out of memory");
     }
+    if (q->sla != NULL) {
+        /* {$and: [the filter, the SLA's]} */
+        bson_t  *sla = ts_mg_sla_filter(q->sla, q->now), and, all;
+
+        bson_init(&all);
+        BSON_APPEND_ARRAY_BEGIN(&all, "$and", &and);
+        BSON_APPEND_DOCUMENT(&and, "0", &f);
+        BSON_APPEND_DOCUMENT(&and, "1", sla);
+        bson_append_array_end(&all, &and);
+        bson_destroy(sla);
+        bson_destroy(&f);
+        bson_copy_to(&all, &f);
+        bson_destroy(&all);
+    }
     if (q->scope == TS_SCOPE_ALL && !q->status && !q->priority
-        && !q->search)
+        && !q->search && !q->sla)
     {
         /* every ticket: the collection's count from its metadata, O(1)
          * where countDocuments would read the whole index */
@@ -548,11 +567,12 @@ ts_mg_ticket_list(ts_store_t *s, const ts_ticket_query_t *q, ts_jw_t *out,
         }
         for (i = 0; i < n; i++) {
             if (rc == TS_OK) {
-                t = ts_ticket_json(kept[i], people);
+                t = ts_ticket_json(kept[i], people, q->now);
                 if (t && q->scope == TS_SCOPE_CREATOR) {
-                    /* notes and provenance are for staff */
+                    /* notes, provenance and the SLA are for staff */
                     json_object_del(t, "triage");
                     json_object_del(t, "helpfulNotes");
+                    json_object_del(t, "sla");
                 }
                 if (t) {
                     json_array_append_new(docs, t);
@@ -712,6 +732,12 @@ ts_mg_ticket_set_status(ts_store_t *s, const char *id, const char *status,
         rc = ts_store_fail(s, "status kept changing");
     }
     json_decref(to);
+    if (rc == TS_OK && strcmp(status, "Completed") == 0) {
+        /* completed past a date it missed: mark the breach (a second
+         * write; should it fail, the breach job still marks a resolution
+         * missed before completion) */
+        (void) ts_mg_sla_settle(m, id, now);
+    }
     return rc;
 }
 
@@ -787,6 +813,12 @@ ts_mg_comment_add(ts_store_t *s, const char *ticket_id,
     if (rc == TS_OK) {
         ts_flush(m, m->tickets, ticket_id, &arr);
         ts_mg_history_flush(m, ticket_id, &hist);
+        if (cm->first_response) {
+            /* SLA: answering late marks the breach (ts_store.h); a second
+             * write (no transactions): the comment is stored whatever it
+             * says, so it does not fail the comment */
+            (void) ts_mg_sla_settle(m, ticket_id, now);
+        }
     }
     bson_destroy(&f);
     bson_destroy(&upd);

@@ -182,10 +182,29 @@ ts_rc_e ts_sqlite_job_retry(ts_store_t *s, const char *id, int64_t now);
 ts_rc_e ts_sqlite_job_purge(ts_store_t *s, int64_t done_before,
     int64_t dead_before, int limit, int64_t *removed);
 ts_rc_e ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged);
+    char **description, int *triaged, int64_t *created_at);
 ts_rc_e ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id,
     json_t *triage, json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs);
+
+/* ts_store_sqlite_sla.c: the SLA's writes (ts_sla.h). */
+ts_rc_e ts_sqlite_ticket_set_priority(ts_store_t *s, const char *id,
+    const char *priority, const char *actor, const ts_sla_due_t *due,
     int64_t now, const ts_job_new_t *jobs, size_t njobs);
+ts_rc_e ts_sqlite_ticket_sla_breach(ts_store_t *s, const char *id,
+    const char *target, int64_t due, int64_t now);
+/* Inside a comment's write transaction: a first response stamped at now
+ * past firstResponseDue marks the breach (with its history entry);
+ * TS_OK whether or not it did. */
+ts_rc_e ts_sqlite_sla_answered(ts_sqlite_t *q, const char *ticket_id,
+    int64_t now);
+/* Inside a completion's write transaction: a date missed (the first
+ * response's, else the resolution's) marks the breach, with its entry. */
+ts_rc_e ts_sqlite_sla_completed(ts_sqlite_t *q, const char *id,
+    int64_t now);
+/* Completed tickets with SLA dates by priority, into p->sla. */
+ts_rc_e ts_sqlite_sla_analytics(ts_sqlite_t *q, json_t **out);
 ts_rc_e ts_sqlite_ticket_assign(ts_store_t *s, const char *id,
     json_t *exclude, const ts_assign_cfg_t *cfg,
     ts_assigned_job_fn assigned_job, int64_t now, json_t **result);

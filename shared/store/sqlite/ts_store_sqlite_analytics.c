@@ -278,6 +278,7 @@ ts_sqlite_analytics(ts_store_t *s, int64_t now, json_t **out)
          && ts_sqlite_rows(q, ts_astmt(q, TS_T_A_MODERATORS),
                            ts_row_moderator, &p.moderators, "moderators")
             == TS_OK
+         && ts_sqlite_sla_analytics(q, &p.sla) == TS_OK
          && s->ops->job_counts(s, &p.jobs) == TS_OK;
     return ts_store_analytics_doc(s, &p, ok, out);
 }

@@ -82,12 +82,14 @@ static const char *ts_jsql_text[TS_J_END - TS_J_CLAIM] = {
         " WHERE _id = ?1 AND state = 'dead'",
     [TS_J_EXISTS - TS_J_CLAIM] = "SELECT 1 FROM jobs WHERE _id = ?1",
     [TS_J_TICKET_TEXT - TS_J_CLAIM] =
-        "SELECT title, description, triage IS NOT NULL FROM tickets"
-        " WHERE _id = ?1",
+        "SELECT title, description, triage IS NOT NULL, createdAt"
+        " FROM tickets WHERE _id = ?1",
     [TS_J_SET_TRIAGE - TS_J_CLAIM] =
         "UPDATE tickets SET summary = ?2, priority = ?3, helpfulNotes = ?4,"
         " relatedSkills = ?5, triage = ?6, triageProvider = ?7,"
-        " triageFallback = ?8, updatedAt = ?9"
+        " triageFallback = ?8, updatedAt = ?9,"
+        " firstResponseDue = ?10, firstResponseWarn = ?11,"
+        " deadline = ?12, resolutionWarn = ?13"
         " WHERE _id = ?1 AND triage IS NULL",
     [TS_J_TICKET_EXISTS - TS_J_CLAIM] = "SELECT 1 FROM tickets WHERE _id = ?1",
     [TS_J_ASSIGN_READ - TS_J_CLAIM] =
@@ -400,7 +402,7 @@ ts_sqlite_job_purge(ts_store_t *s, int64_t done_before, int64_t dead_before,
 
 ts_rc_e
 ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,
-    char **description, int *triaged)
+    char **description, int *triaged, int64_t *created_at)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st = ts_jstmt(q, TS_J_TICKET_TEXT);
@@ -415,6 +417,7 @@ ts_sqlite_ticket_text(ts_store_t *s, const char *id, char **title,
         *title = ts_sqlite_col_strdup(st, 0);
         *description = ts_sqlite_col_strdup(st, 1);
         *triaged = sqlite3_column_int(st, 2);
+        *created_at = sqlite3_column_int64(st, 3);
     }
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) {
@@ -449,8 +452,9 @@ ts_ticket_missing_or(ts_sqlite_t *q, const char *id, ts_rc_e guarded)
 
 ts_rc_e
 ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
-    json_t *meta, const char *provider, int fallback, int64_t now,
-    const ts_job_new_t *jobs, size_t njobs)
+    json_t *meta, const char *provider, int fallback,
+    const ts_sla_due_t *due, int64_t now, const ts_job_new_t *jobs,
+    size_t njobs)
 {
     ts_sqlite_t   *q = (ts_sqlite_t *) s;
     sqlite3_stmt  *st;
@@ -494,6 +498,12 @@ ts_sqlite_ticket_set_triage(ts_store_t *s, const char *id, json_t *triage,
     sqlite3_bind_text(st, 7, provider, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 8, fallback ? 1 : 0);
     sqlite3_bind_int64(st, 9, now);
+    if (due->resolution_due != 0) {         /* else the dates stay NULL */
+        sqlite3_bind_int64(st, 10, due->response_due);
+        sqlite3_bind_int64(st, 11, due->response_warn);
+        sqlite3_bind_int64(st, 12, due->resolution_due);
+        sqlite3_bind_int64(st, 13, due->resolution_warn);
+    }
     rc = ts_sqlite_update_one(q, st);
     if (rc == TS_NOT_FOUND) {
         rc = ts_ticket_missing_or(q, id, TS_CONFLICT);

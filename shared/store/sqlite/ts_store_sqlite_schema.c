@@ -285,7 +285,26 @@ static const char *ts_sqlite_migrations[] = {
 
     /* 10: who assigned a ticket by hand (NULL: the assignment job did, or
      * nobody); the job never replaces a hand assignment */
-    "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;"
+    "ALTER TABLE tickets ADD COLUMN assignedBy TEXT;",
+
+    /*
+     * 11: SLA (ts_sla.h).  deadline is the resolution date; the warning
+     * dates are stored so lists filter "due soon" without the
+     * configuration; firstResponseAt (migration 8) is the first response.
+     * Partial indexes hold only tickets a filter can match.
+     */
+    "ALTER TABLE tickets ADD COLUMN firstResponseDue INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN firstResponseWarn INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN resolutionWarn INTEGER;"
+    "ALTER TABLE tickets ADD COLUMN slaBreachedAt INTEGER;"
+    "CREATE INDEX tickets_sla_response ON tickets(firstResponseDue)"
+    "  WHERE firstResponseAt IS NULL AND firstResponseDue IS NOT NULL;"
+    "CREATE INDEX tickets_sla_resolution ON tickets(deadline)"
+    "  WHERE deadline IS NOT NULL AND status != 'Completed';"
+    "CREATE INDEX tickets_sla_breached ON tickets(slaBreachedAt)"
+    "  WHERE slaBreachedAt IS NOT NULL;"
+    "CREATE INDEX tickets_sla_priority ON tickets(priority, completedAt)"
+    "  WHERE deadline IS NOT NULL AND completedAt IS NOT NULL;"
 };
 
 #define TS_SQLITE_NMIGRATIONS \

@@ -48,7 +48,14 @@ _Static_assert(TS_SCOPE_MODERATOR * 8 + 7 < TS_T_LIST_SHAPES,
 #define TS_TICKET_COLS \
     "t._id, t.title, t.description, t.status, t.priority, t.summary," \
     " t.helpfulNotes, t.relatedSkills, t.deadline, t.createdAt," \
-    " t.updatedAt, t.triage," TS_PEOPLE_COLS ", t.firstResponseAt"
+    " t.updatedAt, t.triage," TS_PEOPLE_COLS "," TS_SLA_COLS
+
+/* from column TS_SLA_COL on (ts_col_sla) */
+#define TS_SLA_COLS \
+    " t.firstResponseDue, t.firstResponseWarn, t.resolutionWarn," \
+    " t.firstResponseAt, t.slaBreachedAt"
+#define TS_SLA_COL    20
+#define TS_GET_COL    25        /* TS_T_GET's own columns from here */
 
 #define TS_TICKET_FROM \
     " FROM tickets t JOIN users c ON c._id = t.createdBy" \
@@ -64,7 +71,8 @@ static const char *ts_tsql_text[TS_T_LIST_BASE] = {
         " t.assignedTo, (SELECT count(*) FROM comments k"
         " WHERE k.ticket = t._id AND k.internal = 0)" TS_TICKET_FROM
         " WHERE t._id = ?1",
-    /* ?4: the caller's unmodified-since (0: none), compared in the write */
+    /* ?4: the caller's unmodified-since (0: none), compared in the write;
+     * a missed SLA date is marked after it (ts_sqlite_sla_completed) */
     [TS_T_SET_STATUS] =
         "UPDATE tickets SET status = ?2, updatedAt = ?3,"
         " completedAt = CASE WHEN ?2 = 'Completed' THEN ?3 ELSE NULL END"
@@ -163,6 +171,31 @@ ts_jw_col_doc(ts_jw_t *w, sqlite3_stmt *st, int i, const char *fallback)
 }
 
 
+static int64_t
+ts_col_ms(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+           ? 0 : sqlite3_column_int64(st, i);
+}
+
+
+/* The SLA state of a row selected with TS_TICKET_COLS. */
+static void
+ts_col_sla(sqlite3_stmt *st, ts_sla_state_t *sla)
+{
+    const char  *status = (const char *) sqlite3_column_text(st, 3);
+
+    memset(sla, 0, sizeof(*sla));
+    sla->due.resolution_due = ts_col_ms(st, 8);
+    sla->due.response_due = ts_col_ms(st, TS_SLA_COL);
+    sla->due.response_warn = ts_col_ms(st, TS_SLA_COL + 1);
+    sla->due.resolution_warn = ts_col_ms(st, TS_SLA_COL + 2);
+    sla->responded_at = ts_col_ms(st, TS_SLA_COL + 3);
+    sla->breached_at = ts_col_ms(st, TS_SLA_COL + 4);
+    sla->completed = status != NULL && strcmp(status, "Completed") == 0;
+}
+
+
 static void
 ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
 {
@@ -187,11 +220,13 @@ ts_jw_col_person(ts_jw_t *w, sqlite3_stmt *st, int i)
  * text: the list is the hottest route, and building a jansson tree per row
  * only to print it cost more than the query.  Without staff, the triage's
  * notes for staff (helpfulNotes) and provenance (provider, model, the
- * provider's error) are left out.
+ * provider's error) and the SLA (judged at now) are left out.
  */
 static void
-ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff)
+ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff, int64_t now)
 {
+    ts_sla_state_t  sla;
+
     TS_JW_LIT(w, "{\"_id\":");
     ts_jw_col_text(w, st, 0);
     TS_JW_LIT(w, ",\"title\":");
@@ -217,10 +252,13 @@ ts_jw_ticket(ts_jw_t *w, sqlite3_stmt *st, int staff)
     TS_JW_LIT(w, ",\"updatedAt\":");
     ts_jw_col_time(w, st, 10);
     TS_JW_LIT(w, ",\"firstResponseAt\":");
-    ts_jw_col_time(w, st, 20);
+    ts_jw_col_time(w, st, TS_SLA_COL + 3);
     if (staff) {
         TS_JW_LIT(w, ",\"triage\":");
         ts_jw_col_doc(w, st, 11, "null");
+        ts_col_sla(st, &sla);
+        TS_JW_LIT(w, ",\"sla\":");
+        ts_sla_write(w, &sla, now);
     }
     TS_JW_LIT(w, ",\"createdBy\":");
     ts_jw_col_person(w, st, 12);
@@ -240,7 +278,7 @@ ts_row_ticket(sqlite3_stmt *st)
     json_t   *t;
 
     ts_jw_init(&w, 1024);
-    ts_jw_ticket(&w, st, 1);
+    ts_jw_ticket(&w, st, 1, ts_now_ms());
     text = ts_jw_finish(&w, &len);
     if (text == NULL) {
         return NULL;
@@ -415,22 +453,26 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
 
     if (keys) {
         memset(keys, 0, sizeof(*keys));
-        v = (const char *) sqlite3_column_text(st, 22);
+        v = (const char *) sqlite3_column_text(st, TS_GET_COL + 1);
         snprintf(keys->created_by, sizeof(keys->created_by), "%s",
                  v ? v : "");
-        v = (const char *) sqlite3_column_text(st, 23);
+        v = (const char *) sqlite3_column_text(st, TS_GET_COL + 2);
         snprintf(keys->assigned_to, sizeof(keys->assigned_to), "%s",
                  v ? v : "");
         v = (const char *) sqlite3_column_text(st, 3);
         snprintf(keys->status, sizeof(keys->status), "%s", v ? v : "");
-        keys->comments = sqlite3_column_int64(st, 24);
+        v = (const char *) sqlite3_column_text(st, 4);
+        snprintf(keys->priority, sizeof(keys->priority), "%s", v ? v : "");
+        keys->comments = sqlite3_column_int64(st, TS_GET_COL + 3);
         keys->created_at = sqlite3_column_int64(st, 9);
         keys->updated_at = sqlite3_column_int64(st, 10);
+        ts_col_sla(st, &keys->sla);
     }
     if (doc) {
         t = ts_row_ticket(st);
         if (t) {
-            json_object_set_new(t, "assignment", ts_col_doc_json(st, 21));
+            json_object_set_new(t, "assignment",
+                                ts_col_doc_json(st, TS_GET_COL));
         }
     }
     sqlite3_reset(st);
@@ -462,7 +504,7 @@ ts_sqlite_ticket_get(ts_store_t *s, const char *id, int with_comments,
 static sqlite3_stmt *
 ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
 {
-    char           sql[2048], where[512];
+    char           sql[3072], where[1536];
     const char    *from, *plus;
     sqlite3_stmt **slot;
     int            shape, n = 0;
@@ -472,7 +514,7 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
 
     shape = (int) tq->scope * 8 + has_status * 4 + has_prio * 2 + has_search;
     slot = &q->more[TS_T_LIST_BASE + count * TS_T_LIST_SHAPES + shape];
-    if (*slot != NULL) {
+    if (*slot != NULL && tq->sla == NULL) {
         return ts_sqlite_cached(q, slot, NULL);
     }
 
@@ -509,6 +551,22 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                       " OR instr(ts_fold(t.description), ?4) > 0)");
     }
 
+    if (tq->sla != NULL) {
+        /* ts_sla_breached() and ts_sla_due_soon() at ?7, as SQL */
+        n += snprintf(where + n, sizeof(where) - n, " AND (%s)",
+            strcmp(tq->sla, "breached") == 0
+            ? "t.slaBreachedAt IS NOT NULL"
+              " OR (t.status != 'Completed' AND ((t.firstResponseAt IS NULL"
+              "  AND t.firstResponseDue < ?7) OR t.deadline < ?7))"
+            : "t.slaBreachedAt IS NULL AND t.status != 'Completed'"
+              " AND (t.firstResponseAt IS NOT NULL"
+              "  OR t.firstResponseDue IS NULL OR t.firstResponseDue >= ?7)"
+              " AND (t.deadline IS NULL OR t.deadline >= ?7)"
+              " AND ((t.firstResponseAt IS NULL"
+              "   AND t.firstResponseWarn <= ?7)"
+              "  OR t.resolutionWarn <= ?7)");
+    }
+
     if (count) {
         snprintf(sql, sizeof(sql), "SELECT count(*)%s WHERE 1%s", from,
                  where);
@@ -517,7 +575,30 @@ ts_list_stmt(ts_sqlite_t *q, const ts_ticket_query_t *tq, int count)
                  " WHERE 1%s ORDER BY t.updatedAt DESC, t._id"
                  " LIMIT ?5 OFFSET ?6", from, where);
     }
+    if (tq->sla != NULL) {
+        /* a filter about now, rare: prepared for this call, finalized by
+         * ts_list_done() */
+        sqlite3_stmt  *st = NULL;
+
+        if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+            ts_sqlite_fail(q, "prepare sla list");
+            return NULL;
+        }
+        return st;
+    }
     return ts_sqlite_cached(q, slot, sql);
+}
+
+
+/* Done with a statement of ts_list_stmt(). */
+static void
+ts_list_done(const ts_ticket_query_t *tq, sqlite3_stmt *st)
+{
+    if (tq->sla != NULL) {
+        sqlite3_finalize(st);
+    } else {
+        sqlite3_reset(st);
+    }
 }
 
 
@@ -536,6 +617,9 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
     if (pat) {
         sqlite3_bind_text(st, 4, pat, -1, SQLITE_TRANSIENT);
     }
+    if (tq->sla) {
+        sqlite3_bind_int64(st, 7, tq->now);
+    }
 }
 
 
@@ -545,7 +629,7 @@ ts_list_bind(sqlite3_stmt *st, const ts_ticket_query_t *tq, const char *pat)
 static int
 ts_counter_key(const ts_ticket_query_t *tq, char *key, size_t len)
 {
-    if (tq->search) {
+    if (tq->search || tq->sla) {
         return 0;
     }
     if (tq->scope == TS_SCOPE_CREATOR && !tq->status && !tq->priority) {
@@ -608,6 +692,7 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (st != NULL) {
             ts_list_bind(st, tq, pat);
             rc = ts_sqlite_scalar(q, st, total);
+            ts_list_done(tq, st);
         }
     }
     if (rc != TS_OK) {
@@ -628,10 +713,10 @@ ts_sqlite_ticket_list(ts_store_t *s, const ts_ticket_query_t *tq,
         if (rows++) {
             ts_jw_raw(out, ",", 1);
         }
-        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR);
+        ts_jw_ticket(out, st, tq->scope != TS_SCOPE_CREATOR, tq->now);
     }
     ts_jw_raw(out, "]", 1);
-    sqlite3_reset(st);
+    ts_list_done(tq, st);
     if (src != SQLITE_DONE) {
         rc = ts_sqlite_fail(q, "list");
         goto done;
@@ -707,6 +792,10 @@ ts_sqlite_ticket_set_status(ts_store_t *s, const char *id, const char *status,
 
         rc = ts_sqlite_history_add(q, id, &h, 1, now);
     }
+    if (rc == TS_OK && strcmp(status, "Completed") == 0) {
+        /* SLA: completed past a date it missed marks the breach */
+        rc = ts_sqlite_sla_completed(q, id, now);
+    }
     json_decref(from);
     json_decref(to);
     return ts_finish(q, rc, jobs, njobs, now);
@@ -759,6 +848,10 @@ ts_sqlite_comment_add(ts_store_t *s, const char *ticket_id,
 
         rc = ts_sqlite_history_add(q, ticket_id, &h, 1, now);
         json_decref(to);
+    }
+    if (rc == TS_OK && c->first_response) {
+        /* SLA: answering late marks the breach (ts_store.h) */
+        rc = ts_sqlite_sla_answered(q, ticket_id, now);
     }
     return ts_finish(q, rc == TS_NOT_FOUND ? TS_CONFLICT : rc, jobs, njobs,
                      now);

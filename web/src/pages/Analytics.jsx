@@ -166,6 +166,21 @@ export default function Analytics() {
             </div>
           )}
         </Card>
+        {a.sla && (
+          <Card title="Within SLA (completed tickets)" className="lg:col-span-2">
+            <dl className="grid grid-cols-3 gap-3" data-testid="sla-figures">
+              {['High', 'Medium', 'Low'].map((p) => (
+                <div key={p} className="min-w-0">
+                  <dt className="text-sm opacity-75">{p}</dt>
+                  <dd className="text-xl font-semibold" data-sla-priority={p}>
+                    {a.sla[p]?.withinSla == null ? '—' : `${Math.round(a.sla[p].withinSla)} %`}
+                  </dd>
+                  <dd className="text-xs opacity-75">{a.sla[p]?.completed ?? 0} completed · {a.sla[p]?.breached ?? 0} breached</dd>
+                </div>
+              ))}
+            </dl>
+          </Card>
+        )}
         <DeadJobs count={jobs.dead || 0} onRetried={load} />
       </div>
     </section>

@@ -12,6 +12,7 @@ import { api } from '../api.js';
 import { formatDate, idOf, isStaff, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, PageTitle, Person, PriorityBadge, RoleBadge, Skills, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
+import { PrioritySelect, SlaBadge } from '../components/Sla.jsx';
 import Markdown from '../components/Markdown.jsx';
 import AssigneeControl, { canSetAssignee } from '../components/Assignee.jsx';
 import HistoryTimeline from '../components/History.jsx';
@@ -299,6 +300,8 @@ export default function TicketDetail() {
           <div className="flex items-center gap-2">
             <span className="text-sm font-medium" aria-hidden="true">Status</span>
             <StatusSelect id="ticket-status" ticket={ticket} onChanged={(t) => { setTicket((cur) => ({ ...cur, status: t.status, updatedAt: t.updatedAt || cur.updatedAt })); setChanges((n) => n + 1); }} />
+            <span className="text-sm font-medium" aria-hidden="true">Priority</span>
+            <PrioritySelect id="ticket-priority" ticket={ticket} onChanged={(t) => { setTicket((cur) => ({ ...cur, priority: t.priority, deadline: t.deadline, sla: t.sla, updatedAt: t.updatedAt || cur.updatedAt })); setChanges((n) => n + 1); }} />
           </div>
         ) : null}
       >
@@ -319,7 +322,7 @@ export default function TicketDetail() {
       <div className="flex flex-wrap gap-2 items-center" data-testid="ticket-badges">
         <StatusBadge status={ticket.status} />
         <PriorityBadge priority={ticket.priority} />
-        {ticket.deadline && <span className="badge badge-sm badge-ghost">Due {formatDate(ticket.deadline)}</span>}
+        <SlaBadge ticket={ticket} />
       </div>
 
       <div className="grid gap-4 lg:grid-cols-3">

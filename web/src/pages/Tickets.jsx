@@ -9,6 +9,7 @@ import { api, PRIORITIES, STATUSES } from '../api.js';
 import { formatDate, idOf, timeAgo } from '../format.js';
 import { useReconnect, useSession, useSocketEvent } from '../session.jsx';
 import { Alert, Kpi, PageTitle, Person, PriorityBadge, Spinner, StatusBadge, useAction, useTitle } from '../components/Bits.jsx';
+import { SlaBadge } from '../components/Sla.jsx';
 
 const LIMIT = 10;
 
@@ -273,6 +274,7 @@ export default function Tickets() {
                       <div className="flex flex-wrap gap-1 items-center">
                         <PriorityBadge priority={t.priority} />
                         <StatusBadge status={t.status} />
+                        <SlaBadge ticket={t} />
                       </div>
                     </div>
                     <p className="text-sm opacity-80 line-clamp-2 break-words">{t.summary || t.description}</p>
