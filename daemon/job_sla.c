@@ -5,8 +5,8 @@
  * a target met (a first response, completion), moved (the priority
  * changed: its date is not the job's) or already marked needs nothing.
  *
- * A warning stores one "sla_warning" email per recipient -- the assignee,
- * or every admin while nobody is assigned -- each deduplicated, so a run
+ * A warning stores one "sla_warning" email per recipient -- the assignee
+ * and every admin -- each deduplicated, so a run
  * repeated after a crash sends nothing twice.  A breach is one
  * conditional write (ts_store_ticket_sla_breach) and a ticket_updated
  * holding only the ticket id: the room holds the requester, who is not
@@ -35,7 +35,8 @@ sla_pending(const ts_ticket_keys_t *k, const char *target, int64_t due)
 }
 
 
-/* Store the warning emails of ticket doc; TS_OK or the first failure. */
+/* Store the warning emails of ticket doc -- to the assignee and to every
+ * admin (the assignee once when an admin); TS_OK or the first failure. */
 static ts_rc_e
 sla_warn_mail(ts_store_t *s, json_t *doc, const char *id, const char *target,
     int64_t due)
@@ -43,21 +44,28 @@ sla_warn_mail(ts_store_t *s, json_t *doc, const char *id, const char *target,
     json_t        *to = json_object_get(doc, "assignedTo"), *admins = NULL;
     json_t        *v;
     const char    *title = json_string_value(json_object_get(doc, "title"));
+    const char    *assignee;
     char           key[TS_JOB_KEY_LEN];
     ts_job_new_t   job;
-    ts_rc_e        rc = TS_OK;
-    size_t         i;
+    ts_rc_e        rc;
+    size_t         i, n;
 
-    if (!json_is_object(to)) {
-        rc = ts_store_user_list_role(s, TS_ROLE_ADMIN, &admins);
-        if (rc != TS_OK) {
-            return rc;
-        }
+    rc = ts_store_user_list_role(s, TS_ROLE_ADMIN, &admins);
+    if (rc != TS_OK) {
+        return rc;
     }
-    for (i = 0; rc == TS_OK; i++) {
-        v = admins ? json_array_get(admins, i) : i == 0 ? to : NULL;
-        if (v == NULL) {
-            break;
+    assignee = json_is_object(to)
+               ? json_string_value(json_object_get(to, "_id")) : NULL;
+    n = json_array_size(admins);
+    for (i = 0; rc == TS_OK && i <= n; i++) {
+        /* 0: the assignee; 1..n: the admins but the assignee */
+        v = i == 0 ? (assignee ? to : NULL) : json_array_get(admins, i - 1);
+        if (v == NULL
+            || (i > 0 && assignee != NULL
+                && strcmp(assignee, json_string_value(
+                       json_object_get(v, "_id")) ?: "") == 0))
+        {
+            continue;
         }
         if (ts_job_mail_sla_warning(&job, key, v, id, title, target, due)
             != 0)
