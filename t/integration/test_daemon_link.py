@@ -135,7 +135,7 @@ def test_daemon_restart_keeps_stack_healthy(stack):
 # forged presence change) and reads until told to stop on stdin, then
 # prints what it got.  Only ticketd's peer check stands in its way.
 PEER_CLIENT = r'''
-import json, os, select, socket, struct, sys
+import json, os, select, socket, struct, sys, time
 os.setgroups([0]); os.setgid(0); os.setuid(65534)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
@@ -149,8 +149,13 @@ except OSError:
 print("ready", flush=True)
 sys.stdin.readline()
 got, eof = b"", False
+# until the link closes, or 2 s pass without a byte, or 4 s in all
+# (ticketd pushes its metrics on every link every 2 s: silence may never
+# come)
+deadline = time.monotonic() + 4
 while True:
-    r, _, _ = select.select([s], [], [], 2)
+    left = deadline - time.monotonic()
+    r, _, _ = select.select([s], [], [], min(2, max(left, 0)))
     if not r:
         break
     try:
