@@ -225,6 +225,24 @@ link_server_broadcast(const char *json, size_t len)
     return n;
 }
 
+
+/* Send json (malloc'ed, taken; NULL: nothing) on one link. */
+static void
+link_send_json(link_t *l, char *json, size_t len)
+{
+    link_frame_t  *f;
+
+    if (json == NULL) {
+        return;
+    }
+    f = frame_new(json, len);
+    free(json);
+    if (f != NULL) {
+        (void) link_send(l, f);
+        frame_release(f);
+    }
+}
+
 int
 link_server_links(void)
 {
@@ -321,6 +339,7 @@ link_on_hello(link_t *l, json_t *msg)
     json_t      *worker = json_object_get(msg, "worker");
     const char  *why;
     char         refusal[256];
+    size_t       n_metrics = 0;
     int          n;
 
     if (!json_is_integer(pid) || !json_is_integer(worker)) {
@@ -342,8 +361,9 @@ link_on_hello(link_t *l, json_t *msg)
     }
     log_info("link %" PRIu64 ": hello from nginx worker %" JSON_INTEGER_FORMAT
              " pid %" JSON_INTEGER_FORMAT, l->id, l->worker, l->pid);
-    /* the new worker gets the daemon's metrics without waiting a push */
-    metrics_push();
+    /* the new worker (only) gets the daemon's metrics without waiting a
+     * push: one render, one frame */
+    link_send_json(l, metrics_frame(&n_metrics), n_metrics);
 }
 
 /* 1 when msg is an event frame of the schema (ts_event.h); else the

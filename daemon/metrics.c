@@ -304,8 +304,8 @@ render(ts_prom_t *p)
 }
 
 
-void
-metrics_push(void)
+char *
+metrics_frame(size_t *frame_len)
 {
     ts_prom_t    p;
     const char  *text;
@@ -313,8 +313,8 @@ metrics_push(void)
     size_t       len, slen;
     json_t      *js;
 
-    if (!m.started || link_server_links() == 0) {
-        return;
+    if (!m.started) {
+        return NULL;
     }
     ts_prom_init(&p);
     render(&p);
@@ -325,17 +325,31 @@ metrics_push(void)
     ts_prom_free(&p);
     if (str == NULL) {
         log_warn("metrics: out of memory rendering the block");
-        return;
+        return NULL;
     }
     slen = strlen(str);
     frame = malloc(sizeof("{\"type\":\"metrics\",\"text\":}") + slen);
     if (frame != NULL) {
-        len = (size_t) sprintf(frame, "{\"type\":\"metrics\",\"text\":%s}",
-                               str);
-        (void) link_server_broadcast(frame, len);
-        free(frame);
+        *frame_len = (size_t) sprintf(frame,
+                                      "{\"type\":\"metrics\",\"text\":%s}",
+                                      str);
     }
     free(str);
+    return frame;
+}
+
+
+void
+metrics_push(void)
+{
+    char    *frame;
+    size_t   len;
+
+    if (link_server_links() == 0 || (frame = metrics_frame(&len)) == NULL) {
+        return;
+    }
+    (void) link_server_broadcast(frame, len);
+    free(frame);
 }
 
 

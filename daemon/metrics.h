@@ -26,8 +26,12 @@ int metrics_start(uv_loop_t *loop, uint64_t interval_ms);
 
 void metrics_stop(void);
 
-/* Render and send the block to every link now (a link said hello). */
+/* Render and send the block to every link now. */
 void metrics_push(void);
+
+/* The block as a link frame's JSON, malloc'ed (*len set); NULL before
+ * metrics_start or without memory. */
+char *metrics_frame(size_t *len);
 
 /* A job of kind was claimed and started. */
 void metrics_job_started(const char *kind);

@@ -67,7 +67,7 @@ static void ngx_http_ticket_thread(void *data, ngx_log_t *log);
 static void ngx_http_ticket_done(ngx_event_t *ev);
 
 
-static ts_method_e
+ts_method_e
 ngx_http_ticket_method(ngx_http_request_t *r)
 {
     switch (r->method) {

@@ -352,16 +352,7 @@ ngx_http_ticket_metrics_log(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    switch (r->method) {
-    case NGX_HTTP_GET:     method = TS_GET; break;
-    case NGX_HTTP_POST:    method = TS_POST; break;
-    case NGX_HTTP_PATCH:   method = TS_PATCH; break;
-    case NGX_HTTP_PUT:     method = TS_PUT; break;
-    case NGX_HTTP_DELETE:  method = TS_DELETE; break;
-    case NGX_HTTP_HEAD:    method = TS_HEAD; break;
-    case NGX_HTTP_OPTIONS: method = TS_OPTIONS; break;
-    default:               method = TS_METHOD_OTHER;
-    }
+    method = ngx_http_ticket_method(r);
 
     id = -1;
     if (ts_api_match(method, (const char *) r->uri.data, r->uri.len, &match,

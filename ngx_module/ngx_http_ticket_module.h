@@ -85,6 +85,9 @@ char *ngx_http_ticket_num_bounds(ngx_conf_t *cf, void *post, void *data);
 /* ngx_http_ticket_api.c */
 ngx_int_t ngx_http_ticket_api_handler(ngx_http_request_t *r);
 
+/* The router's method of r (TS_METHOD_OTHER for one it does not know). */
+ts_method_e ngx_http_ticket_method(ngx_http_request_t *r);
+
 /* ngx_http_ticket_auth.c: the request's ctx with its token verified. */
 ngx_http_ticket_ctx_t *ngx_http_ticket_auth(ngx_http_request_t *r);
 

@@ -30,6 +30,7 @@ typedef struct {
     int               open;     /* data may hold unchecked extra fields */
     const char *const *fields;  /* the data's fields (closed events) */
     int             (*check)(json_t *data, char *why, size_t whylen);
+    int               staff;    /* only with "audience":"staff" */
 } ts_event_spec_t;
 
 
@@ -324,28 +325,28 @@ static const char *const  ts_event_f_assigned[] = { "ticketId", "userId",
 static const ts_event_spec_t  ts_event_specs[] = {
     /* to the sockets (DESIGN.md section 6) */
     { "comment_added", TS_ROOM_TICKET, 0, ts_event_f_comment,
-      ts_event_check_comment },
+      ts_event_check_comment, 0 },
     { "status_updated", TS_ROOM_TICKET, 0, ts_event_f_status,
-      ts_event_check_status },
-    { "ticket_updated", TS_ROOM_TICKET, 1, NULL, ts_event_check_ticket },
+      ts_event_check_status, 0 },
+    { "ticket_updated", TS_ROOM_TICKET, 1, NULL, ts_event_check_ticket, 0 },
     { "user_status_changed", TS_ROOM_NONE, 0, ts_event_f_presence,
-      ts_event_check_presence },
+      ts_event_check_presence, 0 },
     /* to the staff in ticket_<id> only ("audience":"staff") */
     { "ticket_viewers", TS_ROOM_TICKET, 0, ts_event_f_viewers,
-      ts_event_check_viewers },
+      ts_event_check_viewers, 1 },
     { "user_typing", TS_ROOM_TICKET, 0, ts_event_f_typing,
-      ts_event_check_typing },
+      ts_event_check_typing, 1 },
     { TS_EV_TICKET_ASSIGNED, TS_ROOM_NONE, 0, ts_event_f_assigned,
-      ts_event_check_assigned },
+      ts_event_check_assigned, 0 },
     /* internal rights events (applied by the workers, never forwarded) */
     { TS_EV_SESSION_REVOKED, TS_ROOM_NONE, 0, ts_event_f_revoked,
-      ts_event_check_revoked },
+      ts_event_check_revoked, 0 },
     { TS_EV_USER_CHANGED, TS_ROOM_NONE, 0, ts_event_f_user,
-      ts_event_check_user },
+      ts_event_check_user, 0 },
     { TS_EV_TICKET_ACCESS_CHANGED, TS_ROOM_NONE, 0, ts_event_f_ticket,
-      ts_event_check_ticket },
+      ts_event_check_ticket, 0 },
     { TS_EV_RIGHTS_RESYNC, TS_ROOM_NONE, 0, ts_event_f_none,
-      ts_event_check_resync },
+      ts_event_check_resync, 0 },
 };
 
 
@@ -480,9 +481,7 @@ ts_event_check(json_t *frame, char *why, size_t whylen)
         return ts_event_fail(why, whylen, "%s: audience is not \"staff\""
                              " of a ticket's room", spec->name);
     }
-    if (audience == NULL && (strcmp(spec->name, "ticket_viewers") == 0
-                             || strcmp(spec->name, "user_typing") == 0))
-    {
+    if (audience == NULL && spec->staff) {
         return ts_event_fail(why, whylen, "%s: for staff only, without"
                              " \"audience\":\"staff\"", spec->name);
     }

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ts_model.h"
 #include "ts_validate.h"
 
 #define TS_SKILL_MAX_LEN  50
@@ -147,7 +148,6 @@ ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
 {
     json_t      *v = json_object_get(obj, field);
     const char  *s;
-    size_t       i;
 
     *id = NULL;
     if (v == NULL) {
@@ -159,13 +159,7 @@ ts_get_user_id_or_null(json_t *obj, const char *field, const char **id,
         return 1;
     }
     s = json_string_value(v);
-    for (i = 0; s != NULL && i < 24; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-        {
-            break;
-        }
-    }
-    if (s == NULL || i != 24 || json_string_length(v) != 24) {
+    if (s == NULL || json_string_length(v) != 24 || !ts_oid_valid(s)) {
         snprintf(err, TS_ERRMSG_MAX, "%s must be a user id (24 hex digits) "
                  "or null", field);
         return -1;

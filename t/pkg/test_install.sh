@@ -228,7 +228,9 @@ check "the module is still enabled" test -L /etc/nginx/modules-enabled/50-mod-ht
 check "the site is still not enabled" test ! -e /etc/nginx/sites-enabled/ticket
 check "the API still answers with ticketd linked" \
     sh -c "curl -sf http://127.0.0.1:$port/api/health | grep -q '\"daemon\":\"connected\"'"
-check "ticketd still running" kill -0 "$ticketd_pid"
+# running, not a zombie nobody reaped yet (kill -0 succeeds on one)
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat")" != Z ]; }
+check "ticketd still running" alive "$ticketd_pid"
 check "ticketd logs to /var/log/ticket/ticketd.log (www-data, 640)" \
     stat_is /var/log/ticket/ticketd.log "640 www-data:www-data"
 check "ticketd reopened its log on SIGHUP" grep -q "log reopened" /var/log/ticket/ticketd.log
