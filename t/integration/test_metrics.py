@@ -208,6 +208,10 @@ def scrape(st):
     return Exposition(r.text)
 
 
+def requests_total(e, route, code):
+    return e.value("ticket_http_requests_total", route=route, code=code)
+
+
 def scrape_when(st, cond, timeout=10):
     """The first scrape for which cond(exposition) holds (ticketd pushes
     its block every 2 s); AssertionError with the last one otherwise."""
@@ -276,7 +280,12 @@ def test_requests_are_counted_by_route_template_across_both_workers(stack):
         assert all(s == 200 for s, _, _ in got.values())
     got = stack.each_worker("GET", "/api/no/such/route")
     assert all(s == 404 for s, _, _ in got.values())
-    after = scrape(stack)
+    # counted in the log phase, just after the answer left: wait for the
+    # counts to arrive, then check they are exactly that
+    after = scrape_when(stack, lambda e: requests_total(
+        e, "unmatched", "404") - requests_total(
+        before, "unmatched", "404") >= 2 and requests_total(
+        e, route, "401") - requests_total(before, route, "401") >= rounds * 2)
 
     def delta(**labels):
         return (after.value("ticket_http_requests_total", **labels)
@@ -296,7 +305,11 @@ def test_a_429_is_counted_as_rate_limited_and_under_its_route(make_stack):
     statuses = [st.request_from("127.0.0.3", "GET", "/api/health")[0]
                 for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
-    after = scrape(st)
+    # a request is counted in its log phase, just after its answer left:
+    # wait for both counts, then check they are exactly that
+    after = scrape_when(st, lambda e: requests_total(
+        e, "GET /api/health", "429") - requests_total(
+        before, "GET /api/health", "429") >= 2)
     assert (after.value("ticket_rate_limited_total", zone="api")
             - before.value("ticket_rate_limited_total", zone="api")) == 2
     assert (after.value("ticket_http_requests_total",
@@ -452,8 +465,9 @@ def test_counters_survive_a_reload_and_new_workers_show_their_links(
     st = make_stack()
     for _ in range(3):
         st.each_worker("GET", "/api/health")
-    before = scrape(st).value("ticket_http_requests_total",
-                              route="GET /api/health", code="200")
+    before = scrape_when(st, lambda x: requests_total(
+        x, "GET /api/health", "200") >= 6).value(
+        "ticket_http_requests_total", route="GET /api/health", code="200")
     assert before >= 6
     old = st.worker_pids()
     st.reload()
@@ -461,7 +475,8 @@ def test_counters_survive_a_reload_and_new_workers_show_their_links(
     # harness's own readiness probes add to it too; a new zone would have
     # started again near 0)
     st.each_worker("GET", "/api/health")
-    e = scrape(st)
+    e = scrape_when(st, lambda x: requests_total(
+        x, "GET /api/health", "200") >= before + 2)
     assert e.value("ticket_http_requests_total", route="GET /api/health",
                    code="200") >= before + 2
     # the old workers closing their links never mark the new ones down
